@@ -1,0 +1,62 @@
+// Package sqlite is the embedded default backend of the authorization
+// server's store: one SQLite file, through the pure-Go driver
+// modernc.org/sqlite, in WAL mode with a busy timeout. Write transactions
+// are immediate, so they queue for the database's single write lock
+// instead of failing when two of them meet.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/authgate/authgate/authserver/store/sqlstore"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+)
+
+// Flavor is SQLite's dialect for the shared SQL store.
+var Flavor = sqlstore.Flavor{
+	Name:  "sqlite",
+	Types: map[string]string{},
+}
+
+// Open opens (creating if needed) the SQLite database at path, migrates it
+// and returns the store. The directory is created with mode 0700 if it is
+// missing.
+func Open(ctx context.Context, path string) (*sqlstore.Store, error) {
+	if path == "" || strings.ContainsAny(path, "?#") {
+		return nil, fmt.Errorf("sqlite path %q: must be a file name without '?' or '#'", path)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("creating directory for %s: %w", path, err)
+	}
+	q := url.Values{}
+	for _, p := range []string{"busy_timeout(10000)", "journal_mode(WAL)", "synchronous(NORMAL)", "foreign_keys(1)"} {
+		q.Add("_pragma", p)
+	}
+	q.Set("_txlock", "immediate")
+	dsn := (&url.URL{Scheme: "file", Opaque: path, RawQuery: q.Encode()}).String()
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("opening %s: %w", path, err)
+	}
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("opening %s: %w", path, err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("restricting %s: %w", path, err)
+	}
+	s, err := sqlstore.Open(ctx, db, Flavor)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}

@@ -1,0 +1,63 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"hash/fnv"
+	"strconv"
+	"strings"
+)
+
+// Flavor describes one SQL dialect.
+type Flavor struct {
+	// Name identifies the dialect in errors, such as "sqlite".
+	Name string
+	// Types maps the generic column types used in migrations (BLOB) to the
+	// dialect's own names.
+	Types map[string]string
+	// NumberedPlaceholders turns "?" into "$1", "$2"… as PostgreSQL wants.
+	NumberedPlaceholders bool
+	// RowLock is appended to a SELECT that reads a row to update it inside
+	// a transaction (" FOR UPDATE"), or empty where the transaction itself
+	// holds the write lock, as with SQLite's immediate transactions.
+	RowLock string
+	// Lock, if set, takes an exclusive lock named name that lasts until the
+	// transaction ends. Where it is nil, every write transaction is
+	// already exclusive.
+	Lock func(ctx context.Context, tx *sql.Tx, name string) error
+}
+
+// rebind rewrites the generic query q for the flavor.
+func (f Flavor) rebind(q string) string {
+	if !f.NumberedPlaceholders {
+		return q
+	}
+	var b strings.Builder
+	n := 0
+	for _, r := range q {
+		if r == '?' {
+			n++
+			b.WriteByte('$')
+			b.WriteString(strconv.Itoa(n))
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// ddl rewrites a migration statement's generic types for the flavor.
+func (f Flavor) ddl(stmt string) string {
+	for generic, own := range f.Types {
+		stmt = strings.ReplaceAll(stmt, generic, own)
+	}
+	return stmt
+}
+
+// LockID turns a lock name into the 64-bit key PostgreSQL's advisory locks
+// take.
+func LockID(name string) int64 {
+	h := fnv.New64a()
+	h.Write([]byte("authgate:" + name))
+	return int64(h.Sum64())
+}

@@ -1,0 +1,93 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+)
+
+// migrations are applied in order, each in its own transaction, and
+// recorded in schema_migrations. Append new ones; never edit an old one.
+// Statements use the generic type BLOB, which the flavor renames.
+var migrations = [][]string{
+	// 1: keys, tokens and shared secrets.
+	{
+		`CREATE TABLE signing_keys (
+			id TEXT PRIMARY KEY,
+			algorithm TEXT NOT NULL,
+			private_jwk BLOB NOT NULL,
+			created_at BIGINT NOT NULL,
+			sign_from BIGINT NOT NULL,
+			sign_until BIGINT NOT NULL,
+			verify_until BIGINT NOT NULL
+		)`,
+		`CREATE TABLE tokens (
+			kind TEXT NOT NULL,
+			id TEXT NOT NULL,
+			family_id TEXT NOT NULL,
+			client_id TEXT NOT NULL,
+			subject TEXT NOT NULL,
+			data BLOB,
+			issued_at BIGINT NOT NULL,
+			expires_at BIGINT NOT NULL,
+			consumed_at BIGINT,
+			revoked_at BIGINT,
+			PRIMARY KEY (kind, id)
+		)`,
+		`CREATE INDEX tokens_by_family ON tokens (family_id) WHERE family_id <> ''`,
+		`CREATE INDEX tokens_by_expiry ON tokens (expires_at)`,
+		`CREATE INDEX tokens_by_revocation ON tokens (revoked_at) WHERE revoked_at IS NOT NULL`,
+		`CREATE TABLE secrets (
+			name TEXT PRIMARY KEY,
+			value BLOB NOT NULL,
+			created_at BIGINT NOT NULL
+		)`,
+	},
+}
+
+// SchemaVersion is the version the migrations above bring a database to.
+var SchemaVersion = len(migrations)
+
+// migrate brings the database up to SchemaVersion. Every step runs in a
+// transaction that holds the "migrate" lock, so instances that start
+// together apply each step once.
+func (s *Store) migrate(ctx context.Context) error {
+	for i, stmts := range migrations {
+		version := i + 1
+		err := s.inTx(ctx, "migrate", func(tx *sql.Tx) error {
+			if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+				version INTEGER PRIMARY KEY,
+				applied_at BIGINT NOT NULL
+			)`); err != nil {
+				return fmt.Errorf("creating schema_migrations: %w", err)
+			}
+			var current sql.NullInt64
+			if err := tx.QueryRowContext(ctx, `SELECT MAX(version) FROM schema_migrations`).Scan(&current); err != nil {
+				return fmt.Errorf("reading schema version: %w", err)
+			}
+			if int(current.Int64) >= version {
+				return nil
+			}
+			for _, stmt := range stmts {
+				if _, err := tx.ExecContext(ctx, s.flavor.ddl(stmt)); err != nil {
+					return fmt.Errorf("applying migration %d: %w", version, err)
+				}
+			}
+			_, err := tx.ExecContext(ctx, s.flavor.rebind(`INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`),
+				version, time.Now().UnixMicro())
+			return err
+		})
+		if err != nil {
+			return err
+		}
+	}
+	var current sql.NullInt64
+	if err := s.db.QueryRowContext(ctx, `SELECT MAX(version) FROM schema_migrations`).Scan(&current); err != nil {
+		return fmt.Errorf("reading schema version: %w", err)
+	}
+	if int(current.Int64) > SchemaVersion {
+		return fmt.Errorf("database schema version %d is newer than this build's %d: upgrade authgate", current.Int64, SchemaVersion)
+	}
+	return nil
+}

@@ -1,0 +1,342 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/authgate/authgate/authserver/store"
+)
+
+// Store is a [store.Store] over a database/sql handle.
+type Store struct {
+	db     *sql.DB
+	flavor Flavor
+}
+
+// Open migrates the database behind db to the current schema and returns a
+// Store that owns db: closing the Store closes it.
+func Open(ctx context.Context, db *sql.DB, flavor Flavor) (*Store, error) {
+	s := &Store{db: db, flavor: flavor}
+	if err := s.migrate(ctx); err != nil {
+		return nil, fmt.Errorf("migrating %s store: %w", flavor.Name, err)
+	}
+	return s, nil
+}
+
+// DB returns the underlying handle, for backends' own maintenance.
+func (s *Store) DB() *sql.DB { return s.db }
+
+// Close closes the database handle.
+func (s *Store) Close() error { return s.db.Close() }
+
+// inTx runs fn in a transaction that holds the lock named lock (if the
+// flavor has named locks and lock is not empty), committing if fn returns
+// nil and rolling back otherwise.
+func (s *Store) inTx(ctx context.Context, lock string, fn func(tx *sql.Tx) error) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("beginning transaction: %w", err)
+	}
+	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+	if lock != "" && s.flavor.Lock != nil {
+		if err := s.flavor.Lock(ctx, tx, lock); err != nil {
+			return fmt.Errorf("taking lock %q: %w", lock, err)
+		}
+	}
+	if err := fn(tx); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("committing: %w", err)
+	}
+	return nil
+}
+
+func (s *Store) q(query string) string { return s.flavor.rebind(query) }
+
+// Times are kept as microseconds since the Unix epoch; a zero time is NULL
+// in nullable columns.
+func micros(t time.Time) int64 { return t.UnixMicro() }
+
+func nullMicros(t time.Time) sql.NullInt64 {
+	if t.IsZero() {
+		return sql.NullInt64{}
+	}
+	return sql.NullInt64{Int64: t.UnixMicro(), Valid: true}
+}
+
+func fromMicros(v int64) time.Time { return time.UnixMicro(v).UTC() }
+
+func fromNullMicros(v sql.NullInt64) time.Time {
+	if !v.Valid {
+		return time.Time{}
+	}
+	return fromMicros(v.Int64)
+}
+
+// ---- keys ----
+
+const keyColumns = `id, algorithm, private_jwk, created_at, sign_from, sign_until, verify_until`
+
+// ListKeys implements [store.KeyStore].
+func (s *Store) ListKeys(ctx context.Context) ([]store.SigningKey, error) {
+	return listKeys(ctx, s.db)
+}
+
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+func listKeys(ctx context.Context, q querier) ([]store.SigningKey, error) {
+	rows, err := q.QueryContext(ctx, `SELECT `+keyColumns+` FROM signing_keys ORDER BY sign_from, id`)
+	if err != nil {
+		return nil, fmt.Errorf("listing keys: %w", err)
+	}
+	defer rows.Close()
+	var keys []store.SigningKey
+	for rows.Next() {
+		var k store.SigningKey
+		var created, from, until, verify int64
+		if err := rows.Scan(&k.ID, &k.Algorithm, &k.PrivateJWK, &created, &from, &until, &verify); err != nil {
+			return nil, fmt.Errorf("reading key: %w", err)
+		}
+		k.CreatedAt, k.SignFrom, k.SignUntil, k.VerifyUntil = fromMicros(created), fromMicros(from), fromMicros(until), fromMicros(verify)
+		keys = append(keys, k)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("listing keys: %w", err)
+	}
+	return keys, nil
+}
+
+// UpdateKeys implements [store.KeyStore].
+func (s *Store) UpdateKeys(ctx context.Context, update func([]store.SigningKey) ([]store.SigningKey, error)) error {
+	return s.inTx(ctx, "keys", func(tx *sql.Tx) error {
+		current, err := listKeys(ctx, tx)
+		if err != nil {
+			return err
+		}
+		next, err := update(current)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM signing_keys`); err != nil {
+			return fmt.Errorf("replacing keys: %w", err)
+		}
+		for _, k := range next {
+			_, err := tx.ExecContext(ctx, s.q(`INSERT INTO signing_keys (`+keyColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?)`),
+				k.ID, k.Algorithm, k.PrivateJWK, micros(k.CreatedAt), micros(k.SignFrom), micros(k.SignUntil), micros(k.VerifyUntil))
+			if err != nil {
+				return fmt.Errorf("storing key %s: %w", k.ID, err)
+			}
+		}
+		return nil
+	})
+}
+
+// ---- tokens ----
+
+const tokenColumns = `kind, id, family_id, client_id, subject, data, issued_at, expires_at, consumed_at, revoked_at`
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanToken(row scanner) (store.Token, error) {
+	var t store.Token
+	var kind string
+	var issued, expires int64
+	var consumed, revoked sql.NullInt64
+	if err := row.Scan(&kind, &t.ID, &t.FamilyID, &t.ClientID, &t.Subject, &t.Data, &issued, &expires, &consumed, &revoked); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return t, store.ErrNotFound
+		}
+		return t, fmt.Errorf("reading token: %w", err)
+	}
+	t.Kind = store.TokenKind(kind)
+	t.IssuedAt, t.ExpiresAt = fromMicros(issued), fromMicros(expires)
+	t.ConsumedAt, t.RevokedAt = fromNullMicros(consumed), fromNullMicros(revoked)
+	return t, nil
+}
+
+// CreateToken implements [store.TokenStore].
+func (s *Store) CreateToken(ctx context.Context, t store.Token) error {
+	res, err := s.db.ExecContext(ctx, s.q(`INSERT INTO tokens (`+tokenColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (kind, id) DO NOTHING`),
+		string(t.Kind), t.ID, t.FamilyID, t.ClientID, t.Subject, t.Data,
+		micros(t.IssuedAt), micros(t.ExpiresAt), nullMicros(t.ConsumedAt), nullMicros(t.RevokedAt))
+	if err != nil {
+		return fmt.Errorf("storing %s: %w", t.Kind, err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("storing %s: %w", t.Kind, err)
+	} else if n == 0 {
+		return fmt.Errorf("storing %s: %w", t.Kind, store.ErrAlreadyExists)
+	}
+	return nil
+}
+
+// GetToken implements [store.TokenStore].
+func (s *Store) GetToken(ctx context.Context, kind store.TokenKind, id string) (store.Token, error) {
+	row := s.db.QueryRowContext(ctx, s.q(`SELECT `+tokenColumns+` FROM tokens WHERE kind = ? AND id = ?`), string(kind), id)
+	return scanToken(row)
+}
+
+// ConsumeToken implements [store.TokenStore]. One UPDATE both tests and
+// sets consumed_at, so concurrent callers cannot both succeed.
+func (s *Store) ConsumeToken(ctx context.Context, kind store.TokenKind, id string, now time.Time) (store.Token, error) {
+	row := s.db.QueryRowContext(ctx, s.q(`UPDATE tokens SET consumed_at = ?
+		WHERE kind = ? AND id = ? AND consumed_at IS NULL
+		RETURNING `+tokenColumns), micros(now), string(kind), id)
+	t, err := scanToken(row)
+	if !errors.Is(err, store.ErrNotFound) {
+		return t, err
+	}
+	t, err = s.GetToken(ctx, kind, id)
+	if err != nil {
+		return t, err
+	}
+	return t, store.ErrConsumed
+}
+
+// UpdateToken implements [store.TokenStore].
+func (s *Store) UpdateToken(ctx context.Context, kind store.TokenKind, id string, update func(store.Token) (store.Token, error)) (store.Token, error) {
+	var updated store.Token
+	err := s.inTx(ctx, "", func(tx *sql.Tx) error {
+		row := tx.QueryRowContext(ctx, s.q(`SELECT `+tokenColumns+` FROM tokens WHERE kind = ? AND id = ?`+s.flavor.RowLock), string(kind), id)
+		old, err := scanToken(row)
+		if err != nil {
+			return err
+		}
+		t, err := update(old)
+		if err != nil {
+			return err
+		}
+		t.Kind, t.ID = old.Kind, old.ID
+		_, err = tx.ExecContext(ctx, s.q(`UPDATE tokens SET family_id = ?, client_id = ?, subject = ?, data = ?,
+			issued_at = ?, expires_at = ?, consumed_at = ?, revoked_at = ? WHERE kind = ? AND id = ?`),
+			t.FamilyID, t.ClientID, t.Subject, t.Data, micros(t.IssuedAt), micros(t.ExpiresAt),
+			nullMicros(t.ConsumedAt), nullMicros(t.RevokedAt), string(kind), id)
+		if err != nil {
+			return fmt.Errorf("updating %s: %w", kind, err)
+		}
+		updated = t
+		return nil
+	})
+	return updated, err
+}
+
+// RevokeToken implements [store.TokenStore].
+func (s *Store) RevokeToken(ctx context.Context, kind store.TokenKind, id string, now time.Time) error {
+	res, err := s.db.ExecContext(ctx, s.q(`UPDATE tokens SET revoked_at = COALESCE(revoked_at, ?) WHERE kind = ? AND id = ?`),
+		micros(now), string(kind), id)
+	if err != nil {
+		return fmt.Errorf("revoking %s: %w", kind, err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("revoking %s: %w", kind, err)
+	} else if n == 0 {
+		return store.ErrNotFound
+	}
+	return nil
+}
+
+// RevokeFamily implements [store.TokenStore].
+func (s *Store) RevokeFamily(ctx context.Context, familyID string, now time.Time) (int64, error) {
+	if familyID == "" {
+		return 0, nil
+	}
+	res, err := s.db.ExecContext(ctx, s.q(`UPDATE tokens SET revoked_at = ? WHERE family_id = ? AND revoked_at IS NULL`),
+		micros(now), familyID)
+	if err != nil {
+		return 0, fmt.Errorf("revoking family: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("revoking family: %w", err)
+	}
+	return n, nil
+}
+
+// RevokedSince implements [store.TokenStore].
+func (s *Store) RevokedSince(ctx context.Context, since time.Time, limit int) ([]store.Revocation, error) {
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT kind, id, family_id, revoked_at FROM tokens
+		WHERE revoked_at >= ? ORDER BY revoked_at, kind, id LIMIT ?`), micros(since), limit)
+	if err != nil {
+		return nil, fmt.Errorf("listing revocations: %w", err)
+	}
+	defer rows.Close()
+	var out []store.Revocation
+	for rows.Next() {
+		var r store.Revocation
+		var kind string
+		var at int64
+		if err := rows.Scan(&kind, &r.ID, &r.FamilyID, &at); err != nil {
+			return nil, fmt.Errorf("reading revocation: %w", err)
+		}
+		r.Kind, r.RevokedAt = store.TokenKind(kind), fromMicros(at)
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("listing revocations: %w", err)
+	}
+	return out, nil
+}
+
+// ---- secrets ----
+
+// GetOrCreateSecret implements [store.SecretStore].
+func (s *Store) GetOrCreateSecret(ctx context.Context, name string, generate func() ([]byte, error)) ([]byte, error) {
+	get := func() ([]byte, error) {
+		var v []byte
+		err := s.db.QueryRowContext(ctx, s.q(`SELECT value FROM secrets WHERE name = ?`), name).Scan(&v)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, store.ErrNotFound
+		}
+		if err != nil {
+			return nil, fmt.Errorf("reading secret %q: %w", name, err)
+		}
+		return v, nil
+	}
+	v, err := get()
+	if !errors.Is(err, store.ErrNotFound) {
+		return v, err
+	}
+	fresh, err := generate()
+	if err != nil {
+		return nil, fmt.Errorf("generating secret %q: %w", name, err)
+	}
+	_, err = s.db.ExecContext(ctx, s.q(`INSERT INTO secrets (name, value, created_at) VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING`),
+		name, fresh, time.Now().UnixMicro())
+	if err != nil {
+		return nil, fmt.Errorf("storing secret %q: %w", name, err)
+	}
+	return get()
+}
+
+// ---- maintenance ----
+
+// Sweep implements [store.Store]. It holds the "sweep" lock, so instances
+// sharing a database take turns.
+func (s *Store) Sweep(ctx context.Context, now time.Time) (store.SweepResult, error) {
+	var res store.SweepResult
+	err := s.inTx(ctx, "sweep", func(tx *sql.Tx) error {
+		r, err := tx.ExecContext(ctx, s.q(`DELETE FROM tokens WHERE expires_at < ?`), micros(now))
+		if err != nil {
+			return fmt.Errorf("sweeping tokens: %w", err)
+		}
+		if res.Tokens, err = r.RowsAffected(); err != nil {
+			return err
+		}
+		r, err = tx.ExecContext(ctx, s.q(`DELETE FROM signing_keys WHERE verify_until < ?`), micros(now))
+		if err != nil {
+			return fmt.Errorf("sweeping keys: %w", err)
+		}
+		res.Keys, err = r.RowsAffected()
+		return err
+	})
+	return res, err
+}
+
+var _ store.Store = (*Store)(nil)

@@ -1,0 +1,156 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Sentinel errors returned by every backend. Callers test them with
+// [errors.Is]; backends may wrap them with context.
+var (
+	// ErrNotFound means no record has the requested key.
+	ErrNotFound = errors.New("store: not found")
+	// ErrAlreadyExists means a record with the same key exists already.
+	ErrAlreadyExists = errors.New("store: already exists")
+	// ErrConsumed means a single-use record was used before.
+	ErrConsumed = errors.New("store: already consumed")
+)
+
+// Store is everything the authorization server keeps. Backends implement
+// it whole; consumers depend on the narrow interfaces it embeds.
+type Store interface {
+	KeyStore
+	TokenStore
+	SecretStore
+	// Sweep deletes records that expired before now and reports how many
+	// of each kind went.
+	Sweep(ctx context.Context, now time.Time) (SweepResult, error)
+	// Close releases the backend's connections.
+	Close() error
+}
+
+// SweepResult counts what one [Store.Sweep] deleted.
+type SweepResult struct {
+	Tokens int64
+	Keys   int64
+}
+
+// KeyStore keeps the signing keys shared by every instance.
+type KeyStore interface {
+	// ListKeys returns every stored key, ordered by SignFrom ascending.
+	ListKeys(ctx context.Context) ([]SigningKey, error)
+	// UpdateKeys runs update on the current key set inside one
+	// transaction that excludes every other UpdateKeys, and stores the set
+	// it returns in place of the old one. If update returns an error,
+	// nothing changes and that error is returned. This makes rotation a
+	// compare-and-swap: the instance that comes second sees the first
+	// one's keys and has nothing left to do.
+	UpdateKeys(ctx context.Context, update func(current []SigningKey) ([]SigningKey, error)) error
+}
+
+// SigningKey is one asymmetric key pair and the window in which it signs
+// and verifies.
+type SigningKey struct {
+	// ID is the key's kid.
+	ID string
+	// Algorithm is the JWS algorithm, such as ES256.
+	Algorithm string
+	// PrivateJWK is the private key as a JSON Web Key.
+	PrivateJWK []byte
+	// CreatedAt is when the key was generated.
+	CreatedAt time.Time
+	// SignFrom is when the key starts signing. A key whose SignFrom is in
+	// the future is published but not yet used.
+	SignFrom time.Time
+	// SignUntil is when the key stops signing.
+	SignUntil time.Time
+	// VerifyUntil is when the key leaves the published key set; it is at
+	// least SignUntil plus the longest token lifetime.
+	VerifyUntil time.Time
+}
+
+// TokenKind names a kind of record in the token table.
+type TokenKind string
+
+// Kinds of token records. Each kind's ID is described on the constant.
+const (
+	// AccessToken records are keyed by the JWT's jti.
+	AccessToken TokenKind = "access_token"
+	// RefreshToken records are keyed by the SHA-256 of the token.
+	RefreshToken TokenKind = "refresh_token"
+	// AuthorizationCode records are keyed by the SHA-256 of the code.
+	AuthorizationCode TokenKind = "authorization_code"
+)
+
+// Token is one issued credential or single-use grant artefact. The
+// fields every kind shares are columns; what is specific to a kind
+// travels in Data, which the store keeps verbatim.
+type Token struct {
+	Kind TokenKind
+	// ID is the record's key: a jti, or the hash of a secret value.
+	// Secrets themselves are never stored.
+	ID string
+	// FamilyID groups the records issued from one grant so that they can
+	// be revoked together; empty when the token stands alone.
+	FamilyID string
+	ClientID string
+	// Subject is the user or, for client credentials, the client.
+	Subject   string
+	Data      []byte
+	IssuedAt  time.Time
+	ExpiresAt time.Time
+	// ConsumedAt is set once a single-use record was used.
+	ConsumedAt time.Time
+	// RevokedAt is set once the record was revoked.
+	RevokedAt time.Time
+}
+
+// Active reports whether t is neither expired, revoked nor consumed at now.
+func (t Token) Active(now time.Time) bool {
+	return t.RevokedAt.IsZero() && t.ConsumedAt.IsZero() && now.Before(t.ExpiresAt)
+}
+
+// Revocation says that a record, or a whole family, was revoked.
+type Revocation struct {
+	Kind      TokenKind
+	ID        string
+	FamilyID  string
+	RevokedAt time.Time
+}
+
+// TokenStore keeps issued tokens and single-use artefacts.
+type TokenStore interface {
+	// CreateToken stores t; ErrAlreadyExists if its kind and ID are taken.
+	CreateToken(ctx context.Context, t Token) error
+	// GetToken returns the record; ErrNotFound if there is none.
+	GetToken(ctx context.Context, kind TokenKind, id string) (Token, error)
+	// ConsumeToken marks the record used at now, atomically: of any
+	// number of concurrent calls for one record, exactly one succeeds. A
+	// later call returns the record with ErrConsumed, so the caller can
+	// apply its replay rule. An unknown record is ErrNotFound.
+	ConsumeToken(ctx context.Context, kind TokenKind, id string, now time.Time) (Token, error)
+	// UpdateToken runs update on the record inside a transaction that
+	// excludes concurrent updates of it and stores the result. The kind
+	// and ID cannot change. An error from update aborts and is returned.
+	UpdateToken(ctx context.Context, kind TokenKind, id string, update func(Token) (Token, error)) (Token, error)
+	// RevokeToken marks the record revoked at now (keeping an earlier
+	// revocation time); ErrNotFound if there is none.
+	RevokeToken(ctx context.Context, kind TokenKind, id string, now time.Time) error
+	// RevokeFamily marks every record of the family revoked at now and
+	// returns how many were not revoked before.
+	RevokeFamily(ctx context.Context, familyID string, now time.Time) (int64, error)
+	// RevokedSince lists the records revoked at or after since, oldest
+	// first, at most limit of them, for caches that must learn of
+	// revocations made elsewhere.
+	RevokedSince(ctx context.Context, since time.Time, limit int) ([]Revocation, error)
+}
+
+// SecretStore keeps named random secrets that every instance must share,
+// such as cookie keys.
+type SecretStore interface {
+	// GetOrCreateSecret returns the secret stored under name. If there is
+	// none, it stores generate's result, unless a concurrent caller stored
+	// one first, and returns whichever was stored.
+	GetOrCreateSecret(ctx context.Context, name string, generate func() ([]byte, error)) ([]byte, error)
+}
