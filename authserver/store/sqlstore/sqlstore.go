@@ -247,7 +247,11 @@ func (s *Store) RevokeFamily(ctx context.Context, familyID string, now time.Time
 	if familyID == "" {
 		return 0, nil
 	}
-	res, err := s.db.ExecContext(ctx, s.q(`UPDATE tokens SET revoked_at = ? WHERE family_id = ? AND revoked_at IS NULL`),
+	// family_id <> '' repeats the condition of the partial index
+	// tokens_by_family: neither SQLite nor a generic PostgreSQL plan can
+	// infer it from family_id = ?, and without it both scan the table.
+	res, err := s.db.ExecContext(ctx, s.q(`UPDATE tokens SET revoked_at = ?
+		WHERE family_id = ? AND family_id <> '' AND revoked_at IS NULL`),
 		micros(now), familyID)
 	if err != nil {
 		return 0, fmt.Errorf("revoking family: %w", err)

@@ -1,0 +1,93 @@
+// Package postgres is the backend of the authorization server's store for
+// deployments of more than one instance: every instance opens the same
+// PostgreSQL database, through pgx behind database/sql, so a token issued
+// by one is introspected, revoked and refreshed on any other.
+//
+// Named locks are transaction-scoped advisory locks, so instances that
+// start together migrate the schema once, and key rotation and sweeping
+// take turns across instances.
+package postgres
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/authgate/authgate/authserver/store/sqlstore"
+)
+
+// Flavor is PostgreSQL's dialect for the shared SQL store.
+var Flavor = sqlstore.Flavor{
+	Name:                 "postgres",
+	Types:                map[string]string{"BLOB": "BYTEA"},
+	NumberedPlaceholders: true,
+	RowLock:              " FOR UPDATE",
+	Lock:                 lock,
+}
+
+// lock takes the advisory lock named name until tx ends. It must be the
+// transaction's first statement: it first pins the transaction to READ
+// COMMITTED, whatever the database's default_transaction_isolation, because
+// the locked transactions read after taking the lock and must see what the
+// previous holder committed. Under REPEATABLE READ the snapshot would date
+// from before the wait, and a second instance would neither see the first
+// one's migration nor its rotated keys.
+func lock(ctx context.Context, tx *sql.Tx, name string) error {
+	if _, err := tx.ExecContext(ctx, `SET TRANSACTION ISOLATION LEVEL READ COMMITTED`); err != nil {
+		return fmt.Errorf("setting isolation level: %w", err)
+	}
+	_, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, sqlstore.LockID(name))
+	return err
+}
+
+// Pool settings. Each instance keeps a few connections ready and stays
+// well below PostgreSQL's default max_connections (100) even when several
+// instances share the database.
+const (
+	maxOpenConns    = 10
+	maxIdleConns    = 5
+	connMaxLifetime = 30 * time.Minute
+	connMaxIdleTime = 5 * time.Minute
+	// connectTimeout applies when the DSN sets no connect_timeout.
+	connectTimeout = 10 * time.Second
+)
+
+// Open connects to the PostgreSQL database named by dsn, a URL
+// (postgres://user:password@host:5432/db?sslmode=verify-full) or a
+// key=value string as libpq takes them, migrates it and returns the store.
+// The store holds a pool of connections; Close releases them. Errors never
+// contain the DSN's password.
+func Open(ctx context.Context, dsn string) (*sqlstore.Store, error) {
+	config, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		// pgx masks passwords in this error only on a best-effort basis
+		// for malformed strings, so its text is left out.
+		return nil, errors.New("opening postgres: the DSN is not a valid connection URL or key=value string")
+	}
+	if config.ConnectTimeout == 0 {
+		config.ConnectTimeout = connectTimeout
+	}
+	if _, ok := config.RuntimeParams["application_name"]; !ok {
+		config.RuntimeParams["application_name"] = "authgate"
+	}
+	db := stdlib.OpenDB(*config)
+	db.SetMaxOpenConns(maxOpenConns)
+	db.SetMaxIdleConns(maxIdleConns)
+	db.SetConnMaxLifetime(connMaxLifetime)
+	db.SetConnMaxIdleTime(connMaxIdleTime)
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("opening postgres: %w", err)
+	}
+	s, err := sqlstore.Open(ctx, db, Flavor)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
