@@ -1,0 +1,94 @@
+package authserver
+
+import (
+	"encoding/json"
+	"net/http"
+)
+
+// OAuth error codes (RFC 6749 §5.2, RFC 7009 §2.2.1, RFC 8707 §2).
+const (
+	ErrInvalidRequest       = "invalid_request"
+	ErrInvalidClient        = "invalid_client"
+	ErrInvalidGrant         = "invalid_grant"
+	ErrUnauthorizedClient   = "unauthorized_client"
+	ErrUnsupportedGrantType = "unsupported_grant_type"
+	ErrInvalidScope         = "invalid_scope"
+	ErrInvalidTarget        = "invalid_target"
+	ErrServerError          = "server_error"
+)
+
+// Error is an OAuth error response as a value: handlers return it and one
+// function writes it. Description is shown to the client, so it never
+// carries internal detail; that goes to the log through cause.
+type Error struct {
+	Code        string
+	Description string
+	// Status is the HTTP status; 400 if zero.
+	Status int
+	// Header holds extra response headers, such as WWW-Authenticate.
+	Header http.Header
+	cause  error
+}
+
+func (e *Error) Error() string {
+	if e.cause != nil {
+		return e.Code + ": " + e.Description + ": " + e.cause.Error()
+	}
+	return e.Code + ": " + e.Description
+}
+
+// Unwrap returns the internal cause, if any.
+func (e *Error) Unwrap() error { return e.cause }
+
+func oauthError(code, description string) *Error {
+	return &Error{Code: code, Description: description}
+}
+
+func invalidRequest(description string) *Error { return oauthError(ErrInvalidRequest, description) }
+
+// serverError hides cause from the client and keeps it for the log.
+func serverError(cause error) *Error {
+	return &Error{Code: ErrServerError, Description: "the server could not complete the request", Status: http.StatusInternalServerError, cause: cause}
+}
+
+// noStore marks a response as never to be cached (RFC 6749 §5.1).
+func noStore(w http.ResponseWriter) {
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Pragma", "no-cache")
+}
+
+// writeJSON writes v as the JSON body with the given status.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		http.Error(w, `{"error":"server_error"}`, http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	w.Write(body) //nolint:errcheck // the client went away
+}
+
+// writeError writes e as an RFC 6749 §5.2 error response and logs what
+// the client is not shown.
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, e *Error) {
+	status := e.Status
+	if status == 0 {
+		status = http.StatusBadRequest
+	}
+	if status >= 500 {
+		s.logError(r, e)
+	}
+	for k, vs := range e.Header {
+		for _, v := range vs {
+			w.Header().Add(k, v)
+		}
+	}
+	noStore(w)
+	body := map[string]string{"error": e.Code}
+	if e.Description != "" {
+		body["error_description"] = e.Description
+	}
+	writeJSON(w, status, body)
+}

@@ -1,0 +1,118 @@
+package authserver
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"slices"
+
+	"github.com/authgate/authgate/authserver/store"
+)
+
+// Token type hints (RFC 7009 §2.1, RFC 7662 §2.1).
+const (
+	hintAccessToken  = "access_token"
+	hintRefreshToken = "refresh_token"
+)
+
+// presentedToken is a token found in the store from its presented form.
+type presentedToken struct {
+	record store.Token
+	// claims are set for JWT access tokens.
+	claims *AccessTokenClaims
+}
+
+// findToken resolves a presented token to its record, trying the hinted
+// kind first but never trusting the hint (RFC 7662 §2.1). ok is false for
+// a token this server does not know.
+func (s *Server) findToken(ctx context.Context, raw, hint string) (presentedToken, bool, error) {
+	finders := []func(context.Context, string) (presentedToken, bool, error){s.findAccessToken}
+	if hint == hintRefreshToken {
+		slices.Reverse(finders)
+	}
+	for _, find := range finders {
+		pt, ok, err := find(ctx, raw)
+		if err != nil || ok {
+			return pt, ok, err
+		}
+	}
+	return presentedToken{}, false, nil
+}
+
+func (s *Server) findAccessToken(ctx context.Context, raw string) (presentedToken, bool, error) {
+	claims, err := s.verifyAccessTokenSignature(ctx, raw)
+	if err != nil {
+		return presentedToken{}, false, nil
+	}
+	rec, err := s.cfg.Store.GetToken(ctx, store.AccessToken, claims.ID)
+	if errors.Is(err, store.ErrNotFound) {
+		return presentedToken{}, false, nil
+	}
+	if err != nil {
+		return presentedToken{}, false, err
+	}
+	return presentedToken{record: rec, claims: claims}, true, nil
+}
+
+// introspection is an RFC 7662 §2.2 response.
+type introspection struct {
+	Active    bool   `json:"active"`
+	Scope     string `json:"scope,omitempty"`
+	ClientID  string `json:"client_id,omitempty"`
+	Subject   string `json:"sub,omitempty"`
+	Audience  any    `json:"aud,omitempty"`
+	Issuer    string `json:"iss,omitempty"`
+	Expiry    int64  `json:"exp,omitempty"`
+	IssuedAt  int64  `json:"iat,omitempty"`
+	ID        string `json:"jti,omitempty"`
+	TokenType string `json:"token_type,omitempty"`
+}
+
+// handleIntrospect is the introspection endpoint (RFC 7662). Only
+// confidential clients may call it. A caller sees a token's details if
+// the token was issued to it, names it in its audience, or the caller may
+// introspect any token; other callers learn only whether it is active.
+func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
+	f, caller, ok := s.clientRequest(w, r)
+	if !ok {
+		return
+	}
+	if caller.Public {
+		s.writeError(w, r, &Error{Code: ErrInvalidClient, Description: "a public client cannot introspect tokens", Status: http.StatusUnauthorized})
+		return
+	}
+	raw := f.get("token")
+	if raw == "" {
+		s.writeError(w, r, invalidRequest("token is missing"))
+		return
+	}
+	pt, ok, err := s.findToken(r.Context(), raw, f.get("token_type_hint"))
+	if err != nil {
+		s.writeError(w, r, serverError(err))
+		return
+	}
+	noStore(w)
+	if !ok || !pt.record.Active(s.now()) {
+		writeJSON(w, http.StatusOK, introspection{Active: false})
+		return
+	}
+	resp := introspection{Active: true}
+	if caller.IntrospectAny || pt.record.ClientID == caller.ID || (pt.claims != nil && slices.Contains(pt.claims.Audience, caller.ID)) {
+		resp = introspection{
+			Active:   true,
+			ClientID: pt.record.ClientID,
+			Subject:  pt.record.Subject,
+			Issuer:   s.issuer,
+			Expiry:   pt.record.ExpiresAt.Unix(),
+			IssuedAt: pt.record.IssuedAt.Unix(),
+		}
+		if c := pt.claims; c != nil {
+			resp.Scope, resp.ID, resp.TokenType = c.Scope, c.ID, "Bearer"
+			resp.Audience = []string(c.Audience)
+			if len(c.Audience) == 1 {
+				resp.Audience = c.Audience[0]
+			}
+		}
+	}
+	writeJSON(w, http.StatusOK, resp)
+}

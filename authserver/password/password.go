@@ -1,0 +1,96 @@
+// Package password checks passwords and client secrets against the slow
+// hashes an operator may configure: bcrypt (as `caddy hash-password`
+// prints it) and argon2id in the PHC string format
+// ($argon2id$v=19$m=…,t=…,p=…$salt$hash). The hashing itself is
+// golang.org/x/crypto's; this package only parses and compares.
+package password
+
+import (
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strings"
+
+	"golang.org/x/crypto/argon2"
+	"golang.org/x/crypto/bcrypt"
+)
+
+// Hash is a parsed password hash.
+type Hash struct {
+	bcrypt []byte
+	argon  *argon2Params
+}
+
+type argon2Params struct {
+	memory  uint32
+	time    uint32
+	threads uint8
+	salt    []byte
+	key     []byte
+}
+
+// Parse reads a bcrypt hash ($2a$, $2b$ or $2y$) or an argon2id PHC string.
+func Parse(encoded string) (Hash, error) {
+	switch {
+	case strings.HasPrefix(encoded, "$2a$"), strings.HasPrefix(encoded, "$2b$"), strings.HasPrefix(encoded, "$2y$"):
+		if _, err := bcrypt.Cost([]byte(encoded)); err != nil {
+			return Hash{}, fmt.Errorf("parsing bcrypt hash: %w", err)
+		}
+		return Hash{bcrypt: []byte(encoded)}, nil
+	case strings.HasPrefix(encoded, "$argon2id$"):
+		p, err := parseArgon2id(encoded)
+		if err != nil {
+			return Hash{}, fmt.Errorf("parsing argon2id hash: %w", err)
+		}
+		return Hash{argon: p}, nil
+	default:
+		return Hash{}, errors.New("not a bcrypt or argon2id hash")
+	}
+}
+
+func parseArgon2id(encoded string) (*argon2Params, error) {
+	// "", "argon2id", "v=19", "m=…,t=…,p=…", salt, key
+	parts := strings.Split(encoded, "$")
+	if len(parts) != 6 {
+		return nil, errors.New("want $argon2id$v=19$m=M,t=T,p=P$SALT$HASH")
+	}
+	if parts[2] != "v=19" {
+		return nil, fmt.Errorf("unsupported version %q", parts[2])
+	}
+	var p argon2Params
+	var threads uint32
+	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &p.memory, &p.time, &threads); err != nil {
+		return nil, fmt.Errorf("reading parameters %q: %w", parts[3], err)
+	}
+	if p.time < 1 || p.time > 64 || threads < 1 || threads > 255 || p.memory < 8*threads || p.memory > 4<<20 {
+		return nil, fmt.Errorf("parameters %q out of range", parts[3])
+	}
+	p.threads = uint8(threads)
+	var err error
+	if p.salt, err = base64.RawStdEncoding.DecodeString(parts[4]); err != nil || len(p.salt) < 8 {
+		return nil, errors.New("bad salt")
+	}
+	if p.key, err = base64.RawStdEncoding.DecodeString(parts[5]); err != nil || len(p.key) < 16 || len(p.key) > 128 {
+		return nil, errors.New("bad hash")
+	}
+	return &p, nil
+}
+
+// Verify reports whether password matches the hash. It takes as long as
+// the hash's cost, whatever the answer.
+func (h Hash) Verify(password string) bool {
+	switch {
+	case h.bcrypt != nil:
+		return bcrypt.CompareHashAndPassword(h.bcrypt, []byte(password)) == nil
+	case h.argon != nil:
+		p := h.argon
+		got := argon2.IDKey([]byte(password), p.salt, p.time, p.memory, p.threads, uint32(len(p.key)))
+		return subtle.ConstantTimeCompare(got, p.key) == 1
+	default:
+		return false
+	}
+}
+
+// IsZero reports whether h holds no hash.
+func (h Hash) IsZero() bool { return h.bcrypt == nil && h.argon == nil }

@@ -1,0 +1,48 @@
+package authserver
+
+import (
+	"net/http"
+
+	"github.com/authgate/authgate/authserver/store"
+)
+
+// handleRevoke is the revocation endpoint (RFC 7009). An unknown or
+// invalid token is answered 200 (§2.2); a token of another client is
+// refused without revoking it (§2.1). Revoking a token of a grant family,
+// such as a refresh token, revokes the whole family.
+func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
+	f, caller, ok := s.clientRequest(w, r)
+	if !ok {
+		return
+	}
+	raw := f.get("token")
+	if raw == "" {
+		s.writeError(w, r, invalidRequest("token is missing"))
+		return
+	}
+	ctx := r.Context()
+	pt, ok, err := s.findToken(ctx, raw, f.get("token_type_hint"))
+	if err != nil {
+		s.writeError(w, r, serverError(err))
+		return
+	}
+	if ok {
+		if pt.record.ClientID != caller.ID {
+			s.writeError(w, r, oauthError(ErrUnauthorizedClient, "the token was not issued to this client"))
+			return
+		}
+		now := s.now()
+		if pt.record.FamilyID != "" {
+			_, err = s.cfg.Store.RevokeFamily(ctx, pt.record.FamilyID, now)
+		} else {
+			err = s.cfg.Store.RevokeToken(ctx, pt.record.Kind, pt.record.ID, now)
+		}
+		if err != nil && err != store.ErrNotFound {
+			s.writeError(w, r, serverError(err))
+			return
+		}
+		s.logger.Info("token revoked", zapKind(pt.record.Kind), zapClient(caller.ID))
+	}
+	noStore(w)
+	w.WriteHeader(http.StatusOK)
+}

@@ -1,0 +1,191 @@
+package caddymodule
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"go.uber.org/zap"
+
+	"github.com/authgate/authgate/authserver"
+	"github.com/authgate/authgate/authserver/keys"
+	"github.com/authgate/authgate/authserver/store"
+)
+
+func init() {
+	caddy.RegisterModule(new(App))
+}
+
+// App is the authgate app: one OAuth 2.0 / OpenID Connect authorization
+// server, its store, its signing keys and its clients. Sites serve its
+// endpoints with the authgate_server handler.
+type App struct {
+	// Issuer is the issuer identifier: the URL the server is reached at,
+	// such as https://auth.example.com. Its path, if any, prefixes every
+	// endpoint. Required. http is allowed only for loopback hosts.
+	Issuer string `json:"issuer,omitempty"`
+
+	// Storage is the store backend, a module in the authgate.storage
+	// namespace. Default: SQLite at authgate/authgate.db in Caddy's data
+	// directory.
+	StorageRaw json.RawMessage `json:"storage,omitempty" caddy:"namespace=authgate.storage inline_key=backend"`
+
+	// SigningAlgorithm is the JWS algorithm of new signing keys: ES256,
+	// EdDSA or RS256. Default ES256. Changing it rotates the key.
+	SigningAlgorithm string `json:"signing_algorithm,omitempty"`
+
+	// KeyRotation is how long a signing key signs before the next one
+	// takes over. Default 30 days. The previous key keeps verifying for
+	// the longest token lifetime after that.
+	KeyRotation caddy.Duration `json:"key_rotation,omitempty"`
+
+	// AccessTokenLifetime is how long access tokens live. Default 1 hour.
+	AccessTokenLifetime caddy.Duration `json:"access_token_lifetime,omitempty"`
+
+	// MaxBodyBytes bounds the size of request bodies. Default 64 KiB.
+	MaxBodyBytes int64 `json:"max_body_bytes,omitempty"`
+
+	// SweepInterval is how often expired tokens are deleted from the
+	// store. Default 10 minutes.
+	SweepInterval caddy.Duration `json:"sweep_interval,omitempty"`
+
+	// Clients are the OAuth clients known from configuration.
+	Clients []*ClientConfig `json:"clients,omitempty"`
+
+	storage StorageBackend
+	store   store.Store
+	keys    *keys.Manager
+	server  *authserver.Server
+	logger  *zap.Logger
+	ctx     caddy.Context
+	cancel  context.CancelFunc
+}
+
+// StorageBackend is a module that opens the store. Backends share one
+// handle across config reloads and release it in their Cleanup.
+type StorageBackend interface {
+	OpenStore(ctx caddy.Context) (store.Store, error)
+}
+
+// CaddyModule returns the Caddy module information.
+func (*App) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{ID: "authgate", New: func() caddy.Module { return new(App) }}
+}
+
+// Provision opens the store, loads (or on first start generates) the
+// signing keys and builds the authorization server.
+func (a *App) Provision(ctx caddy.Context) error {
+	a.ctx = ctx
+	a.logger = ctx.Logger()
+	if a.Issuer == "" {
+		return fmt.Errorf("authgate: issuer is required (set it in the authgate global option)")
+	}
+	a.Issuer = caddy.NewReplacer().ReplaceAll(a.Issuer, "")
+	if err := authserver.ValidateIssuer(a.Issuer); err != nil {
+		return fmt.Errorf("authgate: %w", err)
+	}
+	if a.AccessTokenLifetime == 0 {
+		a.AccessTokenLifetime = caddy.Duration(time.Hour)
+	}
+	if a.SweepInterval == 0 {
+		a.SweepInterval = caddy.Duration(10 * time.Minute)
+	}
+	clients, err := buildClients(a.Clients)
+	if err != nil {
+		return fmt.Errorf("authgate: %w", err)
+	}
+
+	if a.StorageRaw == nil {
+		a.StorageRaw = json.RawMessage(`{"backend":"sqlite"}`)
+	}
+	mod, err := ctx.LoadModule(a, "StorageRaw")
+	if err != nil {
+		return fmt.Errorf("authgate: loading storage: %w", err)
+	}
+	a.storage = mod.(StorageBackend)
+	a.store, err = a.storage.OpenStore(ctx)
+	if err != nil {
+		return fmt.Errorf("authgate: opening storage: %w", err)
+	}
+
+	longest := time.Duration(a.AccessTokenLifetime)
+	for _, c := range clients {
+		longest = max(longest, c.AccessTokenLifetime)
+	}
+	a.keys, err = keys.New(a.store, keys.Config{
+		Algorithm:   a.SigningAlgorithm,
+		RotateEvery: time.Duration(a.KeyRotation),
+		Overlap:     longest + 5*time.Minute,
+	})
+	if err != nil {
+		return fmt.Errorf("authgate: signing keys: %w", err)
+	}
+	if err := a.keys.Refresh(ctx); err != nil {
+		return fmt.Errorf("authgate: %w", err)
+	}
+
+	a.server, err = authserver.New(authserver.Config{
+		Issuer:              a.Issuer,
+		Store:               a.store,
+		Keys:                a.keys,
+		Clients:             clients,
+		AccessTokenLifetime: time.Duration(a.AccessTokenLifetime),
+		MaxBodyBytes:        a.MaxBodyBytes,
+		Logger:              a.logger,
+	})
+	if err != nil {
+		return fmt.Errorf("authgate: %w", err)
+	}
+	return nil
+}
+
+// Start runs the background work: refreshing and rotating keys, and
+// sweeping expired tokens.
+func (a *App) Start() error {
+	ctx, cancel := context.WithCancel(a.ctx)
+	a.cancel = cancel
+	go a.keys.Run(ctx, func(err error) { a.logger.Error("refreshing signing keys", zap.Error(err)) })
+	go a.sweep(ctx)
+	return nil
+}
+
+// Stop ends the background work.
+func (a *App) Stop() error {
+	if a.cancel != nil {
+		a.cancel()
+	}
+	return nil
+}
+
+func (a *App) sweep(ctx context.Context) {
+	t := time.NewTicker(time.Duration(a.SweepInterval))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			res, err := a.store.Sweep(ctx, time.Now())
+			if err != nil {
+				if ctx.Err() == nil {
+					a.logger.Error("sweeping expired records", zap.Error(err))
+				}
+				continue
+			}
+			if res.Tokens > 0 || res.Keys > 0 {
+				a.logger.Debug("swept expired records", zap.Int64("tokens", res.Tokens), zap.Int64("keys", res.Keys))
+			}
+		}
+	}
+}
+
+// AuthServer returns the provisioned authorization server.
+func (a *App) AuthServer() *authserver.Server { return a.server }
+
+// Interface guards
+var (
+	_ caddy.App         = (*App)(nil)
+	_ caddy.Provisioner = (*App)(nil)
+)

@@ -1,0 +1,233 @@
+package caddymodule
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/dustin/go-humanize"
+)
+
+func init() {
+	httpcaddyfile.RegisterGlobalOption("authgate", parseGlobalOption)
+	httpcaddyfile.RegisterHandlerDirective("authgate_server", parseServerDirective)
+	httpcaddyfile.RegisterDirectiveOrder("authgate_server", httpcaddyfile.Before, "basic_auth")
+}
+
+// parseGlobalOption sets up the authgate app from the global option.
+// Syntax:
+//
+//	authgate {
+//	    issuer                <url>
+//	    storage               sqlite [<path>]
+//	    signing_algorithm     ES256|EdDSA|RS256
+//	    key_rotation          <duration>
+//	    access_token_lifetime <duration>
+//	    max_body_size         <size>
+//	    sweep_interval        <duration>
+//	    client <id> {
+//	        name                       <text>
+//	        secret                     <secret>
+//	        secret_hash                <bcrypt or argon2id hash>
+//	        public
+//	        token_endpoint_auth_method client_secret_basic|client_secret_post
+//	        redirect_uris              <uri...>
+//	        grant_types                <grant type...>
+//	        scopes                     <scope...>
+//	        audiences                  <uri...>
+//	        access_token_lifetime      <duration>
+//	        introspect_any
+//	    }
+//	}
+func parseGlobalOption(d *caddyfile.Dispenser, _ any) (any, error) {
+	app := new(App)
+	d.Next() // the option name
+	if d.NextArg() {
+		return nil, d.ArgErr()
+	}
+	for d.NextBlock(0) {
+		switch d.Val() {
+		case "issuer":
+			if err := oneArg(d, &app.Issuer); err != nil {
+				return nil, err
+			}
+		case "storage":
+			raw, err := parseStorage(d)
+			if err != nil {
+				return nil, err
+			}
+			app.StorageRaw = raw
+		case "signing_algorithm":
+			if err := oneArg(d, &app.SigningAlgorithm); err != nil {
+				return nil, err
+			}
+		case "key_rotation":
+			if err := durationArg(d, &app.KeyRotation); err != nil {
+				return nil, err
+			}
+		case "access_token_lifetime":
+			if err := durationArg(d, &app.AccessTokenLifetime); err != nil {
+				return nil, err
+			}
+		case "sweep_interval":
+			if err := durationArg(d, &app.SweepInterval); err != nil {
+				return nil, err
+			}
+		case "max_body_size":
+			var s string
+			if err := oneArg(d, &s); err != nil {
+				return nil, err
+			}
+			n, err := humanize.ParseBytes(s)
+			if err != nil || n == 0 || n > 1<<30 {
+				return nil, d.Errf("max_body_size %q: want a size such as 64KiB", s)
+			}
+			app.MaxBodyBytes = int64(n)
+		case "client":
+			c, err := parseClient(d)
+			if err != nil {
+				return nil, err
+			}
+			app.Clients = append(app.Clients, c)
+		default:
+			return nil, d.Errf("unrecognized authgate option %q", d.Val())
+		}
+	}
+	return httpcaddyfile.App{Name: "authgate", Value: caddyconfig.JSON(app, nil)}, nil
+}
+
+// parseStorage reads `storage sqlite [<path>]`.
+func parseStorage(d *caddyfile.Dispenser) ([]byte, error) {
+	if !d.NextArg() {
+		return nil, d.ArgErr()
+	}
+	switch backend := d.Val(); backend {
+	case "sqlite":
+		s := new(SQLiteStorage)
+		if d.NextArg() {
+			s.Path = d.Val()
+		}
+		if d.NextArg() {
+			return nil, d.ArgErr()
+		}
+		return caddyconfig.JSONModuleObject(s, "backend", "sqlite", nil), nil
+	default:
+		return nil, d.Errf("unknown storage backend %q (want sqlite)", backend)
+	}
+}
+
+func parseClient(d *caddyfile.Dispenser) (*ClientConfig, error) {
+	c := new(ClientConfig)
+	if err := oneArgOpenBlock(d, &c.ID); err != nil {
+		return nil, err
+	}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		var err error
+		switch d.Val() {
+		case "name":
+			err = oneArg(d, &c.Name)
+		case "secret":
+			err = oneArg(d, &c.Secret)
+		case "secret_hash":
+			err = oneArg(d, &c.SecretHash)
+		case "public":
+			err = flag(d, &c.Public)
+		case "token_endpoint_auth_method":
+			err = oneArg(d, &c.TokenEndpointAuthMethod)
+		case "redirect_uris":
+			err = someArgs(d, &c.RedirectURIs)
+		case "grant_types":
+			err = someArgs(d, &c.GrantTypes)
+		case "scopes":
+			err = someArgs(d, &c.Scopes)
+		case "audiences":
+			err = someArgs(d, &c.Audiences)
+		case "access_token_lifetime":
+			err = durationArg(d, &c.AccessTokenLifetime)
+		case "introspect_any":
+			err = flag(d, &c.IntrospectAny)
+		default:
+			err = d.Errf("unrecognized client option %q", d.Val())
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// parseServerDirective sets up the authgate_server handler. Syntax:
+//
+//	authgate_server
+func parseServerDirective(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	h.Next() // the directive name
+	if h.NextArg() {
+		return nil, h.ArgErr()
+	}
+	if h.NextBlock(0) {
+		return nil, h.Errf("authgate_server takes no options; configure the authgate global option")
+	}
+	return new(ServerHandler), nil
+}
+
+func oneArg(d *caddyfile.Dispenser, dst *string) error {
+	if !d.NextArg() {
+		return d.ArgErr()
+	}
+	*dst = d.Val()
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	return nil
+}
+
+// oneArgOpenBlock reads one argument that may be followed by a block.
+func oneArgOpenBlock(d *caddyfile.Dispenser, dst *string) error {
+	if !d.NextArg() {
+		return d.ArgErr()
+	}
+	*dst = d.Val()
+	if d.CountRemainingArgs() > 0 {
+		return d.ArgErr()
+	}
+	return nil
+}
+
+func someArgs(d *caddyfile.Dispenser, dst *[]string) error {
+	args := d.RemainingArgs()
+	if len(args) == 0 {
+		return d.ArgErr()
+	}
+	*dst = append(*dst, args...)
+	return nil
+}
+
+func flag(d *caddyfile.Dispenser, dst *bool) error {
+	if d.NextArg() {
+		b, err := strconv.ParseBool(d.Val())
+		if err != nil || d.NextArg() {
+			return d.Errf("%s takes no argument, or true or false", d.Val())
+		}
+		*dst = b
+		return nil
+	}
+	*dst = true
+	return nil
+}
+
+func durationArg(d *caddyfile.Dispenser, dst *caddy.Duration) error {
+	var s string
+	if err := oneArg(d, &s); err != nil {
+		return err
+	}
+	dur, err := caddy.ParseDuration(s)
+	if err != nil || dur <= 0 || dur > 10*365*24*time.Hour {
+		return d.Errf("invalid duration %q", s)
+	}
+	*dst = caddy.Duration(dur)
+	return nil
+}

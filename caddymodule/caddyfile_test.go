@@ -1,0 +1,265 @@
+package caddymodule
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+)
+
+func adaptCaddyfile(t *testing.T, text string) ([]byte, error) {
+	t.Helper()
+	cfg, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(text), nil)
+	return cfg, err
+}
+
+// TestCaddyfileAdapts checks the JSON the global option and the directive
+// produce.
+func TestCaddyfileAdapts(t *testing.T) {
+	cfg, err := adaptCaddyfile(t, `{
+	authgate {
+		issuer https://auth.example.com
+		storage sqlite /var/lib/authgate.db
+		signing_algorithm EdDSA
+		key_rotation 24h
+		access_token_lifetime 10m
+		max_body_size 32KiB
+		sweep_interval 1m
+		client api {
+			name "The API"
+			secret {env.API_SECRET}
+			token_endpoint_auth_method client_secret_post
+			grant_types client_credentials device_code
+			scopes read write
+			audiences https://api.example.com
+			access_token_lifetime 5m
+			introspect_any
+		}
+		client app {
+			public
+			redirect_uris https://app.example.com/cb http://127.0.0.1/cb
+		}
+	}
+}
+auth.example.com {
+	authgate_server
+	reverse_proxy 127.0.0.1:8080
+}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got struct {
+		Apps struct {
+			Authgate map[string]any `json:"authgate"`
+			HTTP     struct {
+				Servers map[string]struct {
+					Routes []struct {
+						Handle []struct {
+							Routes []struct {
+								Handle []map[string]any `json:"handle"`
+							} `json:"routes"`
+						} `json:"handle"`
+					} `json:"routes"`
+				} `json:"servers"`
+			} `json:"http"`
+		} `json:"apps"`
+	}
+	if err := json.Unmarshal(cfg, &got); err != nil {
+		t.Fatal(err)
+	}
+	want := `{"access_token_lifetime":600000000000,"clients":[{"access_token_lifetime":300000000000,"audiences":["https://api.example.com"],"grant_types":["client_credentials","device_code"],"id":"api","introspect_any":true,"name":"The API","scopes":["read","write"],"secret":"{env.API_SECRET}","token_endpoint_auth_method":"client_secret_post"},{"id":"app","public":true,"redirect_uris":["https://app.example.com/cb","http://127.0.0.1/cb"]}],"issuer":"https://auth.example.com","key_rotation":86400000000000,"max_body_bytes":32768,"signing_algorithm":"EdDSA","storage":{"backend":"sqlite","path":"/var/lib/authgate.db"},"sweep_interval":60000000000}`
+	if b, _ := json.Marshal(got.Apps.Authgate); string(b) != want {
+		t.Errorf("authgate app JSON:\n got %s\nwant %s", b, want)
+	}
+	var order []string
+	for _, srv := range got.Apps.HTTP.Servers {
+		for _, r := range srv.Routes {
+			for _, h := range r.Handle {
+				for _, sub := range h.Routes {
+					for _, hh := range sub.Handle {
+						order = append(order, fmt.Sprint(hh["handler"]))
+					}
+				}
+			}
+		}
+	}
+	if strings.Join(order, ",") != "authgate_server,reverse_proxy" {
+		t.Errorf("handler order = %v; want authgate_server before reverse_proxy without an order option", order)
+	}
+}
+
+func TestCaddyfileErrors(t *testing.T) {
+	for _, tt := range []struct{ name, text, want string }{
+		{"unknown option", `{
+	authgate {
+		issuer https://a.example
+		colour blue
+	}
+}`, "unrecognized authgate option"},
+		{"unknown client option", `{
+	authgate {
+		client x {
+			flavour mint
+		}
+	}
+}`, "unrecognized client option"},
+		{"bad duration", `{
+	authgate {
+		access_token_lifetime soon
+	}
+}`, "invalid duration"},
+		{"unknown backend", `{
+	authgate {
+		storage mongo
+	}
+}`, "unknown storage backend"},
+		{"issuer without value", `{
+	authgate {
+		issuer
+	}
+}`, "wrong argument count"},
+		{"bad size", `{
+	authgate {
+		max_body_size lots
+	}
+}`, "max_body_size"},
+		{"directive with options", `a.example {
+	authgate_server {
+		issuer x
+	}
+}`, "takes no options"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := adaptCaddyfile(t, tt.text)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("error = %v; want it to mention %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// TestConfigErrors checks configs that adapt but must not load: each
+// fails `caddy validate` with a message that names the problem.
+func TestConfigErrors(t *testing.T) {
+	for _, tt := range []struct{ name, options, want string }{
+		{"no issuer", ``, "issuer is required"},
+		{"http issuer on a public host", `issuer http://auth.example.com`, "must use https"},
+		{"issuer with query", `issuer https://auth.example.com/?x=1`, "query or fragment"},
+		{"algorithm", `issuer https://a.example
+		signing_algorithm HS256`, "unsupported signing algorithm"},
+		{"client without secret", `issuer https://a.example
+		client c {
+			scopes read
+		}`, "needs a secret"},
+		{"public client with secret", `issuer https://a.example
+		client c {
+			public
+			secret x
+		}`, "public client has no secret"},
+		{"secret and hash", `issuer https://a.example
+		client c {
+			secret x
+			secret_hash $2a$10$abcdefghijklmnopqrstuuOqNpZ9kSgS1Kx2F8fZq5p4F5Xb/lq1i
+		}`, "not both"},
+		{"bad hash", `issuer https://a.example
+		client c {
+			secret_hash plaintext
+		}`, "secret_hash"},
+		{"unknown grant", `issuer https://a.example
+		client c {
+			secret x
+			grant_types implicit
+		}`, "unknown grant type"},
+		{"public client credentials", `issuer https://a.example
+		client c {
+			public
+			grant_types client_credentials
+		}`, "cannot use client_credentials"},
+		{"redirect with fragment", `issuer https://a.example
+		client c {
+			public
+			redirect_uris https://app.example/cb#x
+		}`, "no fragment"},
+		{"duplicate client", `issuer https://a.example
+		client c {
+			secret x
+		}
+		client c {
+			secret y
+		}`, "defined twice"},
+		{"empty env secret", `issuer https://a.example
+		client c {
+			secret {env.AUTHGATE_TEST_UNSET_VARIABLE}
+		}`, "empty after replacing"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			text := fmt.Sprintf("{\n\tauthgate {\n\t\tstorage sqlite %s/a.db\n\t\t%s\n\t}\n}\nhttps://a.example {\n\tauthgate_server\n}\n", t.TempDir(), tt.options)
+			cfgJSON, err := adaptCaddyfile(t, text)
+			if err != nil {
+				t.Fatalf("adapt: %v", err)
+			}
+			var cfg caddy.Config
+			if err := json.Unmarshal(cfgJSON, &cfg); err != nil {
+				t.Fatal(err)
+			}
+			err = caddy.Validate(&cfg)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("validate error = %v; want it to mention %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// TestCaddyfileExample adapts and validates the shipped Caddyfile.example,
+// then runs it (on a free port instead of 9000) and follows the README:
+// a token for demo-service that introspects active, then inactive after
+// revocation.
+func TestCaddyfileExample(t *testing.T) {
+	text, err := os.ReadFile("../Caddyfile.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfgJSON, err := adaptCaddyfile(t, string(text))
+	if err != nil {
+		t.Fatalf("Caddyfile.example does not adapt: %v", err)
+	}
+	var cfg caddy.Config
+	if err := json.Unmarshal(cfgJSON, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	if err := caddy.Validate(&cfg); err != nil {
+		t.Fatalf("Caddyfile.example does not validate: %v", err)
+	}
+
+	port := freePort(t)
+	local := strings.ReplaceAll(string(text), "127.0.0.1:9000", fmt.Sprintf("127.0.0.1:%d", port))
+	local = strings.Replace(local, "{\n", fmt.Sprintf("{\n\tadmin 127.0.0.1:%d\n\tpersist_config off\n", freePort(t)), 1)
+	cfgJSON, err = adaptCaddyfile(t, local)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := caddy.Load(cfgJSON, true); err != nil {
+		t.Fatalf("running Caddyfile.example: %v", err)
+	}
+	t.Cleanup(func() { caddy.Stop() })
+	tc := &testCaddy{t: t, issuer: fmt.Sprintf("http://127.0.0.1:%d", port)}
+	tok := tc.token("demo-service", "demo-service-secret", nil)
+	tc.verifyJWT(tok)
+	in := tc.postForm("/introspect", url.Values{"token": {tok}}, "demo-service", "demo-service-secret").json(t)
+	if in["active"] != true || in["scope"] != "read write" {
+		t.Fatalf("introspection = %v", in)
+	}
+	if r := tc.postForm("/revoke", url.Values{"token": {tok}}, "demo-service", "demo-service-secret"); r.status != http.StatusOK {
+		t.Fatalf("revoke: %d", r.status)
+	}
+	in = tc.postForm("/introspect", url.Values{"token": {tok}}, "demo-service", "demo-service-secret").json(t)
+	if in["active"] != false {
+		t.Fatalf("after revocation: %v", in)
+	}
+}

@@ -1,0 +1,155 @@
+package caddymodule
+
+import (
+	"fmt"
+	"net/url"
+	"slices"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+
+	"github.com/authgate/authgate/authserver"
+)
+
+// ClientConfig is an OAuth client declared in the configuration.
+type ClientConfig struct {
+	// ID is the client_id. Required.
+	ID string `json:"id"`
+
+	// Name is the client's name as shown to users. Default: the ID.
+	Name string `json:"name,omitempty"`
+
+	// Secret is a confidential client's secret in clear. Placeholders such
+	// as {env.DEMO_SECRET} are replaced. Give it or SecretHash, not both.
+	Secret string `json:"secret,omitempty"`
+
+	// SecretHash is a bcrypt (as `caddy hash-password` prints it) or
+	// argon2id (PHC string) hash of a confidential client's secret. A
+	// successful check is remembered for a few minutes, keyed by a hash of
+	// the presented secret, so that slow hashes do not slow every request.
+	SecretHash string `json:"secret_hash,omitempty"`
+
+	// Public marks a client that cannot keep a secret, such as a browser
+	// or mobile app. It authenticates with "none".
+	Public bool `json:"public,omitempty"`
+
+	// TokenEndpointAuthMethod restricts a confidential client to
+	// client_secret_basic or client_secret_post. Default: either.
+	TokenEndpointAuthMethod string `json:"token_endpoint_auth_method,omitempty"`
+
+	// RedirectURIs are the exact redirect URIs of the client.
+	RedirectURIs []string `json:"redirect_uris,omitempty"`
+
+	// GrantTypes the client may use: authorization_code, refresh_token,
+	// client_credentials, urn:ietf:params:oauth:grant-type:device_code
+	// (device_code for short). Default: client_credentials for a
+	// confidential client without redirect URIs, otherwise
+	// authorization_code and refresh_token.
+	GrantTypes []string `json:"grant_types,omitempty"`
+
+	// Scopes the client may request. A request without a scope gets them
+	// all.
+	Scopes []string `json:"scopes,omitempty"`
+
+	// Audiences the client may request tokens for with the RFC 8707
+	// resource parameter. A request without one gets all of them, or the
+	// issuer when none is set.
+	Audiences []string `json:"audiences,omitempty"`
+
+	// AccessTokenLifetime overrides the app's access token lifetime for
+	// this client.
+	AccessTokenLifetime caddy.Duration `json:"access_token_lifetime,omitempty"`
+
+	// IntrospectAny lets this client see the details of any token at the
+	// introspection endpoint, as a resource server needs. Without it, a
+	// client sees details only of tokens issued to it or naming it as
+	// audience, and only "active" of others.
+	IntrospectAny bool `json:"introspect_any,omitempty"`
+}
+
+var knownGrants = []string{
+	authserver.GrantAuthorizationCode, authserver.GrantRefreshToken,
+	authserver.GrantClientCredentials, authserver.GrantDeviceCode,
+}
+
+// buildClients checks the configured clients and turns them into the
+// authorization server's values.
+func buildClients(configs []*ClientConfig) ([]*authserver.Client, error) {
+	repl := caddy.NewReplacer()
+	out := make([]*authserver.Client, 0, len(configs))
+	for _, cc := range configs {
+		c, err := cc.build(repl)
+		if err != nil {
+			return nil, fmt.Errorf("client %q: %w", cc.ID, err)
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+func (cc *ClientConfig) build(repl *caddy.Replacer) (*authserver.Client, error) {
+	if cc.ID == "" {
+		return nil, fmt.Errorf("id is required")
+	}
+	c := &authserver.Client{
+		ID: cc.ID, Name: cc.Name, Public: cc.Public, AuthMethod: cc.TokenEndpointAuthMethod,
+		RedirectURIs: cc.RedirectURIs, Scopes: cc.Scopes, Audiences: cc.Audiences,
+		AccessTokenLifetime: time.Duration(cc.AccessTokenLifetime), IntrospectAny: cc.IntrospectAny,
+	}
+	if c.Name == "" {
+		c.Name = cc.ID
+	}
+	switch {
+	case cc.Secret != "" && cc.SecretHash != "":
+		return nil, fmt.Errorf("give secret or secret_hash, not both")
+	case cc.Public && (cc.Secret != "" || cc.SecretHash != ""):
+		return nil, fmt.Errorf("a public client has no secret")
+	case !cc.Public && cc.Secret == "" && cc.SecretHash == "":
+		return nil, fmt.Errorf("a confidential client needs a secret or secret_hash (or mark it public)")
+	case cc.Secret != "":
+		secret := repl.ReplaceAll(cc.Secret, "")
+		if secret == "" {
+			return nil, fmt.Errorf("secret is empty after replacing placeholders")
+		}
+		c.Secret = authserver.PlainSecret(secret)
+	case cc.SecretHash != "":
+		s, err := authserver.HashedSecret(repl.ReplaceAll(cc.SecretHash, ""))
+		if err != nil {
+			return nil, fmt.Errorf("secret_hash: %w", err)
+		}
+		c.Secret = s
+	}
+	for _, gt := range cc.GrantTypes {
+		if gt == "device_code" {
+			gt = authserver.GrantDeviceCode
+		}
+		if !slices.Contains(knownGrants, gt) {
+			return nil, fmt.Errorf("unknown grant type %q (want one of %v)", gt, knownGrants)
+		}
+		if !slices.Contains(c.GrantTypes, gt) {
+			c.GrantTypes = append(c.GrantTypes, gt)
+		}
+	}
+	if len(c.GrantTypes) == 0 {
+		if !cc.Public && len(cc.RedirectURIs) == 0 {
+			c.GrantTypes = []string{authserver.GrantClientCredentials}
+		} else {
+			c.GrantTypes = []string{authserver.GrantAuthorizationCode, authserver.GrantRefreshToken}
+		}
+	}
+	if cc.Public && slices.Contains(c.GrantTypes, authserver.GrantClientCredentials) {
+		return nil, fmt.Errorf("a public client cannot use client_credentials")
+	}
+	for _, u := range cc.RedirectURIs {
+		p, err := url.Parse(u)
+		if err != nil || !p.IsAbs() || p.Fragment != "" {
+			return nil, fmt.Errorf("redirect URI %q must be absolute and have no fragment", u)
+		}
+	}
+	for _, a := range cc.Audiences {
+		if p, err := url.Parse(a); err != nil || !p.IsAbs() || p.Fragment != "" {
+			return nil, fmt.Errorf("audience %q must be an absolute URI without a fragment (RFC 8707)", a)
+		}
+	}
+	return c, nil
+}

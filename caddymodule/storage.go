@@ -1,0 +1,81 @@
+package caddymodule
+
+import (
+	"fmt"
+	"path/filepath"
+
+	"github.com/caddyserver/caddy/v2"
+
+	"github.com/authgate/authgate/authserver/store"
+	"github.com/authgate/authgate/authserver/store/sqlite"
+)
+
+func init() {
+	caddy.RegisterModule(new(SQLiteStorage))
+}
+
+// storePool shares open stores across config reloads, so that a reload
+// does not reopen the database.
+var storePool = caddy.NewUsagePool()
+
+// pooledStore lets the pool close a store when its last user is gone.
+type pooledStore struct{ store.Store }
+
+func (p pooledStore) Destruct() error { return p.Close() }
+
+// SQLiteStorage is the embedded default store: one SQLite file, nothing to
+// install. It suits one Caddy instance; several instances need a shared
+// database server.
+type SQLiteStorage struct {
+	// Path of the database file. Default: authgate/authgate.db in Caddy's
+	// data directory.
+	Path string `json:"path,omitempty"`
+
+	key string
+}
+
+// CaddyModule returns the Caddy module information.
+func (*SQLiteStorage) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{ID: "authgate.storage.sqlite", New: func() caddy.Module { return new(SQLiteStorage) }}
+}
+
+// OpenStore opens the database, or shares the handle a previous config
+// opened.
+func (s *SQLiteStorage) OpenStore(ctx caddy.Context) (store.Store, error) {
+	path := caddy.NewReplacer().ReplaceAll(s.Path, "")
+	if path == "" {
+		path = filepath.Join(caddy.AppDataDir(), "authgate", "authgate.db")
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("resolving %s: %w", path, err)
+	}
+	key := "sqlite:" + abs
+	val, _, err := storePool.LoadOrNew(key, func() (caddy.Destructor, error) {
+		st, err := sqlite.Open(ctx, abs)
+		if err != nil {
+			return nil, err
+		}
+		return pooledStore{st}, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.key = key
+	return val.(pooledStore).Store, nil
+}
+
+// Cleanup releases this config's use of the database.
+func (s *SQLiteStorage) Cleanup() error {
+	if s.key == "" {
+		return nil
+	}
+	_, err := storePool.Delete(s.key)
+	return err
+}
+
+// Interface guards
+var (
+	_ StorageBackend     = (*SQLiteStorage)(nil)
+	_ caddy.CleanerUpper = (*SQLiteStorage)(nil)
+)
