@@ -58,6 +58,21 @@ type Client struct {
 	// introspection endpoint, as a resource server needs. Other clients
 	// see details only of tokens issued to them or naming them in aud.
 	IntrospectAny bool
+	// RequirePKCE makes PKCE mandatory for a confidential client too
+	// (it always is for public clients).
+	RequirePKCE bool
+	// AllowPlainPKCE accepts code_challenge_method=plain.
+	AllowPlainPKCE bool
+	// SkipConsent marks a first-party client: users are not asked to
+	// approve it.
+	SkipConsent bool
+	// IssueRefreshTokens gives the client a refresh token without
+	// offline_access (when it may use the refresh_token grant).
+	IssueRefreshTokens bool
+	// RequirePAR makes the client push its authorization requests.
+	RequirePAR bool
+	// PostLogoutRedirectURIs are where RP-initiated logout may return.
+	PostLogoutRedirectURIs []string
 }
 
 // AllowsGrant reports whether the client may use grant type gt.
@@ -133,9 +148,9 @@ func (s *Server) verifySecret(c *Client, presented string, now time.Time) bool {
 // request to the token, introspection or revocation endpoint (RFC 6749
 // §2.3). Exactly one method may be used.
 func (s *Server) authenticateClient(r *http.Request, f form) (*Client, *Error) {
-	id, secret, basic, e := s.clientCredentials(r, f)
-	if e != nil {
-		return nil, e
+	id, secret, basic, credErr := s.clientCredentials(r, f)
+	if credErr != nil {
+		return nil, credErr
 	}
 	method := AuthMethodNone
 	switch {
@@ -154,20 +169,33 @@ func (s *Server) authenticateClient(r *http.Request, f form) (*Client, *Error) {
 	if id == "" {
 		return nil, fail("client authentication is required")
 	}
+	now := s.now()
+	ip := s.cfg.ClientIP(r)
+	if _, limited := s.clientAuth.blocked(id, ip, now); limited {
+		e := fail("too many failed authentication attempts; try again later")
+		e.Status = http.StatusTooManyRequests
+		return nil, e
+	}
 	c, ok := s.clients[id]
+	var e *Error
 	switch {
 	case !ok:
-		return nil, fail("client authentication failed")
+		e = fail("client authentication failed")
 	case c.Public:
 		if method != AuthMethodNone {
-			return nil, fail("a public client has no secret to present")
+			e = fail("a public client has no secret to present")
 		}
 	case method == AuthMethodNone:
-		return nil, fail("this client must authenticate with its secret")
+		e = fail("this client must authenticate with its secret")
 	case c.AuthMethod != "" && c.AuthMethod != method:
-		return nil, fail("this client must authenticate with " + c.AuthMethod)
-	case !s.verifySecret(c, secret, s.now()):
-		return nil, fail("client authentication failed")
+		e = fail("this client must authenticate with " + c.AuthMethod)
+	case !s.verifySecret(c, secret, now):
+		e = fail("client authentication failed")
+	}
+	if e != nil {
+		s.clientAuth.fail(id, ip, now)
+		s.logger.Info("client authentication failed", zapClient(id), zapIP(ip))
+		return nil, e
 	}
 	return c, nil
 }
@@ -185,7 +213,7 @@ func (s *Server) clientCredentials(r *http.Request, f form) (id, secret string, 
 	}
 	scheme, _, _ := strings.Cut(auth, " ")
 	if !strings.EqualFold(scheme, "Basic") {
-		return "", "", false, invalidRequest("client authentication must use the Basic scheme")
+		return "", "", true, &Error{Code: ErrInvalidClient, Description: "client authentication must use the Basic scheme", Status: http.StatusUnauthorized}
 	}
 	rawID, rawSecret, ok := r.BasicAuth()
 	if ok {

@@ -2,6 +2,7 @@ package authserver
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 )
 
@@ -84,6 +85,10 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, e *Error) {
 		for _, v := range vs {
 			w.Header().Add(k, v)
 		}
+	}
+	if status == http.StatusUnauthorized && w.Header().Get("WWW-Authenticate") == "" {
+		// RFC 9110 §15.5.2: every 401 carries a challenge.
+		w.Header().Set("WWW-Authenticate", fmt.Sprintf("Basic realm=%q", s.issuer))
 	}
 	noStore(w)
 	body := map[string]string{"error": e.Code}

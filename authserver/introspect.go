@@ -2,9 +2,11 @@ package authserver
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"slices"
+	"strings"
 
 	"github.com/authgate/authgate/authserver/store"
 )
@@ -26,7 +28,7 @@ type presentedToken struct {
 // kind first but never trusting the hint (RFC 7662 §2.1). ok is false for
 // a token this server does not know.
 func (s *Server) findToken(ctx context.Context, raw, hint string) (presentedToken, bool, error) {
-	finders := []func(context.Context, string) (presentedToken, bool, error){s.findAccessToken}
+	finders := []func(context.Context, string) (presentedToken, bool, error){s.findAccessToken, s.findRefreshToken}
 	if hint == hintRefreshToken {
 		slices.Reverse(finders)
 	}
@@ -71,7 +73,7 @@ type introspection struct {
 // handleIntrospect is the introspection endpoint (RFC 7662). Only
 // confidential clients may call it. A caller sees a token's details if
 // the token was issued to it, names it in its audience, or the caller may
-// introspect any token; other callers learn only whether it is active.
+// introspect any token; to other callers every token is inactive.
 func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 	f, caller, ok := s.clientRequest(w, r)
 	if !ok {
@@ -96,7 +98,9 @@ func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, introspection{Active: false})
 		return
 	}
-	resp := introspection{Active: true}
+	// A caller not entitled to the token learns only active:false (RFC
+	// 7662 §2.2).
+	resp := introspection{Active: false}
 	if caller.IntrospectAny || pt.record.ClientID == caller.ID || (pt.claims != nil && slices.Contains(pt.claims.Audience, caller.ID)) {
 		resp = introspection{
 			Active:   true,
@@ -105,6 +109,12 @@ func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 			Issuer:   s.issuer,
 			Expiry:   pt.record.ExpiresAt.Unix(),
 			IssuedAt: pt.record.IssuedAt.Unix(),
+		}
+		if pt.record.Kind == store.RefreshToken {
+			var d refreshData
+			if json.Unmarshal(pt.record.Data, &d) == nil {
+				resp.Scope = strings.Join(d.Scope, " ")
+			}
 		}
 		if c := pt.claims; c != nil {
 			resp.Scope, resp.ID, resp.TokenType = c.Scope, c.ID, "Bearer"

@@ -63,10 +63,32 @@ func parsePostForm(w http.ResponseWriter, r *http.Request, max int64) (form, *Er
 	if err != nil {
 		return nil, invalidRequest("the request body is not valid form encoding")
 	}
-	for name, vs := range values {
-		if len(vs) > 1 && !repeatable[name] {
-			return nil, invalidRequest(fmt.Sprintf("parameter %q is repeated", name))
-		}
+	if name, ok := repeatedParam(values); ok {
+		return nil, invalidRequest("parameter " + name + " is repeated")
 	}
 	return form(values), nil
+}
+
+// repeatedParam finds a parameter sent with more than one non-empty value
+// that may not repeat. The name it returns is safe to quote in an
+// error_description (RFC 6749 §5.2's character set), or "a parameter".
+func repeatedParam(values url.Values) (string, bool) {
+	for name, vs := range values {
+		if repeatable[name] {
+			continue
+		}
+		n := 0
+		for _, v := range vs {
+			if v != "" {
+				n++
+			}
+		}
+		if n > 1 {
+			if _, ok := parseScope(name); !ok || len(name) > 64 {
+				name = "a parameter"
+			}
+			return name, true
+		}
+	}
+	return "", false
 }

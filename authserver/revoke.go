@@ -1,6 +1,7 @@
 package authserver
 
 import (
+	"errors"
 	"net/http"
 
 	"github.com/authgate/authgate/authserver/store"
@@ -37,7 +38,7 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 		} else {
 			err = s.cfg.Store.RevokeToken(ctx, pt.record.Kind, pt.record.ID, now)
 		}
-		if err != nil && err != store.ErrNotFound {
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			s.writeError(w, r, serverError(err))
 			return
 		}

@@ -1,10 +1,13 @@
 package authserver
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -12,6 +15,7 @@ import (
 
 	"github.com/authgate/authgate/authserver/keys"
 	"github.com/authgate/authgate/authserver/store"
+	"github.com/authgate/authgate/authserver/ui"
 )
 
 // Endpoint paths, relative to the issuer's path.
@@ -22,6 +26,12 @@ const (
 	pathJWKS       = "/jwks"
 	pathOIDCConfig = "/.well-known/openid-configuration"
 	pathASMetadata = "/.well-known/oauth-authorization-server"
+	pathAuthorize  = "/authorize"
+	pathPAR        = "/par"
+	pathUserInfo   = "/userinfo"
+	pathLogin      = "/login"
+	pathConsent    = "/consent"
+	pathLogout     = "/logout"
 )
 
 // Config is what a Server is made from.
@@ -36,9 +46,41 @@ type Config struct {
 	Keys *keys.Manager
 	// Clients are the clients from configuration.
 	Clients []*Client
+	// Users are the local users who can sign in.
+	Users []*User
 	// AccessTokenLifetime is how long access tokens live unless a client
 	// says otherwise. Default 1 hour.
 	AccessTokenLifetime time.Duration
+	// RefreshTokenLifetime is the absolute lifetime of a refresh token
+	// family: rotation never extends it. Default 30 days.
+	RefreshTokenLifetime time.Duration
+	// IDTokenLifetime is how long ID tokens are valid. Default 1 hour.
+	IDTokenLifetime time.Duration
+	// SessionLifetime is the absolute lifetime of a sign-in session.
+	// Default 24 hours.
+	SessionLifetime time.Duration
+	// SessionIdleTimeout ends a session unused for that long. Default 2
+	// hours.
+	SessionIdleTimeout time.Duration
+	// ConsentLifetime is how long a remembered consent lasts. Default 90
+	// days.
+	ConsentLifetime time.Duration
+	// RequirePAR makes every client push its authorization requests
+	// (RFC 9126 §5).
+	RequirePAR bool
+	// TemplatesDir, if set, holds page templates that replace the
+	// embedded ones of the same name.
+	TemplatesDir string
+	// LoginAttempts is how many failed sign-ins a username, or a client
+	// address, may make within LoginWindow before it must wait for the
+	// window's end. Default 5 per username and 4 times that per address;
+	// negative disables the limit.
+	LoginAttempts int
+	// LoginWindow is the window of LoginAttempts. Default 15 minutes.
+	LoginWindow time.Duration
+	// ClientIP returns the address a request comes from, for rate limits.
+	// Default: the connection's remote address.
+	ClientIP func(*http.Request) string
 	// MaxBodyBytes bounds request bodies. Default 64 KiB.
 	MaxBodyBytes int64
 	// Logger receives what clients are not shown. Default: none.
@@ -53,11 +95,16 @@ type Server struct {
 	issuer      string
 	prefix      string
 	clients     map[string]*Client
+	users       *userDirectory
 	grants      map[string]grantHandler
 	routes      map[string]endpoint
 	logger      *zap.Logger
 	now         func() time.Time
 	secretCache secretCache
+	cookies     *cookies
+	templates   *ui.Templates
+	loginLimits pairLimiter
+	clientAuth  pairLimiter
 }
 
 // endpoint is one route: its handler and the methods it takes.
@@ -83,24 +130,41 @@ func ValidateIssuer(issuer string) error {
 		return fmt.Errorf("issuer %q must not have a query or fragment", issuer)
 	case u.User != nil:
 		return fmt.Errorf("issuer %q must not contain user information", issuer)
+	case strings.HasSuffix(issuer, "/"):
+		return fmt.Errorf("issuer %q must not end with a slash: clients compare it exactly", issuer)
 	}
 	return nil
 }
 
 func isLoopbackHost(host string) bool {
-	return host == "localhost" || host == "::1" || strings.HasPrefix(host, "127.")
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
-// New checks cfg and returns a Server.
-func New(cfg Config) (*Server, error) {
+// New checks cfg and returns a Server. It loads (or on first use creates)
+// the cookie keys every instance shares from the store.
+func New(ctx context.Context, cfg Config) (*Server, error) {
 	if err := ValidateIssuer(cfg.Issuer); err != nil {
 		return nil, err
 	}
 	if cfg.Store == nil || cfg.Keys == nil {
 		return nil, errors.New("a store and a key manager are required")
 	}
-	if cfg.AccessTokenLifetime == 0 {
-		cfg.AccessTokenLifetime = time.Hour
+	setDefault(&cfg.AccessTokenLifetime, time.Hour)
+	setDefault(&cfg.RefreshTokenLifetime, 30*24*time.Hour)
+	setDefault(&cfg.IDTokenLifetime, time.Hour)
+	setDefault(&cfg.SessionLifetime, 24*time.Hour)
+	setDefault(&cfg.SessionIdleTimeout, 2*time.Hour)
+	setDefault(&cfg.ConsentLifetime, 90*24*time.Hour)
+	setDefault(&cfg.LoginWindow, 15*time.Minute)
+	if cfg.LoginAttempts == 0 {
+		cfg.LoginAttempts = 5
+	}
+	if cfg.ClientIP == nil {
+		cfg.ClientIP = remoteIP
 	}
 	if cfg.MaxBodyBytes == 0 {
 		cfg.MaxBodyBytes = DefaultMaxBodyBytes
@@ -111,15 +175,38 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	issuer := strings.TrimSuffix(cfg.Issuer, "/")
-	u, _ := url.Parse(issuer)
+	u, _ := url.Parse(cfg.Issuer)
 	s := &Server{
 		cfg:     cfg,
-		issuer:  issuer,
+		issuer:  cfg.Issuer,
 		prefix:  u.Path,
 		clients: make(map[string]*Client, len(cfg.Clients)),
 		logger:  cfg.Logger,
 		now:     cfg.Now,
+		loginLimits: pairLimiter{
+			byName: newFailureLimiter(cfg.LoginAttempts, cfg.LoginWindow),
+			byAddr: newFailureLimiter(4*cfg.LoginAttempts, cfg.LoginWindow),
+		},
+		clientAuth: pairLimiter{
+			byName: newFailureLimiter(20, 5*time.Minute),
+			byAddr: newFailureLimiter(50, 5*time.Minute),
+		},
+	}
+	var err error
+	if s.templates, err = ui.Load(cfg.TemplatesDir); err != nil {
+		return nil, err
+	}
+	if s.cookies, err = newCookies(ctx, cfg.Store, u.Scheme == "https", cfg.SessionLifetime); err != nil {
+		return nil, err
+	}
+	for _, usr := range cfg.Users {
+		if usr.Username == "" || usr.Password.IsZero() {
+			return nil, fmt.Errorf("user %q needs a username and a password hash", usr.Username)
+		}
+	}
+	s.users = newUserDirectory(cfg.Users)
+	if len(s.users.byName) != len(cfg.Users) {
+		return nil, errors.New("a user is defined twice")
 	}
 	for _, c := range cfg.Clients {
 		if err := validateClient(c); err != nil {
@@ -132,8 +219,11 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.grants = map[string]grantHandler{
 		GrantClientCredentials: s.clientCredentialsGrant,
+		GrantAuthorizationCode: s.authorizationCodeGrant,
+		GrantRefreshToken:      s.refreshTokenGrant,
 	}
 	post, get := []string{http.MethodPost}, []string{http.MethodGet, http.MethodHead}
+	both := []string{http.MethodGet, http.MethodHead, http.MethodPost}
 	s.routes = map[string]endpoint{
 		pathToken:      {post, s.handleToken},
 		pathIntrospect: {post, s.handleIntrospect},
@@ -141,8 +231,29 @@ func New(cfg Config) (*Server, error) {
 		pathJWKS:       {get, s.handleJWKS},
 		pathOIDCConfig: {get, s.handleMetadata},
 		pathASMetadata: {get, s.handleMetadata},
+		pathAuthorize:  {both, s.handleAuthorize},
+		pathPAR:        {post, s.handlePAR},
+		pathUserInfo:   {both, s.handleUserInfo},
+		pathLogin:      {both, s.handleLogin},
+		pathConsent:    {post, s.handleConsent},
+		pathLogout:     {both, s.handleLogout},
 	}
 	return s, nil
+}
+
+func setDefault(d *time.Duration, v time.Duration) {
+	if *d == 0 {
+		*d = v
+	}
+}
+
+// remoteIP is the default ClientIP: the connection's remote address.
+func remoteIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
 }
 
 func validateClient(c *Client) error {
@@ -157,6 +268,17 @@ func validateClient(c *Client) error {
 		return fmt.Errorf("client %q: a public client authenticates with none", c.ID)
 	case !c.Public && c.AuthMethod != "" && c.AuthMethod != AuthMethodBasic && c.AuthMethod != AuthMethodPost:
 		return fmt.Errorf("client %q: unsupported authentication method %q", c.ID, c.AuthMethod)
+	case c.AllowsGrant(GrantAuthorizationCode) && len(c.RedirectURIs) == 0:
+		return fmt.Errorf("client %q: the authorization code grant needs redirect URIs", c.ID)
+	}
+	for _, u := range append(slices.Clone(c.RedirectURIs), c.PostLogoutRedirectURIs...) {
+		p, err := url.Parse(u)
+		if err != nil || !p.IsAbs() || p.Fragment != "" || strings.Contains(u, "#") {
+			return fmt.Errorf("client %q: redirect URI %q must be absolute and have no fragment", c.ID, u)
+		}
+		if p.Scheme == "http" && !isLoopbackRedirectHost(p.Hostname()) {
+			return fmt.Errorf("client %q: redirect URI %q must use https (http only for loopback)", c.ID, u)
+		}
 	}
 	return nil
 }
@@ -210,9 +332,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	http.NotFound(w, r)
 }
 
+func zapUser(name string) zap.Field { return zap.String("user", name) }
+func zapIP(ip string) zap.Field       { return zap.String("remote_ip", ip) }
+
 func (s *Server) logError(r *http.Request, e *Error) {
 	s.logger.Error("request failed", zap.String("path", r.URL.Path), zap.String("error", e.Code), zap.Error(e.cause))
 }
 
 func zapKind(k store.TokenKind) zap.Field { return zap.String("kind", string(k)) }
 func zapClient(id string) zap.Field       { return zap.String("client_id", id) }
+
+func zapErr(err error) zap.Field { return zap.Error(err) }

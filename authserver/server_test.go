@@ -40,6 +40,8 @@ func TestValidateIssuer(t *testing.T) {
 		"https://auth.example.com#f":    false,
 		"https://user@auth.example.com": false,
 		"ftp://auth.example.com":        false,
+		"https://auth.example.com/":     false,
+		"http://127.evil.example":       false,
 		"":                              false,
 	} {
 		if err := ValidateIssuer(issuer); (err == nil) != ok {

@@ -4,9 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
+	"net/http"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
 	"github.com/authgate/authgate/authserver"
@@ -51,8 +54,48 @@ type App struct {
 	// store. Default 10 minutes.
 	SweepInterval caddy.Duration `json:"sweep_interval,omitempty"`
 
+	// RefreshTokenLifetime is the absolute lifetime of a refresh token
+	// family; rotation does not extend it. Default 30 days.
+	RefreshTokenLifetime caddy.Duration `json:"refresh_token_lifetime,omitempty"`
+
+	// IDTokenLifetime is how long ID tokens are valid. Default 1 hour.
+	IDTokenLifetime caddy.Duration `json:"id_token_lifetime,omitempty"`
+
+	// SessionLifetime is the absolute lifetime of a sign-in session.
+	// Default 24 hours.
+	SessionLifetime caddy.Duration `json:"session_lifetime,omitempty"`
+
+	// SessionIdleTimeout ends a session unused for this long. Default 2
+	// hours.
+	SessionIdleTimeout caddy.Duration `json:"session_idle_timeout,omitempty"`
+
+	// ConsentLifetime is how long a remembered consent lasts. Default 90
+	// days.
+	ConsentLifetime caddy.Duration `json:"consent_lifetime,omitempty"`
+
+	// RequirePAR makes every client push its authorization requests
+	// first (RFC 9126).
+	RequirePAR bool `json:"require_par,omitempty"`
+
+	// Templates is a directory of page templates (layout.html,
+	// login.html, consent.html, logout.html, message.html, device.html)
+	// that replace the embedded ones of the same name.
+	Templates string `json:"templates,omitempty"`
+
+	// LoginAttempts is how many failed sign-ins one username may make
+	// within LoginWindow before it must wait for the window to end; one
+	// client address may make four times as many. Default 5; -1
+	// disables the limit.
+	LoginAttempts int `json:"login_attempts,omitempty"`
+
+	// LoginWindow is the window of LoginAttempts. Default 15 minutes.
+	LoginWindow caddy.Duration `json:"login_window,omitempty"`
+
 	// Clients are the OAuth clients known from configuration.
 	Clients []*ClientConfig `json:"clients,omitempty"`
+
+	// Users are the local users who can sign in.
+	Users []*UserConfig `json:"users,omitempty"`
 
 	storage StorageBackend
 	store   store.Store
@@ -110,7 +153,11 @@ func (a *App) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("authgate: opening storage: %w", err)
 	}
 
-	longest := time.Duration(a.AccessTokenLifetime)
+	users, err := buildUsers(a.Users)
+	if err != nil {
+		return fmt.Errorf("authgate: %w", err)
+	}
+	longest := max(time.Duration(a.AccessTokenLifetime), time.Duration(a.IDTokenLifetime), time.Hour)
 	for _, c := range clients {
 		longest = max(longest, c.AccessTokenLifetime)
 	}
@@ -126,14 +173,25 @@ func (a *App) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("authgate: %w", err)
 	}
 
-	a.server, err = authserver.New(authserver.Config{
-		Issuer:              a.Issuer,
-		Store:               a.store,
-		Keys:                a.keys,
-		Clients:             clients,
-		AccessTokenLifetime: time.Duration(a.AccessTokenLifetime),
-		MaxBodyBytes:        a.MaxBodyBytes,
-		Logger:              a.logger,
+	a.server, err = authserver.New(ctx, authserver.Config{
+		Issuer:               a.Issuer,
+		Store:                a.store,
+		Keys:                 a.keys,
+		Clients:              clients,
+		Users:                users,
+		AccessTokenLifetime:  time.Duration(a.AccessTokenLifetime),
+		RefreshTokenLifetime: time.Duration(a.RefreshTokenLifetime),
+		IDTokenLifetime:      time.Duration(a.IDTokenLifetime),
+		SessionLifetime:      time.Duration(a.SessionLifetime),
+		SessionIdleTimeout:   time.Duration(a.SessionIdleTimeout),
+		ConsentLifetime:      time.Duration(a.ConsentLifetime),
+		RequirePAR:           a.RequirePAR,
+		TemplatesDir:         a.Templates,
+		LoginAttempts:        a.LoginAttempts,
+		LoginWindow:          time.Duration(a.LoginWindow),
+		MaxBodyBytes:         a.MaxBodyBytes,
+		Logger:               a.logger,
+		ClientIP:             clientIP,
 	})
 	if err != nil {
 		return fmt.Errorf("authgate: %w", err)
@@ -179,6 +237,19 @@ func (a *App) sweep(ctx context.Context) {
 			}
 		}
 	}
+}
+
+// clientIP is the request's client address as Caddy determined it,
+// honouring the server's trusted_proxies.
+func clientIP(r *http.Request) string {
+	if ip, ok := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string); ok && ip != "" {
+		return ip
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
 }
 
 // AuthServer returns the provisioned authorization server.

@@ -29,7 +29,6 @@ func TestBadInput(t *testing.T) {
 		body          string
 		status        int
 		code          string
-		wantChallenge bool
 		allow         string
 	}{
 		{name: "GET token", method: "GET", path: "/token", status: 405, code: "invalid_request", allow: "POST"},
@@ -51,17 +50,17 @@ func TestBadInput(t *testing.T) {
 		{name: "unsupported grant", path: "/token", contentType: form, auth: []string{svc}, body: "grant_type=password&username=a&password=b", status: 400, code: "unsupported_grant_type"},
 		{name: "unknown grant", path: "/token", contentType: form, auth: []string{svc}, body: "grant_type=urn:example:nothing", status: 400, code: "unsupported_grant_type"},
 		{name: "no client authentication", path: "/token", contentType: form, body: cc, status: 401, code: "invalid_client"},
-		{name: "unknown client (Basic)", path: "/token", contentType: form, auth: []string{basic("nobody", "x")}, body: cc, status: 401, code: "invalid_client", wantChallenge: true},
-		{name: "wrong secret (Basic)", path: "/token", contentType: form, auth: []string{basic("svc", "wrong")}, body: cc, status: 401, code: "invalid_client", wantChallenge: true},
+		{name: "unknown client (Basic)", path: "/token", contentType: form, auth: []string{basic("nobody", "x")}, body: cc, status: 401, code: "invalid_client"},
+		{name: "wrong secret (Basic)", path: "/token", contentType: form, auth: []string{basic("svc", "wrong")}, body: cc, status: 401, code: "invalid_client"},
 		{name: "wrong secret (post)", path: "/token", contentType: form, body: cc + "&client_id=svc&client_secret=wrong", status: 401, code: "invalid_client"},
 		{name: "secret without id (post)", path: "/token", contentType: form, body: cc + "&client_secret=svc-secret", status: 401, code: "invalid_client"},
 		{name: "confidential client without secret", path: "/token", contentType: form, body: cc + "&client_id=svc", status: 401, code: "invalid_client"},
-		{name: "malformed Basic", path: "/token", contentType: form, auth: []string{"Basic !!!not-base64"}, body: cc, status: 401, code: "invalid_client", wantChallenge: true},
-		{name: "Basic without colon", path: "/token", contentType: form, auth: []string{"Basic " + base64.StdEncoding.EncodeToString([]byte("svc"))}, body: cc, status: 401, code: "invalid_client", wantChallenge: true},
-		{name: "bad escape in Basic", path: "/token", contentType: form, auth: []string{"Basic " + base64.StdEncoding.EncodeToString([]byte("svc:%zz"))}, body: cc, status: 401, code: "invalid_client", wantChallenge: true},
+		{name: "malformed Basic", path: "/token", contentType: form, auth: []string{"Basic !!!not-base64"}, body: cc, status: 401, code: "invalid_client"},
+		{name: "Basic without colon", path: "/token", contentType: form, auth: []string{"Basic " + base64.StdEncoding.EncodeToString([]byte("svc"))}, body: cc, status: 401, code: "invalid_client"},
+		{name: "bad escape in Basic", path: "/token", contentType: form, auth: []string{"Basic " + base64.StdEncoding.EncodeToString([]byte("svc:%zz"))}, body: cc, status: 401, code: "invalid_client"},
 		{name: "two auth methods", path: "/token", contentType: form, auth: []string{svc}, body: cc + "&client_secret=svc-secret", status: 400, code: "invalid_request"},
 		{name: "Basic and another client_id", path: "/token", contentType: form, auth: []string{svc}, body: cc + "&client_id=other", status: 400, code: "invalid_request"},
-		{name: "Bearer at the token endpoint", path: "/token", contentType: form, auth: []string{"Bearer " + valid}, body: cc, status: 400, code: "invalid_request"},
+		{name: "Bearer at the token endpoint", path: "/token", contentType: form, auth: []string{"Bearer " + valid}, body: cc, status: 401, code: "invalid_client"},
 		{name: "repeated Authorization", path: "/token", contentType: form, auth: []string{svc, svc}, body: cc, status: 400, code: "invalid_request"},
 		{name: "public client with client_credentials", path: "/token", contentType: form, body: cc + "&client_id=spa", status: 400, code: "unauthorized_client"},
 		{name: "public client with a secret", path: "/token", contentType: form, body: cc + "&client_id=spa&client_secret=x", status: 401, code: "invalid_client"},
@@ -75,7 +74,7 @@ func TestBadInput(t *testing.T) {
 		{name: "introspect as public client", path: "/introspect", contentType: form, body: "client_id=spa&token=" + valid, status: 401, code: "invalid_client"},
 		{name: "introspect repeated token", path: "/introspect", contentType: form, auth: []string{svc}, body: "token=a&token=b", status: 400, code: "invalid_request"},
 		{name: "revoke without token", path: "/revoke", contentType: form, auth: []string{svc}, body: "token_type_hint=access_token", status: 400, code: "invalid_request"},
-		{name: "revoke with a wrong secret", path: "/revoke", contentType: form, auth: []string{basic("svc", "nope")}, body: "token=" + valid, status: 401, code: "invalid_client", wantChallenge: true},
+		{name: "revoke with a wrong secret", path: "/revoke", contentType: form, auth: []string{basic("svc", "nope")}, body: "token=" + valid, status: 401, code: "invalid_client"},
 		{name: "revoke a garbage token", path: "/revoke", contentType: form, auth: []string{svc}, body: "token=garbage", status: 200},
 		{name: "revoke a forged JWT", path: "/revoke", contentType: form, auth: []string{svc}, body: "token=" + forged(valid), status: 200},
 		{name: "revoke with an unknown hint", path: "/revoke", contentType: form, auth: []string{svc}, body: "token=garbage&token_type_hint=weird", status: 200},
@@ -116,8 +115,10 @@ func TestBadInput(t *testing.T) {
 			if r.header.Get("Cache-Control") != "no-store" {
 				t.Errorf("Cache-Control = %q", r.header.Get("Cache-Control"))
 			}
-			if got := r.header.Get("WWW-Authenticate"); (got != "") != tt.wantChallenge || (tt.wantChallenge && !strings.HasPrefix(got, "Basic realm=")) {
-				t.Errorf("WWW-Authenticate = %q; want a Basic challenge: %v", got, tt.wantChallenge)
+			// Every 401 carries a challenge (RFC 9110 §15.5.2, RFC 6749 §5.2).
+			wantChallenge := tt.status == http.StatusUnauthorized
+			if got := r.header.Get("WWW-Authenticate"); (got != "") != wantChallenge || (wantChallenge && !strings.HasPrefix(got, "Basic realm=")) {
+				t.Errorf("WWW-Authenticate = %q; want a Basic challenge: %v", got, wantChallenge)
 			}
 			if tt.allow != "" && r.header.Get("Allow") != tt.allow {
 				t.Errorf("Allow = %q; want %q", r.header.Get("Allow"), tt.allow)

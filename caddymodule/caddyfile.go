@@ -29,6 +29,21 @@ func init() {
 //	    access_token_lifetime <duration>
 //	    max_body_size         <size>
 //	    sweep_interval        <duration>
+//	    refresh_token_lifetime <duration>
+//	    id_token_lifetime     <duration>
+//	    session_lifetime      <duration>
+//	    session_idle_timeout  <duration>
+//	    consent_lifetime      <duration>
+//	    require_par
+//	    templates             <directory>
+//	    login_limit           <attempts> <window>
+//	    user <username> {
+//	        password_hash <bcrypt or argon2id hash>
+//	        email         <address>
+//	        name          <full name>
+//	        groups        <group...>
+//	        disabled
+//	    }
 //	    client <id> {
 //	        name                       <text>
 //	        secret                     <secret>
@@ -41,6 +56,12 @@ func init() {
 //	        audiences                  <uri...>
 //	        access_token_lifetime      <duration>
 //	        introspect_any
+//	        require_pkce
+//	        allow_plain_pkce
+//	        skip_consent
+//	        issue_refresh_tokens
+//	        require_par
+//	        post_logout_redirect_uris  <uri...>
 //	    }
 //	}
 func parseGlobalOption(d *caddyfile.Dispenser, _ any) (any, error) {
@@ -87,6 +108,54 @@ func parseGlobalOption(d *caddyfile.Dispenser, _ any) (any, error) {
 				return nil, d.Errf("max_body_size %q: want a size such as 64KiB", s)
 			}
 			app.MaxBodyBytes = int64(n)
+		case "refresh_token_lifetime":
+			if err := durationArg(d, &app.RefreshTokenLifetime); err != nil {
+				return nil, err
+			}
+		case "id_token_lifetime":
+			if err := durationArg(d, &app.IDTokenLifetime); err != nil {
+				return nil, err
+			}
+		case "session_lifetime":
+			if err := durationArg(d, &app.SessionLifetime); err != nil {
+				return nil, err
+			}
+		case "session_idle_timeout":
+			if err := durationArg(d, &app.SessionIdleTimeout); err != nil {
+				return nil, err
+			}
+		case "consent_lifetime":
+			if err := durationArg(d, &app.ConsentLifetime); err != nil {
+				return nil, err
+			}
+		case "require_par":
+			if err := flag(d, &app.RequirePAR); err != nil {
+				return nil, err
+			}
+		case "templates":
+			if err := oneArg(d, &app.Templates); err != nil {
+				return nil, err
+			}
+		case "login_limit":
+			args := d.RemainingArgs()
+			if len(args) != 2 {
+				return nil, d.Errf("login_limit takes <attempts> <window>, such as: login_limit 5 15m")
+			}
+			n, err := strconv.Atoi(args[0])
+			if err != nil || n < -1 || n == 0 {
+				return nil, d.Errf("login_limit attempts %q: want a positive number, or -1 for no limit", args[0])
+			}
+			w, err := caddy.ParseDuration(args[1])
+			if err != nil || w <= 0 {
+				return nil, d.Errf("login_limit window %q: want a duration such as 15m", args[1])
+			}
+			app.LoginAttempts, app.LoginWindow = n, caddy.Duration(w)
+		case "user":
+			u, err := parseUser(d)
+			if err != nil {
+				return nil, err
+			}
+			app.Users = append(app.Users, u)
 		case "client":
 			c, err := parseClient(d)
 			if err != nil {
@@ -150,6 +219,18 @@ func parseClient(d *caddyfile.Dispenser) (*ClientConfig, error) {
 			err = durationArg(d, &c.AccessTokenLifetime)
 		case "introspect_any":
 			err = flag(d, &c.IntrospectAny)
+		case "require_pkce":
+			err = flag(d, &c.RequirePKCE)
+		case "allow_plain_pkce":
+			err = flag(d, &c.AllowPlainPKCE)
+		case "skip_consent":
+			err = flag(d, &c.SkipConsent)
+		case "issue_refresh_tokens":
+			err = flag(d, &c.IssueRefreshTokens)
+		case "require_par":
+			err = flag(d, &c.RequirePAR)
+		case "post_logout_redirect_uris":
+			err = someArgs(d, &c.PostLogoutRedirectURIs)
 		default:
 			err = d.Errf("unrecognized client option %q", d.Val())
 		}
@@ -158,6 +239,34 @@ func parseClient(d *caddyfile.Dispenser) (*ClientConfig, error) {
 		}
 	}
 	return c, nil
+}
+
+func parseUser(d *caddyfile.Dispenser) (*UserConfig, error) {
+	u := new(UserConfig)
+	if err := oneArgOpenBlock(d, &u.Username); err != nil {
+		return nil, err
+	}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		var err error
+		switch d.Val() {
+		case "password_hash":
+			err = oneArg(d, &u.PasswordHash)
+		case "email":
+			err = oneArg(d, &u.Email)
+		case "name":
+			err = oneArg(d, &u.Name)
+		case "groups":
+			err = someArgs(d, &u.Groups)
+		case "disabled":
+			err = flag(d, &u.Disabled)
+		default:
+			err = d.Errf("unrecognized user option %q", d.Val())
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	return u, nil
 }
 
 // parseServerDirective sets up the authgate_server handler. Syntax:

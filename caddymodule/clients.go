@@ -9,6 +9,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 
 	"github.com/authgate/authgate/authserver"
+	"github.com/authgate/authgate/authserver/password"
 )
 
 // ClientConfig is an OAuth client declared in the configuration.
@@ -65,6 +66,73 @@ type ClientConfig struct {
 	// client sees details only of tokens issued to it or naming it as
 	// audience, and only "active" of others.
 	IntrospectAny bool `json:"introspect_any,omitempty"`
+
+	// RequirePKCE makes PKCE mandatory for a confidential client. It
+	// always is for public clients.
+	RequirePKCE bool `json:"require_pkce,omitempty"`
+
+	// AllowPlainPKCE accepts code_challenge_method=plain from this
+	// client. Default: only S256.
+	AllowPlainPKCE bool `json:"allow_plain_pkce,omitempty"`
+
+	// SkipConsent marks a first-party client: users are not asked to
+	// approve its access.
+	SkipConsent bool `json:"skip_consent,omitempty"`
+
+	// IssueRefreshTokens gives the client refresh tokens without the
+	// offline_access scope (it still needs the refresh_token grant).
+	IssueRefreshTokens bool `json:"issue_refresh_tokens,omitempty"`
+
+	// RequirePAR makes this client push its authorization requests
+	// first (RFC 9126).
+	RequirePAR bool `json:"require_par,omitempty"`
+
+	// PostLogoutRedirectURIs are where OpenID Connect RP-initiated logout
+	// may send the user back to.
+	PostLogoutRedirectURIs []string `json:"post_logout_redirect_uris,omitempty"`
+}
+
+// UserConfig is a local user declared in the configuration.
+type UserConfig struct {
+	// Username is what the user types to sign in, and the subject (sub)
+	// of the user's tokens. Required.
+	Username string `json:"username"`
+
+	// PasswordHash is a bcrypt hash (as `caddy hash-password` prints it)
+	// or an argon2id PHC string. Required.
+	PasswordHash string `json:"password_hash"`
+
+	// Email is released with the email scope.
+	Email string `json:"email,omitempty"`
+
+	// Name is the full name, released with the profile scope.
+	Name string `json:"name,omitempty"`
+
+	// Groups are released with the groups scope.
+	Groups []string `json:"groups,omitempty"`
+
+	// Disabled users cannot sign in; their sessions and refresh tokens
+	// stop working.
+	Disabled bool `json:"disabled,omitempty"`
+}
+
+func buildUsers(configs []*UserConfig) ([]*authserver.User, error) {
+	repl := caddy.NewReplacer()
+	out := make([]*authserver.User, 0, len(configs))
+	for _, uc := range configs {
+		if uc.Username == "" {
+			return nil, fmt.Errorf("a user has no username")
+		}
+		h, err := password.Parse(repl.ReplaceAll(uc.PasswordHash, ""))
+		if err != nil {
+			return nil, fmt.Errorf("user %q: password_hash: %w", uc.Username, err)
+		}
+		out = append(out, &authserver.User{
+			Username: uc.Username, Password: h, Email: uc.Email, Name: uc.Name,
+			Groups: uc.Groups, Disabled: uc.Disabled,
+		})
+	}
+	return out, nil
 }
 
 var knownGrants = []string{
@@ -95,6 +163,9 @@ func (cc *ClientConfig) build(repl *caddy.Replacer) (*authserver.Client, error) 
 		ID: cc.ID, Name: cc.Name, Public: cc.Public, AuthMethod: cc.TokenEndpointAuthMethod,
 		RedirectURIs: cc.RedirectURIs, Scopes: cc.Scopes, Audiences: cc.Audiences,
 		AccessTokenLifetime: time.Duration(cc.AccessTokenLifetime), IntrospectAny: cc.IntrospectAny,
+		RequirePKCE: cc.RequirePKCE, AllowPlainPKCE: cc.AllowPlainPKCE, SkipConsent: cc.SkipConsent,
+		IssueRefreshTokens: cc.IssueRefreshTokens, RequirePAR: cc.RequirePAR,
+		PostLogoutRedirectURIs: cc.PostLogoutRedirectURIs,
 	}
 	if c.Name == "" {
 		c.Name = cc.ID
@@ -139,12 +210,6 @@ func (cc *ClientConfig) build(repl *caddy.Replacer) (*authserver.Client, error) 
 	}
 	if cc.Public && slices.Contains(c.GrantTypes, authserver.GrantClientCredentials) {
 		return nil, fmt.Errorf("a public client cannot use client_credentials")
-	}
-	for _, u := range cc.RedirectURIs {
-		p, err := url.Parse(u)
-		if err != nil || !p.IsAbs() || p.Fragment != "" {
-			return nil, fmt.Errorf("redirect URI %q must be absolute and have no fragment", u)
-		}
 	}
 	for _, a := range cc.Audiences {
 		if p, err := url.Parse(a); err != nil || !p.IsAbs() || p.Fragment != "" {

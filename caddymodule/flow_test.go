@@ -209,13 +209,22 @@ func TestDiscovery(t *testing.T) {
 				t.Errorf("%s does not answer: %d", u, r.status)
 			}
 		}
-		if g := m["grant_types_supported"]; !slices.Equal(anyStrings(g), []string{"client_credentials"}) {
+		if g := m["grant_types_supported"]; !slices.Equal(anyStrings(g), []string{"authorization_code", "client_credentials", "refresh_token"}) {
 			t.Errorf("grant_types_supported = %v; want only what is implemented", g)
+		}
+		for _, k := range []string{"authorization_endpoint", "userinfo_endpoint", "pushed_authorization_request_endpoint", "end_session_endpoint"} {
+			if u, _ := m[k].(string); !strings.HasPrefix(u, tc.issuer+"/") {
+				t.Errorf("%s = %q", k, u)
+			}
+		}
+		if m["authorization_response_iss_parameter_supported"] != true || !slices.Equal(anyStrings(m["code_challenge_methods_supported"]), []string{"S256"}) ||
+			!slices.Equal(anyStrings(m["response_types_supported"]), []string{"code"}) || len(anyStrings(m["id_token_signing_alg_values_supported"])) == 0 {
+			t.Errorf("OpenID Provider metadata incomplete: %v", m)
 		}
 		if s := anyStrings(m["scopes_supported"]); !slices.Contains(s, "read") || !slices.Contains(s, "write") {
 			t.Errorf("scopes_supported = %v", s)
 		}
-		if a := anyStrings(m["token_endpoint_auth_methods_supported"]); !slices.Equal(a, []string{"client_secret_basic", "client_secret_post"}) {
+		if a := anyStrings(m["token_endpoint_auth_methods_supported"]); !slices.Equal(a, []string{"client_secret_basic", "client_secret_post", "none"}) {
 			t.Errorf("token_endpoint_auth_methods_supported = %v", a)
 		}
 	}
@@ -257,14 +266,15 @@ func anyStrings(v any) []string {
 
 func itoa(n int) string { return strconv.Itoa(n) }
 
-// TestIntrospectionPrivacy: a client sees details only of its own tokens,
-// tokens naming it in aud, or any token if it may introspect any.
+// TestIntrospectionPrivacy: a client sees its own tokens, tokens naming it
+// in aud, or any token if it may introspect any; to other clients every
+// token is inactive (RFC 7662 §2.2).
 func TestIntrospectionPrivacy(t *testing.T) {
 	tc := startCaddy(t, defaultClients)
 	tok := tc.token("svc", "svc-secret", nil)
 	for _, tt := range []struct {
 		client, secret string
-		details        bool
+		sees           bool
 	}{
 		{"svc", "svc-secret", true},
 		{"rs", "rs-secret", true},
@@ -272,11 +282,9 @@ func TestIntrospectionPrivacy(t *testing.T) {
 	} {
 		r := tc.postForm("/introspect", url.Values{"token": {tok}}, tt.client, tt.secret)
 		m := r.json(t)
-		if m["active"] != true {
-			t.Errorf("%s: active = %v", tt.client, m["active"])
-		}
-		if _, has := m["sub"]; has != tt.details {
-			t.Errorf("%s sees details: %v; want %v (%v)", tt.client, has, tt.details, m)
+		_, details := m["sub"]
+		if m["active"] != tt.sees || details != tt.sees {
+			t.Errorf("%s: introspection = %v; want it to see the token: %v", tt.client, m, tt.sees)
 		}
 	}
 	// Only the client a token was issued to may revoke it.

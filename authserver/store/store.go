@@ -81,6 +81,19 @@ const (
 	RefreshToken TokenKind = "refresh_token"
 	// AuthorizationCode records are keyed by the SHA-256 of the code.
 	AuthorizationCode TokenKind = "authorization_code"
+	// Session records are login sessions, keyed by the SHA-256 of the
+	// session secret the browser's cookie carries.
+	Session TokenKind = "session"
+	// Consent records remember that a user approved scopes for a client,
+	// keyed by the SHA-256 of client and subject.
+	Consent TokenKind = "consent"
+	// AuthorizeRequest records hold a validated authorization request
+	// while the user signs in and consents, keyed by the SHA-256 of the
+	// handle the pages carry.
+	AuthorizeRequest TokenKind = "authorize_request"
+	// PushedRequest records are pushed authorization requests (RFC 9126),
+	// keyed by the SHA-256 of the request_uri's random part.
+	PushedRequest TokenKind = "pushed_request"
 )
 
 // Token is one issued credential or single-use grant artefact. The

@@ -1,0 +1,493 @@
+package authserver
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/authgate/authgate/authserver/store"
+	"github.com/authgate/authgate/authserver/ui"
+)
+
+// Authorization endpoint errors (RFC 6749 §4.1.2.1, OIDC Core §3.1.2.6).
+const (
+	ErrUnsupportedResponseType = "unsupported_response_type"
+	ErrAccessDenied            = "access_denied"
+	ErrLoginRequired           = "login_required"
+	ErrConsentRequired         = "consent_required"
+	ErrInvalidRequestURI       = "invalid_request_uri"
+)
+
+const (
+	// parRequestURIPrefix starts every request_uri this server issues
+	// (RFC 9126 §2.2).
+	parRequestURIPrefix = "urn:ietf:params:oauth:request_uri:"
+	// pendingLifetime is how long a user has to sign in and consent.
+	pendingLifetime = 30 * time.Minute
+	// codeLifetime is how long an authorization code lives.
+	codeLifetime = 60 * time.Second
+)
+
+// authzRequest is a validated authorization request.
+type authzRequest struct {
+	ClientID            string   `json:"client_id"`
+	RedirectURI         string   `json:"redirect_uri"`
+	RedirectGiven       bool     `json:"redirect_given,omitempty"`
+	Scope               []string `json:"scope,omitempty"`
+	State               string   `json:"state,omitempty"`
+	Nonce               string   `json:"nonce,omitempty"`
+	CodeChallenge       string   `json:"code_challenge,omitempty"`
+	CodeChallengeMethod string   `json:"code_challenge_method,omitempty"`
+	Prompt              []string `json:"prompt,omitempty"`
+	MaxAge              int64    `json:"max_age"` // -1 when absent
+	LoginHint           string   `json:"login_hint,omitempty"`
+	Audience            []string `json:"aud,omitempty"`
+	CreatedAt           int64    `json:"created_at"`
+}
+
+func (a *authzRequest) prompts(p string) bool { return slices.Contains(a.Prompt, p) }
+
+// authzError is an authorization endpoint error. Until the client and
+// redirect URI are known to be valid it is shown on a page; after that it
+// goes back to the client by redirect.
+type authzError struct {
+	*Error
+	redirect bool
+}
+
+func pageError(description string) *authzError {
+	return &authzError{Error: invalidRequest(description)}
+}
+
+func redirectError(code, description string) *authzError {
+	return &authzError{Error: oauthError(code, description), redirect: true}
+}
+
+// readAuthorizeParams reads the request's parameters: the query of a GET,
+// the form body of a POST. Repeated parameters are refused.
+func (s *Server) readAuthorizeParams(w http.ResponseWriter, r *http.Request) (form, *authzError) {
+	var values url.Values
+	if r.Method == http.MethodPost {
+		f, e := parsePostForm(w, r, s.cfg.MaxBodyBytes)
+		if e != nil {
+			return nil, &authzError{Error: e}
+		}
+		values = url.Values(f)
+	} else {
+		var err error
+		if values, err = url.ParseQuery(r.URL.RawQuery); err != nil {
+			return nil, pageError("the request's query string is malformed")
+		}
+	}
+	if name, ok := repeatedParam(values); ok {
+		if name == "client_id" || name == "redirect_uri" || name == "request_uri" {
+			return nil, pageError("parameter " + name + " is repeated")
+		}
+		return form(values), redirectError(ErrInvalidRequest, "parameter "+name+" is repeated")
+	}
+	return form(values), nil
+}
+
+// validateAuthorize checks an authorization request (RFC 6749 §4.1.1,
+// RFC 7636, OIDC Core §3.1.2.1, RFC 8707). The returned request is
+// complete even with a redirectable error, so the error can be sent to
+// its redirect URI with its state.
+func (s *Server) validateAuthorize(ctx context.Context, f form, viaPAR bool) (*authzRequest, *Client, *authzError) {
+	c, ok := s.clients[f.get("client_id")]
+	if !ok {
+		return nil, nil, pageError("the application is not registered here (unknown client_id)")
+	}
+	req := &authzRequest{ClientID: c.ID, State: f.get("state"), MaxAge: -1, CreatedAt: s.now().Unix()}
+	if redirect := f.get("redirect_uri"); redirect != "" {
+		if !redirectURIMatches(c.RedirectURIs, redirect) {
+			return nil, c, pageError("the redirect_uri is not registered for this application")
+		}
+		req.RedirectURI, req.RedirectGiven = redirect, true
+	} else if len(c.RedirectURIs) == 1 {
+		req.RedirectURI = c.RedirectURIs[0]
+	} else {
+		return nil, c, pageError("redirect_uri is missing")
+	}
+	// From here on, errors go back to the client.
+	fail := func(code, description string) (*authzRequest, *Client, *authzError) {
+		return req, c, redirectError(code, description)
+	}
+	if _, ok := f["request"]; ok {
+		return fail("request_not_supported", "request objects are not supported")
+	}
+	if !viaPAR && (s.cfg.RequirePAR || c.RequirePAR) {
+		return fail(ErrInvalidRequest, "this application must push its authorization request (PAR) first")
+	}
+	switch rt := f.get("response_type"); {
+	case rt == "":
+		return fail(ErrInvalidRequest, "response_type is missing")
+	case rt != "code":
+		return fail(ErrUnsupportedResponseType, "only response_type=code is supported")
+	}
+	if rm := f.get("response_mode"); rm != "" && rm != "query" {
+		return fail(ErrInvalidRequest, "only response_mode=query is supported")
+	}
+	if !c.AllowsGrant(GrantAuthorizationCode) {
+		return fail(ErrUnauthorizedClient, "this application may not use the authorization code flow")
+	}
+	scope, e := grantScope(f.get("scope"), c.Scopes)
+	if e != nil {
+		return fail(e.Code, e.Description)
+	}
+	req.Scope = scope
+	aud, e := s.grantAudience(f.all("resource"), c)
+	if e != nil {
+		return fail(e.Code, e.Description)
+	}
+	req.Audience = aud
+	if e := checkPKCE(f, c, req); e != nil {
+		return fail(e.Code, e.Description)
+	}
+	req.Nonce = f.get("nonce")
+	req.LoginHint = f.get("login_hint")
+	if len(req.Nonce) > 512 || len(req.State) > 2048 || len(req.LoginHint) > 256 {
+		return fail(ErrInvalidRequest, "nonce, state or login_hint is too long")
+	}
+	if p := f.get("prompt"); p != "" {
+		for _, v := range strings.Fields(p) {
+			switch v {
+			case "none", "login", "consent", "select_account":
+				req.Prompt = append(req.Prompt, v)
+			default:
+				return fail(ErrInvalidRequest, "unsupported prompt value")
+			}
+		}
+		if req.prompts("none") && len(req.Prompt) > 1 {
+			return fail(ErrInvalidRequest, "prompt=none cannot be combined with other values")
+		}
+	}
+	if ma := f.get("max_age"); ma != "" {
+		n, err := strconv.ParseInt(ma, 10, 64)
+		if err != nil || n < 0 {
+			return fail(ErrInvalidRequest, "max_age must be a non-negative number of seconds")
+		}
+		req.MaxAge = n
+	}
+	return req, c, nil
+}
+
+// checkPKCE validates code_challenge and its method (RFC 7636 §4.3):
+// required for public clients and clients configured to require it; S256
+// unless the client allows plain.
+func checkPKCE(f form, c *Client, req *authzRequest) *Error {
+	challenge, method := f.get("code_challenge"), f.get("code_challenge_method")
+	if challenge == "" {
+		if method != "" {
+			return invalidRequest("code_challenge_method without code_challenge")
+		}
+		if c.Public || c.RequirePKCE {
+			return invalidRequest("this application must use PKCE (code_challenge with S256)")
+		}
+		return nil
+	}
+	if method == "" {
+		method = "plain" // RFC 7636 §4.3's default
+	}
+	switch {
+	case method != "S256" && method != "plain":
+		return invalidRequest("unsupported code_challenge_method")
+	case method == "plain" && !c.AllowPlainPKCE:
+		return invalidRequest("code_challenge_method must be S256")
+	case !validVerifierSyntax(challenge):
+		return invalidRequest("code_challenge must be 43 to 128 characters of [A-Za-z0-9-._~]")
+	}
+	req.CodeChallenge, req.CodeChallengeMethod = challenge, method
+	return nil
+}
+
+// validVerifierSyntax checks RFC 7636 §4.1's code-verifier syntax, which
+// a code challenge also has.
+func validVerifierSyntax(v string) bool {
+	if len(v) < 43 || len(v) > 128 {
+		return false
+	}
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if !('A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '.' || c == '_' || c == '~') {
+			return false
+		}
+	}
+	return true
+}
+
+// redirectURIMatches compares a redirect URI with the registered ones
+// exactly, except that a loopback redirect of a native app may use any
+// port (RFC 8252 §7.3).
+func redirectURIMatches(registered []string, got string) bool {
+	if slices.Contains(registered, got) {
+		return true
+	}
+	g, err := url.Parse(got)
+	if err != nil || g.Scheme != "http" || !isLoopbackRedirectHost(g.Hostname()) {
+		return false
+	}
+	for _, reg := range registered {
+		r, err := url.Parse(reg)
+		if err != nil || r.Scheme != "http" || r.Hostname() != g.Hostname() {
+			continue
+		}
+		if r.Path == g.Path && r.RawQuery == g.RawQuery && r.Fragment == "" && g.Fragment == "" && r.User == nil && g.User == nil {
+			return true
+		}
+	}
+	return false
+}
+
+func isLoopbackRedirectHost(h string) bool {
+	if h == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
+}
+
+// redirectWithParams sends the browser to the client's redirect URI with
+// params added to its query, plus iss (RFC 9207).
+func (s *Server) redirectWithParams(w http.ResponseWriter, r *http.Request, redirectURI string, params url.Values) {
+	u, err := url.Parse(redirectURI)
+	if err != nil {
+		s.errorPage(w, r, http.StatusBadRequest, "The application's redirect URI is invalid.")
+		return
+	}
+	q := u.Query()
+	for k, vs := range params {
+		for _, v := range vs {
+			if v != "" {
+				q.Set(k, v)
+			}
+		}
+	}
+	q.Set("iss", s.issuer)
+	u.RawQuery = q.Encode()
+	ui.SecurityHeaders(w.Header())
+	http.Redirect(w, r, u.String(), http.StatusSeeOther)
+}
+
+// sendAuthzError answers an authorization error: on a page if the client
+// cannot be trusted with a redirect, else by redirect with state and iss.
+func (s *Server) sendAuthzError(w http.ResponseWriter, r *http.Request, req *authzRequest, e *authzError) {
+	if !e.redirect || req == nil {
+		status := e.Status
+		if status == 0 {
+			status = http.StatusBadRequest
+		}
+		s.errorPage(w, r, status, e.Description)
+		return
+	}
+	s.redirectWithParams(w, r, req.RedirectURI, url.Values{
+		"error": {e.Code}, "error_description": {e.Description}, "state": {req.State},
+	})
+}
+
+// errorPage shows an error to the user where a redirect would be unsafe.
+func (s *Server) errorPage(w http.ResponseWriter, r *http.Request, status int, message string) {
+	s.templates.Render(w, "message", status, ui.Page{Title: "Something went wrong", Error: message,
+		Message: "Go back to the application and try again."})
+}
+
+// handleAuthorize is the authorization endpoint (RFC 6749 §3.1).
+func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
+	f, e := s.readAuthorizeParams(w, r)
+	if e != nil && !e.redirect {
+		s.sendAuthzError(w, r, nil, e)
+		return
+	}
+	viaPAR := false
+	if uri := f.get("request_uri"); uri != "" && e == nil {
+		if f, e = s.loadPushedRequest(r.Context(), f.get("client_id"), uri); e != nil {
+			s.sendAuthzError(w, r, nil, e)
+			return
+		}
+		viaPAR = true
+	}
+	req, c, verr := s.validateAuthorize(r.Context(), f, viaPAR)
+	if verr == nil {
+		verr = e // a repeated parameter, known once the redirect URI is
+	}
+	if verr != nil {
+		s.sendAuthzError(w, r, req, verr)
+		return
+	}
+	handle, err := s.storePending(r.Context(), req)
+	if err != nil {
+		s.logger.Error("storing authorization request", zapErr(err))
+		s.errorPage(w, r, http.StatusInternalServerError, "The sign-in could not be started.")
+		return
+	}
+	s.continueAuthorization(w, r, handle, req, c)
+}
+
+// storePending keeps a validated request for the sign-in and consent
+// pages, which carry its handle.
+func (s *Server) storePending(ctx context.Context, req *authzRequest) (string, error) {
+	handle := randomID(32)
+	data, err := json.Marshal(req)
+	if err != nil {
+		return "", err
+	}
+	now := s.now()
+	return handle, s.cfg.Store.CreateToken(ctx, store.Token{
+		Kind: store.AuthorizeRequest, ID: hashID(handle), ClientID: req.ClientID, Data: data,
+		IssuedAt: now, ExpiresAt: now.Add(pendingLifetime),
+	})
+}
+
+// loadPending returns the pending request a form names, if it is still
+// open.
+func (s *Server) loadPending(ctx context.Context, handle string) (*authzRequest, *Client, bool) {
+	if handle == "" {
+		return nil, nil, false
+	}
+	rec, err := s.cfg.Store.GetToken(ctx, store.AuthorizeRequest, hashID(handle))
+	if err != nil || !rec.Active(s.now()) {
+		return nil, nil, false
+	}
+	var req authzRequest
+	if json.Unmarshal(rec.Data, &req) != nil {
+		return nil, nil, false
+	}
+	c, ok := s.clients[req.ClientID]
+	return &req, c, ok
+}
+
+// needsLogin reports whether the request needs the user to sign in again
+// although a session exists: prompt=login asks for a sign-in after the
+// request was made, max_age bounds the age of the last sign-in.
+func (s *Server) needsLogin(req *authzRequest, sess *session) bool {
+	if req.prompts("login") && sess.data.AuthTime < req.CreatedAt {
+		return true
+	}
+	return req.MaxAge >= 0 && s.now().Unix()-sess.data.AuthTime > req.MaxAge
+}
+
+// continueAuthorization takes a pending request as far as it can go:
+// the sign-in page, the consent page, or the code.
+func (s *Server) continueAuthorization(w http.ResponseWriter, r *http.Request, handle string, req *authzRequest, c *Client) {
+	sess, user := s.currentSession(r)
+	if sess != nil && s.needsLogin(req, sess) {
+		sess = nil
+	}
+	if sess == nil {
+		if req.prompts("none") {
+			s.failPending(w, r, handle, req, ErrLoginRequired, "the user is not signed in")
+			return
+		}
+		s.templates.Render(w, "login", http.StatusOK, ui.Page{
+			Title: "Sign in", Action: s.prefix + pathLogin, CSRFToken: s.csrfToken(w, r),
+			Client: clientInfo(c), Username: req.LoginHint, Hidden: map[string]string{"request": handle},
+		})
+		return
+	}
+	if s.needsConsent(r.Context(), req, c, user) {
+		if req.prompts("none") {
+			s.failPending(w, r, handle, req, ErrConsentRequired, "the user has not approved this application")
+			return
+		}
+		s.templates.Render(w, "consent", http.StatusOK, ui.Page{
+			Title: "Allow access?", Action: s.prefix + pathConsent, CSRFToken: s.csrfToken(w, r),
+			Client: clientInfo(c), Scopes: scopeInfo(req.Scope), SignedInAs: user.Username,
+			Hidden: map[string]string{"request": handle},
+		})
+		return
+	}
+	s.issueCode(w, r, handle, req, c, sess)
+}
+
+// failPending closes a pending request and sends its error to the client.
+func (s *Server) failPending(w http.ResponseWriter, r *http.Request, handle string, req *authzRequest, code, description string) {
+	if _, err := s.cfg.Store.ConsumeToken(r.Context(), store.AuthorizeRequest, hashID(handle), s.now()); err != nil {
+		s.errorPage(w, r, http.StatusBadRequest, "This sign-in request was already completed.")
+		return
+	}
+	s.sendAuthzError(w, r, req, redirectError(code, description))
+}
+
+// codeData is what an authorization code carries to the token endpoint.
+type codeData struct {
+	Request  authzRequest `json:"request"`
+	AuthTime int64        `json:"auth_time"`
+	AMR      []string     `json:"amr,omitempty"`
+}
+
+// issueCode closes the pending request, records a single-use code bound
+// to client, redirect URI and PKCE challenge, and redirects with it.
+func (s *Server) issueCode(w http.ResponseWriter, r *http.Request, handle string, req *authzRequest, c *Client, sess *session) {
+	ctx := r.Context()
+	now := s.now()
+	if _, err := s.cfg.Store.ConsumeToken(ctx, store.AuthorizeRequest, hashID(handle), now); err != nil {
+		s.errorPage(w, r, http.StatusBadRequest, "This sign-in request was already completed. Start again from the application.")
+		return
+	}
+	code := "ag_ac_" + randomID(32)
+	data, _ := json.Marshal(codeData{Request: *req, AuthTime: sess.data.AuthTime, AMR: sess.data.AMR})
+	err := s.cfg.Store.CreateToken(ctx, store.Token{
+		Kind: store.AuthorizationCode, ID: hashID(code), FamilyID: randomID(16), ClientID: c.ID,
+		Subject: sess.data.Username, Data: data, IssuedAt: now, ExpiresAt: now.Add(codeLifetime),
+	})
+	if err != nil {
+		s.logger.Error("storing authorization code", zapErr(err))
+		s.sendAuthzError(w, r, req, redirectError(ErrServerError, "the authorization could not be completed"))
+		return
+	}
+	s.redirectWithParams(w, r, req.RedirectURI, url.Values{"code": {code}, "state": {req.State}})
+}
+
+// loadPushedRequest resolves a request_uri from PAR (RFC 9126 §4): it is
+// single use, short-lived and bound to the client that pushed it.
+func (s *Server) loadPushedRequest(ctx context.Context, clientID, uri string) (form, *authzError) {
+	if clientID == "" {
+		return nil, pageError("client_id is missing")
+	}
+	ref, ok := strings.CutPrefix(uri, parRequestURIPrefix)
+	if !ok || ref == "" {
+		return nil, &authzError{Error: oauthError(ErrInvalidRequestURI, "request_uri was not issued by this server")}
+	}
+	rec, err := s.cfg.Store.ConsumeToken(ctx, store.PushedRequest, hashID(ref), s.now())
+	switch {
+	case errors.Is(err, store.ErrConsumed):
+		return nil, &authzError{Error: oauthError(ErrInvalidRequestURI, "request_uri was already used")}
+	case err != nil || !rec.RevokedAt.IsZero() || !s.now().Before(rec.ExpiresAt):
+		return nil, &authzError{Error: oauthError(ErrInvalidRequestURI, "request_uri is unknown or expired")}
+	case rec.ClientID != clientID:
+		return nil, &authzError{Error: oauthError(ErrInvalidRequestURI, "request_uri belongs to another client")}
+	}
+	var values url.Values
+	if json.Unmarshal(rec.Data, &values) != nil {
+		return nil, &authzError{Error: oauthError(ErrInvalidRequestURI, "request_uri is damaged")}
+	}
+	values.Set("client_id", clientID)
+	return form(values), nil
+}
+
+func clientInfo(c *Client) *ui.Client {
+	return &ui.Client{ID: c.ID, Name: c.Name}
+}
+
+// scopeDescriptions explain the standard scopes on the consent page.
+var scopeDescriptions = map[string]string{
+	"openid":         "Confirm who you are",
+	"profile":        "See your name and username",
+	"email":          "See your email address",
+	"groups":         "See the groups you belong to",
+	"offline_access": "Stay connected when you are not using it",
+}
+
+func scopeInfo(scopes []string) []ui.Scope {
+	out := make([]ui.Scope, 0, len(scopes))
+	for _, sc := range scopes {
+		out = append(out, ui.Scope{Name: sc, Description: scopeDescriptions[sc]})
+	}
+	return out
+}

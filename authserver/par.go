@@ -1,0 +1,55 @@
+package authserver
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/authgate/authgate/authserver/store"
+)
+
+// parLifetime is how long a pushed request can be used (RFC 9126 §2.2
+// suggests 5 to 600 seconds).
+const parLifetime = 60 * time.Second
+
+// handlePAR is the pushed authorization request endpoint (RFC 9126). The
+// client authenticates as at the token endpoint; the request is checked
+// as /authorize would check it; the answer is a one-time request_uri.
+func (s *Server) handlePAR(w http.ResponseWriter, r *http.Request) {
+	f, c, ok := s.clientRequest(w, r)
+	if !ok {
+		return
+	}
+	if _, has := f["request_uri"]; has {
+		s.writeError(w, r, invalidRequest("request_uri cannot be pushed"))
+		return
+	}
+	params := url.Values{}
+	for k, vs := range f {
+		if k != "client_secret" {
+			params[k] = vs
+		}
+	}
+	params.Set("client_id", c.ID)
+	if _, _, e := s.validateAuthorize(r.Context(), form(params), true); e != nil {
+		s.writeError(w, r, e.Error)
+		return
+	}
+	ref := randomID(32)
+	data, _ := json.Marshal(params)
+	now := s.now()
+	err := s.cfg.Store.CreateToken(r.Context(), store.Token{
+		Kind: store.PushedRequest, ID: hashID(ref), ClientID: c.ID, Data: data,
+		IssuedAt: now, ExpiresAt: now.Add(parLifetime),
+	})
+	if err != nil {
+		s.writeError(w, r, serverError(err))
+		return
+	}
+	noStore(w)
+	writeJSON(w, http.StatusCreated, map[string]any{
+		"request_uri": parRequestURIPrefix + ref,
+		"expires_in":  int(parLifetime.Seconds()),
+	})
+}

@@ -1,0 +1,214 @@
+package authserver
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/gorilla/securecookie"
+
+	"github.com/authgate/authgate/authserver/store"
+)
+
+// Names of the secrets every instance shares through the store.
+const (
+	secretCookieHash  = "cookie-hash-key"
+	secretCookieBlock = "cookie-block-key"
+	secretCSRF        = "csrf-key"
+)
+
+// cookies encodes the server's cookies with keys shared through the store,
+// so every instance and every restart reads them.
+type cookies struct {
+	codec   *securecookie.SecureCookie
+	csrfKey []byte
+	secure  bool
+	session string
+	csrf    string
+}
+
+func newCookies(ctx context.Context, secrets store.SecretStore, secure bool, maxAge time.Duration) (*cookies, error) {
+	get := func(name string, n int) ([]byte, error) {
+		return secrets.GetOrCreateSecret(ctx, name, func() ([]byte, error) {
+			b := securecookie.GenerateRandomKey(n)
+			if b == nil {
+				return nil, errors.New("no randomness")
+			}
+			return b, nil
+		})
+	}
+	hashKey, err := get(secretCookieHash, 64)
+	if err != nil {
+		return nil, fmt.Errorf("loading cookie keys: %w", err)
+	}
+	blockKey, err := get(secretCookieBlock, 32)
+	if err != nil {
+		return nil, fmt.Errorf("loading cookie keys: %w", err)
+	}
+	csrfKey, err := get(secretCSRF, 32)
+	if err != nil {
+		return nil, fmt.Errorf("loading CSRF key: %w", err)
+	}
+	codec := securecookie.New(hashKey, blockKey)
+	codec.MaxAge(int(maxAge.Seconds()))
+	c := &cookies{codec: codec, csrfKey: csrfKey, secure: secure, session: "authgate_session", csrf: "authgate_csrf"}
+	if secure {
+		// __Host- cookies are bound to this host, Secure and Path=/.
+		c.session, c.csrf = "__Host-"+c.session, "__Host-"+c.csrf
+	}
+	return c, nil
+}
+
+func (c *cookies) set(w http.ResponseWriter, name, value string, maxAge time.Duration) error {
+	encoded, err := c.codec.Encode(name, value)
+	if err != nil {
+		return fmt.Errorf("encoding cookie: %w", err)
+	}
+	http.SetCookie(w, &http.Cookie{
+		Name: name, Value: encoded, Path: "/", MaxAge: int(maxAge.Seconds()),
+		Secure: c.secure, HttpOnly: true, SameSite: http.SameSiteLaxMode,
+	})
+	return nil
+}
+
+func (c *cookies) get(r *http.Request, name string) (string, bool) {
+	ck, err := r.Cookie(name)
+	if err != nil {
+		return "", false
+	}
+	var v string
+	if err := c.codec.Decode(name, ck.Value, &v); err != nil {
+		return "", false
+	}
+	return v, true
+}
+
+func (c *cookies) clear(w http.ResponseWriter, name string) {
+	http.SetCookie(w, &http.Cookie{Name: name, Value: "", Path: "/", MaxAge: -1, Secure: c.secure, HttpOnly: true, SameSite: http.SameSiteLaxMode})
+}
+
+// csrfToken returns the token forms carry: an HMAC of a random value kept
+// in a cookie of its own (double submit). It sets the cookie if the
+// browser has none.
+func (s *Server) csrfToken(w http.ResponseWriter, r *http.Request) string {
+	v, ok := s.cookies.get(r, s.cookies.csrf)
+	if !ok {
+		v = randomID(32)
+		if err := s.cookies.set(w, s.cookies.csrf, v, 24*time.Hour); err != nil {
+			s.logger.Error("setting CSRF cookie", zapErr(err))
+		}
+	}
+	return s.csrfFor(v)
+}
+
+func (s *Server) csrfFor(v string) string {
+	m := hmac.New(sha256.New, s.cookies.csrfKey)
+	m.Write([]byte(v))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
+// checkCSRF reports whether a form's csrf_token matches the browser's
+// CSRF cookie.
+func (s *Server) checkCSRF(r *http.Request, f form) bool {
+	v, ok := s.cookies.get(r, s.cookies.csrf)
+	token := f.get("csrf_token")
+	if !ok || token == "" {
+		return false
+	}
+	return subtle.ConstantTimeCompare([]byte(token), []byte(s.csrfFor(v))) == 1
+}
+
+// session is a signed-in browser.
+type session struct {
+	id   string // the record's key
+	data sessionData
+}
+
+type sessionData struct {
+	Username string   `json:"username"`
+	AuthTime int64    `json:"auth_time"`
+	LastSeen int64    `json:"last_seen"`
+	AMR      []string `json:"amr,omitempty"`
+}
+
+func hashID(secret string) string {
+	sum := sha256.Sum256([]byte(secret))
+	return hex.EncodeToString(sum[:])
+}
+
+// currentSession returns the browser's session if it is valid: known,
+// not revoked, within its absolute and idle lifetimes, and of a user who
+// can still sign in.
+func (s *Server) currentSession(r *http.Request) (*session, *User) {
+	secret, ok := s.cookies.get(r, s.cookies.session)
+	if !ok {
+		return nil, nil
+	}
+	ctx := r.Context()
+	id := hashID(secret)
+	rec, err := s.cfg.Store.GetToken(ctx, store.Session, id)
+	now := s.now()
+	if err != nil || !rec.Active(now) {
+		return nil, nil
+	}
+	var d sessionData
+	if json.Unmarshal(rec.Data, &d) != nil || now.Sub(time.Unix(d.LastSeen, 0)) > s.cfg.SessionIdleTimeout {
+		return nil, nil
+	}
+	u, ok := s.users.lookup(d.Username)
+	if !ok {
+		return nil, nil
+	}
+	if now.Sub(time.Unix(d.LastSeen, 0)) > time.Minute {
+		_, err := s.cfg.Store.UpdateToken(ctx, store.Session, id, func(t store.Token) (store.Token, error) {
+			d.LastSeen = now.Unix()
+			t.Data, _ = json.Marshal(d)
+			return t, nil
+		})
+		if err != nil {
+			s.logger.Warn("touching session", zapErr(err))
+		}
+	}
+	return &session{id: id, data: d}, u
+}
+
+// startSession signs u in: it ends the browser's previous session, if
+// any, and sets a cookie for a new one.
+func (s *Server) startSession(w http.ResponseWriter, r *http.Request, u *User) (*session, error) {
+	s.endSession(w, r)
+	secret := randomID(32)
+	now := s.now()
+	d := sessionData{Username: u.Username, AuthTime: now.Unix(), LastSeen: now.Unix(), AMR: []string{"pwd"}}
+	data, _ := json.Marshal(d)
+	rec := store.Token{
+		Kind: store.Session, ID: hashID(secret), Subject: u.Username, Data: data,
+		IssuedAt: now, ExpiresAt: now.Add(s.cfg.SessionLifetime),
+	}
+	if err := s.cfg.Store.CreateToken(r.Context(), rec); err != nil {
+		return nil, fmt.Errorf("storing session: %w", err)
+	}
+	if err := s.cookies.set(w, s.cookies.session, secret, s.cfg.SessionLifetime); err != nil {
+		return nil, err
+	}
+	return &session{id: rec.ID, data: d}, nil
+}
+
+// endSession revokes the browser's session, if any, and clears its cookie.
+func (s *Server) endSession(w http.ResponseWriter, r *http.Request) {
+	secret, ok := s.cookies.get(r, s.cookies.session)
+	if !ok {
+		return
+	}
+	if err := s.cfg.Store.RevokeToken(r.Context(), store.Session, hashID(secret), s.now()); err != nil && !errors.Is(err, store.ErrNotFound) {
+		s.logger.Error("ending session", zapErr(err))
+	}
+	s.cookies.clear(w, s.cookies.session)
+}

@@ -1,0 +1,91 @@
+package authserver
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/authgate/authgate/authserver/store"
+)
+
+// bearerError answers a protected resource request per RFC 6750 §3: the
+// error goes in WWW-Authenticate.
+func (s *Server) bearerError(w http.ResponseWriter, status int, code, description, scope string) {
+	challenge := fmt.Sprintf("Bearer realm=%q", s.issuer)
+	if code != "" {
+		challenge += fmt.Sprintf(", error=%q, error_description=%q", code, description)
+	}
+	if scope != "" {
+		challenge += fmt.Sprintf(", scope=%q", scope)
+	}
+	w.Header().Set("WWW-Authenticate", challenge)
+	noStore(w)
+	body := map[string]string{}
+	if code != "" {
+		body["error"], body["error_description"] = code, description
+	}
+	writeJSON(w, status, body)
+}
+
+// bearerToken returns the access token of an Authorization: Bearer header
+// (RFC 6750 §2.1).
+func bearerToken(r *http.Request) (string, error) {
+	values := r.Header.Values("Authorization")
+	if len(values) == 0 {
+		return "", nil
+	}
+	if len(values) > 1 {
+		return "", errors.New("the Authorization header is repeated")
+	}
+	scheme, token, ok := strings.Cut(values[0], " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
+		return "", errors.New("the Authorization header is not a Bearer token")
+	}
+	return strings.TrimSpace(token), nil
+}
+
+// handleUserInfo is the OpenID Connect UserInfo endpoint (OIDC Core §5.3):
+// the claims the token's scopes release about its user.
+func (s *Server) handleUserInfo(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Access-Control-Allow-Origin", "*")
+	raw, err := bearerToken(r)
+	switch {
+	case err != nil:
+		s.bearerError(w, http.StatusBadRequest, ErrInvalidRequest, err.Error(), "")
+		return
+	case raw == "":
+		s.bearerError(w, http.StatusUnauthorized, "", "", "")
+		return
+	}
+	ctx := r.Context()
+	claims, err := s.verifyAccessTokenSignature(ctx, raw)
+	if err != nil {
+		s.bearerError(w, http.StatusUnauthorized, "invalid_token", "the access token is invalid", "")
+		return
+	}
+	rec, err := s.cfg.Store.GetToken(ctx, store.AccessToken, claims.ID)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		s.writeError(w, r, serverError(err))
+		return
+	}
+	if err != nil || !rec.Active(s.now()) {
+		s.bearerError(w, http.StatusUnauthorized, "invalid_token", "the access token is expired or revoked", "")
+		return
+	}
+	scope := strings.Fields(claims.Scope)
+	if !slices.Contains(scope, "openid") {
+		s.bearerError(w, http.StatusForbidden, "insufficient_scope", "the access token lacks the openid scope", "openid")
+		return
+	}
+	u, ok := s.users.lookup(claims.Subject)
+	if !ok {
+		s.bearerError(w, http.StatusUnauthorized, "invalid_token", "the token's user can no longer sign in", "")
+		return
+	}
+	out := userClaims(u, scope)
+	out["sub"] = u.Username
+	noStore(w)
+	writeJSON(w, http.StatusOK, out)
+}

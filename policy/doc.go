@@ -1,0 +1,20 @@
+// Package policy is the gateway's access rule engine: given an
+// authenticated [Identity] and the [Request] it makes, a compiled [Policy]
+// answers allowed or not, and why, as a [Decision] that names the rule that
+// decided.
+//
+// A policy has requirements (every listed scope, and one of the listed
+// audiences) and ordered allow/deny [Rule]s matching on the subject, groups,
+// client, scopes, audience, claim values, or a CEL expression
+// (https://cel.dev) over the identity and the request. Deny wins over allow
+// whatever the order, and once any allow rule is set, an identity that no
+// allow rule matches is denied. [Compile] checks a [Config] and compiles its
+// expressions once, at provision time; [Policy.Evaluate] then runs on every
+// protected request without compiling or locking.
+//
+// The package owns only the decision. It does not authenticate, knows no
+// configuration format, writes no responses and logs nothing: the caller
+// turns a [Decision] into 401, 403 (with error="insufficient_scope" and the
+// missing scopes, RFC 6750 §3.1) or a pass to the upstream, and logs
+// [Policy.Rule] for the rule that decided.
+package policy

@@ -1,0 +1,557 @@
+package policy
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"cel.dev/cel-go/cel"
+	"cel.dev/cel-go/common/types"
+)
+
+// Values of [Identity.Auth].
+const (
+	// AuthBearer marks an identity proven by a bearer token (RFC 6750).
+	AuthBearer = "bearer"
+	// AuthSession marks an identity proven by the gateway's session cookie.
+	AuthSession = "session"
+)
+
+// Identity is the authenticated caller a policy decides about. The policy
+// only reads it, and keeps none of it after [Policy.Evaluate] returns.
+type Identity struct {
+	// Subject is the "sub" claim: the user, or the client itself for a
+	// client-credentials token.
+	Subject string
+	// ClientID is the OAuth client the token was issued to, if any.
+	ClientID string
+	// Email is the user's email address, if known.
+	Email string
+	// Name is the user's display name, if known.
+	Name string
+	// Scopes are the granted scopes (for a bearer token, its "scope").
+	Scopes []string
+	// Groups are the groups the subject belongs to.
+	Groups []string
+	// Audience is the token's "aud": the resources it is meant for.
+	Audience []string
+	// Claims holds the token's or session's claims as decoded from JSON
+	// (string, float64, bool, []any, map[string]any, nil); other Go types
+	// are tolerated. Claim rules and the CEL variable claims read it.
+	Claims map[string]any
+	// Auth is how the identity was proven: [AuthBearer] or [AuthSession].
+	Auth string
+}
+
+// Request is the request being authorized, as CEL expressions see it.
+type Request struct {
+	// Method is the HTTP method, such as "GET".
+	Method string
+	// Path is the URL path, without the query.
+	Path string
+	// Host is the requested host, without the port.
+	Host string
+	// RemoteIP is the client's IP address, as trusted by the server.
+	RemoteIP string
+}
+
+// Effect is what a matching [Rule] does.
+type Effect uint8
+
+// Effects. The zero Effect is invalid, so a rule must say which it is.
+const (
+	// Allow lets the identity in if no deny rule matches.
+	Allow Effect = iota + 1
+	// Deny refuses the identity, whatever allow rules say.
+	Deny
+)
+
+// ParseEffect parses "allow" or "deny".
+func ParseEffect(s string) (Effect, error) {
+	switch s {
+	case "allow":
+		return Allow, nil
+	case "deny":
+		return Deny, nil
+	}
+	return 0, fmt.Errorf("policy: unknown effect %q (want allow or deny)", s)
+}
+
+// String returns "allow" or "deny".
+func (e Effect) String() string {
+	switch e {
+	case Allow:
+		return "allow"
+	case Deny:
+		return "deny"
+	}
+	return "Effect(" + strconv.Itoa(int(e)) + ")"
+}
+
+// Kind is what a [Rule] matches on.
+type Kind uint8
+
+// Kinds of rule. The zero Kind is invalid.
+const (
+	// KindUser matches when [Identity.Subject] is one of the values.
+	KindUser Kind = iota + 1
+	// KindGroup matches when one of [Identity.Groups] is one of the values.
+	KindGroup
+	// KindClient matches when [Identity.ClientID] is one of the values.
+	KindClient
+	// KindScope matches when one of [Identity.Scopes] is one of the values.
+	// Use [Requirements.Scopes] to require all of a list instead.
+	KindScope
+	// KindAudience matches when one of [Identity.Audience] is one of the
+	// values.
+	KindAudience
+	// KindClaim matches when the claim named [Rule.Claim] equals one of the
+	// values; see [Rule] for how non-string claims compare.
+	KindClaim
+	// KindExpression matches when the CEL expression [Rule.Expression]
+	// evaluates to true.
+	KindExpression
+)
+
+var kindNames = [...]string{
+	KindUser:       "user",
+	KindGroup:      "group",
+	KindClient:     "client",
+	KindScope:      "scope",
+	KindAudience:   "audience",
+	KindClaim:      "claim",
+	KindExpression: "expression",
+}
+
+// ParseKind parses a kind name: "user", "group", "client", "scope",
+// "audience", "claim" or "expression".
+func ParseKind(s string) (Kind, error) {
+	for k, name := range kindNames {
+		if name != "" && name == s {
+			return Kind(k), nil
+		}
+	}
+	return 0, fmt.Errorf("policy: unknown rule kind %q (want one of user, group, client, scope, audience, claim, expression)", s)
+}
+
+// String returns the kind's name, as accepted by [ParseKind].
+func (k Kind) String() string {
+	if int(k) < len(kindNames) && kindNames[k] != "" {
+		return kindNames[k]
+	}
+	return "Kind(" + strconv.Itoa(int(k)) + ")"
+}
+
+// Rule is one allow or deny rule.
+//
+// Values are compared exactly (case matters). For [KindClaim], a string
+// claim must equal a value; a number claim matches a value that is the same
+// number written in decimal ("42" matches 42 and 42.0, "0.5" matches 0.5);
+// a bool claim matches "true" or "false"; a list claim matches when any of
+// its string, number or bool elements does. A missing claim, null, an
+// object, or any other type matches nothing; use an expression for those.
+// So a deny rule on a claim the identity lacks does not deny: to insist on
+// a claim, allow its wanted value instead.
+type Rule struct {
+	// Effect is [Allow] or [Deny]. Required.
+	Effect Effect
+	// Kind is what the rule matches on. Required.
+	Kind Kind
+	// Claim is the claim name for [KindClaim], looked up in
+	// [Identity.Claims]; empty for other kinds.
+	Claim string
+	// Values are the accepted values; one is enough to match. Required,
+	// without empty strings, except for [KindExpression], which takes none.
+	Values []string
+	// Expression is the CEL expression for [KindExpression]; it must
+	// evaluate to a bool. See [Compile] for its variables.
+	Expression string
+}
+
+// String describes the rule as a Caddyfile-like line for logs, such as
+// `allow group admins ops` or `deny expression "auth == \"session\""`.
+func (r Rule) String() string {
+	var b strings.Builder
+	b.WriteString(r.Effect.String())
+	b.WriteByte(' ')
+	b.WriteString(r.Kind.String())
+	if r.Kind == KindExpression {
+		b.WriteByte(' ')
+		b.WriteString(strconv.Quote(r.Expression))
+		return b.String()
+	}
+	if r.Kind == KindClaim {
+		b.WriteByte(' ')
+		b.WriteString(quoteIfNeeded(r.Claim))
+	}
+	for _, v := range r.Values {
+		b.WriteByte(' ')
+		b.WriteString(quoteIfNeeded(v))
+	}
+	return b.String()
+}
+
+func quoteIfNeeded(s string) string {
+	if s == "" || strings.ContainsAny(s, " \t\r\n\"'`\\{}#") || !strconv.CanBackquote(s) {
+		return strconv.Quote(s)
+	}
+	return s
+}
+
+// Requirements must all hold before any rule is looked at.
+type Requirements struct {
+	// Scopes must all be in [Identity.Scopes]. Default: none.
+	Scopes []string
+	// Audiences, if set, must include at least one of [Identity.Audience].
+	// Default: any audience.
+	Audiences []string
+}
+
+// Config is a policy before compilation.
+type Config struct {
+	// Require holds the requirements checked first.
+	Require Requirements
+	// Rules are the allow and deny rules, in order. Default: none, which
+	// allows every identity that meets the requirements.
+	Rules []Rule
+}
+
+// Reason says why a [Decision] came out as it did. Its values are short
+// snake_case words, fit for logs and metrics labels.
+type Reason string
+
+// Reasons.
+const (
+	// ReasonAllowed: the requirements hold, no deny rule matched, and an
+	// allow rule matched or there are none.
+	ReasonAllowed Reason = "allowed"
+	// ReasonWrongAudience: the identity's audience is not one the policy
+	// requires. The token was not meant for this resource.
+	ReasonWrongAudience Reason = "wrong_audience"
+	// ReasonInsufficientScope: required scopes are missing; see
+	// [Decision.MissingScopes].
+	ReasonInsufficientScope Reason = "insufficient_scope"
+	// ReasonDenied: a deny rule matched; see [Decision.Rule].
+	ReasonDenied Reason = "denied"
+	// ReasonNoAllowMatched: there are allow rules and none matched.
+	ReasonNoAllowMatched Reason = "no_allow_matched"
+)
+
+// Decision is the outcome of [Policy.Evaluate].
+type Decision struct {
+	// Allowed reports whether the request may go on.
+	Allowed bool
+	// Reason says why.
+	Reason Reason
+	// Rule is the index in [Config.Rules] of the rule that decided: the
+	// deny rule that matched, or the allow rule that matched. It is -1 when
+	// no single rule decided (requirements failed, no allow rule matched,
+	// or there are no rules). [Policy.Rule] returns the rule itself.
+	Rule int
+	// MissingScopes lists the required scopes the identity lacks, in the
+	// order they were configured, when Reason is
+	// [ReasonInsufficientScope].
+	MissingScopes []string
+	// Err is the error of an expression that failed to evaluate, when it
+	// mattered: the deny expression that failed closed (Reason
+	// [ReasonDenied]), or the first allow expression that failed when none
+	// matched (Reason [ReasonNoAllowMatched]). It is for logs only.
+	Err error
+}
+
+// Policy is a compiled [Config]. It is immutable and safe for concurrent
+// use. A nil *Policy allows everyone, like a Policy compiled from an empty
+// Config.
+type Policy struct {
+	rules     []Rule // copy of Config.Rules, for Rule(i)
+	scopes    []string
+	audiences stringSet
+	deny      []compiledRule
+	allow     []compiledRule
+	adapter   types.Adapter // for CEL values; nil without expressions
+}
+
+// compiledRule is a Rule made ready for matching.
+type compiledRule struct {
+	index  int
+	kind   Kind
+	claim  string
+	values stringSet
+	// For KindClaim: numbers among values in canonical form, and whether
+	// "true" or "false" is among them.
+	numbers               stringSet
+	matchTrue, matchFalse bool
+	prg                   cel.Program // for KindExpression
+}
+
+// MaxExpressionCost bounds the runtime cost of one expression evaluation,
+// in CEL cost units (roughly, one per operation and per list element or
+// string byte visited). An evaluation that exceeds it fails, which counts
+// as described under [Compile].
+const MaxExpressionCost = 100_000
+
+// Compile checks cfg and compiles it, including every CEL expression, once.
+// All problems are reported together, each naming the rule by its index and
+// text.
+//
+// Expressions see these variables:
+//
+//	sub, client_id, email, name  string   Identity fields
+//	scopes, groups, aud          list(string)
+//	claims                       map(string, dyn)  Identity.Claims
+//	auth                         string   "bearer" or "session"
+//	request.method, request.path, request.host, request.remote_ip  string
+//
+// with the standard CEL functions and macros (has, in, exists, all,
+// matches, startsWith, …) plus cel-go's strings, sets and network
+// extensions (lowerAscii, sets.intersects, cidr("10.0.0.0/8").containsIP(…),
+// …). An expression must have type bool: compare dyn values explicitly, as
+// in claims.admin == true. Reading a missing key such as claims.nope is an
+// evaluation error; test with has(claims.nope) or "nope" in claims first.
+//
+// An expression that fails to evaluate (a missing key, a type mismatch,
+// [MaxExpressionCost] exceeded) fails closed: as a deny rule it matches,
+// and as an allow rule it does not.
+func Compile(cfg Config) (*Policy, error) {
+	var errs []error
+	p := &Policy{rules: cloneRules(cfg.Rules)}
+
+	for _, s := range cfg.Require.Scopes {
+		if s == "" {
+			errs = append(errs, errors.New("policy: require scope: empty scope"))
+			continue
+		}
+		if !contains(p.scopes, s) {
+			p.scopes = append(p.scopes, s)
+		}
+	}
+	for _, a := range cfg.Require.Audiences {
+		if a == "" {
+			errs = append(errs, errors.New("policy: require audience: empty audience"))
+		}
+	}
+	p.audiences = newStringSet(cfg.Require.Audiences)
+
+	var env *cel.Env
+	for i, r := range p.rules {
+		if r.Kind == KindExpression && env == nil {
+			var err error
+			if env, err = newEnv(); err != nil {
+				return nil, fmt.Errorf("policy: creating CEL environment: %w", err)
+			}
+			p.adapter = env.CELTypeAdapter()
+		}
+		cr, err := compileRule(env, r)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("policy: rule %d (%s): %w", i, r, err))
+			continue
+		}
+		cr.index = i
+		if r.Effect == Deny {
+			p.deny = append(p.deny, cr)
+		} else {
+			p.allow = append(p.allow, cr)
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return p, nil
+}
+
+func compileRule(env *cel.Env, r Rule) (compiledRule, error) {
+	cr := compiledRule{kind: r.Kind, claim: r.Claim}
+	if r.Effect != Allow && r.Effect != Deny {
+		return cr, errors.New("effect must be allow or deny")
+	}
+	switch r.Kind {
+	case KindUser, KindGroup, KindClient, KindScope, KindAudience, KindClaim:
+	case KindExpression:
+		if len(r.Values) > 0 || r.Claim != "" {
+			return cr, errors.New("an expression rule takes no values or claim name")
+		}
+		prg, err := compileExpression(env, r.Expression)
+		cr.prg = prg
+		return cr, err
+	default:
+		return cr, errors.New("unknown rule kind")
+	}
+	if r.Expression != "" {
+		return cr, fmt.Errorf("a %s rule takes no expression", r.Kind)
+	}
+	if r.Kind == KindClaim && r.Claim == "" {
+		return cr, errors.New("missing claim name")
+	}
+	if r.Kind != KindClaim && r.Claim != "" {
+		return cr, fmt.Errorf("a %s rule takes no claim name", r.Kind)
+	}
+	if len(r.Values) == 0 {
+		return cr, errors.New("no values")
+	}
+	for _, v := range r.Values {
+		if v == "" {
+			return cr, errors.New("empty value")
+		}
+	}
+	cr.values = newStringSet(r.Values)
+	if r.Kind == KindClaim {
+		var nums []string
+		for _, v := range r.Values {
+			switch v {
+			case "true":
+				cr.matchTrue = true
+			case "false":
+				cr.matchFalse = true
+			}
+			if n, ok := canonicalNumber(v); ok {
+				nums = append(nums, n)
+			}
+		}
+		cr.numbers = newStringSet(nums)
+	}
+	return cr, nil
+}
+
+// Rule returns the rule at index i of [Config.Rules], as in
+// [Decision.Rule], and false if there is none (such as for -1).
+func (p *Policy) Rule(i int) (Rule, bool) {
+	if p == nil || i < 0 || i >= len(p.rules) {
+		return Rule{}, false
+	}
+	r := p.rules[i]
+	r.Values = append([]string(nil), r.Values...)
+	return r, true
+}
+
+// RequiredScopes returns the scopes every identity must have, without
+// duplicates, for WWW-Authenticate's scope attribute (RFC 6750 §3) and
+// protected resource metadata (RFC 9728).
+func (p *Policy) RequiredScopes() []string {
+	if p == nil {
+		return nil
+	}
+	return append([]string(nil), p.scopes...)
+}
+
+// Evaluate decides whether id may make req. In order:
+//
+//  1. If audiences are required and none is in id.Audience:
+//     [ReasonWrongAudience]. This comes first because a token meant for
+//     another resource should be refused as such, not asked for more scope.
+//  2. If required scopes are missing: [ReasonInsufficientScope], with
+//     [Decision.MissingScopes].
+//  3. If any deny rule matches: [ReasonDenied], with the first one in
+//     configuration order as [Decision.Rule].
+//  4. If there are allow rules: the first that matches allows
+//     ([ReasonAllowed]); if none does, [ReasonNoAllowMatched].
+//  5. Otherwise: [ReasonAllowed], with Rule -1.
+//
+// It does not allocate unless an expression rule is evaluated or scopes
+// are missing.
+func (p *Policy) Evaluate(id Identity, req Request) Decision {
+	if p == nil {
+		return Decision{Allowed: true, Reason: ReasonAllowed, Rule: -1}
+	}
+	if !p.audiences.empty() && !p.audiences.hasAny(id.Audience) {
+		return Decision{Reason: ReasonWrongAudience, Rule: -1}
+	}
+	if missing := p.missingScopes(id.Scopes); missing != nil {
+		return Decision{Reason: ReasonInsufficientScope, Rule: -1, MissingScopes: missing}
+	}
+
+	var act *activation // built on the first expression, then shared
+	for i := range p.deny {
+		r := &p.deny[i]
+		if r.kind != KindExpression {
+			if r.match(&id) {
+				return Decision{Reason: ReasonDenied, Rule: r.index}
+			}
+			continue
+		}
+		if act == nil {
+			act = p.newActivation(&id, &req)
+		}
+		ok, err := r.eval(act)
+		if ok || err != nil { // fail closed
+			return Decision{Reason: ReasonDenied, Rule: r.index, Err: err}
+		}
+	}
+
+	if len(p.allow) == 0 {
+		return Decision{Allowed: true, Reason: ReasonAllowed, Rule: -1}
+	}
+	var firstErr error
+	for i := range p.allow {
+		r := &p.allow[i]
+		if r.kind != KindExpression {
+			if r.match(&id) {
+				return Decision{Allowed: true, Reason: ReasonAllowed, Rule: r.index}
+			}
+			continue
+		}
+		if act == nil {
+			act = p.newActivation(&id, &req)
+		}
+		ok, err := r.eval(act)
+		if err != nil {
+			if firstErr == nil {
+				firstErr = err
+			}
+			continue
+		}
+		if ok {
+			return Decision{Allowed: true, Reason: ReasonAllowed, Rule: r.index}
+		}
+	}
+	return Decision{Reason: ReasonNoAllowMatched, Rule: -1, Err: firstErr}
+}
+
+// missingScopes returns the required scopes not in have, or nil.
+func (p *Policy) missingScopes(have []string) []string {
+	var missing []string
+	for _, s := range p.scopes {
+		if !contains(have, s) {
+			missing = append(missing, s)
+		}
+	}
+	return missing
+}
+
+// match reports whether a non-expression rule matches id.
+func (r *compiledRule) match(id *Identity) bool {
+	switch r.kind {
+	case KindUser:
+		return r.values.has(id.Subject)
+	case KindGroup:
+		return r.values.hasAny(id.Groups)
+	case KindClient:
+		return r.values.has(id.ClientID)
+	case KindScope:
+		return r.values.hasAny(id.Scopes)
+	case KindAudience:
+		return r.values.hasAny(id.Audience)
+	case KindClaim:
+		v, ok := id.Claims[r.claim]
+		return ok && r.matchClaim(v)
+	}
+	return false
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+func cloneRules(rules []Rule) []Rule {
+	out := make([]Rule, len(rules))
+	for i, r := range rules {
+		r.Values = append([]string(nil), r.Values...)
+		out[i] = r
+	}
+	return out
+}
