@@ -333,7 +333,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func zapUser(name string) zap.Field { return zap.String("user", name) }
-func zapIP(ip string) zap.Field       { return zap.String("remote_ip", ip) }
+func zapIP(ip string) zap.Field     { return zap.String("remote_ip", ip) }
 
 func (s *Server) logError(r *http.Request, e *Error) {
 	s.logger.Error("request failed", zap.String("path", r.URL.Path), zap.String("error", e.Code), zap.Error(e.cause))

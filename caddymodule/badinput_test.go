@@ -22,14 +22,14 @@ func TestBadInput(t *testing.T) {
 	cc := "grant_type=client_credentials"
 
 	tests := []struct {
-		name          string
-		method, path  string
-		contentType   string
-		auth          []string
-		body          string
-		status        int
-		code          string
-		allow         string
+		name         string
+		method, path string
+		contentType  string
+		auth         []string
+		body         string
+		status       int
+		code         string
+		allow        string
 	}{
 		{name: "GET token", method: "GET", path: "/token", status: 405, code: "invalid_request", allow: "POST"},
 		{name: "PUT introspect", method: "PUT", path: "/introspect", contentType: form, body: "token=x", status: 405, code: "invalid_request", allow: "POST"},
