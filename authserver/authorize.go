@@ -326,7 +326,8 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		s.errorPage(w, r, http.StatusInternalServerError, "The sign-in could not be started.")
 		return
 	}
-	s.continueAuthorization(w, r, handle, req, c)
+	sess, user := s.currentSession(r)
+	s.continueAuthorization(w, r, handle, req, c, sess, user)
 }
 
 // storePending keeps a validated request for the sign-in and consent
@@ -372,10 +373,10 @@ func (s *Server) needsLogin(req *authzRequest, sess *session) bool {
 	return req.MaxAge >= 0 && s.now().Unix()-sess.data.AuthTime > req.MaxAge
 }
 
-// continueAuthorization takes a pending request as far as it can go:
-// the sign-in page, the consent page, or the code.
-func (s *Server) continueAuthorization(w http.ResponseWriter, r *http.Request, handle string, req *authzRequest, c *Client) {
-	sess, user := s.currentSession(r)
+// continueAuthorization takes a pending request as far as it can go with
+// the browser's session (nil if none): the sign-in page, the consent
+// page, or the code.
+func (s *Server) continueAuthorization(w http.ResponseWriter, r *http.Request, handle string, req *authzRequest, c *Client, sess *session, user *User) {
 	if sess != nil && s.needsLogin(req, sess) {
 		sess = nil
 	}

@@ -32,8 +32,13 @@ type userGrant struct {
 	client   *Client
 	user     *User
 	familyID string
-	scope    []string
-	audience []string
+	// scope is the access and ID tokens' scope.
+	scope []string
+	// grantScope is the whole grant's scope, which a refresh token keeps
+	// even when a refresh narrows the access token (RFC 6749 §6); nil
+	// means scope.
+	grantScope []string
+	audience   []string
 	authTime int64
 	amr      []string
 	nonce    string
@@ -51,14 +56,17 @@ func (s *Server) respond(ctx context.Context, g userGrant) (*tokenResponse, *Err
 		return nil, serverError(err)
 	}
 	resp := &tokenResponse{AccessToken: raw, TokenType: "Bearer", ExpiresIn: int64(lifetime.Seconds()), Scope: strings.Join(g.scope, " ")}
-	if g.client.AllowsGrant(GrantRefreshToken) && (g.client.IssueRefreshTokens || slices.Contains(g.scope, "offline_access")) {
+	if g.grantScope == nil {
+		g.grantScope = g.scope
+	}
+	if g.client.AllowsGrant(GrantRefreshToken) && (g.client.IssueRefreshTokens || slices.Contains(g.grantScope, "offline_access")) {
 		now := s.now()
 		expiry := g.refreshExpiry
 		if expiry.IsZero() {
 			expiry = now.Add(s.cfg.RefreshTokenLifetime)
 		}
 		rt := refreshTokenPrefix + randomID(32)
-		data, _ := json.Marshal(refreshData{Scope: g.scope, Audience: g.audience, AuthTime: g.authTime, AMR: g.amr})
+		data, _ := json.Marshal(refreshData{Scope: g.grantScope, Audience: g.audience, AuthTime: g.authTime, AMR: g.amr})
 		err := s.cfg.Store.CreateToken(ctx, store.Token{
 			Kind: store.RefreshToken, ID: hashID(rt), FamilyID: g.familyID, ClientID: g.client.ID,
 			Subject: g.user.Username, Data: data, IssuedAt: now, ExpiresAt: expiry,
@@ -155,7 +163,8 @@ func checkVerifier(req authzRequest, verifier string) *Error {
 	return nil
 }
 
-// refreshTokenGrant exchanges a refresh token (RFC 6749 §6). Each use
+// refreshTokenGrant exchanges a refresh token (RFC 6749 §6). A request
+// that fails its checks leaves the token usable. Each use
 // rotates it; using a rotated token again revokes the whole family (RFC
 // 9700 §4.14.2). The scope may narrow, never widen; the family's absolute
 // lifetime does not grow.
@@ -165,22 +174,17 @@ func (s *Server) refreshTokenGrant(ctx context.Context, f form, c *Client) (*tok
 		return nil, invalidRequest("refresh_token is missing")
 	}
 	now := s.now()
-	rec, err := s.cfg.Store.ConsumeToken(ctx, store.RefreshToken, hashID(raw), now)
+	id := hashID(raw)
+	rec, err := s.cfg.Store.GetToken(ctx, store.RefreshToken, id)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return nil, oauthError(ErrInvalidGrant, "the refresh token is invalid")
-	case errors.Is(err, store.ErrConsumed):
-		if rec.ClientID == c.ID {
-			if _, err := s.cfg.Store.RevokeFamily(ctx, rec.FamilyID, now); err != nil {
-				return nil, serverError(err)
-			}
-			s.logger.Warn("refresh token reused; revoked its family", zapClient(c.ID))
-		}
-		return nil, oauthError(ErrInvalidGrant, "the refresh token was already used")
 	case err != nil:
 		return nil, serverError(err)
 	case rec.ClientID != c.ID:
 		return nil, oauthError(ErrInvalidGrant, "the refresh token was issued to another client")
+	case !rec.ConsumedAt.IsZero():
+		return nil, s.refreshReused(ctx, rec, now)
 	case !rec.RevokedAt.IsZero() || !now.Before(rec.ExpiresAt):
 		return nil, oauthError(ErrInvalidGrant, "the refresh token has expired or was revoked")
 	}
@@ -203,10 +207,27 @@ func (s *Server) refreshTokenGrant(ctx context.Context, f form, c *Client) (*tok
 		}
 		return nil, oauthError(ErrInvalidGrant, "the user can no longer sign in")
 	}
+	// Checks passed: spend the token. Of two concurrent uses one wins; the
+	// other is a reuse.
+	if rec, err = s.cfg.Store.ConsumeToken(ctx, store.RefreshToken, id, now); errors.Is(err, store.ErrConsumed) {
+		return nil, s.refreshReused(ctx, rec, now)
+	} else if err != nil {
+		return nil, serverError(err)
+	}
 	return s.respond(ctx, userGrant{
-		client: c, user: u, familyID: rec.FamilyID, scope: scope, audience: d.Audience,
+		client: c, user: u, familyID: rec.FamilyID, scope: scope, grantScope: d.Scope, audience: d.Audience,
 		authTime: d.AuthTime, amr: d.AMR, refreshExpiry: rec.ExpiresAt,
 	})
+}
+
+// refreshReused answers the use of a spent refresh token by revoking its
+// whole family (RFC 9700 §4.14.2).
+func (s *Server) refreshReused(ctx context.Context, rec store.Token, now time.Time) *Error {
+	if _, err := s.cfg.Store.RevokeFamily(ctx, rec.FamilyID, now); err != nil {
+		return serverError(err)
+	}
+	s.logger.Warn("refresh token reused; revoked its family", zapClient(rec.ClientID))
+	return oauthError(ErrInvalidGrant, "the refresh token was already used")
 }
 
 func (s *Server) findRefreshToken(ctx context.Context, raw string) (presentedToken, bool, error) {

@@ -153,35 +153,12 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case req != nil:
 		// The new session satisfies prompt=login and max_age.
-		r = withSession(r, s.cookies.session, w)
-		_ = sess
-		s.continueAuthorization(w, r, handle, req, c)
+		s.continueAuthorization(w, r, handle, req, c, sess, u)
 	case returnTo != "":
 		http.Redirect(w, r, returnTo, http.StatusSeeOther)
 	default:
 		s.templates.Render(w, "message", http.StatusOK, ui.Page{Title: "Signed in", Message: "You are signed in as " + u.Username + "."})
 	}
-}
-
-// withSession makes the session cookie just set on w visible to code
-// that reads r later in the same exchange.
-func withSession(r *http.Request, name string, w http.ResponseWriter) *http.Request {
-	for _, line := range w.Header().Values("Set-Cookie") {
-		ck, err := http.ParseSetCookie(line)
-		if err == nil && ck.Name == name {
-			r2 := r.Clone(r.Context())
-			cookies := r2.Cookies()
-			r2.Header.Del("Cookie")
-			for _, old := range cookies {
-				if old.Name != name {
-					r2.AddCookie(old)
-				}
-			}
-			r2.AddCookie(&http.Cookie{Name: ck.Name, Value: ck.Value})
-			return r2
-		}
-	}
-	return r
 }
 
 func (s *Server) renderLogin(w http.ResponseWriter, r *http.Request, status int, c *Client, handle, username, returnTo, msg string) {
@@ -222,7 +199,7 @@ func (s *Server) handleConsent(w http.ResponseWriter, r *http.Request) {
 	}
 	sess, user := s.currentSession(r)
 	if sess == nil || s.needsLogin(req, sess) {
-		s.continueAuthorization(w, r, handle, req, c)
+		s.continueAuthorization(w, r, handle, req, c, sess, user)
 		return
 	}
 	switch f.get("decision") {
