@@ -39,9 +39,9 @@ type userGrant struct {
 	// means scope.
 	grantScope []string
 	audience   []string
-	authTime int64
-	amr      []string
-	nonce    string
+	authTime   int64
+	amr        []string
+	nonce      string
 	// refreshExpiry is the family's absolute end; zero to start a family.
 	refreshExpiry time.Time
 }
