@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
@@ -246,3 +247,9 @@ func (tc *testCaddy) adminPost(path string) response {
 	}
 	return do(tc.t, req)
 }
+
+// loadConfig loads a config and returns Caddy's error, for configs that
+// must fail.
+func loadConfig(cfg []byte) error { return caddy.Load(cfg, true) }
+
+func sleepSeconds(n int) { time.Sleep(time.Duration(n) * time.Second) }
