@@ -3,7 +3,6 @@ package authserver
 import (
 	"net/http"
 	"net/url"
-	"slices"
 
 	"github.com/authgate/authgate/authserver/ui"
 )
@@ -57,7 +56,7 @@ func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	redirect := f.get("post_logout_redirect_uri")
-	if redirect != "" && (c == nil || !slices.Contains(c.PostLogoutRedirectURIs, redirect)) {
+	if redirect != "" && (c == nil || !redirectURIMatches(c.PostLogoutRedirectURIs, redirect)) {
 		s.errorPage(w, r, http.StatusBadRequest, "The post_logout_redirect_uri is not registered for this application.")
 		return
 	}
