@@ -19,6 +19,7 @@ type metadata struct {
 	PushedAuthorizationRequestEndpoint     string   `json:"pushed_authorization_request_endpoint"`
 	RequirePushedAuthorizationRequests     bool     `json:"require_pushed_authorization_requests"`
 	EndSessionEndpoint                     string   `json:"end_session_endpoint"`
+	DeviceAuthorizationEndpoint            string   `json:"device_authorization_endpoint"`
 	ScopesSupported                        []string `json:"scopes_supported,omitempty"`
 	ResponseTypesSupported                 []string `json:"response_types_supported"`
 	ResponseModesSupported                 []string `json:"response_modes_supported"`
@@ -66,6 +67,7 @@ func (s *Server) metadata() metadata {
 		PushedAuthorizationRequestEndpoint:     s.endpointURL(pathPAR),
 		RequirePushedAuthorizationRequests:     s.cfg.RequirePAR,
 		EndSessionEndpoint:                     s.endpointURL(pathLogout),
+		DeviceAuthorizationEndpoint:            s.endpointURL(pathDeviceCode),
 		ScopesSupported:                        scopes,
 		ResponseTypesSupported:                 []string{"code"},
 		ResponseModesSupported:                 []string{"query"},

@@ -32,6 +32,8 @@ const (
 	pathLogin      = "/login"
 	pathConsent    = "/consent"
 	pathLogout     = "/logout"
+	pathDeviceCode = "/device/code"
+	pathDevice     = "/device"
 )
 
 // Config is what a Server is made from.
@@ -78,6 +80,12 @@ type Config struct {
 	LoginAttempts int
 	// LoginWindow is the window of LoginAttempts. Default 15 minutes.
 	LoginWindow time.Duration
+	// DeviceCodeLifetime is how long a device code can be approved and
+	// redeemed. Default 10 minutes.
+	DeviceCodeLifetime time.Duration
+	// DevicePollInterval is the minimum time between a device's polls.
+	// Default 5 seconds.
+	DevicePollInterval time.Duration
 	// ClientIP returns the address a request comes from, for rate limits.
 	// Default: the connection's remote address.
 	ClientIP func(*http.Request) string
@@ -105,6 +113,8 @@ type Server struct {
 	templates   *ui.Templates
 	loginLimits pairLimiter
 	clientAuth  pairLimiter
+	// deviceLimits counts wrong user codes per session and address.
+	deviceLimits pairLimiter
 }
 
 // endpoint is one route: its handler and the methods it takes.
@@ -160,6 +170,11 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	setDefault(&cfg.SessionIdleTimeout, 2*time.Hour)
 	setDefault(&cfg.ConsentLifetime, 90*24*time.Hour)
 	setDefault(&cfg.LoginWindow, 15*time.Minute)
+	setDefault(&cfg.DeviceCodeLifetime, 10*time.Minute)
+	setDefault(&cfg.DevicePollInterval, 5*time.Second)
+	if cfg.DevicePollInterval < time.Second {
+		return nil, errors.New("the device poll interval must be at least a second")
+	}
 	if cfg.LoginAttempts == 0 {
 		cfg.LoginAttempts = 5
 	}
@@ -186,6 +201,10 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		loginLimits: pairLimiter{
 			byName: newFailureLimiter(cfg.LoginAttempts, cfg.LoginWindow),
 			byAddr: newFailureLimiter(4*cfg.LoginAttempts, cfg.LoginWindow),
+		},
+		deviceLimits: pairLimiter{
+			byName: newFailureLimiter(10, 15*time.Minute),
+			byAddr: newFailureLimiter(30, 15*time.Minute),
 		},
 		clientAuth: pairLimiter{
 			byName: newFailureLimiter(20, 5*time.Minute),
@@ -221,6 +240,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		GrantClientCredentials: s.clientCredentialsGrant,
 		GrantAuthorizationCode: s.authorizationCodeGrant,
 		GrantRefreshToken:      s.refreshTokenGrant,
+		GrantDeviceCode:        s.deviceGrant,
 	}
 	post, get := []string{http.MethodPost}, []string{http.MethodGet, http.MethodHead}
 	both := []string{http.MethodGet, http.MethodHead, http.MethodPost}
@@ -237,6 +257,8 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		pathLogin:      {both, s.handleLogin},
 		pathConsent:    {post, s.handleConsent},
 		pathLogout:     {both, s.handleLogout},
+		pathDeviceCode: {post, s.handleDeviceCode},
+		pathDevice:     {both, s.handleDevice},
 	}
 	return s, nil
 }
@@ -334,6 +356,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func zapUser(name string) zap.Field { return zap.String("user", name) }
 func zapIP(ip string) zap.Field     { return zap.String("remote_ip", ip) }
+func zapStatus(s string) zap.Field  { return zap.String("status", s) }
 
 func (s *Server) logError(r *http.Request, e *Error) {
 	s.logger.Error("request failed", zap.String("path", r.URL.Path), zap.String("error", e.Code), zap.Error(e.cause))

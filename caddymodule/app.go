@@ -91,6 +91,14 @@ type App struct {
 	// LoginWindow is the window of LoginAttempts. Default 15 minutes.
 	LoginWindow caddy.Duration `json:"login_window,omitempty"`
 
+	// DeviceCodeLifetime is how long a device code (RFC 8628) can be
+	// approved and redeemed. Default 10 minutes.
+	DeviceCodeLifetime caddy.Duration `json:"device_code_lifetime,omitempty"`
+
+	// DevicePollInterval is the minimum time between a device's polls;
+	// faster polls get slow_down. Default 5 seconds; at least 1 second.
+	DevicePollInterval caddy.Duration `json:"device_poll_interval,omitempty"`
+
 	// Clients are the OAuth clients known from configuration.
 	Clients []*ClientConfig `json:"clients,omitempty"`
 
@@ -189,6 +197,8 @@ func (a *App) Provision(ctx caddy.Context) error {
 		TemplatesDir:         a.Templates,
 		LoginAttempts:        a.LoginAttempts,
 		LoginWindow:          time.Duration(a.LoginWindow),
+		DeviceCodeLifetime:   time.Duration(a.DeviceCodeLifetime),
+		DevicePollInterval:   time.Duration(a.DevicePollInterval),
 		MaxBodyBytes:         a.MaxBodyBytes,
 		Logger:               a.logger,
 		ClientIP:             clientIP,

@@ -37,6 +37,8 @@ func init() {
 //	    require_par
 //	    templates             <directory>
 //	    login_limit           <attempts> <window>
+//	    device_code_lifetime  <duration>
+//	    device_poll_interval  <duration>
 //	    user <username> {
 //	        password_hash <bcrypt or argon2id hash>
 //	        email         <address>
@@ -130,6 +132,14 @@ func parseGlobalOption(d *caddyfile.Dispenser, _ any) (any, error) {
 			}
 		case "require_par":
 			if err := flag(d, &app.RequirePAR); err != nil {
+				return nil, err
+			}
+		case "device_code_lifetime":
+			if err := durationArg(d, &app.DeviceCodeLifetime); err != nil {
+				return nil, err
+			}
+		case "device_poll_interval":
+			if err := durationArg(d, &app.DevicePollInterval); err != nil {
 				return nil, err
 			}
 		case "templates":

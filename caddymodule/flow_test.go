@@ -209,10 +209,10 @@ func TestDiscovery(t *testing.T) {
 				t.Errorf("%s does not answer: %d", u, r.status)
 			}
 		}
-		if g := m["grant_types_supported"]; !slices.Equal(anyStrings(g), []string{"authorization_code", "client_credentials", "refresh_token"}) {
+		if g := m["grant_types_supported"]; !slices.Equal(anyStrings(g), []string{"authorization_code", "client_credentials", "refresh_token", "urn:ietf:params:oauth:grant-type:device_code"}) {
 			t.Errorf("grant_types_supported = %v; want only what is implemented", g)
 		}
-		for _, k := range []string{"authorization_endpoint", "userinfo_endpoint", "pushed_authorization_request_endpoint", "end_session_endpoint"} {
+		for _, k := range []string{"authorization_endpoint", "userinfo_endpoint", "pushed_authorization_request_endpoint", "end_session_endpoint", "device_authorization_endpoint"} {
 			if u, _ := m[k].(string); !strings.HasPrefix(u, tc.issuer+"/") {
 				t.Errorf("%s = %q", k, u)
 			}

@@ -94,6 +94,12 @@ const (
 	// PushedRequest records are pushed authorization requests (RFC 9126),
 	// keyed by the SHA-256 of the request_uri's random part.
 	PushedRequest TokenKind = "pushed_request"
+	// DeviceCode records are device authorizations (RFC 8628), keyed by
+	// the SHA-256 of the device code.
+	DeviceCode TokenKind = "device_code"
+	// UserCode records map the SHA-256 of a normalized user code to its
+	// device code record, for the verification page.
+	UserCode TokenKind = "user_code"
 )
 
 // Token is one issued credential or single-use grant artefact. The

@@ -1,0 +1,319 @@
+package authserver
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/authgate/authgate/authserver/store"
+	"github.com/authgate/authgate/authserver/ui"
+)
+
+// Device grant errors (RFC 8628 §3.5).
+const (
+	ErrAuthorizationPending = "authorization_pending"
+	ErrSlowDown             = "slow_down"
+	ErrExpiredToken         = "expired_token"
+)
+
+// userCodeAlphabet has no vowels (no words) and no look-alikes (RFC 8628
+// §6.1).
+const userCodeAlphabet = "BCDFGHJKLMNPQRSTVWXZ"
+
+const userCodeLength = 8
+
+// device authorization states.
+const (
+	devicePending  = "pending"
+	deviceApproved = "approved"
+	deviceDenied   = "denied"
+)
+
+// deviceData is what a device authorization record holds.
+type deviceData struct {
+	UserCode string   `json:"user_code"`
+	Scope    []string `json:"scope"`
+	Audience []string `json:"aud"`
+	// Interval is the minimum polling interval in seconds; slow_down
+	// raises it.
+	Interval int64    `json:"interval"`
+	LastPoll int64    `json:"last_poll,omitempty"`
+	Status   string   `json:"status"`
+	AuthTime int64    `json:"auth_time,omitempty"`
+	AMR      []string `json:"amr,omitempty"`
+}
+
+// userCodeData points from a user code to its device code record.
+type userCodeData struct {
+	DeviceID string `json:"device_id"`
+}
+
+// newUserCode returns a random user code, like BCDF-GHJK when displayed.
+func newUserCode() string {
+	b := make([]byte, userCodeLength)
+	out := make([]byte, userCodeLength)
+	rand.Read(b) //nolint:errcheck // never fails
+	for i, v := range b {
+		// 256 is not a multiple of 20; reject the biased tail.
+		for v >= 240 {
+			var one [1]byte
+			rand.Read(one[:]) //nolint:errcheck
+			v = one[0]
+		}
+		out[i] = userCodeAlphabet[int(v)%len(userCodeAlphabet)]
+	}
+	return string(out)
+}
+
+// normalizeUserCode uppercases a typed code and drops dashes and spaces;
+// ok is false if what remains cannot be a user code.
+func normalizeUserCode(s string) (string, bool) {
+	var b strings.Builder
+	for _, r := range strings.ToUpper(s) {
+		switch {
+		case r == '-' || r == ' ' || r == '\t':
+		case strings.ContainsRune(userCodeAlphabet, r):
+			b.WriteRune(r)
+		default:
+			return "", false
+		}
+	}
+	return b.String(), b.Len() == userCodeLength
+}
+
+func displayUserCode(c string) string { return c[:4] + "-" + c[4:] }
+
+// handleDeviceCode is the device authorization endpoint (RFC 8628 §3.1).
+func (s *Server) handleDeviceCode(w http.ResponseWriter, r *http.Request) {
+	f, c, ok := s.clientRequest(w, r)
+	if !ok {
+		return
+	}
+	if !c.AllowsGrant(GrantDeviceCode) {
+		s.writeError(w, r, oauthError(ErrUnauthorizedClient, "the client may not use the device grant"))
+		return
+	}
+	scope, e := grantScope(f.get("scope"), c.Scopes)
+	if e != nil {
+		s.writeError(w, r, e)
+		return
+	}
+	aud, e := s.grantAudience(f.all("resource"), c)
+	if e != nil {
+		s.writeError(w, r, e)
+		return
+	}
+	ctx := r.Context()
+	now := s.now()
+	expires := now.Add(s.cfg.DeviceCodeLifetime)
+	deviceCode := "ag_dc_" + randomID(32)
+	deviceID := hashID(deviceCode)
+	interval := int64(s.cfg.DevicePollInterval / time.Second)
+	var userCode string
+	for attempt := 0; ; attempt++ {
+		userCode = newUserCode()
+		link, _ := json.Marshal(userCodeData{DeviceID: deviceID})
+		err := s.cfg.Store.CreateToken(ctx, store.Token{
+			Kind: store.UserCode, ID: hashID(userCode), ClientID: c.ID, Data: link, IssuedAt: now, ExpiresAt: expires,
+		})
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, store.ErrAlreadyExists) || attempt == 4 {
+			s.writeError(w, r, serverError(err))
+			return
+		}
+	}
+	data, _ := json.Marshal(deviceData{UserCode: userCode, Scope: scope, Audience: aud, Interval: interval, Status: devicePending})
+	err := s.cfg.Store.CreateToken(ctx, store.Token{
+		Kind: store.DeviceCode, ID: deviceID, FamilyID: randomID(16), ClientID: c.ID, Data: data, IssuedAt: now, ExpiresAt: expires,
+	})
+	if err != nil {
+		s.writeError(w, r, serverError(err))
+		return
+	}
+	verify := s.endpointURL(pathDevice)
+	noStore(w)
+	writeJSON(w, http.StatusOK, map[string]any{
+		"device_code":               deviceCode,
+		"user_code":                 displayUserCode(userCode),
+		"verification_uri":          verify,
+		"verification_uri_complete": verify + "?" + url.Values{"user_code": {displayUserCode(userCode)}}.Encode(),
+		"expires_in":                int64(s.cfg.DeviceCodeLifetime / time.Second),
+		"interval":                  interval,
+	})
+}
+
+// deviceGrant is the device code grant's polling (RFC 8628 §3.4, §3.5).
+func (s *Server) deviceGrant(ctx context.Context, f form, c *Client) (*tokenResponse, *Error) {
+	deviceCode := f.get("device_code")
+	if deviceCode == "" {
+		return nil, invalidRequest("device_code is missing")
+	}
+	id := hashID(deviceCode)
+	now := s.now()
+	var verdict *Error
+	var d deviceData
+	rec, err := s.cfg.Store.UpdateToken(ctx, store.DeviceCode, id, func(t store.Token) (store.Token, error) {
+		verdict = nil
+		if json.Unmarshal(t.Data, &d) != nil {
+			return t, errors.New("damaged device code record")
+		}
+		switch {
+		case t.ClientID != c.ID:
+			verdict = oauthError(ErrInvalidGrant, "the device code was issued to another client")
+			return t, nil
+		case !t.ConsumedAt.IsZero() || !t.RevokedAt.IsZero():
+			verdict = oauthError(ErrInvalidGrant, "the device code was already used")
+			return t, nil
+		case !now.Before(t.ExpiresAt):
+			verdict = oauthError(ErrExpiredToken, "the device code has expired; start again")
+			return t, nil
+		}
+		if d.LastPoll != 0 && now.Unix()-d.LastPoll < d.Interval {
+			d.Interval += 5
+			verdict = oauthError(ErrSlowDown, "polling too fast; wait longer between requests")
+		}
+		d.LastPoll = now.Unix()
+		t.Data, _ = json.Marshal(d)
+		return t, nil
+	})
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return nil, oauthError(ErrInvalidGrant, "the device code is invalid")
+	case err != nil:
+		return nil, serverError(err)
+	case verdict != nil:
+		return nil, verdict
+	}
+	switch d.Status {
+	case devicePending:
+		return nil, oauthError(ErrAuthorizationPending, "the user has not yet approved the request")
+	case deviceDenied:
+		return nil, oauthError(ErrAccessDenied, "the user denied the request")
+	}
+	// Approved: the code is single use.
+	if rec, err = s.cfg.Store.ConsumeToken(ctx, store.DeviceCode, id, now); errors.Is(err, store.ErrConsumed) {
+		return nil, oauthError(ErrInvalidGrant, "the device code was already used")
+	} else if err != nil {
+		return nil, serverError(err)
+	}
+	u, ok := s.users.lookup(rec.Subject)
+	if !ok {
+		return nil, oauthError(ErrInvalidGrant, "the user can no longer sign in")
+	}
+	return s.respond(ctx, userGrant{
+		client: c, user: u, familyID: rec.FamilyID, scope: d.Scope, audience: d.Audience, authTime: d.AuthTime, amr: d.AMR,
+	})
+}
+
+// findUserCode resolves a typed user code to its pending device record.
+func (s *Server) findUserCode(ctx context.Context, typed string) (store.Token, deviceData, *Client, bool) {
+	code, ok := normalizeUserCode(typed)
+	if !ok {
+		return store.Token{}, deviceData{}, nil, false
+	}
+	now := s.now()
+	link, err := s.cfg.Store.GetToken(ctx, store.UserCode, hashID(code))
+	if err != nil || !link.Active(now) {
+		return store.Token{}, deviceData{}, nil, false
+	}
+	var l userCodeData
+	if json.Unmarshal(link.Data, &l) != nil {
+		return store.Token{}, deviceData{}, nil, false
+	}
+	rec, err := s.cfg.Store.GetToken(ctx, store.DeviceCode, l.DeviceID)
+	var d deviceData
+	if err != nil || !rec.Active(now) || json.Unmarshal(rec.Data, &d) != nil || d.Status != devicePending {
+		return store.Token{}, deviceData{}, nil, false
+	}
+	c, ok := s.clients[rec.ClientID]
+	return rec, d, c, ok
+}
+
+// handleDevice is the verification page (RFC 8628 §3.3): the signed-in
+// user enters or confirms the code, sees the client and its scopes, and
+// approves or denies.
+func (s *Server) handleDevice(w http.ResponseWriter, r *http.Request) {
+	sess, user := s.currentSession(r)
+	if sess == nil {
+		returnTo := s.prefix + pathDevice
+		if code := r.URL.Query().Get("user_code"); r.Method != http.MethodPost && code != "" {
+			returnTo += "?" + url.Values{"user_code": {code}}.Encode()
+		}
+		http.Redirect(w, r, s.prefix+pathLogin+"?"+url.Values{"return_to": {returnTo}}.Encode(), http.StatusSeeOther)
+		return
+	}
+	page := func(status int, typed, msg string) {
+		s.templates.Render(w, "device", status, ui.Page{
+			Title: "Connect a device", Action: s.prefix + pathDevice, CSRFToken: s.csrfToken(w, r),
+			UserCode: typed, Error: msg, SignedInAs: user.Username,
+		})
+	}
+	ctx := r.Context()
+	if r.Method != http.MethodPost {
+		typed := r.URL.Query().Get("user_code")
+		if len(typed) > 32 {
+			typed = ""
+		}
+		page(http.StatusOK, typed, "")
+		return
+	}
+	f, ok := s.readPageForm(w, r)
+	if !ok {
+		return
+	}
+	typed := f.get("user_code")
+	if len(typed) > 32 {
+		typed = typed[:32]
+	}
+	ip := s.cfg.ClientIP(r)
+	now := s.now()
+	if wait, limited := s.deviceLimits.blocked(sess.id, ip, now); limited {
+		page(http.StatusTooManyRequests, typed, "Too many wrong codes. Try again in "+roundUp(wait)+".")
+		return
+	}
+	rec, d, c, found := s.findUserCode(ctx, typed)
+	if !found {
+		s.deviceLimits.fail(sess.id, ip, now)
+		page(http.StatusBadRequest, typed, "That code is not valid or has expired. Check the code on your device.")
+		return
+	}
+	switch f.get("decision") {
+	case "approve", "deny":
+		status := deviceApproved
+		if f.get("decision") == "deny" {
+			status = deviceDenied
+		}
+		_, err := s.cfg.Store.UpdateToken(ctx, store.DeviceCode, rec.ID, func(t store.Token) (store.Token, error) {
+			var cur deviceData
+			if json.Unmarshal(t.Data, &cur) != nil || cur.Status != devicePending {
+				return t, errors.New("no longer pending")
+			}
+			cur.Status, cur.AuthTime, cur.AMR = status, sess.data.AuthTime, sess.data.AMR
+			t.Subject = user.Username
+			t.Data, _ = json.Marshal(cur)
+			return t, nil
+		})
+		if err != nil {
+			page(http.StatusBadRequest, "", "That code was already used.")
+			return
+		}
+		msg := "Your device is connected. You can go back to it now."
+		if status == deviceDenied {
+			msg = "You denied the request. The device will not get access."
+		}
+		s.logger.Info("device authorization decided", zapUser(user.Username), zapClient(c.ID), zapStatus(status))
+		s.templates.Render(w, "message", http.StatusOK, ui.Page{Title: "Done", Message: msg})
+	default:
+		s.templates.Render(w, "device", http.StatusOK, ui.Page{
+			Title: "Connect a device", Action: s.prefix + pathDevice, CSRFToken: s.csrfToken(w, r),
+			UserCode: displayUserCode(d.UserCode), Client: clientInfo(c), Scopes: scopeInfo(d.Scope), SignedInAs: user.Username,
+		})
+	}
+}
