@@ -23,6 +23,7 @@ type Store interface {
 	KeyStore
 	TokenStore
 	SecretStore
+	ClientStore
 	// Sweep deletes records that expired before now and reports how many
 	// of each kind went.
 	Sweep(ctx context.Context, now time.Time) (SweepResult, error)
@@ -159,6 +160,9 @@ type TokenStore interface {
 	// RevokeFamily marks every record of the family revoked at now and
 	// returns how many were not revoked before.
 	RevokeFamily(ctx context.Context, familyID string, now time.Time) (int64, error)
+	// RevokeClientTokens marks every record of the client revoked at now
+	// and returns how many were not revoked before.
+	RevokeClientTokens(ctx context.Context, clientID string, now time.Time) (int64, error)
 	// RevokedSince lists the records revoked at or after since, oldest
 	// first, at most limit of them, for caches that must learn of
 	// revocations made elsewhere.
@@ -172,4 +176,35 @@ type SecretStore interface {
 	// none, it stores generate's result, unless a concurrent caller stored
 	// one first, and returns whichever was stored.
 	GetOrCreateSecret(ctx context.Context, name string, generate func() ([]byte, error)) ([]byte, error)
+}
+
+// RegisteredClient is a client that registered itself (RFC 7591). Its
+// metadata is kept as the JSON the authorization server validated;
+// secrets are kept only as hashes.
+type RegisteredClient struct {
+	ID string
+	// Metadata is the registered client metadata as JSON.
+	Metadata []byte
+	// SecretHash is the hex SHA-256 of the client secret; empty for a
+	// public client.
+	SecretHash string
+	// RegistrationTokenHash is the hex SHA-256 of the registration access
+	// token (RFC 7592).
+	RegistrationTokenHash string
+	CreatedAt             time.Time
+	UpdatedAt             time.Time
+}
+
+// ClientStore keeps registered clients.
+type ClientStore interface {
+	// CreateClient stores c; ErrAlreadyExists if its ID is taken.
+	CreateClient(ctx context.Context, c RegisteredClient) error
+	// GetClient returns the client; ErrNotFound if there is none.
+	GetClient(ctx context.Context, id string) (RegisteredClient, error)
+	// UpdateClient runs update on the client inside a transaction that
+	// excludes concurrent updates of it and stores the result; the ID
+	// cannot change. An error from update aborts and is returned.
+	UpdateClient(ctx context.Context, id string, update func(RegisteredClient) (RegisteredClient, error)) (RegisteredClient, error)
+	// DeleteClient removes the client; ErrNotFound if there is none.
+	DeleteClient(ctx context.Context, id string) error
 }

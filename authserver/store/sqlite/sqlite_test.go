@@ -48,3 +48,35 @@ func TestOpenRejectsBadPath(t *testing.T) {
 		}
 	}
 }
+
+// TestUpgradeFromOlderSchema opens a database left at schema version 1,
+// as an older authgate would have left it: the newer build migrates it
+// and keeps its data.
+func TestUpgradeFromOlderSchema(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "old.db")
+	ctx := context.Background()
+	s, err := sqlite.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateToken(ctx, store.Token{Kind: store.AccessToken, ID: "kept", ClientID: "c", Subject: "c"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, stmt := range []string{`DROP INDEX tokens_by_client`, `DROP TABLE clients`, `DELETE FROM schema_migrations WHERE version > 1`} {
+		if _, err := s.DB().ExecContext(ctx, stmt); err != nil {
+			t.Fatalf("%s: %v", stmt, err)
+		}
+	}
+	s.Close()
+	s, err = sqlite.Open(ctx, path)
+	if err != nil {
+		t.Fatalf("migrating from version 1: %v", err)
+	}
+	defer s.Close()
+	if _, err := s.GetToken(ctx, store.AccessToken, "kept"); err != nil {
+		t.Errorf("data lost in the migration: %v", err)
+	}
+	if err := s.CreateClient(ctx, store.RegisteredClient{ID: "new"}); err != nil {
+		t.Errorf("the migrated database has no clients table: %v", err)
+	}
+}

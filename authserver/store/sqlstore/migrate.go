@@ -44,6 +44,18 @@ var migrations = [][]string{
 			created_at BIGINT NOT NULL
 		)`,
 	},
+	// 2: registered clients, and finding a client's tokens.
+	{
+		`CREATE TABLE clients (
+			id TEXT PRIMARY KEY,
+			metadata BLOB NOT NULL,
+			secret_hash TEXT NOT NULL,
+			registration_token_hash TEXT NOT NULL,
+			created_at BIGINT NOT NULL,
+			updated_at BIGINT NOT NULL
+		)`,
+		`CREATE INDEX tokens_by_client ON tokens (client_id)`,
+	},
 }
 
 // SchemaVersion is the version the migrations above bring a database to.

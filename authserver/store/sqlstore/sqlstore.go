@@ -263,6 +263,20 @@ func (s *Store) RevokeFamily(ctx context.Context, familyID string, now time.Time
 	return n, nil
 }
 
+// RevokeClientTokens implements [store.TokenStore].
+func (s *Store) RevokeClientTokens(ctx context.Context, clientID string, now time.Time) (int64, error) {
+	res, err := s.db.ExecContext(ctx, s.q(`UPDATE tokens SET revoked_at = ? WHERE client_id = ? AND revoked_at IS NULL`),
+		micros(now), clientID)
+	if err != nil {
+		return 0, fmt.Errorf("revoking client tokens: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("revoking client tokens: %w", err)
+	}
+	return n, nil
+}
+
 // RevokedSince implements [store.TokenStore].
 func (s *Store) RevokedSince(ctx context.Context, since time.Time, limit int) ([]store.Revocation, error) {
 	rows, err := s.db.QueryContext(ctx, s.q(`SELECT kind, id, family_id, revoked_at FROM tokens
@@ -317,6 +331,83 @@ func (s *Store) GetOrCreateSecret(ctx context.Context, name string, generate fun
 		return nil, fmt.Errorf("storing secret %q: %w", name, err)
 	}
 	return get()
+}
+
+// ---- clients ----
+
+const clientColumns = `id, metadata, secret_hash, registration_token_hash, created_at, updated_at`
+
+func scanClient(row scanner) (store.RegisteredClient, error) {
+	var c store.RegisteredClient
+	var created, updated int64
+	if err := row.Scan(&c.ID, &c.Metadata, &c.SecretHash, &c.RegistrationTokenHash, &created, &updated); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return c, store.ErrNotFound
+		}
+		return c, fmt.Errorf("reading client: %w", err)
+	}
+	c.CreatedAt, c.UpdatedAt = fromMicros(created), fromMicros(updated)
+	return c, nil
+}
+
+// CreateClient implements [store.ClientStore].
+func (s *Store) CreateClient(ctx context.Context, c store.RegisteredClient) error {
+	res, err := s.db.ExecContext(ctx, s.q(`INSERT INTO clients (`+clientColumns+`) VALUES (?, ?, ?, ?, ?, ?)
+		ON CONFLICT (id) DO NOTHING`),
+		c.ID, c.Metadata, c.SecretHash, c.RegistrationTokenHash, micros(c.CreatedAt), micros(c.UpdatedAt))
+	if err != nil {
+		return fmt.Errorf("storing client: %w", err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("storing client: %w", err)
+	} else if n == 0 {
+		return fmt.Errorf("storing client: %w", store.ErrAlreadyExists)
+	}
+	return nil
+}
+
+// GetClient implements [store.ClientStore].
+func (s *Store) GetClient(ctx context.Context, id string) (store.RegisteredClient, error) {
+	return scanClient(s.db.QueryRowContext(ctx, s.q(`SELECT `+clientColumns+` FROM clients WHERE id = ?`), id))
+}
+
+// UpdateClient implements [store.ClientStore].
+func (s *Store) UpdateClient(ctx context.Context, id string, update func(store.RegisteredClient) (store.RegisteredClient, error)) (store.RegisteredClient, error) {
+	var updated store.RegisteredClient
+	err := s.inTx(ctx, "", func(tx *sql.Tx) error {
+		old, err := scanClient(tx.QueryRowContext(ctx, s.q(`SELECT `+clientColumns+` FROM clients WHERE id = ?`+s.flavor.RowLock), id))
+		if err != nil {
+			return err
+		}
+		c, err := update(old)
+		if err != nil {
+			return err
+		}
+		c.ID = old.ID
+		_, err = tx.ExecContext(ctx, s.q(`UPDATE clients SET metadata = ?, secret_hash = ?, registration_token_hash = ?,
+			created_at = ?, updated_at = ? WHERE id = ?`),
+			c.Metadata, c.SecretHash, c.RegistrationTokenHash, micros(c.CreatedAt), micros(c.UpdatedAt), id)
+		if err != nil {
+			return fmt.Errorf("updating client: %w", err)
+		}
+		updated = c
+		return nil
+	})
+	return updated, err
+}
+
+// DeleteClient implements [store.ClientStore].
+func (s *Store) DeleteClient(ctx context.Context, id string) error {
+	res, err := s.db.ExecContext(ctx, s.q(`DELETE FROM clients WHERE id = ?`), id)
+	if err != nil {
+		return fmt.Errorf("deleting client: %w", err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("deleting client: %w", err)
+	} else if n == 0 {
+		return store.ErrNotFound
+	}
+	return nil
 }
 
 // ---- maintenance ----

@@ -39,6 +39,8 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"TokenRevokeFamily", testTokenRevokeFamily},
 		{"RevokedSince", testRevokedSince},
 		{"Secrets", testSecrets},
+		{"Clients", testClients},
+		{"RevokeClientTokens", testRevokeClientTokens},
 		{"Sweep", testSweep},
 	}
 	for _, tc := range tests {
@@ -507,5 +509,75 @@ func testSweep(t *testing.T, s store.Store) {
 	}
 	if keys, _ := s.ListKeys(c); len(keys) != 1 || keys[0].ID != "kept" {
 		t.Fatalf("keys after sweep: %+v", keys)
+	}
+}
+
+func testClients(t *testing.T, s store.Store) {
+	c := ctx(t)
+	if _, err := s.GetClient(c, "none"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("GetClient of an unknown client: %v; want ErrNotFound", err)
+	}
+	in := store.RegisteredClient{ID: "c1", Metadata: []byte(`{"client_name":"One"}`), SecretHash: "ab", RegistrationTokenHash: "cd", CreatedAt: base, UpdatedAt: base}
+	if err := s.CreateClient(c, in); err != nil {
+		t.Fatalf("CreateClient: %v", err)
+	}
+	if err := s.CreateClient(c, in); !errors.Is(err, store.ErrAlreadyExists) {
+		t.Fatalf("a second CreateClient: %v; want ErrAlreadyExists", err)
+	}
+	got, err := s.GetClient(c, "c1")
+	if err != nil || got.ID != "c1" || string(got.Metadata) != `{"client_name":"One"}` || got.SecretHash != "ab" ||
+		got.RegistrationTokenHash != "cd" || !got.CreatedAt.Equal(base) || !got.UpdatedAt.Equal(base) {
+		t.Fatalf("GetClient = %+v, %v", got, err)
+	}
+	later := base.Add(time.Hour)
+	upd, err := s.UpdateClient(c, "c1", func(rc store.RegisteredClient) (store.RegisteredClient, error) {
+		rc.Metadata, rc.UpdatedAt, rc.ID = []byte(`{"client_name":"Uno"}`), later, "changed"
+		return rc, nil
+	})
+	if err != nil || upd.ID != "c1" {
+		t.Fatalf("UpdateClient = %+v, %v", upd, err)
+	}
+	if got, _ := s.GetClient(c, "c1"); string(got.Metadata) != `{"client_name":"Uno"}` || !got.UpdatedAt.Equal(later) || !got.CreatedAt.Equal(base) {
+		t.Fatalf("after update: %+v", got)
+	}
+	boom := errors.New("boom")
+	if _, err := s.UpdateClient(c, "c1", func(rc store.RegisteredClient) (store.RegisteredClient, error) { return rc, boom }); !errors.Is(err, boom) {
+		t.Fatalf("UpdateClient error = %v; want the update's", err)
+	}
+	if _, err := s.UpdateClient(c, "none", func(rc store.RegisteredClient) (store.RegisteredClient, error) { return rc, nil }); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("updating an unknown client: %v", err)
+	}
+	if err := s.DeleteClient(c, "c1"); err != nil {
+		t.Fatalf("DeleteClient: %v", err)
+	}
+	if err := s.DeleteClient(c, "c1"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("deleting twice: %v; want ErrNotFound", err)
+	}
+	if _, err := s.GetClient(c, "c1"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("a deleted client is still there")
+	}
+}
+
+func testRevokeClientTokens(t *testing.T, s store.Store) {
+	c := ctx(t)
+	for i, client := range []string{"a", "a", "b", "a"} {
+		tok := token(store.AccessToken, fmt.Sprint("t", i))
+		tok.ClientID = client
+		if err := s.CreateToken(c, tok); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.RevokeToken(c, store.AccessToken, "t3", base); err != nil {
+		t.Fatal(err)
+	}
+	n, err := s.RevokeClientTokens(c, "a", base.Add(time.Second))
+	if err != nil || n != 2 {
+		t.Fatalf("RevokeClientTokens = %d, %v; want the 2 of client a not revoked before", n, err)
+	}
+	for i, want := range []bool{true, true, false, true} {
+		got, _ := s.GetToken(c, store.AccessToken, fmt.Sprint("t", i))
+		if !got.RevokedAt.IsZero() != want {
+			t.Errorf("t%d revoked = %v; want %v", i, !got.RevokedAt.IsZero(), want)
+		}
 	}
 }
