@@ -76,7 +76,7 @@ func TestUpgradeFromOlderSchema(t *testing.T) {
 	if _, err := s.GetToken(ctx, store.AccessToken, "kept"); err != nil {
 		t.Errorf("data lost in the migration: %v", err)
 	}
-	if err := s.CreateClient(ctx, store.RegisteredClient{ID: "new"}); err != nil {
+	if err := s.CreateClient(ctx, store.RegisteredClient{ID: "new", Metadata: []byte("{}")}); err != nil {
 		t.Errorf("the migrated database has no clients table: %v", err)
 	}
 }
