@@ -100,8 +100,11 @@ func (s *Server) readAuthorizeParams(w http.ResponseWriter, r *http.Request) (fo
 // complete even with a redirectable error, so the error can be sent to
 // its redirect URI with its state.
 func (s *Server) validateAuthorize(ctx context.Context, f form, viaPAR bool) (*authzRequest, *Client, *authzError) {
-	c, ok := s.clients[f.get("client_id")]
-	if !ok {
+	c, err := s.lookupClient(ctx, f.get("client_id"))
+	if err != nil {
+		return nil, nil, &authzError{Error: serverError(err)}
+	}
+	if c == nil {
 		return nil, nil, pageError("the application is not registered here (unknown client_id)")
 	}
 	req := &authzRequest{ClientID: c.ID, State: f.get("state"), MaxAge: -1, CreatedAt: s.now().Unix()}
@@ -359,8 +362,8 @@ func (s *Server) loadPending(ctx context.Context, handle string) (*authzRequest,
 	if json.Unmarshal(rec.Data, &req) != nil {
 		return nil, nil, false
 	}
-	c, ok := s.clients[req.ClientID]
-	return &req, c, ok
+	c, err := s.lookupClient(ctx, req.ClientID)
+	return &req, c, err == nil && c != nil
 }
 
 // needsLogin reports whether the request needs the user to sign in again
@@ -387,7 +390,7 @@ func (s *Server) continueAuthorization(w http.ResponseWriter, r *http.Request, h
 		}
 		s.templates.Render(w, "login", http.StatusOK, ui.Page{
 			Title: "Sign in", Action: s.prefix + pathLogin, CSRFToken: s.csrfToken(w, r),
-			Client: clientInfo(c), Username: req.LoginHint, Hidden: map[string]string{"request": handle},
+			Client: clientInfo(c, req.RedirectURI), Username: req.LoginHint, Hidden: map[string]string{"request": handle},
 		})
 		return
 	}
@@ -398,7 +401,7 @@ func (s *Server) continueAuthorization(w http.ResponseWriter, r *http.Request, h
 		}
 		s.templates.Render(w, "consent", http.StatusOK, ui.Page{
 			Title: "Allow access?", Action: s.prefix + pathConsent, CSRFToken: s.csrfToken(w, r),
-			Client: clientInfo(c), Scopes: scopeInfo(req.Scope), SignedInAs: user.Username,
+			Client: clientInfo(c, req.RedirectURI), Scopes: scopeInfo(req.Scope), SignedInAs: user.Username,
 			Hidden: map[string]string{"request": handle},
 		})
 		return
@@ -472,8 +475,15 @@ func (s *Server) loadPushedRequest(ctx context.Context, clientID, uri string) (f
 	return form(values), nil
 }
 
-func clientInfo(c *Client) *ui.Client {
-	return &ui.Client{ID: c.ID, Name: c.Name}
+// clientInfo describes a client to the user. A client that registered
+// itself chose its own name, so the page also shows the host it lives on:
+// that of its metadata document, or of the redirect URI in use.
+func clientInfo(c *Client, redirectURI string) *ui.Client {
+	info := &ui.Client{ID: c.ID, Name: c.Name, Host: c.Host}
+	if c.Registered && info.Host == "" {
+		info.Host = uriHost(redirectURI)
+	}
+	return info
 }
 
 // scopeDescriptions explain the standard scopes on the consent page.

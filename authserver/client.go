@@ -73,6 +73,12 @@ type Client struct {
 	RequirePAR bool
 	// PostLogoutRedirectURIs are where RP-initiated logout may return.
 	PostLogoutRedirectURIs []string
+	// Registered marks a client that registered itself (RFC 7591) rather
+	// than one from configuration.
+	Registered bool
+	// Host is where the client lives, when known (its client_uri or
+	// metadata document URL), shown on the consent page.
+	Host string
 }
 
 // AllowsGrant reports whether the client may use grant type gt.
@@ -176,10 +182,13 @@ func (s *Server) authenticateClient(r *http.Request, f form) (*Client, *Error) {
 		e.Status = http.StatusTooManyRequests
 		return nil, e
 	}
-	c, ok := s.clients[id]
+	c, err := s.lookupClient(r.Context(), id)
+	if err != nil {
+		return nil, serverError(err)
+	}
 	var e *Error
 	switch {
-	case !ok:
+	case c == nil:
 		e = fail("client authentication failed")
 	case c.Public:
 		if method != AuthMethodNone {

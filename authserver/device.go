@@ -232,8 +232,8 @@ func (s *Server) findUserCode(ctx context.Context, typed string) (store.Token, d
 	if err != nil || !rec.Active(now) || json.Unmarshal(rec.Data, &d) != nil || d.Status != devicePending {
 		return store.Token{}, deviceData{}, nil, false
 	}
-	c, ok := s.clients[rec.ClientID]
-	return rec, d, c, ok
+	c, err := s.lookupClient(ctx, rec.ClientID)
+	return rec, d, c, err == nil && c != nil
 }
 
 // handleDevice is the verification page (RFC 8628 §3.3): the signed-in
@@ -313,7 +313,7 @@ func (s *Server) handleDevice(w http.ResponseWriter, r *http.Request) {
 	default:
 		s.templates.Render(w, "device", http.StatusOK, ui.Page{
 			Title: "Connect a device", Action: s.prefix + pathDevice, CSRFToken: s.csrfToken(w, r),
-			UserCode: displayUserCode(d.UserCode), Client: clientInfo(c), Scopes: scopeInfo(d.Scope), SignedInAs: user.Username,
+			UserCode: displayUserCode(d.UserCode), Client: clientInfo(c, ""), Scopes: scopeInfo(d.Scope), SignedInAs: user.Username,
 		})
 	}
 }

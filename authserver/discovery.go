@@ -20,6 +20,8 @@ type metadata struct {
 	RequirePushedAuthorizationRequests     bool     `json:"require_pushed_authorization_requests"`
 	EndSessionEndpoint                     string   `json:"end_session_endpoint"`
 	DeviceAuthorizationEndpoint            string   `json:"device_authorization_endpoint"`
+	RegistrationEndpoint                   string   `json:"registration_endpoint,omitempty"`
+	ClientIDMetadataDocumentSupported      bool     `json:"client_id_metadata_document_supported,omitempty"`
 	ScopesSupported                        []string `json:"scopes_supported,omitempty"`
 	ResponseTypesSupported                 []string `json:"response_types_supported"`
 	ResponseModesSupported                 []string `json:"response_modes_supported"`
@@ -56,7 +58,13 @@ func (s *Server) metadata() metadata {
 	slices.Sort(grants)
 	methods := []string{AuthMethodBasic, AuthMethodPost, AuthMethodNone}
 	confidential := []string{AuthMethodBasic, AuthMethodPost}
+	registration := ""
+	if s.cfg.Registration.Mode != RegistrationDisabled {
+		registration = s.endpointURL(pathRegister)
+	}
 	return metadata{
+		RegistrationEndpoint:                   registration,
+		ClientIDMetadataDocumentSupported:      s.metadataDocs != nil,
 		Issuer:                                 s.issuer,
 		AuthorizationEndpoint:                  s.endpointURL(pathAuthorize),
 		TokenEndpoint:                          s.endpointURL(pathToken),

@@ -49,8 +49,8 @@ func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 	}
 	var c *Client
 	if clientID != "" {
-		var ok bool
-		if c, ok = s.clients[clientID]; !ok {
+		var err error
+		if c, err = s.lookupClient(r.Context(), clientID); err != nil || c == nil {
 			s.errorPage(w, r, http.StatusBadRequest, "The application is not registered here.")
 			return
 		}
@@ -91,7 +91,7 @@ func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 		}
 		p := ui.Page{Title: "Sign out?", Action: s.prefix + pathLogout, CSRFToken: s.csrfToken(w, r), SignedInAs: user.Username, Hidden: hidden}
 		if c != nil {
-			p.Client = clientInfo(c)
+			p.Client = clientInfo(c, "")
 		}
 		s.templates.Render(w, "logout", http.StatusOK, p)
 	}

@@ -164,7 +164,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 func (s *Server) renderLogin(w http.ResponseWriter, r *http.Request, status int, c *Client, handle, username, returnTo, msg string) {
 	p := ui.Page{Title: "Sign in", Action: s.prefix + pathLogin, CSRFToken: s.csrfToken(w, r), Error: msg, Username: username, Hidden: map[string]string{}}
 	if c != nil {
-		p.Client = clientInfo(c)
+		p.Client = clientInfo(c, "")
 	}
 	if handle != "" {
 		p.Hidden["request"] = handle

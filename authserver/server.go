@@ -34,6 +34,7 @@ const (
 	pathLogout     = "/logout"
 	pathDeviceCode = "/device/code"
 	pathDevice     = "/device"
+	pathRegister   = "/register"
 )
 
 // Config is what a Server is made from.
@@ -86,6 +87,12 @@ type Config struct {
 	// DevicePollInterval is the minimum time between a device's polls.
 	// Default 5 seconds.
 	DevicePollInterval time.Duration
+	// Registration says who may register clients and what they may ask
+	// for (RFC 7591).
+	Registration RegistrationPolicy
+	// MetadataDocuments, if set, enables client ID metadata documents:
+	// an https client_id is resolved by fetching it.
+	MetadataDocuments *MetadataDocumentPolicy
 	// ClientIP returns the address a request comes from, for rate limits.
 	// Default: the connection's remote address.
 	ClientIP func(*http.Request) string
@@ -115,6 +122,9 @@ type Server struct {
 	clientAuth  pairLimiter
 	// deviceLimits counts wrong user codes per session and address.
 	deviceLimits pairLimiter
+	// registrationLimit counts registration requests per address.
+	registrationLimit *failureLimiter
+	metadataDocs      *metadataFetcher
 }
 
 // endpoint is one route: its handler and the methods it takes.
@@ -181,6 +191,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.ClientIP == nil {
 		cfg.ClientIP = remoteIP
 	}
+	if err := cfg.Registration.setDefaults(); err != nil {
+		return nil, err
+	}
 	if cfg.MaxBodyBytes == 0 {
 		cfg.MaxBodyBytes = DefaultMaxBodyBytes
 	}
@@ -210,6 +223,10 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 			byName: newFailureLimiter(20, 5*time.Minute),
 			byAddr: newFailureLimiter(50, 5*time.Minute),
 		},
+	}
+	s.registrationLimit = newFailureLimiter(cfg.Registration.PerAddressPerHour, time.Hour)
+	if cfg.MetadataDocuments != nil {
+		s.metadataDocs = newMetadataFetcher(*cfg.MetadataDocuments, s)
 	}
 	var err error
 	if s.templates, err = ui.Load(cfg.TemplatesDir); err != nil {
@@ -259,6 +276,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		pathLogout:     {both, s.handleLogout},
 		pathDeviceCode: {post, s.handleDeviceCode},
 		pathDevice:     {both, s.handleDevice},
+		pathRegister:   {post, s.handleRegister},
 	}
 	return s, nil
 }
@@ -330,7 +348,13 @@ func (s *Server) Lookup(path string) (http.Handler, bool) {
 	}
 	ep, ok := s.routes[rel]
 	if !ok {
-		return nil, false
+		id, isClient := strings.CutPrefix(rel, pathRegister+"/")
+		if !isClient || id == "" || strings.Contains(id, "/") {
+			return nil, false
+		}
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			s.handleClientConfiguration(w, r, id)
+		}), true
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		for _, m := range ep.methods {

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"go.uber.org/zap"
 )
 
 func init() {
@@ -15,8 +17,11 @@ func init() {
 
 // AdminAPI serves authgate's operator endpoints on Caddy's admin API:
 //
-//	GET  /authgate/keys         lists the signing keys (no key material)
-//	POST /authgate/keys/rotate  starts the next signing key now
+//	GET  /authgate/keys                 lists the signing keys (no key material)
+//	POST /authgate/keys/rotate          starts the next signing key now
+//	POST /authgate/registration-tokens  issues a single-use initial access
+//	                                    token for client registration
+//	                                    (?ttl=1h; default 24h)
 type AdminAPI struct {
 	app *App
 }
@@ -56,6 +61,26 @@ func (a *AdminAPI) serve(w http.ResponseWriter, r *http.Request) error {
 			return caddy.APIError{HTTPStatus: http.StatusInternalServerError, Err: err}
 		}
 		a.app.logger.Info("signing key rotated through the admin API")
+	case "/authgate/registration-tokens":
+		if r.Method != http.MethodPost {
+			return methodNotAllowed(w, r, http.MethodPost)
+		}
+		ttl := 24 * time.Hour
+		if v := r.URL.Query().Get("ttl"); v != "" {
+			d, err := caddy.ParseDuration(v)
+			if err != nil || d <= 0 || d > 365*24*time.Hour {
+				return caddy.APIError{HTTPStatus: http.StatusBadRequest, Err: fmt.Errorf("ttl %q: want a duration such as 1h", v)}
+			}
+			ttl = d
+		}
+		token, err := a.app.server.IssueInitialAccessToken(r.Context(), ttl)
+		if err != nil {
+			return caddy.APIError{HTTPStatus: http.StatusInternalServerError, Err: err}
+		}
+		a.app.logger.Info("initial access token issued through the admin API", zap.Duration("ttl", ttl))
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store")
+		return json.NewEncoder(w).Encode(map[string]any{"initial_access_token": token, "expires_in": int64(ttl.Seconds())})
 	default:
 		return caddy.APIError{HTTPStatus: http.StatusNotFound, Err: fmt.Errorf("no such resource: %s", r.URL.Path)}
 	}

@@ -99,6 +99,14 @@ type App struct {
 	// faster polls get slow_down. Default 5 seconds; at least 1 second.
 	DevicePollInterval caddy.Duration `json:"device_poll_interval,omitempty"`
 
+	// Registration configures dynamic client registration (RFC 7591 and
+	// 7592). Default: disabled.
+	Registration *RegistrationConfig `json:"registration,omitempty"`
+
+	// ClientIDMetadataDocuments, if set, lets a client_id be an https URL
+	// naming the client's metadata document, which is fetched.
+	ClientIDMetadataDocuments *MetadataDocumentsConfig `json:"client_id_metadata_documents,omitempty"`
+
 	// Clients are the OAuth clients known from configuration.
 	Clients []*ClientConfig `json:"clients,omitempty"`
 
@@ -181,8 +189,18 @@ func (a *App) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("authgate: %w", err)
 	}
 
+	registration, err := a.Registration.policy()
+	if err != nil {
+		return fmt.Errorf("authgate: registration: %w", err)
+	}
+	docs, err := a.ClientIDMetadataDocuments.policy()
+	if err != nil {
+		return fmt.Errorf("authgate: client_id_metadata_documents: %w", err)
+	}
 	a.server, err = authserver.New(ctx, authserver.Config{
 		Issuer:               a.Issuer,
+		Registration:         registration,
+		MetadataDocuments:    docs,
 		Store:                a.store,
 		Keys:                 a.keys,
 		Clients:              clients,

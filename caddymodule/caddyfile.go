@@ -39,6 +39,20 @@ func init() {
 //	    login_limit           <attempts> <window>
 //	    device_code_lifetime  <duration>
 //	    device_poll_interval  <duration>
+//	    registration open|token|disabled {
+//	        initial_access_token <token>
+//	        grant_types          <grant type...>
+//	        scopes               <scope...>
+//	        audiences            <uri...>
+//	        no_custom_schemes
+//	        per_address_per_hour <n>
+//	    }
+//	    client_id_metadata_documents {
+//	        allow_private_addresses
+//	        trusted_ca <pem file>
+//	        max_size   <size>
+//	        timeout    <duration>
+//	    }
 //	    user <username> {
 //	        password_hash <bcrypt or argon2id hash>
 //	        email         <address>
@@ -160,6 +174,18 @@ func parseGlobalOption(d *caddyfile.Dispenser, _ any) (any, error) {
 				return nil, d.Errf("login_limit window %q: want a duration such as 15m", args[1])
 			}
 			app.LoginAttempts, app.LoginWindow = n, caddy.Duration(w)
+		case "registration":
+			rc, err := parseRegistration(d)
+			if err != nil {
+				return nil, err
+			}
+			app.Registration = rc
+		case "client_id_metadata_documents":
+			mc, err := parseMetadataDocuments(d)
+			if err != nil {
+				return nil, err
+			}
+			app.ClientIDMetadataDocuments = mc
 		case "user":
 			u, err := parseUser(d)
 			if err != nil {
@@ -179,7 +205,7 @@ func parseGlobalOption(d *caddyfile.Dispenser, _ any) (any, error) {
 	return httpcaddyfile.App{Name: "authgate", Value: caddyconfig.JSON(app, nil)}, nil
 }
 
-// parseStorage reads `storage sqlite [<path>]`.
+// parseStorage reads `storage sqlite [<path>]` or `storage postgres <dsn>`.
 func parseStorage(d *caddyfile.Dispenser) ([]byte, error) {
 	if !d.NextArg() {
 		return nil, d.ArgErr()
@@ -194,8 +220,20 @@ func parseStorage(d *caddyfile.Dispenser) ([]byte, error) {
 			return nil, d.ArgErr()
 		}
 		return caddyconfig.JSONModuleObject(s, "backend", "sqlite", nil), nil
+	case "postgres":
+		s := new(PostgresStorage)
+		if !d.NextArg() || d.Val() == "" {
+			return nil, d.Err("storage postgres needs a DSN, such as postgres://user:password@host:5432/db or {env.AUTHGATE_DSN}")
+		}
+		s.DSN = d.Val()
+		if d.NextArg() {
+			// The surplus argument is not shown: it may be part of a
+			// key=value DSN that was not quoted, with its password.
+			return nil, d.Err("storage postgres takes one DSN; quote a key=value DSN that has spaces")
+		}
+		return caddyconfig.JSONModuleObject(s, "backend", "postgres", nil), nil
 	default:
-		return nil, d.Errf("unknown storage backend %q (want sqlite)", backend)
+		return nil, d.Errf("unknown storage backend %q (want sqlite or postgres)", backend)
 	}
 }
 
@@ -249,6 +287,81 @@ func parseClient(d *caddyfile.Dispenser) (*ClientConfig, error) {
 		}
 	}
 	return c, nil
+}
+
+func parseRegistration(d *caddyfile.Dispenser) (*RegistrationConfig, error) {
+	rc := new(RegistrationConfig)
+	if err := oneArgOpenBlock(d, &rc.Mode); err != nil {
+		return nil, err
+	}
+	switch rc.Mode {
+	case "open", "token", "disabled":
+	default:
+		return nil, d.Errf("registration mode %q: want open, token or disabled", rc.Mode)
+	}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		var err error
+		switch d.Val() {
+		case "initial_access_token":
+			var t string
+			err = oneArg(d, &t)
+			rc.InitialAccessTokens = append(rc.InitialAccessTokens, t)
+		case "grant_types":
+			err = someArgs(d, &rc.GrantTypes)
+		case "scopes":
+			err = someArgs(d, &rc.Scopes)
+		case "audiences":
+			err = someArgs(d, &rc.Audiences)
+		case "no_custom_schemes":
+			err = flag(d, &rc.NoCustomSchemes)
+		case "per_address_per_hour":
+			var s string
+			if err = oneArg(d, &s); err == nil {
+				if rc.PerAddressPerHour, err = strconv.Atoi(s); err != nil || rc.PerAddressPerHour < 1 {
+					err = d.Errf("per_address_per_hour %q: want a positive number", s)
+				}
+			}
+		default:
+			err = d.Errf("unrecognized registration option %q", d.Val())
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	return rc, nil
+}
+
+func parseMetadataDocuments(d *caddyfile.Dispenser) (*MetadataDocumentsConfig, error) {
+	mc := new(MetadataDocumentsConfig)
+	if d.NextArg() {
+		return nil, d.ArgErr()
+	}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		var err error
+		switch d.Val() {
+		case "allow_private_addresses":
+			err = flag(d, &mc.AllowPrivateAddresses)
+		case "trusted_ca":
+			err = someArgs(d, &mc.TrustedCAs)
+		case "max_size":
+			var s string
+			if err = oneArg(d, &s); err == nil {
+				n, perr := humanize.ParseBytes(s)
+				if perr != nil || n == 0 || n > 1<<20 {
+					err = d.Errf("max_size %q: want a size up to 1MiB", s)
+				}
+				mc.MaxBytes = int64(n)
+			}
+		case "timeout":
+			err = durationArg(d, &mc.Timeout)
+		default:
+			err = d.Errf("unrecognized client_id_metadata_documents option %q", d.Val())
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	return mc, nil
 }
 
 func parseUser(d *caddyfile.Dispenser) (*UserConfig, error) {

@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -10,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -173,7 +175,21 @@ func (r response) json(t *testing.T) map[string]any {
 
 func do(t *testing.T, req *http.Request) response {
 	t.Helper()
-	resp, err := http.DefaultClient.Do(req)
+	return doWith(t, http.DefaultClient, req)
+}
+
+// doWith sends req with client. A request that meets a connection the
+// previous config's server closed during a reload is sent once more, as a
+// client would retry it.
+func doWith(t *testing.T, client *http.Client, req *http.Request) response {
+	t.Helper()
+	resp, err := client.Do(req)
+	if err != nil && req.GetBody != nil && (errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET)) {
+		time.Sleep(50 * time.Millisecond)
+		retry := req.Clone(req.Context())
+		retry.Body, _ = req.GetBody()
+		resp, err = client.Do(retry)
+	}
 	if err != nil {
 		t.Fatalf("%s %s: %v", req.Method, req.URL, err)
 	}

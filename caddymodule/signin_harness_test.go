@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"html"
-	"io"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -75,13 +74,7 @@ func newBrowser(tc *testCaddy) *browser {
 
 func (b *browser) do(req *http.Request) response {
 	b.t.Helper()
-	resp, err := b.client.Do(req)
-	if err != nil {
-		b.t.Fatalf("%s %s: %v", req.Method, req.URL, err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	return response{resp.StatusCode, resp.Header, body}
+	return doWith(b.t, b.client, req)
 }
 
 func (b *browser) get(u string) response {

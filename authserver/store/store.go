@@ -101,6 +101,9 @@ const (
 	// UserCode records map the SHA-256 of a normalized user code to its
 	// device code record, for the verification page.
 	UserCode TokenKind = "user_code"
+	// InitialAccessToken records are single-use registration tokens an
+	// operator issued (RFC 7591 §3), keyed by the token's SHA-256.
+	InitialAccessToken TokenKind = "initial_access_token"
 )
 
 // Token is one issued credential or single-use grant artefact. The

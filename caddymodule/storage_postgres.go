@@ -1,0 +1,80 @@
+package caddymodule
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+
+	"github.com/caddyserver/caddy/v2"
+
+	"github.com/authgate/authgate/authserver/store"
+	"github.com/authgate/authgate/authserver/store/postgres"
+)
+
+func init() {
+	caddy.RegisterModule(new(PostgresStorage))
+}
+
+// PostgresStorage keeps the store in a PostgreSQL database, for more than
+// one Caddy instance: every instance points at the same database and acts
+// as one authorization server. The schema is created and migrated on
+// start; instances that start together migrate it once.
+type PostgresStorage struct {
+	// DSN names the database: a URL such as
+	// postgres://authgate:secret@db.example.com:5432/authgate?sslmode=verify-full
+	// or a key=value string as libpq takes them. Caddy placeholders are
+	// replaced, so the DSN can come from the environment:
+	// {env.AUTHGATE_DSN}. Required. The password is never logged nor shown
+	// in errors.
+	DSN string `json:"dsn"`
+
+	key string
+}
+
+// CaddyModule returns the Caddy module information.
+func (*PostgresStorage) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{ID: "authgate.storage.postgres", New: func() caddy.Module { return new(PostgresStorage) }}
+}
+
+// OpenStore connects to the database, or shares the pool a previous config
+// opened on the same DSN.
+func (s *PostgresStorage) OpenStore(ctx caddy.Context) (store.Store, error) {
+	dsn := caddy.NewReplacer().ReplaceAll(s.DSN, "")
+	if dsn == "" {
+		if s.DSN != "" {
+			return nil, errors.New("postgres storage: the DSN is empty once its placeholders are replaced (is the environment variable set?)")
+		}
+		return nil, errors.New("postgres storage: a DSN is required")
+	}
+	// The pool key names the DSN by its hash, so the password is not kept
+	// in clear beyond the pool itself.
+	sum := sha256.Sum256([]byte(dsn))
+	key := "postgres:" + hex.EncodeToString(sum[:])
+	val, _, err := storePool.LoadOrNew(key, func() (caddy.Destructor, error) {
+		st, err := postgres.Open(ctx, dsn)
+		if err != nil {
+			return nil, err
+		}
+		return pooledStore{st}, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.key = key
+	return val.(pooledStore).Store, nil
+}
+
+// Cleanup releases this config's use of the database.
+func (s *PostgresStorage) Cleanup() error {
+	if s.key == "" {
+		return nil
+	}
+	_, err := storePool.Delete(s.key)
+	return err
+}
+
+// Interface guards
+var (
+	_ StorageBackend     = (*PostgresStorage)(nil)
+	_ caddy.CleanerUpper = (*PostgresStorage)(nil)
+)
