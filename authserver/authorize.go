@@ -33,6 +33,8 @@ const (
 	pendingLifetime = 30 * time.Minute
 	// codeLifetime is how long an authorization code lives.
 	codeLifetime = 60 * time.Second
+	// maxAuthorizeQuery bounds an authorization request's query string.
+	maxAuthorizeQuery = 16 << 10
 )
 
 // authzRequest is a validated authorization request.
@@ -81,6 +83,9 @@ func (s *Server) readAuthorizeParams(w http.ResponseWriter, r *http.Request) (fo
 		}
 		values = url.Values(f)
 	} else {
+		if len(r.URL.RawQuery) > maxAuthorizeQuery {
+			return nil, pageError("the authorization request is too long")
+		}
 		var err error
 		if values, err = url.ParseQuery(r.URL.RawQuery); err != nil {
 			return nil, pageError("the request's query string is malformed")
@@ -113,7 +118,8 @@ func (s *Server) validateAuthorize(ctx context.Context, f form, viaPAR bool) (*a
 			return nil, c, pageError("the redirect_uri is not registered for this application")
 		}
 		req.RedirectURI, req.RedirectGiven = redirect, true
-	} else if len(c.RedirectURIs) == 1 {
+	} else if len(c.RedirectURIs) == 1 && !slices.Contains(strings.Fields(f.get("scope")), "openid") {
+		// OpenID Connect requires redirect_uri (OIDC Core §3.1.2.1).
 		req.RedirectURI = c.RedirectURIs[0]
 	} else {
 		return nil, c, pageError("redirect_uri is missing")
@@ -162,7 +168,9 @@ func (s *Server) validateAuthorize(ctx context.Context, f form, viaPAR bool) (*a
 		for _, v := range strings.Fields(p) {
 			switch v {
 			case "none", "login", "consent", "select_account":
-				req.Prompt = append(req.Prompt, v)
+				if !slices.Contains(req.Prompt, v) {
+					req.Prompt = append(req.Prompt, v)
+				}
 			default:
 				return fail(ErrInvalidRequest, "unsupported prompt value")
 			}
@@ -370,7 +378,10 @@ func (s *Server) loadPending(ctx context.Context, handle string) (*authzRequest,
 // although a session exists: prompt=login asks for a sign-in after the
 // request was made, max_age bounds the age of the last sign-in.
 func (s *Server) needsLogin(req *authzRequest, sess *session) bool {
-	if req.prompts("login") && sess.data.AuthTime < req.CreatedAt {
+	if sess.data.AuthTime >= req.CreatedAt {
+		return false // signed in for this very request
+	}
+	if req.prompts("login") {
 		return true
 	}
 	return req.MaxAge >= 0 && s.now().Unix()-sess.data.AuthTime > req.MaxAge

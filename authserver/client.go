@@ -177,14 +177,18 @@ func (s *Server) authenticateClient(r *http.Request, f form) (*Client, *Error) {
 	}
 	now := s.now()
 	ip := s.cfg.ClientIP(r)
-	if _, limited := s.clientAuth.blocked(id, ip, now); limited {
-		e := fail("too many failed authentication attempts; try again later")
-		e.Status = http.StatusTooManyRequests
-		return nil, e
-	}
 	c, err := s.lookupClient(r.Context(), id)
 	if err != nil {
 		return nil, serverError(err)
+	}
+	known := ""
+	if c != nil {
+		known = c.ID
+	}
+	if _, ok := s.clientAuth.attempt(known, ip, now); !ok {
+		e := fail("too many failed authentication attempts; try again later")
+		e.Status = http.StatusTooManyRequests
+		return nil, e
 	}
 	var e *Error
 	switch {
@@ -202,10 +206,10 @@ func (s *Server) authenticateClient(r *http.Request, f form) (*Client, *Error) {
 		e = fail("client authentication failed")
 	}
 	if e != nil {
-		s.clientAuth.fail(id, ip, now)
-		s.logger.Info("client authentication failed", zapClient(id), zapIP(ip))
+		s.logger.Info("client authentication failed", zapClient(known), zapIP(ip))
 		return nil, e
 	}
+	s.clientAuth.succeed(c.ID, ip, now)
 	return c, nil
 }
 

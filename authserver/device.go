@@ -274,16 +274,17 @@ func (s *Server) handleDevice(w http.ResponseWriter, r *http.Request) {
 	}
 	ip := s.cfg.ClientIP(r)
 	now := s.now()
-	if wait, limited := s.deviceLimits.blocked(sess.id, ip, now); limited {
+	if wait, ok := s.deviceLimits.attempt(sess.id, ip, now); !ok {
 		page(http.StatusTooManyRequests, typed, "Too many wrong codes. Try again in "+roundUp(wait)+".")
 		return
 	}
 	rec, d, c, found := s.findUserCode(ctx, typed)
 	if !found {
-		s.deviceLimits.fail(sess.id, ip, now)
 		page(http.StatusBadRequest, typed, "That code is not valid or has expired. Check the code on your device.")
 		return
 	}
+	s.deviceLimits.byAddr.forgive(addressKey(ip), now)
+	s.deviceLimits.byName.forgive(sess.id, now)
 	switch f.get("decision") {
 	case "approve", "deny":
 		status := deviceApproved

@@ -134,10 +134,31 @@ func (s *Server) authorizationCodeGrant(ctx context.Context, f form, c *Client) 
 	if !ok {
 		return nil, oauthError(ErrInvalidGrant, "the user can no longer sign in")
 	}
-	return s.respond(ctx, userGrant{
+	resp, e := s.respond(ctx, userGrant{
 		client: c, user: u, familyID: rec.FamilyID, scope: req.Scope, audience: req.Audience,
 		authTime: d.AuthTime, amr: d.AMR, nonce: req.Nonce,
 	})
+	if e != nil {
+		return nil, e
+	}
+	return s.unlessReplayed(ctx, store.AuthorizationCode, rec, resp)
+}
+
+// unlessReplayed closes the window between spending a code or refresh
+// token and storing what it bought: if a replay revoked the record in the
+// meantime, the new tokens, stored after that revocation, are revoked too.
+func (s *Server) unlessReplayed(ctx context.Context, kind store.TokenKind, spent store.Token, resp *tokenResponse) (*tokenResponse, *Error) {
+	now, err := s.cfg.Store.GetToken(ctx, kind, spent.ID)
+	if err != nil {
+		return nil, serverError(err)
+	}
+	if now.RevokedAt.IsZero() {
+		return resp, nil
+	}
+	if _, err := s.cfg.Store.RevokeFamily(ctx, spent.FamilyID, s.now()); err != nil {
+		return nil, serverError(err)
+	}
+	return nil, oauthError(ErrInvalidGrant, "the grant was revoked while it was being redeemed")
 }
 
 // checkVerifier checks the PKCE code_verifier against the challenge the
@@ -214,10 +235,14 @@ func (s *Server) refreshTokenGrant(ctx context.Context, f form, c *Client) (*tok
 	} else if err != nil {
 		return nil, serverError(err)
 	}
-	return s.respond(ctx, userGrant{
+	resp, e := s.respond(ctx, userGrant{
 		client: c, user: u, familyID: rec.FamilyID, scope: scope, grantScope: d.Scope, audience: d.Audience,
 		authTime: d.AuthTime, amr: d.AMR, refreshExpiry: rec.ExpiresAt,
 	})
+	if e != nil {
+		return nil, e
+	}
+	return s.unlessReplayed(ctx, store.RefreshToken, rec, resp)
 }
 
 // refreshReused answers the use of a spent refresh token by revoking its

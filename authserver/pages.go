@@ -26,11 +26,11 @@ func consentID(clientID, subject string) string { return hashID(clientID + "\x00
 // first-party clients never ask, prompt=consent always asks, otherwise a
 // remembered consent must cover every requested scope.
 func (s *Server) needsConsent(ctx context.Context, req *authzRequest, c *Client, u *User) bool {
-	if c.SkipConsent {
-		return false
-	}
 	if req.prompts("consent") {
 		return true
+	}
+	if c.SkipConsent {
+		return false
 	}
 	rec, err := s.cfg.Store.GetToken(ctx, store.Consent, consentID(c.ID, u.Username))
 	if err != nil || !rec.Active(s.now()) {
@@ -130,19 +130,24 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	username, pw := f.get("username"), f.get("password")
 	now := s.now()
 	ip := s.cfg.ClientIP(r)
-	if wait, limited := s.loginLimits.blocked(username, ip, now); limited {
+	known := ""
+	if _, exists := s.users.byName[username]; exists {
+		known = username
+	}
+	if wait, ok := s.loginLimits.attempt(known, ip, now); !ok {
 		s.renderLogin(w, r, http.StatusTooManyRequests, c, handle, username, returnTo,
 			fmt.Sprintf("Too many failed sign-in attempts. Try again in %s.", roundUp(wait)))
 		return
 	}
 	u, ok := s.users.authenticate(username, pw)
 	if !ok {
-		s.loginLimits.fail(username, ip, now)
-		s.logger.Info("sign-in failed", zapUser(username), zapIP(ip))
+		// The typed name is logged only if it is a user's: a mistyped
+		// password in the username field must not reach the log.
+		s.logger.Info("sign-in failed", zapUser(known), zapIP(ip))
 		s.renderLogin(w, r, http.StatusUnauthorized, c, handle, username, returnTo, "Wrong username or password.")
 		return
 	}
-	s.loginLimits.succeed(username)
+	s.loginLimits.succeed(u.Username, ip, now)
 	sess, err := s.startSession(w, r, u)
 	if err != nil {
 		s.logger.Error("starting session", zapErr(err))

@@ -1,20 +1,23 @@
 package authserver
 
 import (
+	"crypto/sha256"
+	"net"
 	"sync"
 	"time"
 )
 
-// failureLimiter counts failures per key (a username, a client, an
-// address). A key with max failures within window is blocked for the
-// rest of the window; the count then starts over, so nobody is locked out
-// for good. It is in memory, per instance.
+// failureLimiter counts attempts per key (a username, a client, an
+// address). A key with max attempts within window is blocked for the rest
+// of the window; the count then starts over, so nobody is locked out for
+// good. It is in memory, per instance. Keys are kept as hashes, so long
+// keys cost no memory.
 type failureLimiter struct {
 	max    int
 	window time.Duration
 
 	mu      sync.Mutex
-	entries map[string]*failureCount
+	entries map[[sha256.Size]byte]*failureCount
 }
 
 type failureCount struct {
@@ -22,12 +25,35 @@ type failureCount struct {
 	since time.Time
 }
 
-// maxLimiterKeys bounds memory; past it, expired entries are dropped and,
-// if that is not enough, everything is.
+// maxLimiterKeys bounds memory (about 100 bytes a key); past it, expired
+// entries are dropped and, if that is not enough, half of the rest.
 const maxLimiterKeys = 100_000
 
 func newFailureLimiter(max int, window time.Duration) *failureLimiter {
-	return &failureLimiter{max: max, window: window, entries: make(map[string]*failureCount)}
+	return &failureLimiter{max: max, window: window, entries: make(map[[sha256.Size]byte]*failureCount)}
+}
+
+// entry returns key's live entry, making one if create is set. It must
+// be called with l.mu held.
+func (l *failureLimiter) entry(key string, now time.Time, create bool) *failureCount {
+	k := sha256.Sum256([]byte(key))
+	e, ok := l.entries[k]
+	if ok && !now.Before(e.since.Add(l.window)) {
+		delete(l.entries, k)
+		ok = false
+	}
+	if !ok && create {
+		if len(l.entries) >= maxLimiterKeys {
+			l.prune(now)
+		}
+		e = &failureCount{since: now}
+		l.entries[k] = e
+		ok = true
+	}
+	if !ok {
+		return nil
+	}
+	return e
 }
 
 // blocked reports whether key is blocked at now and for how long.
@@ -37,44 +63,57 @@ func (l *failureLimiter) blocked(key string, now time.Time) (time.Duration, bool
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	e, ok := l.entries[key]
-	if !ok {
-		return 0, false
-	}
-	if end := e.since.Add(l.window); !now.Before(end) {
-		delete(l.entries, key)
-		return 0, false
-	} else if e.n >= l.max {
-		return end.Sub(now), true
+	if e := l.entry(key, now, false); e != nil && e.n >= l.max {
+		return e.since.Add(l.window).Sub(now), true
 	}
 	return 0, false
 }
 
-// fail counts a failure for key.
+// fail counts an attempt for key.
 func (l *failureLimiter) fail(key string, now time.Time) {
 	if l == nil || l.max <= 0 {
 		return
 	}
 	l.mu.Lock()
-	defer l.mu.Unlock()
-	e, ok := l.entries[key]
-	if !ok || !now.Before(e.since.Add(l.window)) {
-		if len(l.entries) >= maxLimiterKeys {
-			l.prune(now)
-		}
-		e = &failureCount{since: now}
-		l.entries[key] = e
-	}
-	e.n++
+	l.entry(key, now, true).n++
+	l.mu.Unlock()
 }
 
-// reset forgets key's failures.
+// attempt counts an attempt for key unless key is blocked, in one step,
+// so that concurrent attempts cannot all slip past the check.
+func (l *failureLimiter) attempt(key string, now time.Time) (time.Duration, bool) {
+	if l == nil || l.max <= 0 {
+		return 0, true
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	e := l.entry(key, now, true)
+	if e.n >= l.max {
+		return e.since.Add(l.window).Sub(now), false
+	}
+	e.n++
+	return 0, true
+}
+
+// forgive takes back one counted attempt, for an attempt that succeeded.
+func (l *failureLimiter) forgive(key string, now time.Time) {
+	if l == nil || l.max <= 0 {
+		return
+	}
+	l.mu.Lock()
+	if e := l.entry(key, now, false); e != nil && e.n > 0 {
+		e.n--
+	}
+	l.mu.Unlock()
+}
+
+// reset forgets key's attempts.
 func (l *failureLimiter) reset(key string) {
 	if l == nil {
 		return
 	}
 	l.mu.Lock()
-	delete(l.entries, key)
+	delete(l.entries, sha256.Sum256([]byte(key)))
 	l.mu.Unlock()
 }
 
@@ -84,28 +123,50 @@ func (l *failureLimiter) prune(now time.Time) {
 			delete(l.entries, k)
 		}
 	}
-	if len(l.entries) >= maxLimiterKeys {
-		clear(l.entries)
+	for k := range l.entries { // map order is random: this drops a random half
+		if len(l.entries) < maxLimiterKeys/2 {
+			break
+		}
+		delete(l.entries, k)
 	}
 }
 
-// pairLimiter limits failures per name (a user or client) and per client
-// address at once.
+// pairLimiter limits attempts per name (a known user or client) and per
+// client address at once.
 type pairLimiter struct {
 	byName, byAddr *failureLimiter
 }
 
-func (p pairLimiter) blocked(name, addr string, now time.Time) (time.Duration, bool) {
-	d1, b1 := p.byName.blocked(name, now)
-	d2, b2 := p.byAddr.blocked(addr, now)
-	return max(d1, d2), b1 || b2
+// attempt counts an attempt for name (if not empty: only names that exist
+// are tracked, so made-up names cannot fill memory) and for the address,
+// unless either is blocked.
+func (p pairLimiter) attempt(name, addr string, now time.Time) (time.Duration, bool) {
+	addr = addressKey(addr)
+	if d, ok := p.byAddr.attempt(addr, now); !ok {
+		return d, false
+	}
+	if name != "" {
+		if d, ok := p.byName.attempt(name, now); !ok {
+			p.byAddr.forgive(addr, now)
+			return d, false
+		}
+	}
+	return 0, true
 }
 
-func (p pairLimiter) fail(name, addr string, now time.Time) {
-	p.byName.fail(name, now)
-	p.byAddr.fail(addr, now)
+// succeed clears the name's count and takes back the address's attempt,
+// so that many users behind one address can sign in.
+func (p pairLimiter) succeed(name, addr string, now time.Time) {
+	p.byName.reset(name)
+	p.byAddr.forgive(addressKey(addr), now)
 }
 
-// succeed clears the name's failures; the address keeps its count, so
-// one good account cannot launder guesses at others.
-func (p pairLimiter) succeed(name string) { p.byName.reset(name) }
+// addressKey groups IPv6 addresses by /64, which one host usually has
+// whole.
+func addressKey(addr string) string {
+	ip := net.ParseIP(addr)
+	if ip == nil || ip.To4() != nil {
+		return addr
+	}
+	return ip.Mask(net.CIDRMask(64, 128)).String() + "/64"
+}

@@ -84,7 +84,10 @@ func repeatedParam(values url.Values) (string, bool) {
 			}
 		}
 		if n > 1 {
-			if _, ok := parseScope(name); !ok || len(name) > 64 {
+			if len(name) > 64 {
+				return "a parameter", true
+			}
+			if _, ok := parseScope(name); !ok {
 				name = "a parameter"
 			}
 			return name, true

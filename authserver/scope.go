@@ -10,6 +10,9 @@ import (
 // duplicates. It reports false if a token has a character RFC 6749 §3.3
 // does not allow (NQCHAR: %x21 / %x23-5B / %x5D-7E).
 func parseScope(s string) ([]string, bool) {
+	if len(s) > maxScopeLength {
+		return nil, false
+	}
 	var out []string
 	for _, tok := range strings.Split(s, " ") {
 		if tok == "" {
@@ -22,11 +25,20 @@ func parseScope(s string) ([]string, bool) {
 			}
 		}
 		if !slices.Contains(out, tok) {
+			if len(out) == maxScopes {
+				return nil, false
+			}
 			out = append(out, tok)
 		}
 	}
 	return out, true
 }
+
+// Bounds on a scope parameter, so that checking it stays cheap.
+const (
+	maxScopeLength = 2048
+	maxScopes      = 64
+)
 
 // grantScope decides the scopes a request gets: those requested if all
 // are allowed, or every allowed scope when none is requested.

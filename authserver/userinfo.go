@@ -74,6 +74,11 @@ func (s *Server) handleUserInfo(w http.ResponseWriter, r *http.Request) {
 		s.bearerError(w, http.StatusUnauthorized, "invalid_token", "the access token is expired or revoked", "")
 		return
 	}
+	if rec.FamilyID == "" {
+		// Client credentials tokens have no user behind them.
+		s.bearerError(w, http.StatusUnauthorized, "invalid_token", "the access token was not issued for a user", "")
+		return
+	}
 	scope := strings.Fields(claims.Scope)
 	if !slices.Contains(scope, "openid") {
 		s.bearerError(w, http.StatusForbidden, "insufficient_scope", "the access token lacks the openid scope", "openid")

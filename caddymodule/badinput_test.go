@@ -66,6 +66,7 @@ func TestBadInput(t *testing.T) {
 		{name: "public client with a secret", path: "/token", contentType: form, body: cc + "&client_id=spa&client_secret=x", status: 401, code: "invalid_client"},
 		{name: "scope not allowed", path: "/token", contentType: form, auth: []string{basic("other", "other-secret")}, body: cc + "&scope=write", status: 400, code: "invalid_scope"},
 		{name: "scope with bad characters", path: "/token", contentType: form, auth: []string{svc}, body: cc + "&scope=" + url.QueryEscape(`read "x"`), status: 400, code: "invalid_scope"},
+		{name: "huge scope", path: "/token", contentType: form, auth: []string{svc}, body: cc + "&scope=" + strings.Repeat("abc+", 15000), status: 400, code: "invalid_scope"},
 		{name: "resource not allowed", path: "/token", contentType: form, auth: []string{svc}, body: cc + "&resource=" + url.QueryEscape("https://evil.example"), status: 400, code: "invalid_target"},
 		{name: "relative resource", path: "/token", contentType: form, auth: []string{svc}, body: cc + "&resource=/api", status: 400, code: "invalid_target"},
 		{name: "resource with fragment", path: "/token", contentType: form, auth: []string{svc}, body: cc + "&resource=" + url.QueryEscape("https://api.example.com#x"), status: 400, code: "invalid_target"},

@@ -49,6 +49,27 @@ func TestSessionLifecycle(t *testing.T) {
 	}
 }
 
+// TestMaxAgeWithConsent: with max_age=0, signing in and then taking time
+// on the consent page still ends with a code (the sign-in was for this
+// request), and an /authorize query over 16 KiB gets an error page.
+func TestMaxAgeWithConsent(t *testing.T) {
+	tc := startCaddy(t, signinClients)
+	cfg := tc.appConfig("openid", "email")
+	b := newBrowser(tc)
+	r := b.signIn(b.get(cfg.AuthCodeURL("m", oauth2.S256ChallengeOption(oauth2.GenerateVerifier()), oauth2.SetAuthURLParam("max_age", "0"))), "alice", alicePassword)
+	sleepSeconds(2)
+	if q := callback(t, tc, b.consent(r, "approve", false), cfg.RedirectURL); q.Get("code") == "" {
+		t.Errorf("max_age=0 then consent: %v", q)
+	}
+	long := cfg.AuthCodeURL("m", oauth2.S256ChallengeOption(oauth2.GenerateVerifier()), oauth2.SetAuthURLParam("nonce", strings.Repeat("n", 17<<10)))
+	if r := b.get(long); r.status != http.StatusBadRequest || r.header.Get("Location") != "" {
+		t.Errorf("an oversized authorization request: %d", r.status)
+	}
+	if r := b.get(cfg.AuthCodeURL("m", oauth2.SetAuthURLParam("scope", "openid"), oauth2.SetAuthURLParam("redirect_uri", ""))); r.status != http.StatusBadRequest {
+		t.Errorf("an OpenID request without redirect_uri: %d", r.status)
+	}
+}
+
 // TestRevokeRefreshRevokesFamily: revoking a refresh token at /revoke
 // revokes the access tokens issued with it (RFC 7009 §2.1).
 func TestRevokeRefreshRevokesFamily(t *testing.T) {

@@ -423,7 +423,16 @@ func TestUserInfoErrors(t *testing.T) {
 		t.Errorf("wrong scheme: %d %q", r.status, r.header.Get("WWW-Authenticate"))
 	}
 	cc := tc.token("svc", "svc-secret", nil)
-	if r := call("Bearer " + cc); r.status != 403 || !strings.Contains(r.header.Get("WWW-Authenticate"), `error="insufficient_scope"`) {
-		t.Errorf("token without openid: %d %q", r.status, r.header.Get("WWW-Authenticate"))
+	if r := call("Bearer " + cc); r.status != 401 || !strings.Contains(r.header.Get("WWW-Authenticate"), `error="invalid_token"`) {
+		t.Errorf("a client credentials token (no user): %d %q", r.status, r.header.Get("WWW-Authenticate"))
+	}
+	cfg := tc.appConfig("read")
+	code, verifier := newBrowser(tc).codeFlow(cfg)
+	tok, err := exchange(t, cfg, code, verifier)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := call("Bearer " + tok.AccessToken); r.status != 403 || !strings.Contains(r.header.Get("WWW-Authenticate"), `error="insufficient_scope"`) {
+		t.Errorf("a user token without openid: %d %q", r.status, r.header.Get("WWW-Authenticate"))
 	}
 }

@@ -91,8 +91,6 @@ type Page struct {
 	UserCode string
 	// SignedInAs names the signed-in user, where a page shows it.
 	SignedInAs string
-	// Link, if set, is a link the page offers (such as a return URL).
-	Link string
 }
 
 // Client describes an application to the user.
