@@ -9,7 +9,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 
-	"github.com/authgate/authgate/internal/pgtest"
+	"github.com/authgate/authgate/authserver/store/postgres/pgtest"
 )
 
 // authgateJSON adapts a Caddyfile and returns the authgate app's JSON.

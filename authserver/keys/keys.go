@@ -30,6 +30,10 @@ import (
 	"github.com/authgate/authgate/authserver/store"
 )
 
+// maxClockSkew is how far apart instances' clocks may be when they agree
+// on the first signing key.
+const maxClockSkew = 5 * time.Minute
+
 // Algorithms lists the JWS algorithms a key can be generated for.
 var Algorithms = []string{string(jose.ES256), string(jose.EdDSA), string(jose.RS256)}
 
@@ -151,7 +155,9 @@ func (m *Manager) refresh(ctx context.Context, force bool) error {
 		return err
 	} else if changed || force {
 		err := m.store.UpdateKeys(ctx, func(current []store.SigningKey) ([]store.SigningKey, error) {
-			next, _, err := plan(current, now, m.cfg, force)
+			// The clock is read again under the lock: another instance may
+			// have rotated while this one waited.
+			next, _, err := plan(current, m.cfg.Now(), m.cfg, force)
 			stored = next
 			return next, err
 		})
@@ -234,6 +240,15 @@ func plan(keys []store.SigningKey, now time.Time, cfg Config, force bool) ([]sto
 		cur = -1
 	}
 	if cur < 0 {
+		// A key another instance made moments ago may start a little in
+		// this instance's future (clocks differ): start it now rather than
+		// make a second one.
+		for i, k := range out {
+			if k.Algorithm == cfg.Algorithm && k.SignFrom.After(now) && !k.SignFrom.After(now.Add(maxClockSkew)) {
+				out[i].SignFrom = now
+				return out, true, nil
+			}
+		}
 		k, err := generate(cfg.Algorithm, now, now, cfg)
 		if err != nil {
 			return nil, false, err

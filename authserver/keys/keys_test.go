@@ -249,3 +249,19 @@ func TestInstancesShareKeys(t *testing.T) {
 		t.Fatal("an unknown kid did not trigger a reload")
 	}
 }
+
+// TestClockSkew: an instance whose clock lags another's adopts the key the
+// other just made instead of making a second one.
+func TestClockSkew(t *testing.T) {
+	s := newStore(t)
+	ahead := &clock{t: time.Date(2026, 1, 1, 0, 2, 0, 0, time.UTC)}
+	behind := &clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	first := signedKid(t, newManager(t, s, ahead, "ES256"))
+	lagging := newManager(t, s, behind, "ES256")
+	if got := signedKid(t, lagging); got != first {
+		t.Fatalf("the lagging instance signs with %s; want the existing key %s", got, first)
+	}
+	if stored, _ := s.ListKeys(context.Background()); len(stored) != 1 {
+		t.Fatalf("%d keys stored; want 1", len(stored))
+	}
+}

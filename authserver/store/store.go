@@ -145,6 +145,8 @@ type Revocation struct {
 // TokenStore keeps issued tokens and single-use artefacts.
 type TokenStore interface {
 	// CreateToken stores t; ErrAlreadyExists if its kind and ID are taken.
+	// A token whose family was revoked is stored revoked, atomically with
+	// respect to RevokeFamily.
 	CreateToken(ctx context.Context, t Token) error
 	// GetToken returns the record; ErrNotFound if there is none.
 	GetToken(ctx context.Context, kind TokenKind, id string) (Token, error)

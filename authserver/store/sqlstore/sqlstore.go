@@ -160,9 +160,34 @@ func scanToken(row scanner) (store.Token, error) {
 	return t, nil
 }
 
-// CreateToken implements [store.TokenStore].
+// CreateToken implements [store.TokenStore]. A token of a family is
+// created under the family's lock, which RevokeFamily takes too, and is
+// stored revoked if its family already is: so a family revoked while a
+// grant is being redeemed cannot gain a live token afterwards.
 func (s *Store) CreateToken(ctx context.Context, t store.Token) error {
-	res, err := s.db.ExecContext(ctx, s.q(`INSERT INTO tokens (`+tokenColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	if t.FamilyID == "" {
+		return s.insertToken(ctx, s.db, t)
+	}
+	return s.inTx(ctx, "family:"+t.FamilyID, func(tx *sql.Tx) error {
+		var revoked sql.NullInt64
+		err := tx.QueryRowContext(ctx, s.q(`SELECT MIN(revoked_at) FROM tokens WHERE family_id = ? AND family_id <> '' AND revoked_at IS NOT NULL`),
+			t.FamilyID).Scan(&revoked)
+		if err != nil {
+			return fmt.Errorf("checking family: %w", err)
+		}
+		if revoked.Valid && t.RevokedAt.IsZero() {
+			t.RevokedAt = fromMicros(revoked.Int64)
+		}
+		return s.insertToken(ctx, tx, t)
+	})
+}
+
+type execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+func (s *Store) insertToken(ctx context.Context, db execer, t store.Token) error {
+	res, err := db.ExecContext(ctx, s.q(`INSERT INTO tokens (`+tokenColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (kind, id) DO NOTHING`),
 		string(t.Kind), t.ID, t.FamilyID, t.ClientID, t.Subject, t.Data,
 		micros(t.IssuedAt), micros(t.ExpiresAt), nullMicros(t.ConsumedAt), nullMicros(t.RevokedAt))
@@ -250,13 +275,16 @@ func (s *Store) RevokeFamily(ctx context.Context, familyID string, now time.Time
 	// family_id <> '' repeats the condition of the partial index
 	// tokens_by_family: neither SQLite nor a generic PostgreSQL plan can
 	// infer it from family_id = ?, and without it both scan the table.
-	res, err := s.db.ExecContext(ctx, s.q(`UPDATE tokens SET revoked_at = ?
-		WHERE family_id = ? AND family_id <> '' AND revoked_at IS NULL`),
-		micros(now), familyID)
-	if err != nil {
-		return 0, fmt.Errorf("revoking family: %w", err)
-	}
-	n, err := res.RowsAffected()
+	var n int64
+	err := s.inTx(ctx, "family:"+familyID, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, s.q(`UPDATE tokens SET revoked_at = ?
+			WHERE family_id = ? AND family_id <> '' AND revoked_at IS NULL`), micros(now), familyID)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
 	if err != nil {
 		return 0, fmt.Errorf("revoking family: %w", err)
 	}

@@ -37,6 +37,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"TokenConcurrentUpdate", testTokenConcurrentUpdate},
 		{"TokenRevoke", testTokenRevoke},
 		{"TokenRevokeFamily", testTokenRevokeFamily},
+		{"FamilyRace", testFamilyRace},
 		{"RevokedSince", testRevokedSince},
 		{"Secrets", testSecrets},
 		{"Clients", testClients},
@@ -406,6 +407,55 @@ func testTokenRevokeFamily(t *testing.T, s store.Store) {
 	}
 	if n, err := s.RevokeFamily(c, "", base); err != nil || n != 0 {
 		t.Fatalf("RevokeFamily(\"\") = %d, %v; want 0 (tokens with no family stand alone)", n, err)
+	}
+	// A token created into a revoked family is born revoked.
+	late := token(store.RefreshToken, "late")
+	late.FamilyID = "family"
+	if err := s.CreateToken(c, late); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.GetToken(c, store.RefreshToken, "late"); got.RevokedAt.IsZero() {
+		t.Error("a token created into a revoked family is active")
+	}
+}
+
+// testFamilyRace revokes a family while tokens are being added to it, as
+// a replayed code does while the first redemption stores its tokens: no
+// token of the family may stay active.
+func testFamilyRace(t *testing.T, s store.Store) {
+	c := ctx(t)
+	for round := range 10 {
+		fam := fmt.Sprint("race", round)
+		var wg sync.WaitGroup
+		for i := range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				tok := token(store.AccessToken, fmt.Sprint(fam, "-", i))
+				tok.FamilyID = fam
+				if err := s.CreateToken(c, tok); err != nil {
+					t.Error(err)
+				}
+			}()
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := s.RevokeFamily(c, fam, base); err != nil {
+				t.Error(err)
+			}
+		}()
+		wg.Wait()
+		// Whatever the order, once RevokeFamily returned, a later
+		// revocation finds nothing, or every token is revoked.
+		if _, err := s.RevokeFamily(c, fam, base); err != nil {
+			t.Fatal(err)
+		}
+		for i := range 4 {
+			if got, _ := s.GetToken(c, store.AccessToken, fmt.Sprint(fam, "-", i)); got.RevokedAt.IsZero() {
+				t.Fatalf("round %d: token %d of a revoked family is active", round, i)
+			}
+		}
 	}
 }
 

@@ -1,0 +1,106 @@
+// Package pgtest gives tests a fresh PostgreSQL database of their own on
+// the server that AUTHGATE_TEST_POSTGRES names.
+package pgtest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"net/url"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// EnvVar names the DSN of a server on which tests may create and drop
+// databases, such as
+// postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable.
+const EnvVar = "AUTHGATE_TEST_POSTGRES"
+
+// AdminDSN returns the DSN in AUTHGATE_TEST_POSTGRES. Without it the test
+// is skipped, except in CI (CI=true), where skipping would hide the
+// PostgreSQL tests, so the test fails instead.
+func AdminDSN(t testing.TB) string {
+	t.Helper()
+	dsn := os.Getenv(EnvVar)
+	if dsn == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatal(EnvVar + " not set: PostgreSQL tests must run in CI")
+		}
+		t.Skip(EnvVar + " not set: skipping PostgreSQL tests (set it to e.g. postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable)")
+	}
+	return dsn
+}
+
+// FreshDB creates an empty database named authgate_test_<random hex> and
+// returns a DSN for it, which is AUTHGATE_TEST_POSTGRES with the database
+// name replaced. The database is dropped, with whatever connections are
+// left, when t ends; cleanups registered later (such as stopping the
+// processes that use it) run before.
+func FreshDB(t testing.TB) string {
+	t.Helper()
+	admin := AdminDSN(t)
+	var b [8]byte
+	rand.Read(b[:])
+	name := "authgate_test_" + hex.EncodeToString(b[:])
+
+	exec := func(ctx context.Context, stmt string) error {
+		conn, err := pgx.Connect(ctx, admin)
+		if err != nil {
+			return err
+		}
+		defer conn.Close(ctx)
+		_, err = conn.Exec(ctx, stmt)
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := exec(ctx, "CREATE DATABASE "+name); err != nil {
+		t.Fatalf("creating database %s: %v", name, err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
+			t.Errorf("dropping database %s: %v", name, err)
+		}
+	})
+
+	if strings.HasPrefix(admin, "postgres://") || strings.HasPrefix(admin, "postgresql://") {
+		u, err := url.Parse(admin)
+		if err != nil {
+			t.Fatalf(EnvVar + " is not a valid URL")
+		}
+		u.Path, u.RawPath = "/"+name, ""
+		return u.String()
+	}
+	return admin + " dbname=" + name // a later key=value wins
+}
+
+// WithPassword returns dsn with a password in it and that password, for
+// tests that check the password never shows in logs, errors or files. If
+// the URL dsn has a password, it is kept; if it has none, one is added,
+// which a server with trust authentication (as on the CI machine) ignores.
+// A key=value dsn is returned as it is, with its password if any, else "".
+func WithPassword(dsn string) (string, string) {
+	if !strings.HasPrefix(dsn, "postgres://") && !strings.HasPrefix(dsn, "postgresql://") {
+		cfg, err := pgx.ParseConfig(dsn)
+		if err != nil {
+			return dsn, ""
+		}
+		return dsn, cfg.Password
+	}
+	u, err := url.Parse(dsn)
+	if err != nil || u.User == nil {
+		return dsn, ""
+	}
+	if pw, set := u.User.Password(); set {
+		return dsn, pw
+	}
+	const pw = "pgtest-Secret-7Qx"
+	u.User = url.UserPassword(u.User.Username(), pw)
+	return u.String(), pw
+}
