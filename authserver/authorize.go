@@ -114,7 +114,11 @@ func (s *Server) validateAuthorize(ctx context.Context, f form, viaPAR bool) (*a
 	}
 	req := &authzRequest{ClientID: c.ID, State: f.get("state"), MaxAge: -1, CreatedAt: s.now().Unix()}
 	if redirect := f.get("redirect_uri"); redirect != "" {
-		if !redirectURIMatches(c.RedirectURIs, redirect) {
+		if viaPAR && c.TrustPushedRedirects {
+			if !trustedPushedRedirect(redirect) {
+				return nil, c, pageError("the pushed redirect_uri is not an absolute http(s) URL")
+			}
+		} else if !redirectURIMatches(c.RedirectURIs, redirect) {
 			return nil, c, pageError("the redirect_uri is not registered for this application")
 		}
 		req.RedirectURI, req.RedirectGiven = redirect, true

@@ -79,6 +79,10 @@ type Client struct {
 	// Host is where the client lives, when known (its client_uri or
 	// metadata document URL), shown on the consent page.
 	Host string
+	// TrustPushedRedirects lets the client use redirect URIs it pushed
+	// itself through PAR without registering them (RFC 9126 §2.4). Only
+	// the built-in gateway client has it.
+	TrustPushedRedirects bool
 }
 
 // AllowsGrant reports whether the client may use grant type gt.

@@ -110,6 +110,7 @@ func (s *Server) authorizationCodeGrant(ctx context.Context, f form, c *Client) 
 		if _, err := s.cfg.Store.RevokeFamily(ctx, rec.FamilyID, now); err != nil {
 			return nil, serverError(err)
 		}
+		s.revoked(ctx)
 		s.logger.Warn("authorization code replayed; revoked its tokens", zapClient(c.ID))
 		return nil, oauthError(ErrInvalidGrant, "the code was already used")
 	case err != nil:
@@ -158,6 +159,7 @@ func (s *Server) unlessReplayed(ctx context.Context, kind store.TokenKind, spent
 	if _, err := s.cfg.Store.RevokeFamily(ctx, spent.FamilyID, s.now()); err != nil {
 		return nil, serverError(err)
 	}
+	s.revoked(ctx)
 	return nil, oauthError(ErrInvalidGrant, "the grant was revoked while it was being redeemed")
 }
 
@@ -226,6 +228,7 @@ func (s *Server) refreshTokenGrant(ctx context.Context, f form, c *Client) (*tok
 		if _, err := s.cfg.Store.RevokeFamily(ctx, rec.FamilyID, now); err != nil {
 			return nil, serverError(err)
 		}
+		s.revoked(ctx)
 		return nil, oauthError(ErrInvalidGrant, "the user can no longer sign in")
 	}
 	// Checks passed: spend the token. Of two concurrent uses one wins; the
@@ -251,6 +254,7 @@ func (s *Server) refreshReused(ctx context.Context, rec store.Token, now time.Ti
 	if _, err := s.cfg.Store.RevokeFamily(ctx, rec.FamilyID, now); err != nil {
 		return serverError(err)
 	}
+	s.revoked(ctx)
 	s.logger.Warn("refresh token reused; revoked its family", zapClient(rec.ClientID))
 	return oauthError(ErrInvalidGrant, "the refresh token was already used")
 }

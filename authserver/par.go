@@ -1,6 +1,7 @@
 package authserver
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/url"
@@ -36,20 +37,27 @@ func (s *Server) handlePAR(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, e.Error)
 		return
 	}
-	ref := randomID(32)
-	data, _ := json.Marshal(params)
-	now := s.now()
-	err := s.cfg.Store.CreateToken(r.Context(), store.Token{
-		Kind: store.PushedRequest, ID: hashID(ref), ClientID: c.ID, Data: data,
-		IssuedAt: now, ExpiresAt: now.Add(parLifetime),
-	})
+	uri, err := s.storePushedRequest(r.Context(), c.ID, params)
 	if err != nil {
 		s.writeError(w, r, serverError(err))
 		return
 	}
 	noStore(w)
 	writeJSON(w, http.StatusCreated, map[string]any{
-		"request_uri": parRequestURIPrefix + ref,
+		"request_uri": uri,
 		"expires_in":  int(parLifetime.Seconds()),
 	})
+}
+
+// storePushedRequest keeps validated request parameters for one use and
+// returns their request_uri.
+func (s *Server) storePushedRequest(ctx context.Context, clientID string, params url.Values) (string, error) {
+	ref := randomID(32)
+	data, _ := json.Marshal(params)
+	now := s.now()
+	err := s.cfg.Store.CreateToken(ctx, store.Token{
+		Kind: store.PushedRequest, ID: hashID(ref), ClientID: clientID, Data: data,
+		IssuedAt: now, ExpiresAt: now.Add(parLifetime),
+	})
+	return parRequestURIPrefix + ref, err
 }

@@ -454,6 +454,7 @@ func (s *Server) handleClientConfiguration(w http.ResponseWriter, r *http.Reques
 			s.writeError(w, r, serverError(err))
 			return
 		}
+		s.revoked(ctx)
 		s.logger.Info("client deleted", zapClient(id))
 		noStore(w)
 		w.WriteHeader(http.StatusNoContent)

@@ -43,6 +43,7 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		s.logger.Info("token revoked", zapKind(pt.record.Kind), zapClient(caller.ID))
+		s.revoked(ctx)
 	}
 	noStore(w)
 	w.WriteHeader(http.StatusOK)

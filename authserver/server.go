@@ -125,6 +125,8 @@ type Server struct {
 	// registrationLimit counts registration requests per address.
 	registrationLimit *failureLimiter
 	metadataDocs      *metadataFetcher
+	revocations       *revocationFeed
+	gatewaySecret     string
 }
 
 // endpoint is one route: its handler and the methods it takes.
@@ -240,6 +242,13 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 			return nil, fmt.Errorf("user %q needs a username and a password hash", usr.Username)
 		}
 	}
+	s.revocations = &revocationFeed{store: cfg.Store, since: s.now(), seen: map[string]bool{}}
+	secret, err := cfg.Store.GetOrCreateSecret(ctx, secretGatewayClient, func() ([]byte, error) { return []byte(randomID(32)), nil })
+	if err != nil {
+		return nil, fmt.Errorf("loading the gateway client secret: %w", err)
+	}
+	s.gatewaySecret = string(secret)
+	s.clients[GatewayClientID] = newGatewayClient(s.gatewaySecret)
 	s.users = newUserDirectory(cfg.Users)
 	if len(s.users.byName) != len(cfg.Users) {
 		return nil, errors.New("a user is defined twice")
@@ -247,6 +256,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	for _, c := range cfg.Clients {
 		if err := validateClient(c); err != nil {
 			return nil, err
+		}
+		if c.ID == GatewayClientID {
+			return nil, fmt.Errorf("client id %q is reserved for the gateway", c.ID)
 		}
 		if _, dup := s.clients[c.ID]; dup {
 			return nil, fmt.Errorf("client %q is defined twice", c.ID)

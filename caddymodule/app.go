@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -15,6 +16,7 @@ import (
 	"github.com/authgate/authgate/authserver"
 	"github.com/authgate/authgate/authserver/keys"
 	"github.com/authgate/authgate/authserver/store"
+	"github.com/authgate/authgate/caddymodule/gateway"
 )
 
 func init() {
@@ -113,13 +115,14 @@ type App struct {
 	// Users are the local users who can sign in.
 	Users []*UserConfig `json:"users,omitempty"`
 
-	storage StorageBackend
-	store   store.Store
-	keys    *keys.Manager
-	server  *authserver.Server
-	logger  *zap.Logger
-	ctx     caddy.Context
-	cancel  context.CancelFunc
+	storage  StorageBackend
+	store    store.Store
+	keys     *keys.Manager
+	server   *authserver.Server
+	registry *gateway.Registry
+	logger   *zap.Logger
+	ctx      caddy.Context
+	cancel   context.CancelFunc
 }
 
 // StorageBackend is a module that opens the store. Backends share one
@@ -138,6 +141,7 @@ func (*App) CaddyModule() caddy.ModuleInfo {
 func (a *App) Provision(ctx caddy.Context) error {
 	a.ctx = ctx
 	a.logger = ctx.Logger()
+	a.registry = gateway.NewRegistry()
 	if a.Issuer == "" {
 		return fmt.Errorf("authgate: issuer is required (set it in the authgate global option)")
 	}
@@ -234,7 +238,49 @@ func (a *App) Start() error {
 	a.cancel = cancel
 	go a.keys.Run(ctx, func(err error) { a.logger.Error("refreshing signing keys", zap.Error(err)) })
 	go a.sweep(ctx)
+	go a.pollRevocations(ctx)
 	return nil
+}
+
+// revocationPollInterval bounds how long a revocation made by another
+// instance takes to reach this one's gateways.
+const revocationPollInterval = time.Second
+
+// pollRevocations tells this instance's gateways about revocations made
+// by other instances sharing the store (one query a second, none per
+// request).
+func (a *App) pollRevocations(ctx context.Context) {
+	t := time.NewTicker(revocationPollInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := a.server.PollRevocations(ctx); err != nil && ctx.Err() == nil {
+				a.logger.Warn("polling revocations", zap.Error(err))
+			}
+		}
+	}
+}
+
+// gatewayCookieKeys returns the keys of the gateways' session cookies,
+// shared by every instance through the store.
+func (a *App) gatewayCookieKeys(ctx context.Context) (hashKey, blockKey []byte, err error) {
+	gen := func(n int) func() ([]byte, error) {
+		return func() ([]byte, error) {
+			b := make([]byte, n)
+			_, err := rand.Read(b)
+			return b, err
+		}
+	}
+	if hashKey, err = a.store.GetOrCreateSecret(ctx, "gateway-cookie-hash", gen(64)); err != nil {
+		return nil, nil, fmt.Errorf("loading gateway cookie keys: %w", err)
+	}
+	if blockKey, err = a.store.GetOrCreateSecret(ctx, "gateway-cookie-block", gen(32)); err != nil {
+		return nil, nil, fmt.Errorf("loading gateway cookie keys: %w", err)
+	}
+	return hashKey, blockKey, nil
 }
 
 // Stop ends the background work.

@@ -15,7 +15,15 @@ import (
 func init() {
 	httpcaddyfile.RegisterGlobalOption("authgate", parseGlobalOption)
 	httpcaddyfile.RegisterHandlerDirective("authgate_server", parseServerDirective)
-	httpcaddyfile.RegisterDirectiveOrder("authgate_server", httpcaddyfile.Before, "basic_auth")
+	httpcaddyfile.RegisterHandlerDirective("authgate", parseGatewayDirective)
+	httpcaddyfile.RegisterHandlerDirective("authgate_verify", parseVerifyDirective)
+	// Each goes just before basic_auth, so they line up as
+	// authgate_server, authgate, authgate_verify: the server's own
+	// endpoints are never behind the gateway, and all come before
+	// reverse_proxy and the other handlers.
+	for _, dir := range []string{"authgate_server", "authgate", "authgate_verify"} {
+		httpcaddyfile.RegisterDirectiveOrder(dir, httpcaddyfile.Before, "basic_auth")
+	}
 }
 
 // parseGlobalOption sets up the authgate app from the global option.

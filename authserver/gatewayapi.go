@@ -1,0 +1,210 @@
+package authserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+
+	"github.com/authgate/authgate/authserver/store"
+)
+
+// This file is what the gateway uses in-process: verifying access tokens
+// with the identity behind them, learning of revocations, verifying
+// signatures for an OpenID Connect client, and pushing the gateway's own
+// authorization requests.
+
+// GatewayClientID is the built-in first-party client the gateway signs
+// users in with. Its secret is generated once and kept in the store; it
+// may use redirect URIs it pushed itself (RFC 9126 §2.4), since only the
+// gateway, in the same process, can push them.
+const GatewayClientID = "authgate-gateway"
+
+const secretGatewayClient = "gateway-client-secret"
+
+// TokenInfo is a verified access token and, for a user's token, the user.
+type TokenInfo struct {
+	Claims AccessTokenClaims
+	// User is set when the token was issued for a local user.
+	User *User
+}
+
+// ErrInvalidToken means a bearer token is not a valid, active access
+// token of this server.
+var ErrInvalidToken = errors.New("authserver: invalid access token")
+
+// VerifyAccessToken checks a bearer token: a JWT this server signed, not
+// expired, and (one store lookup) neither revoked nor of a user who can no
+// longer sign in.
+func (s *Server) VerifyAccessToken(ctx context.Context, raw string) (*TokenInfo, error) {
+	claims, err := s.verifyAccessTokenSignature(ctx, raw)
+	if err != nil {
+		return nil, ErrInvalidToken
+	}
+	now := s.now()
+	if now.Unix() >= claims.Expiry {
+		return nil, ErrInvalidToken
+	}
+	rec, err := s.cfg.Store.GetToken(ctx, store.AccessToken, claims.ID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, ErrInvalidToken
+	}
+	if err != nil {
+		return nil, fmt.Errorf("looking up access token: %w", err)
+	}
+	if !rec.Active(now) {
+		return nil, ErrInvalidToken
+	}
+	info := &TokenInfo{Claims: *claims}
+	if rec.FamilyID != "" {
+		u, ok := s.users.lookup(claims.Subject)
+		if !ok {
+			return nil, ErrInvalidToken
+		}
+		info.User = u
+	}
+	return info, nil
+}
+
+// User returns an enabled local user.
+func (s *Server) User(username string) (*User, bool) { return s.users.lookup(username) }
+
+// VerifySignature verifies a compact JWS with the published keys and
+// returns its payload; with it the Server is a go-oidc KeySet, so an
+// OpenID Connect client in the same process needs no JWKS fetch.
+func (s *Server) VerifySignature(ctx context.Context, jwt string) ([]byte, error) {
+	if len(jwt) > maxTokenLength {
+		return nil, errNotOurToken
+	}
+	jws, err := jose.ParseSigned(jwt, []jose.SignatureAlgorithm{jose.ES256, jose.EdDSA, jose.RS256})
+	if err != nil || len(jws.Signatures) != 1 {
+		return nil, errNotOurToken
+	}
+	h := jws.Signatures[0].Header
+	key, ok := s.cfg.Keys.VerificationKey(ctx, h.KeyID)
+	if !ok || key.Algorithm != h.Algorithm {
+		return nil, errNotOurToken
+	}
+	return jws.Verify(key)
+}
+
+// GatewayClientSecret returns the built-in gateway client's secret.
+func (s *Server) GatewayClientSecret() string { return s.gatewaySecret }
+
+// PushGatewayRequest stores an authorization request of the built-in
+// gateway client, as its authenticated PAR request would (RFC 9126), and
+// returns the URL to send the browser to.
+func (s *Server) PushGatewayRequest(ctx context.Context, params url.Values) (string, error) {
+	params = cloneValues(params)
+	params.Set("client_id", GatewayClientID)
+	if _, _, e := s.validateAuthorize(ctx, form(params), true); e != nil {
+		return "", fmt.Errorf("gateway authorization request: %s", e.Description)
+	}
+	uri, err := s.storePushedRequest(ctx, GatewayClientID, params)
+	if err != nil {
+		return "", err
+	}
+	return s.endpointURL(pathAuthorize) + "?" + url.Values{"client_id": {GatewayClientID}, "request_uri": {uri}}.Encode(), nil
+}
+
+func cloneValues(v url.Values) url.Values {
+	out := make(url.Values, len(v))
+	for k, vs := range v {
+		out[k] = slices.Clone(vs)
+	}
+	return out
+}
+
+// newGatewayClient makes the built-in gateway client.
+func newGatewayClient(secret string) *Client {
+	return &Client{
+		ID: GatewayClientID, Name: "this site", Secret: PlainSecret(secret),
+		GrantTypes:  []string{GrantAuthorizationCode, GrantRefreshToken},
+		Scopes:      []string{"openid", "profile", "email", "groups", "offline_access"},
+		SkipConsent: true, IssueRefreshTokens: true, RequirePKCE: true, RequirePAR: true,
+		TrustPushedRedirects: true,
+	}
+}
+
+// trustedPushedRedirect reports whether a redirect URI the client pushed
+// itself is acceptable: absolute, http(s), no fragment or credentials.
+func trustedPushedRedirect(raw string) bool {
+	u, err := url.Parse(raw)
+	return err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != "" && u.User == nil &&
+		u.Fragment == "" && !strings.Contains(raw, "#")
+}
+
+// revocationFeed tells subscribers which access tokens were revoked: at
+// once for revocations made by this instance, and by polling the store
+// for those made by others.
+type revocationFeed struct {
+	store  store.TokenStore
+	mu     sync.Mutex
+	since  time.Time
+	seen   map[string]bool // revocations at exactly `since`, already sent
+	subs   []func(jtis []string)
+	subsMu sync.RWMutex
+}
+
+// SubscribeRevocations registers fn to receive the jtis of revoked access
+// tokens. fn must be quick and must not block.
+func (s *Server) SubscribeRevocations(fn func(jtis []string)) {
+	f := s.revocations
+	f.subsMu.Lock()
+	f.subs = append(f.subs, fn)
+	f.subsMu.Unlock()
+}
+
+// PollRevocations reads the store for revocations made since the last
+// poll and sends them to the subscribers. The app calls it on a short
+// interval; this instance's own revocations call it at once.
+func (s *Server) PollRevocations(ctx context.Context) error {
+	f := s.revocations
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for {
+		revs, err := f.store.RevokedSince(ctx, f.since, 1000)
+		if err != nil {
+			return fmt.Errorf("polling revocations: %w", err)
+		}
+		var jtis []string
+		fresh := 0
+		for _, r := range revs {
+			key := string(r.Kind) + "\x00" + r.ID
+			if r.RevokedAt.Equal(f.since) && f.seen[key] {
+				continue
+			}
+			fresh++
+			if r.RevokedAt.After(f.since) {
+				f.since, f.seen = r.RevokedAt, map[string]bool{}
+			}
+			f.seen[key] = true
+			if r.Kind == store.AccessToken {
+				jtis = append(jtis, r.ID)
+			}
+		}
+		if len(jtis) > 0 {
+			f.subsMu.RLock()
+			for _, fn := range f.subs {
+				fn(jtis)
+			}
+			f.subsMu.RUnlock()
+		}
+		if len(revs) < 1000 || fresh == 0 {
+			return nil
+		}
+	}
+}
+
+// revoked is called after this instance revoked something.
+func (s *Server) revoked(ctx context.Context) {
+	if err := s.PollRevocations(ctx); err != nil {
+		s.logger.Warn("announcing revocations", zapErr(err))
+	}
+}

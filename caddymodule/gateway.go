@@ -1,0 +1,453 @@
+package caddymodule
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"golang.org/x/oauth2"
+
+	"github.com/authgate/authgate/authserver"
+	"github.com/authgate/authgate/caddymodule/gateway"
+	"github.com/authgate/authgate/policy"
+)
+
+func init() {
+	caddy.RegisterModule(new(Gateway))
+}
+
+// GatewayConfig is the configuration the authgate and authgate_verify
+// handlers share: which credentials count, how they are verified, the
+// policy, and what the upstream learns.
+type GatewayConfig struct {
+	// Accept lists the credentials that count: bearer (an Authorization:
+	// Bearer token) and session (a sign-in cookie). Default both.
+	Accept []string `json:"accept,omitempty"`
+
+	// Issuer is an external OpenID provider whose tokens and sign-in are
+	// used instead of the bundled authorization server's.
+	Issuer string `json:"issuer,omitempty"`
+
+	// ClientID and ClientSecret are this gateway's client at the external
+	// Issuer, for signing browsers in. With the bundled server they are
+	// not needed: the gateway is its own first-party client.
+	ClientID     string `json:"client_id,omitempty"`
+	ClientSecret string `json:"client_secret,omitempty"`
+
+	// Algorithms are the JWS algorithms accepted for an external issuer's
+	// tokens. Default RS256 and ES256.
+	Algorithms []string `json:"algorithms,omitempty"`
+
+	// Introspection verifies opaque (non-JWT) bearer tokens with RFC 7662.
+	Introspection *IntrospectionConfig `json:"introspection,omitempty"`
+
+	// Require lists scopes that must all be granted and audiences of
+	// which one must be in the token.
+	Require *RequireConfig `json:"require,omitempty"`
+
+	// Rules allow or deny by user, group, client, scope, audience, claim
+	// or CEL expression. Deny wins; once any allow rule exists, a request
+	// no allow rule matches is denied.
+	Rules []RuleConfig `json:"rules,omitempty"`
+
+	// Headers maps request header names to identity fields (subject,
+	// username, email, name, groups, scopes, client_id, auth), added to
+	// the defaults X-Auth-Subject, X-Auth-Username, X-Auth-Email,
+	// X-Auth-Name, X-Auth-Groups, X-Auth-Scopes and X-Auth-Client-Id.
+	// Copies of these headers sent by the client are always removed.
+	Headers map[string]string `json:"headers,omitempty"`
+
+	// RemoteHeaders also sets Remote-User, Remote-Groups, Remote-Email and
+	// Remote-Name, for apps written for other gateways.
+	RemoteHeaders bool `json:"remote_headers,omitempty"`
+
+	// StripAuthorization removes the Authorization header before the
+	// request goes upstream. Default: it is passed on.
+	StripAuthorization bool `json:"strip_authorization,omitempty"`
+
+	// CookieName names the session cookie. Default authgate_session_gw
+	// (with the __Host- prefix over https).
+	CookieName string `json:"cookie_name,omitempty"`
+
+	// CookieDomain shares the session cookie with subdomains.
+	CookieDomain string `json:"cookie_domain,omitempty"`
+
+	// SessionLifetime is how long a session lasts before it is refreshed
+	// (or the browser signs in again). Default 1 hour.
+	SessionLifetime caddy.Duration `json:"session_lifetime,omitempty"`
+
+	// CallbackPath and LogoutPath are served by the gateway. Defaults
+	// /.authgate/callback and /.authgate/logout.
+	CallbackPath string `json:"callback_path,omitempty"`
+	LogoutPath   string `json:"logout_path,omitempty"`
+
+	// Scopes asked for when signing a browser in. Default openid profile
+	// email groups offline_access.
+	Scopes []string `json:"scopes,omitempty"`
+
+	// ResourcePath is the path of the protected resource for RFC 9728:
+	// its metadata is served at /.well-known/oauth-protected-resource
+	// followed by this path. Default: the site (empty path).
+	ResourcePath string `json:"resource_path,omitempty"`
+
+	// Realm names the protection space in challenges. Default the host.
+	Realm string `json:"realm,omitempty"`
+
+	// CacheSize bounds the cache of verified tokens. Default 10000.
+	CacheSize int `json:"cache_size,omitempty"`
+
+	gw *gateway.Gateway
+}
+
+// IntrospectionConfig names an RFC 7662 endpoint and the client that
+// calls it.
+type IntrospectionConfig struct {
+	Endpoint     string `json:"endpoint"`
+	ClientID     string `json:"client_id"`
+	ClientSecret string `json:"client_secret"`
+	// MaxCache bounds how long an answer is trusted. Default 1 minute.
+	MaxCache caddy.Duration `json:"max_cache,omitempty"`
+}
+
+// RequireConfig lists what every request must have.
+type RequireConfig struct {
+	Scopes    []string `json:"scopes,omitempty"`
+	Audiences []string `json:"audiences,omitempty"`
+}
+
+// RuleConfig is one allow or deny rule.
+type RuleConfig struct {
+	// Effect is allow or deny.
+	Effect string `json:"effect"`
+	// Kind is user, group, client, scope, audience, claim or expression.
+	Kind string `json:"kind"`
+	// Claim names the claim, for kind claim.
+	Claim string `json:"claim,omitempty"`
+	// Values that match (any one), for every kind but expression.
+	Values []string `json:"values,omitempty"`
+	// Expression is a CEL expression over sub, client_id, email, name,
+	// scopes, groups, aud, claims, auth and request.method, request.path,
+	// request.host, request.remote_ip.
+	Expression string `json:"expression,omitempty"`
+}
+
+// provision builds the gateway; the app supplies the bundled server.
+func (gc *GatewayConfig) provision(ctx caddy.Context) error {
+	appIface, err := ctx.App("authgate")
+	if err != nil {
+		return fmt.Errorf("the authgate app: %w", err)
+	}
+	app := appIface.(*App)
+	repl := caddy.NewReplacer()
+	cfg := gateway.Config{
+		CookieName: gc.CookieName, CookieDomain: gc.CookieDomain, SessionLifetime: time.Duration(gc.SessionLifetime),
+		CallbackPath: gc.CallbackPath, LogoutPath: gc.LogoutPath, ResourcePath: gc.ResourcePath, Realm: gc.Realm,
+		CacheSize: gc.CacheSize, Logger: ctx.Logger(), Registry: app.registry,
+	}
+	if len(gc.Accept) == 0 {
+		gc.Accept = []string{gateway.AuthBearer, gateway.AuthSession}
+	}
+	for _, a := range gc.Accept {
+		switch a {
+		case gateway.AuthBearer:
+			cfg.AcceptBearer = true
+		case gateway.AuthSession:
+			cfg.AcceptSession = true
+		default:
+			return fmt.Errorf("accept %q: want bearer or session", a)
+		}
+	}
+	server := app.AuthServer()
+	issuer := repl.ReplaceAll(gc.Issuer, "")
+	if issuer == "" {
+		issuer = server.Issuer()
+	}
+	cfg.AuthorizationServers = []string{issuer}
+
+	// Bearer tokens.
+	var jwtVerifier gateway.Verifier
+	if gc.Issuer == "" {
+		jwtVerifier = localVerifier{server}
+	} else {
+		jwtVerifier = &gateway.OIDCVerifier{Issuer: issuer, Algorithms: gc.Algorithms}
+	}
+	var opaque gateway.Verifier
+	if ic := gc.Introspection; ic != nil {
+		if ic.Endpoint == "" || ic.ClientID == "" {
+			return errors.New("introspection needs an endpoint and a client id")
+		}
+		opaque = &gateway.IntrospectionVerifier{Endpoint: repl.ReplaceAll(ic.Endpoint, ""), ClientID: repl.ReplaceAll(ic.ClientID, ""),
+			ClientSecret: repl.ReplaceAll(ic.ClientSecret, ""), MaxCache: time.Duration(ic.MaxCache)}
+	}
+	cfg.Verifier = chainVerifier{jwt: jwtVerifier, opaque: opaque}
+
+	// Sessions.
+	if cfg.AcceptSession {
+		if cfg.CookieHashKey, cfg.CookieBlockKey, err = app.gatewayCookieKeys(ctx); err != nil {
+			return err
+		}
+		if gc.Issuer == "" {
+			cfg.Login = bundledLogin(server, gc.Scopes)
+		} else {
+			if gc.ClientID == "" {
+				return errors.New("sessions with an external issuer need client_id and client_secret")
+			}
+			cfg.Login = &gateway.Login{Issuer: issuer, ClientID: repl.ReplaceAll(gc.ClientID, ""), ClientSecret: repl.ReplaceAll(gc.ClientSecret, ""), Scopes: gc.Scopes}
+		}
+	}
+
+	// Policy.
+	pc := policy.Config{}
+	if gc.Require != nil {
+		pc.Require = policy.Requirements{Scopes: gc.Require.Scopes, Audiences: gc.Require.Audiences}
+	}
+	for _, rc := range gc.Rules {
+		effect, err := policy.ParseEffect(rc.Effect)
+		if err != nil {
+			return err
+		}
+		kind, err := policy.ParseKind(rc.Kind)
+		if err != nil {
+			return err
+		}
+		pc.Rules = append(pc.Rules, policy.Rule{Effect: effect, Kind: kind, Claim: rc.Claim, Values: rc.Values, Expression: rc.Expression})
+	}
+	if cfg.Policy, err = policy.Compile(pc); err != nil {
+		return err
+	}
+	cfg.ScopesSupported = pc.Require.Scopes
+
+	// Headers.
+	cfg.Headers = gateway.DefaultHeaders()
+	if gc.RemoteHeaders {
+		for k, v := range gateway.RemoteHeaders() {
+			cfg.Headers[k] = v
+		}
+	}
+	for name, field := range gc.Headers {
+		if !validField(field) {
+			return fmt.Errorf("header %s: unknown identity field %q (want one of %v)", name, field, gateway.Fields)
+		}
+		cfg.Headers[http.CanonicalHeaderKey(name)] = field
+	}
+
+	if gc.gw, err = gateway.New(cfg); err != nil {
+		return err
+	}
+	server.SubscribeRevocations(gc.gw.Revoked)
+	return nil
+}
+
+func validField(f string) bool {
+	for _, x := range gateway.Fields {
+		if x == f {
+			return true
+		}
+	}
+	return false
+}
+
+// cleanup removes the gateway from the app's registry.
+func (gc *GatewayConfig) cleanup() {
+	if gc.gw != nil {
+		gc.gw.Close()
+	}
+}
+
+// Gateway is the authgate HTTP handler: it protects the routes it is
+// placed in. A request with valid credentials that the policy allows goes
+// on with the identity in request headers and placeholders
+// ({http.auth.user.id}, {authgate.subject}, {authgate.email},
+// {authgate.name}, {authgate.username}, {authgate.groups},
+// {authgate.scopes}, {authgate.client_id}, {authgate.auth},
+// {authgate.claims.NAME}); a browser without a session is sent to sign
+// in; anything else gets 401 with an RFC 6750/9728 challenge, or 403.
+type Gateway struct {
+	GatewayConfig
+}
+
+// CaddyModule returns the Caddy module information.
+func (*Gateway) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{ID: "http.handlers.authgate", New: func() caddy.Module { return new(Gateway) }}
+}
+
+// Provision builds the gateway.
+func (h *Gateway) Provision(ctx caddy.Context) error {
+	if err := h.provision(ctx); err != nil {
+		return fmt.Errorf("authgate: %w", err)
+	}
+	return nil
+}
+
+// Cleanup releases the gateway.
+func (h *Gateway) Cleanup() error {
+	h.cleanup()
+	return nil
+}
+
+// ServeHTTP decides, then passes the request on or answers it.
+func (h *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	gr := &gateway.Request{
+		Method: r.Method, Scheme: "http", Host: r.Host, Path: r.URL.Path, RawQuery: r.URL.RawQuery,
+		Header: r.Header, RemoteIP: clientIP(r),
+	}
+	if r.TLS != nil {
+		gr.Scheme = "https"
+	}
+	h.gw.StripHeaders(r.Header)
+	d := h.gw.Decide(r.Context(), gr)
+	if !d.Allowed {
+		writeDecision(w, r, d)
+		return nil
+	}
+	for _, c := range d.Header.Values("Set-Cookie") {
+		w.Header().Add("Set-Cookie", c)
+	}
+	h.gw.ApplyHeaders(r.Header, d.Identity)
+	if h.StripAuthorization {
+		r.Header.Del("Authorization")
+	}
+	setPlaceholders(r, d.Identity)
+	return next.ServeHTTP(w, r)
+}
+
+func writeDecision(w http.ResponseWriter, r *http.Request, d gateway.Decision) {
+	for k, vs := range d.Header {
+		for _, v := range vs {
+			w.Header().Add(k, v)
+		}
+	}
+	w.WriteHeader(d.Status)
+	if r.Method != http.MethodHead && len(d.Body) > 0 {
+		w.Write(d.Body) //nolint:errcheck // the client went away
+	}
+}
+
+// setPlaceholders publishes the identity for other handlers and logs.
+func setPlaceholders(r *http.Request, id *gateway.Identity) {
+	repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
+	if !ok {
+		return
+	}
+	repl.Set("http.auth.user.id", id.Subject)
+	for _, f := range gateway.Fields {
+		repl.Set("authgate."+f, id.Value(f))
+	}
+	for k, v := range id.Claims {
+		if s, ok := gateway.ClaimString(v); ok {
+			repl.Set("authgate.claims."+k, s)
+		}
+	}
+}
+
+// localVerifier verifies the bundled server's access tokens in-process.
+type localVerifier struct{ server *authserver.Server }
+
+func (v localVerifier) Verify(ctx context.Context, token string) (*gateway.Identity, time.Time, error) {
+	info, err := v.server.VerifyAccessToken(ctx, token)
+	if errors.Is(err, authserver.ErrInvalidToken) {
+		return nil, time.Time{}, gateway.ErrInvalidToken
+	}
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	c := info.Claims
+	claims := map[string]any{"iss": c.Issuer, "sub": c.Subject, "client_id": c.ClientID, "scope": c.Scope, "jti": c.ID,
+		"iat": float64(c.IssuedAt), "exp": float64(c.Expiry)}
+	aud := make([]any, len(c.Audience))
+	for i, a := range c.Audience {
+		aud[i] = a
+	}
+	claims["aud"] = aud
+	id := &gateway.Identity{
+		Subject: c.Subject, Username: c.Subject, ClientID: c.ClientID, Scopes: strings.Fields(c.Scope),
+		Audience: []string(c.Audience), TokenID: c.ID, Claims: claims,
+	}
+	if u := info.User; u != nil {
+		id.Email, id.Name, id.Groups = u.Email, u.Name, u.Groups
+		claims["email"], claims["name"], claims["preferred_username"] = u.Email, u.Name, u.Username
+		groups := make([]any, len(u.Groups))
+		for i, g := range u.Groups {
+			groups[i] = g
+		}
+		claims["groups"] = groups
+	}
+	return id, time.Unix(c.Expiry, 0), nil
+}
+
+// chainVerifier sends JWTs to one verifier and opaque tokens to another.
+type chainVerifier struct{ jwt, opaque gateway.Verifier }
+
+func (v chainVerifier) Verify(ctx context.Context, token string) (*gateway.Identity, time.Time, error) {
+	if strings.Count(token, ".") == 2 || v.opaque == nil {
+		return v.jwt.Verify(ctx, token)
+	}
+	return v.opaque.Verify(ctx, token)
+}
+
+// bundledLogin signs browsers in with the bundled server as its built-in
+// first-party client, entirely in-process.
+func bundledLogin(s *authserver.Server, scopes []string) *gateway.Login {
+	iss := s.Issuer()
+	return &gateway.Login{
+		Issuer: iss, ClientID: authserver.GatewayClientID, ClientSecret: s.GatewayClientSecret(), Scopes: scopes,
+		HTTPClient:    &http.Client{Transport: inProcess{s}, Timeout: 30 * time.Second},
+		Endpoint:      oauth2.Endpoint{AuthURL: iss + "/authorize", TokenURL: iss + "/token", AuthStyle: oauth2.AuthStyleInHeader},
+		EndSessionURL: iss + "/logout",
+		KeySet:        s,
+		Push:          s.PushGatewayRequest,
+	}
+}
+
+// inProcess is an http.RoundTripper that hands requests to a handler in
+// the same process, so the gateway's OAuth client reaches the bundled
+// server without the network.
+type inProcess struct{ h http.Handler }
+
+func (t inProcess) RoundTrip(req *http.Request) (*http.Response, error) {
+	rec := &recorder{header: http.Header{}, status: http.StatusOK}
+	if req.Body == nil {
+		req.Body = http.NoBody
+	}
+	req.RemoteAddr = "127.0.0.1:0"
+	t.h.ServeHTTP(rec, req)
+	return &http.Response{
+		Status: fmt.Sprintf("%d %s", rec.status, http.StatusText(rec.status)), StatusCode: rec.status,
+		Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1, Header: rec.header,
+		Body: io.NopCloser(bytes.NewReader(rec.body.Bytes())), ContentLength: int64(rec.body.Len()), Request: req,
+	}, nil
+}
+
+// recorder collects a response in memory.
+type recorder struct {
+	header http.Header
+	status int
+	wrote  bool
+	body   bytes.Buffer
+}
+
+func (r *recorder) Header() http.Header { return r.header }
+func (r *recorder) WriteHeader(status int) {
+	if !r.wrote {
+		r.status, r.wrote = status, true
+	}
+}
+func (r *recorder) Write(b []byte) (int, error) {
+	r.wrote = true
+	return r.body.Write(b)
+}
+
+// Interface guards
+var (
+	_ caddy.Provisioner           = (*Gateway)(nil)
+	_ caddy.CleanerUpper          = (*Gateway)(nil)
+	_ caddyhttp.MiddlewareHandler = (*Gateway)(nil)
+	_ http.RoundTripper           = inProcess{}
+)

@@ -1,0 +1,618 @@
+package gateway
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html/template"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gorilla/securecookie"
+	"go.uber.org/zap"
+
+	"github.com/authgate/authgate/policy"
+)
+
+// WellKnownPath is where protected resource metadata lives (RFC 9728 §3).
+const WellKnownPath = "/.well-known/oauth-protected-resource"
+
+// Config is what a Gateway is made from.
+type Config struct {
+	// AcceptBearer and AcceptSession say which credentials count.
+	AcceptBearer, AcceptSession bool
+	// Verifier checks bearer tokens.
+	Verifier Verifier
+	// Policy decides, once the credentials are valid; nil allows all.
+	Policy *policy.Policy
+	// Realm names the protection space in challenges.
+	Realm string
+	// Login signs browsers in; without it, browsers get 401 like APIs.
+	Login *Login
+	// CookieKeys are securecookie's hash and block keys for the session
+	// and sign-in cookies.
+	CookieHashKey, CookieBlockKey []byte
+	// CookieName of the session cookie. Default authgate_session_gw, with
+	// the __Host- prefix over https when no CookieDomain is set.
+	CookieName string
+	// CookieDomain, if set, shares the session with subdomains.
+	CookieDomain string
+	// SessionLifetime is how long a session lasts before it is refreshed
+	// or signed in again. Default 1 hour.
+	SessionLifetime time.Duration
+	// CallbackPath and LogoutPath are handled by the gateway. Defaults
+	// /.authgate/callback and /.authgate/logout.
+	CallbackPath, LogoutPath string
+	// Headers carry the identity to the upstream.
+	Headers HeaderMap
+	// ResourcePath is the path of the protected resource (RFC 9728): its
+	// metadata is at WellKnownPath + ResourcePath.
+	ResourcePath string
+	// AuthorizationServers are the issuers named in the metadata.
+	AuthorizationServers []string
+	// ScopesSupported are named in the metadata.
+	ScopesSupported []string
+	// Registry lets any gateway of a site answer for the others'
+	// metadata; optional.
+	Registry *Registry
+	// CacheSize bounds the verified-token cache. Default 10000.
+	CacheSize int
+	// Logger receives what clients are not shown.
+	Logger *zap.Logger
+}
+
+// Gateway decides about requests.
+type Gateway struct {
+	cfg      Config
+	cookies  *securecookie.SecureCookie
+	tokens   *tokenCache
+	sessions *tokenCache
+	now      func() time.Time
+}
+
+// New checks cfg and returns a Gateway.
+func New(cfg Config) (*Gateway, error) {
+	if !cfg.AcceptBearer && !cfg.AcceptSession {
+		return nil, errors.New("accept neither bearer tokens nor sessions")
+	}
+	if cfg.AcceptBearer && cfg.Verifier == nil {
+		return nil, errors.New("bearer tokens accepted but no verifier configured")
+	}
+	if cfg.AcceptSession && (len(cfg.CookieHashKey) < 32 || len(cfg.CookieBlockKey) != 32) {
+		return nil, errors.New("sessions need a 32+ byte cookie hash key and a 32-byte block key")
+	}
+	if cfg.SessionLifetime == 0 {
+		cfg.SessionLifetime = time.Hour
+	}
+	if cfg.CallbackPath == "" {
+		cfg.CallbackPath = "/.authgate/callback"
+	}
+	if cfg.LogoutPath == "" {
+		cfg.LogoutPath = "/.authgate/logout"
+	}
+	if cfg.CookieName == "" {
+		cfg.CookieName = "authgate_session_gw"
+	}
+	if cfg.Headers == nil {
+		cfg.Headers = DefaultHeaders()
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	g := &Gateway{cfg: cfg, tokens: newTokenCache(cfg.CacheSize), sessions: newTokenCache(cfg.CacheSize), now: time.Now}
+	if cfg.AcceptSession {
+		g.cookies = securecookie.New(cfg.CookieHashKey, cfg.CookieBlockKey)
+		g.cookies.MaxAge(int((30 * 24 * time.Hour).Seconds()))
+		g.cookies.SetSerializer(securecookie.JSONEncoder{})
+	}
+	if cfg.Registry != nil {
+		cfg.Registry.add(cfg.ResourcePath, g)
+	}
+	return g, nil
+}
+
+// Close removes the gateway from its registry.
+func (g *Gateway) Close() {
+	if g.cfg.Registry != nil {
+		g.cfg.Registry.remove(g.cfg.ResourcePath, g)
+	}
+}
+
+// StripHeaders removes every identity header a client may have sent.
+func (g *Gateway) StripHeaders(h http.Header) { g.cfg.Headers.Strip(h) }
+
+// ApplyHeaders sets the identity headers for the upstream.
+func (g *Gateway) ApplyHeaders(h http.Header, id *Identity) { g.cfg.Headers.Apply(h, id) }
+
+// Revoked forgets cached tokens with these jtis, so a revocation takes
+// effect on the next request.
+func (g *Gateway) Revoked(jtis []string) { g.tokens.evict(jtis) }
+
+// Request is the request to decide about: the request itself for the
+// middleware, or the forwarded one for the verify endpoint.
+type Request struct {
+	Method   string
+	Scheme   string // http or https
+	Host     string
+	Path     string
+	RawQuery string
+	Header   http.Header
+	RemoteIP string
+	// Forwarded marks a verify-endpoint request: the session cannot be
+	// refreshed, since the response's cookies do not reach the browser.
+	Forwarded bool
+}
+
+func (r *Request) origin() string { return r.Scheme + "://" + r.Host }
+
+// Decision is the gateway's answer. If Allowed, the request goes on with
+// Identity (and Header's cookies on the response); otherwise Status,
+// Header and Body are the response.
+type Decision struct {
+	Allowed  bool
+	Identity *Identity
+	Status   int
+	Header   http.Header
+	Body     []byte
+}
+
+func respond(status int, contentType string, body []byte) Decision {
+	h := http.Header{"Cache-Control": {"no-store"}}
+	if contentType != "" {
+		h.Set("Content-Type", contentType)
+	}
+	return Decision{Status: status, Header: h, Body: body}
+}
+
+// Decide answers a request: the gateway's own paths (sign-in callback,
+// logout, metadata), then the credentials and the policy.
+func (g *Gateway) Decide(ctx context.Context, r *Request) Decision {
+	switch {
+	case r.Path == g.cfg.CallbackPath && g.cfg.AcceptSession && g.cfg.Login != nil:
+		return g.callback(ctx, r)
+	case r.Path == g.cfg.LogoutPath && g.cfg.AcceptSession:
+		return g.logout(ctx, r)
+	case (r.Method == http.MethodGet || r.Method == http.MethodHead) && (r.Path == WellKnownPath || strings.HasPrefix(r.Path, WellKnownPath+"/")):
+		if d, ok := g.metadata(r); ok {
+			return d
+		}
+	}
+	var id *Identity
+	var setCookies []string
+	tokenSent := false
+	if g.cfg.AcceptBearer {
+		token, malformed := bearer(r.Header)
+		if malformed {
+			return g.unauthorized(r, "invalid_request", "the Authorization header is not a Bearer token")
+		}
+		if token != "" {
+			tokenSent = true
+			var err error
+			if id, err = g.verifyToken(ctx, token); err != nil {
+				if !errors.Is(err, ErrInvalidToken) {
+					g.cfg.Logger.Error("verifying a bearer token", zap.Error(err))
+					return respond(http.StatusServiceUnavailable, "text/plain; charset=utf-8", []byte("The token could not be checked. Try again later.\n"))
+				}
+				return g.unauthorized(r, "invalid_token", "the access token is invalid, expired or revoked")
+			}
+		}
+	}
+	if id == nil && !tokenSent && g.cfg.AcceptSession {
+		id, setCookies = g.sessionIdentity(ctx, r)
+	}
+	if id == nil {
+		if g.isBrowser(r) {
+			return g.startLogin(ctx, r)
+		}
+		return g.unauthorized(r, "", "")
+	}
+	if g.cfg.Policy != nil {
+		d := g.cfg.Policy.Evaluate(policyIdentity(id), policy.Request{Method: r.Method, Path: r.Path, Host: r.Host, RemoteIP: r.RemoteIP})
+		if !d.Allowed {
+			return g.forbidden(r, id, d)
+		}
+	}
+	dec := Decision{Allowed: true, Identity: id}
+	if len(setCookies) > 0 {
+		dec.Header = http.Header{"Set-Cookie": setCookies}
+	}
+	return dec
+}
+
+// bearer reads an Authorization: Bearer header (RFC 6750 §2.1).
+func bearer(h http.Header) (token string, malformed bool) {
+	values := h.Values("Authorization")
+	if len(values) == 0 {
+		return "", false
+	}
+	if len(values) > 1 {
+		return "", true
+	}
+	scheme, tok, ok := strings.Cut(values[0], " ")
+	if !strings.EqualFold(scheme, "Bearer") {
+		return "", false // another scheme is the upstream's business
+	}
+	tok = strings.TrimSpace(tok)
+	if !ok || tok == "" || len(tok) > 16<<10 {
+		return "", true
+	}
+	return tok, false
+}
+
+// verifyToken answers from the cache or the verifier.
+func (g *Gateway) verifyToken(ctx context.Context, token string) (*Identity, error) {
+	key := sha256.Sum256([]byte(token))
+	now := g.now()
+	if id, ok := g.tokens.get(key, now); ok {
+		return id, nil
+	}
+	id, until, err := g.cfg.Verifier.Verify(ctx, token)
+	if err != nil {
+		return nil, err
+	}
+	id.Auth = AuthBearer
+	if until.After(now) {
+		g.tokens.put(key, id, until)
+	}
+	return id, nil
+}
+
+// isBrowser: a GET or HEAD that accepts HTML and carries no Authorization
+// header is a person's browser, which is sent to sign in.
+func (g *Gateway) isBrowser(r *Request) bool {
+	if !g.cfg.AcceptSession || g.cfg.Login == nil || (r.Method != http.MethodGet && r.Method != http.MethodHead) {
+		return false
+	}
+	if r.Header.Get("Authorization") != "" {
+		return false
+	}
+	for _, part := range strings.Split(r.Header.Get("Accept"), ",") {
+		mt, _, _ := strings.Cut(strings.TrimSpace(part), ";")
+		if strings.EqualFold(strings.TrimSpace(mt), "text/html") {
+			return true
+		}
+	}
+	return false
+}
+
+// resourceMetadataURL is where this resource's RFC 9728 metadata lives.
+func (g *Gateway) resourceMetadataURL(r *Request) string {
+	return r.origin() + WellKnownPath + g.cfg.ResourcePath
+}
+
+// challenge builds a WWW-Authenticate value (RFC 6750 §3, RFC 9728 §5.1).
+func (g *Gateway) challenge(r *Request, code, description, scope string) string {
+	realm := g.cfg.Realm
+	if realm == "" {
+		realm = r.Host
+	}
+	c := fmt.Sprintf("Bearer realm=%q", realm)
+	if code != "" {
+		c += fmt.Sprintf(", error=%q", code)
+		if description != "" {
+			c += fmt.Sprintf(", error_description=%q", description)
+		}
+	}
+	if scope != "" {
+		c += fmt.Sprintf(", scope=%q", scope)
+	}
+	if g.cfg.AcceptBearer {
+		c += fmt.Sprintf(", resource_metadata=%q", g.resourceMetadataURL(r))
+	}
+	return c
+}
+
+func (g *Gateway) unauthorized(r *Request, code, description string) Decision {
+	status := http.StatusUnauthorized
+	if code == "invalid_request" {
+		status = http.StatusBadRequest
+	}
+	body := map[string]string{}
+	if code != "" {
+		body["error"], body["error_description"] = code, description
+	}
+	b, _ := json.Marshal(body)
+	d := respond(status, "application/json", b)
+	d.Header.Set("WWW-Authenticate", g.challenge(r, code, description, ""))
+	return d
+}
+
+func (g *Gateway) forbidden(r *Request, id *Identity, pd policy.Decision) Decision {
+	if pd.Reason == policy.ReasonWrongAudience {
+		return g.unauthorized(r, "invalid_token", "the access token is not meant for this resource")
+	}
+	scope := strings.Join(pd.MissingScopes, " ")
+	if scope == "" && g.cfg.Policy != nil {
+		scope = strings.Join(g.cfg.Policy.RequiredScopes(), " ")
+	}
+	if id.Auth == AuthSession {
+		d := respond(http.StatusForbidden, "text/html; charset=utf-8", page("Access denied",
+			"You are signed in as "+id.Username+", but you may not open this page.", g.cfg.LogoutPath, "Sign in as someone else"))
+		return d
+	}
+	b, _ := json.Marshal(map[string]string{"error": "insufficient_scope", "error_description": "the credentials do not allow this request"})
+	d := respond(http.StatusForbidden, "application/json", b)
+	d.Header.Set("WWW-Authenticate", g.challenge(r, "insufficient_scope", "the credentials do not allow this request", scope))
+	return d
+}
+
+// policyIdentity converts an identity for the policy engine.
+func policyIdentity(id *Identity) policy.Identity {
+	return policy.Identity{
+		Subject: id.Subject, ClientID: id.ClientID, Email: id.Email, Name: id.Name,
+		Scopes: id.Scopes, Groups: id.Groups, Audience: id.Audience, Claims: id.Claims, Auth: id.Auth,
+	}
+}
+
+// ---- sessions ----
+
+func (g *Gateway) cookieName(r *Request) string {
+	if r.Scheme == "https" && g.cfg.CookieDomain == "" {
+		return "__Host-" + g.cfg.CookieName
+	}
+	return g.cfg.CookieName
+}
+
+func (g *Gateway) cookie(r *Request, name, value string, maxAge time.Duration) string {
+	c := &http.Cookie{Name: name, Value: value, Path: "/", MaxAge: int(maxAge.Seconds()), HttpOnly: true,
+		Secure: r.Scheme == "https", SameSite: http.SameSiteLaxMode}
+	if g.cfg.CookieDomain != "" && !strings.HasPrefix(name, "__Host-") && !strings.HasPrefix(name, "authgate_flow") {
+		c.Domain = g.cfg.CookieDomain
+	}
+	if maxAge < 0 {
+		c.MaxAge = -1
+	}
+	return c.String()
+}
+
+func readCookie(h http.Header, name string) (string, bool) {
+	req := http.Request{Header: http.Header{"Cookie": h.Values("Cookie")}}
+	c, err := req.Cookie(name)
+	if err != nil {
+		return "", false
+	}
+	return c.Value, true
+}
+
+// sessionIdentity reads the session cookie. An expired session with a
+// refresh token is refreshed (in the middleware, where the new cookie can
+// reach the browser).
+func (g *Gateway) sessionIdentity(ctx context.Context, r *Request) (*Identity, []string) {
+	name := g.cookieName(r)
+	raw, ok := readCookie(r.Header, name)
+	if !ok {
+		return nil, nil
+	}
+	key := sha256.Sum256([]byte(raw))
+	now := g.now()
+	if id, ok := g.sessions.get(key, now); ok {
+		return id, nil
+	}
+	var s session
+	if err := g.cookies.Decode(name, raw, &s); err != nil {
+		return nil, nil
+	}
+	if now.Unix() < s.Expiry {
+		id := s.identity()
+		g.sessions.put(key, id, time.Unix(s.Expiry, 0))
+		return id, nil
+	}
+	if s.Refresh == "" || r.Forwarded || g.cfg.Login == nil {
+		return nil, nil
+	}
+	tok, idt, err := g.cfg.Login.Refresh(ctx, s.Refresh)
+	if err != nil || idt == nil || idt.Subject != s.Subject {
+		return nil, nil
+	}
+	refresh := tok.RefreshToken
+	if refresh == "" {
+		refresh = s.Refresh
+	}
+	rawID, _ := tok.Extra("id_token").(string)
+	fresh, err := sessionFromIDToken(idt, refresh, rawID, now.Add(g.cfg.SessionLifetime))
+	if err != nil {
+		return nil, nil
+	}
+	setCookie, err := g.sessionCookie(r, fresh)
+	if err != nil {
+		return nil, nil
+	}
+	return fresh.identity(), []string{setCookie}
+}
+
+func (g *Gateway) sessionCookie(r *Request, s *session) (string, error) {
+	name := g.cookieName(r)
+	v, err := g.cookies.Encode(name, s)
+	if err != nil && s.IDToken != "" {
+		s.IDToken = "" // too big for a cookie: drop what logout can do without
+		v, err = g.cookies.Encode(name, s)
+	}
+	if err != nil {
+		return "", fmt.Errorf("encoding the session cookie: %w", err)
+	}
+	return g.cookie(r, name, v, 30*24*time.Hour), nil
+}
+
+// startLogin sends a browser to sign in, remembering where it was going.
+func (g *Gateway) startLogin(ctx context.Context, r *Request) Decision {
+	returnTo := r.Path
+	if r.RawQuery != "" {
+		returnTo += "?" + r.RawQuery
+	}
+	if !localPath(returnTo) {
+		returnTo = "/"
+	}
+	f := flow{State: random(24), Nonce: random(24), Verifier: random(48), ReturnTo: returnTo, Redirect: r.origin() + g.cfg.CallbackPath}
+	u, err := g.cfg.Login.AuthURL(ctx, f.Redirect, f.State, f.Nonce, f.Verifier)
+	if err != nil {
+		g.cfg.Logger.Error("starting sign-in", zap.Error(err))
+		return respond(http.StatusServiceUnavailable, "text/html; charset=utf-8", page("Sign-in unavailable", "The sign-in service could not be reached. Try again later.", "", ""))
+	}
+	name := "authgate_flow_" + f.State[:8]
+	v, err := g.cookies.Encode(name, f)
+	if err != nil {
+		return respond(http.StatusInternalServerError, "text/plain; charset=utf-8", []byte("sign-in could not start\n"))
+	}
+	d := respond(http.StatusFound, "", nil)
+	d.Header.Set("Location", u)
+	d.Header.Add("Set-Cookie", g.cookie(r, name, v, 10*time.Minute))
+	return d
+}
+
+// callback finishes a sign-in: state, iss, code exchange, ID token.
+func (g *Gateway) callback(ctx context.Context, r *Request) Decision {
+	q, _ := url.ParseQuery(r.RawQuery)
+	state := q.Get("state")
+	fail := func(status int, msg string) Decision {
+		return respond(status, "text/html; charset=utf-8", page("Sign-in failed", msg, "/", "Start again"))
+	}
+	if len(state) < 8 {
+		return fail(http.StatusBadRequest, "The sign-in response has no valid state.")
+	}
+	name := "authgate_flow_" + state[:8]
+	raw, ok := readCookie(r.Header, name)
+	var f flow
+	if !ok || g.cookies.Decode(name, raw, &f) != nil || subtle.ConstantTimeCompare([]byte(f.State), []byte(state)) != 1 {
+		return fail(http.StatusBadRequest, "This sign-in expired or was started in another browser.")
+	}
+	clear := g.cookie(r, name, "", -1)
+	if e := q.Get("error"); e != "" {
+		d := fail(http.StatusForbidden, "The sign-in did not succeed ("+e+").")
+		d.Header.Add("Set-Cookie", clear)
+		return d
+	}
+	if iss := q.Get("iss"); iss != "" && iss != g.cfg.Login.Issuer {
+		return fail(http.StatusBadRequest, "The sign-in response came from another issuer.")
+	}
+	tok, idt, err := g.cfg.Login.Exchange(ctx, f.Redirect, q.Get("code"), f.Verifier, f.Nonce)
+	if err != nil {
+		g.cfg.Logger.Warn("sign-in callback", zap.Error(err))
+		return fail(http.StatusBadGateway, "The sign-in could not be completed.")
+	}
+	rawID, _ := tok.Extra("id_token").(string)
+	s, err := sessionFromIDToken(idt, tok.RefreshToken, rawID, g.now().Add(g.cfg.SessionLifetime))
+	if err != nil {
+		return fail(http.StatusBadGateway, "The sign-in could not be completed.")
+	}
+	setCookie, err := g.sessionCookie(r, s)
+	if err != nil {
+		return fail(http.StatusInternalServerError, "The session could not be stored.")
+	}
+	d := respond(http.StatusSeeOther, "", nil)
+	d.Header.Set("Location", f.ReturnTo)
+	d.Header.Add("Set-Cookie", setCookie)
+	d.Header.Add("Set-Cookie", clear)
+	return d
+}
+
+// logout ends the gateway session and, if the provider can, the user's
+// session there too.
+func (g *Gateway) logout(ctx context.Context, r *Request) Decision {
+	name := g.cookieName(r)
+	var s session
+	if raw, ok := readCookie(r.Header, name); ok {
+		g.cookies.Decode(name, raw, &s) //nolint:errcheck // a bad cookie is just cleared
+		g.sessions.forget(sha256.Sum256([]byte(raw)))
+	}
+	next := "/"
+	if g.cfg.Login != nil {
+		if u := g.cfg.Login.LogoutURL(ctx, s.IDToken); u != "" {
+			next = u
+		}
+	}
+	d := respond(http.StatusSeeOther, "", nil)
+	d.Header.Set("Location", next)
+	d.Header.Add("Set-Cookie", g.cookie(r, name, "", -1))
+	return d
+}
+
+// localPath reports whether p is a path on this site, safe to return to.
+func localPath(p string) bool {
+	if !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") || strings.ContainsAny(p, "\\\r\n") {
+		return false
+	}
+	u, err := url.Parse(p)
+	return err == nil && u.Scheme == "" && u.Host == ""
+}
+
+var pageTemplate = template.Must(template.New("page").Parse(`<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{{.Title}}</title><style>body{font:16px/1.5 system-ui,sans-serif;max-width:30rem;margin:3rem auto;padding:0 1rem}</style></head>
+<body><h1>{{.Title}}</h1><p>{{.Message}}</p>{{if .Link}}<p><a href="{{.Link}}">{{.LinkText}}</a></p>{{end}}</body></html>`))
+
+// page renders a small HTML page; link must be a local path.
+func page(title, message, link, linkText string) []byte {
+	var b strings.Builder
+	pageTemplate.Execute(&b, map[string]string{"Title": title, "Message": message, "Link": link, "LinkText": linkText}) //nolint:errcheck
+	return []byte(b.String())
+}
+
+// ---- protected resource metadata (RFC 9728) ----
+
+// Registry holds the gateways of a configuration by resource path, so
+// that whichever gateway a metadata request reaches can answer it.
+type Registry struct {
+	mu sync.RWMutex
+	by map[string]*Gateway
+}
+
+// NewRegistry returns an empty registry.
+func NewRegistry() *Registry { return &Registry{by: map[string]*Gateway{}} }
+
+func (reg *Registry) add(path string, g *Gateway) {
+	reg.mu.Lock()
+	defer reg.mu.Unlock()
+	if old, ok := reg.by[path]; !ok || !old.cfg.AcceptBearer {
+		reg.by[path] = g
+	}
+}
+
+func (reg *Registry) remove(path string, g *Gateway) {
+	reg.mu.Lock()
+	defer reg.mu.Unlock()
+	if reg.by[path] == g {
+		delete(reg.by, path)
+	}
+}
+
+func (reg *Registry) lookup(path string) (*Gateway, bool) {
+	reg.mu.RLock()
+	defer reg.mu.RUnlock()
+	g, ok := reg.by[path]
+	return g, ok
+}
+
+// metadata answers a metadata request for this gateway's resource, or
+// another's in the registry.
+func (g *Gateway) metadata(r *Request) (Decision, bool) {
+	suffix := strings.TrimPrefix(r.Path, WellKnownPath)
+	target := g
+	if suffix != g.cfg.ResourcePath {
+		if g.cfg.Registry == nil {
+			return Decision{}, false
+		}
+		var ok bool
+		if target, ok = g.cfg.Registry.lookup(suffix); !ok {
+			return Decision{}, false
+		}
+	}
+	doc := map[string]any{
+		"resource":                 r.origin() + target.cfg.ResourcePath,
+		"authorization_servers":    target.cfg.AuthorizationServers,
+		"bearer_methods_supported": []string{"header"},
+	}
+	if len(target.cfg.ScopesSupported) > 0 {
+		doc["scopes_supported"] = target.cfg.ScopesSupported
+	}
+	b, _ := json.Marshal(doc)
+	d := respond(http.StatusOK, "application/json", b)
+	d.Header.Set("Cache-Control", "public, max-age=300")
+	d.Header.Set("Access-Control-Allow-Origin", "*")
+	return d, true
+}

@@ -1,0 +1,145 @@
+package gateway
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+)
+
+// Auth methods an identity can come from.
+const (
+	AuthBearer  = "bearer"
+	AuthSession = "session"
+)
+
+// Identity is who made a request.
+type Identity struct {
+	Subject  string
+	Username string
+	Email    string
+	Name     string
+	ClientID string
+	Groups   []string
+	Scopes   []string
+	Audience []string
+	// Claims are the token's or ID token's claims.
+	Claims map[string]any
+	// Auth is AuthBearer or AuthSession.
+	Auth string
+	// TokenID is the access token's jti, for revocation.
+	TokenID string
+}
+
+// Fields an identity header can carry.
+const (
+	FieldSubject  = "subject"
+	FieldUsername = "username"
+	FieldEmail    = "email"
+	FieldName     = "name"
+	FieldGroups   = "groups"
+	FieldScopes   = "scopes"
+	FieldClientID = "client_id"
+	FieldAuth     = "auth"
+)
+
+// Fields lists the identity fields headers can carry.
+var Fields = []string{FieldSubject, FieldUsername, FieldEmail, FieldName, FieldGroups, FieldScopes, FieldClientID, FieldAuth}
+
+// Value returns one field as a header value: lists are comma-separated
+// (scopes space-separated, as OAuth writes them).
+func (id *Identity) Value(field string) string {
+	switch field {
+	case FieldSubject:
+		return id.Subject
+	case FieldUsername:
+		return id.Username
+	case FieldEmail:
+		return id.Email
+	case FieldName:
+		return id.Name
+	case FieldGroups:
+		return strings.Join(id.Groups, ",")
+	case FieldScopes:
+		return strings.Join(id.Scopes, " ")
+	case FieldClientID:
+		return id.ClientID
+	case FieldAuth:
+		return id.Auth
+	}
+	return ""
+}
+
+// ClaimString renders a claim value for a header or placeholder; ok is
+// false for values that have no simple text form.
+func ClaimString(v any) (string, bool) {
+	switch x := v.(type) {
+	case string:
+		return x, true
+	case bool, float64, int, int64:
+		return fmt.Sprint(x), true
+	case []any:
+		parts := make([]string, 0, len(x))
+		for _, e := range x {
+			s, ok := ClaimString(e)
+			if !ok {
+				return "", false
+			}
+			parts = append(parts, s)
+		}
+		return strings.Join(parts, ","), true
+	case []string:
+		return strings.Join(x, ","), true
+	}
+	return "", false
+}
+
+// HeaderMap says which request headers carry which identity fields to
+// the upstream.
+type HeaderMap map[string]string // header name → field
+
+// DefaultHeaders are the identity headers set unless configured otherwise.
+func DefaultHeaders() HeaderMap {
+	return HeaderMap{
+		"X-Auth-Subject":   FieldSubject,
+		"X-Auth-Username":  FieldUsername,
+		"X-Auth-Email":     FieldEmail,
+		"X-Auth-Name":      FieldName,
+		"X-Auth-Groups":    FieldGroups,
+		"X-Auth-Scopes":    FieldScopes,
+		"X-Auth-Client-Id": FieldClientID,
+	}
+}
+
+// RemoteHeaders are the headers of apps written for other gateways.
+func RemoteHeaders() HeaderMap {
+	return HeaderMap{"Remote-User": FieldUsername, "Remote-Groups": FieldGroups, "Remote-Email": FieldEmail, "Remote-Name": FieldName}
+}
+
+// alwaysStripped are removed from every request, whatever the mapping,
+// so a client can never pose as an identity.
+var alwaysStripped = []string{
+	"X-Auth-Subject", "X-Auth-Username", "X-Auth-Email", "X-Auth-Name", "X-Auth-Groups", "X-Auth-Scopes",
+	"X-Auth-Client-Id", "Remote-User", "Remote-Groups", "Remote-Email", "Remote-Name",
+}
+
+// Strip removes every identity header a client may have sent.
+func (m HeaderMap) Strip(h http.Header) {
+	for _, name := range alwaysStripped {
+		h.Del(name)
+	}
+	for name := range m {
+		h.Del(name)
+	}
+}
+
+// Apply sets the mapped identity headers on h. Values with line breaks
+// are dropped.
+func (m HeaderMap) Apply(h http.Header, id *Identity) {
+	for name, field := range m {
+		v := id.Value(field)
+		if v == "" || strings.ContainsAny(v, "\r\n") {
+			continue
+		}
+		h.Set(name, v)
+	}
+}

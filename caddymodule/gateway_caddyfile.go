@@ -1,0 +1,178 @@
+package caddymodule
+
+import (
+	"strconv"
+	"strings"
+
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+)
+
+// parseGatewayDirective sets up the authgate handler. Syntax:
+//
+//	authgate [<matcher>] {
+//	    accept          bearer|session...
+//	    require         scope|audience <value...>
+//	    allow|deny      user|group|client|scope|audience <value...>
+//	    allow|deny      claim <name> <value...>
+//	    allow|deny      expression <cel expression>
+//	    issuer          <url>
+//	    client_id       <id>
+//	    client_secret   <secret>
+//	    algorithms      <alg...>
+//	    introspection   <endpoint> <client_id> <client_secret>
+//	    header          <Header-Name> <field>
+//	    remote_headers
+//	    strip_authorization
+//	    cookie_name     <name>
+//	    cookie_domain   <domain>
+//	    session_lifetime <duration>
+//	    callback_path   <path>
+//	    logout_path     <path>
+//	    scopes          <scope...>
+//	    resource_path   <path>
+//	    realm           <realm>
+//	    cache_size      <n>
+//	}
+func parseGatewayDirective(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	g := new(Gateway)
+	h.Next()
+	if h.NextArg() {
+		return nil, h.ArgErr()
+	}
+	for h.NextBlock(0) {
+		if err := parseGatewayOption(h.Dispenser, &g.GatewayConfig); err != nil {
+			return nil, err
+		}
+	}
+	return g, nil
+}
+
+// parseVerifyDirective sets up the authgate_verify handler: the options
+// of authgate, plus
+//
+//	trusted_proxies <cidr...|private_ranges>
+func parseVerifyDirective(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	v := new(Verify)
+	h.Next()
+	if h.NextArg() {
+		return nil, h.ArgErr()
+	}
+	for h.NextBlock(0) {
+		if h.Val() == "trusted_proxies" {
+			if err := someArgs(h.Dispenser, &v.TrustedProxies); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		if err := parseGatewayOption(h.Dispenser, &v.GatewayConfig); err != nil {
+			return nil, err
+		}
+	}
+	return v, nil
+}
+
+func parseGatewayOption(d *caddyfile.Dispenser, g *GatewayConfig) error {
+	switch opt := d.Val(); opt {
+	case "accept":
+		return someArgs(d, &g.Accept)
+	case "require":
+		var args []string
+		if err := someArgs(d, &args); err != nil {
+			return err
+		}
+		if len(args) < 2 {
+			return d.Errf("require takes scope or audience and at least one value")
+		}
+		if g.Require == nil {
+			g.Require = new(RequireConfig)
+		}
+		switch args[0] {
+		case "scope", "scopes":
+			g.Require.Scopes = append(g.Require.Scopes, args[1:]...)
+		case "audience", "audiences":
+			g.Require.Audiences = append(g.Require.Audiences, args[1:]...)
+		default:
+			return d.Errf("require %q: want scope or audience", args[0])
+		}
+		return nil
+	case "allow", "deny":
+		args := d.RemainingArgs()
+		if len(args) < 2 {
+			return d.Errf("%s takes a kind (user, group, client, scope, audience, claim, expression) and values", opt)
+		}
+		rule := RuleConfig{Effect: opt, Kind: args[0]}
+		switch args[0] {
+		case "expression":
+			rule.Expression = strings.Join(args[1:], " ")
+		case "claim":
+			if len(args) < 3 {
+				return d.Errf("%s claim takes a claim name and values", opt)
+			}
+			rule.Claim, rule.Values = args[1], args[2:]
+		default:
+			rule.Values = args[1:]
+		}
+		g.Rules = append(g.Rules, rule)
+		return nil
+	case "issuer":
+		return oneArg(d, &g.Issuer)
+	case "client_id":
+		return oneArg(d, &g.ClientID)
+	case "client_secret":
+		return oneArg(d, &g.ClientSecret)
+	case "algorithms":
+		return someArgs(d, &g.Algorithms)
+	case "introspection":
+		args := d.RemainingArgs()
+		if len(args) != 3 {
+			return d.Errf("introspection takes <endpoint> <client_id> <client_secret>")
+		}
+		g.Introspection = &IntrospectionConfig{Endpoint: args[0], ClientID: args[1], ClientSecret: args[2]}
+		return nil
+	case "header":
+		args := d.RemainingArgs()
+		if len(args) != 2 {
+			return d.Errf("header takes <Header-Name> <field>")
+		}
+		if g.Headers == nil {
+			g.Headers = map[string]string{}
+		}
+		g.Headers[args[0]] = args[1]
+		return nil
+	case "remote_headers":
+		return flag(d, &g.RemoteHeaders)
+	case "strip_authorization":
+		return flag(d, &g.StripAuthorization)
+	case "cookie_name":
+		return oneArg(d, &g.CookieName)
+	case "cookie_domain":
+		return oneArg(d, &g.CookieDomain)
+	case "session_lifetime":
+		return durationArg(d, &g.SessionLifetime)
+	case "callback_path":
+		return oneArg(d, &g.CallbackPath)
+	case "logout_path":
+		return oneArg(d, &g.LogoutPath)
+	case "scopes":
+		return someArgs(d, &g.Scopes)
+	case "resource_path":
+		return oneArg(d, &g.ResourcePath)
+	case "realm":
+		return oneArg(d, &g.Realm)
+	case "cache_size":
+		var s string
+		if err := oneArg(d, &s); err != nil {
+			return err
+		}
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			return d.Errf("cache_size %q: want a positive number", s)
+		}
+		g.CacheSize = n
+		return nil
+	default:
+		return d.Errf("unrecognized authgate option %q", opt)
+	}
+}

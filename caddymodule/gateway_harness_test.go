@@ -1,0 +1,108 @@
+package caddymodule
+
+import (
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+)
+
+// gatewaySetup is one Caddy with three sites: the authorization server
+// (issuer), an app protected by authgate, and a service protected through
+// forward_auth to authgate_verify. Both upstreams echo the identity
+// headers they receive.
+type gatewaySetup struct {
+	*testCaddy
+	app, fwd string // origins
+}
+
+// echo is an upstream that shows the identity headers it was given.
+const echo = `respond "sub={http.request.header.X-Auth-Subject} user={http.request.header.X-Auth-Username} email={http.request.header.X-Auth-Email} groups={http.request.header.X-Auth-Groups} scopes={http.request.header.X-Auth-Scopes} client={http.request.header.X-Auth-Client-Id} remote={http.request.header.Remote-User} authz={http.request.header.Authorization} ph={authgate.subject} claim={authgate.claims.email}" 200`
+
+// startGateway runs the three sites; api and web are the authgate blocks'
+// contents for the app's /api/* and other routes.
+func startGateway(t *testing.T, options, api, web string) *gatewaySetup {
+	t.Helper()
+	tc := &testCaddy{t: t, port: freePort(t), dataDir: t.TempDir()}
+	tc.issuer = fmt.Sprintf("http://127.0.0.1:%d", tc.port)
+	tc.site = tc.issuer
+	tc.admin = fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	g := &gatewaySetup{testCaddy: tc,
+		app: fmt.Sprintf("http://127.0.0.1:%d", freePort(t)),
+		fwd: fmt.Sprintf("http://127.0.0.1:%d", freePort(t))}
+	caddyfile := fmt.Sprintf(`{
+	admin %s
+	persist_config off
+	storage file_system %s
+	authgate {
+		issuer %s
+		storage sqlite %s
+		%s
+	}
+}
+
+%s {
+	bind 127.0.0.1
+	authgate_server
+	handle /verify* {
+		authgate_verify {
+			accept session bearer
+			header X-Auth-Subject subject
+		}
+	}
+	respond "issuer site" 404
+}
+
+%s {
+	bind 127.0.0.1
+	route /api/* {
+		authgate {
+			%s
+		}
+		%s
+	}
+	route {
+		authgate {
+			%s
+		}
+		%s
+	}
+}
+
+%s {
+	bind 127.0.0.1
+	forward_auth %s {
+		uri /verify
+		copy_headers X-Auth-Subject X-Auth-Username X-Auth-Email X-Auth-Groups X-Auth-Scopes X-Auth-Client-Id
+	}
+	%s
+}
+`, tc.admin, filepath.Join(tc.dataDir, "caddy"), tc.issuer, filepath.Join(tc.dataDir, "authgate.db"), options,
+		tc.issuer, g.app, api, echo, web, echo, g.fwd, strings.TrimPrefix(tc.issuer, "http://"), echo)
+	cfg, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(caddyfile), nil)
+	if err != nil {
+		t.Fatalf("adapting: %v\n%s", err, caddyfile)
+	}
+	tc.config = cfg
+	tc.load()
+	t.Cleanup(func() { caddy.Stop() }) //nolint:errcheck
+	return g
+}
+
+// call sends a request to one of the sites, with an optional bearer token
+// and extra header pairs.
+func (g *gatewaySetup) call(method, url, token string, headers ...string) response {
+	g.t.Helper()
+	req, _ := http.NewRequest(method, url, nil)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Add(headers[i], headers[i+1])
+	}
+	return do(g.t, req)
+}
