@@ -237,9 +237,7 @@ func TestCaddyfileExample(t *testing.T) {
 		t.Fatalf("Caddyfile.example does not validate: %v", err)
 	}
 
-	port := freePort(t)
-	local := strings.ReplaceAll(string(text), "127.0.0.1:9000", fmt.Sprintf("127.0.0.1:%d", port))
-	local = strings.Replace(local, "{\n", fmt.Sprintf("{\n\tadmin 127.0.0.1:%d\n\tpersist_config off\n", freePort(t)), 1)
+	local, ports := localExample(t, string(text))
 	cfgJSON, err = adaptCaddyfile(t, local)
 	if err != nil {
 		t.Fatal(err)
@@ -248,7 +246,7 @@ func TestCaddyfileExample(t *testing.T) {
 		t.Fatalf("running Caddyfile.example: %v", err)
 	}
 	t.Cleanup(func() { caddy.Stop() })
-	tc := &testCaddy{t: t, issuer: fmt.Sprintf("http://127.0.0.1:%d", port)}
+	tc := &testCaddy{t: t, issuer: "http://" + ports["9000"]}
 	tok := tc.token("demo-service", "demo-service-secret", nil)
 	tc.verifyJWT(tok)
 	in := tc.postForm("/introspect", url.Values{"token": {tok}}, "demo-service", "demo-service-secret").json(t)
@@ -262,4 +260,36 @@ func TestCaddyfileExample(t *testing.T) {
 	if in["active"] != false {
 		t.Fatalf("after revocation: %v", in)
 	}
+
+	// The gateway demo: the API wants a token with read; the forward_auth
+	// site takes one too; the upstream echoes who it is.
+	g := &gatewaySetup{testCaddy: tc}
+	if r := g.call("GET", "http://"+ports["9001"]+"/api/hello", ""); r.status != 401 || !strings.Contains(r.header.Get("WWW-Authenticate"), "resource_metadata=") {
+		t.Errorf("the demo API without a token: %d %q", r.status, r.header.Get("WWW-Authenticate"))
+	}
+	read := tc.token("demo-service", "demo-service-secret", url.Values{"scope": {"read"}})
+	for _, site := range []string{ports["9001"] + "/api/hello", ports["9002"] + "/hello"} {
+		r := g.call("GET", "http://"+site, read)
+		if r.status != 200 || !strings.Contains(string(r.body), "X-Auth-Subject:   demo-service") {
+			t.Errorf("%s with a token: %d %s", site, r.status, r.body)
+		}
+	}
+	// Self-registration works as the README shows.
+	reg := tc.register(map[string]any{"redirect_uris": []string{"http://127.0.0.1:9999/cb"}, "token_endpoint_auth_method": "none"}, "")
+	if reg.status != http.StatusCreated {
+		t.Errorf("registration on the example: %d %s", reg.status, reg.body)
+	}
+}
+
+// localExample rewrites Caddyfile.example to free ports (the demo's
+// 9000, 9001, 9002 and 9100 may be taken) with its own admin endpoint.
+func localExample(t *testing.T, text string) (string, map[string]string) {
+	t.Helper()
+	ports := map[string]string{}
+	for _, p := range []string{"9000", "9001", "9002", "9100"} {
+		ports[p] = fmt.Sprintf("127.0.0.1:%d", freePort(t))
+		text = strings.ReplaceAll(text, "127.0.0.1:"+p, ports[p])
+	}
+	text = strings.Replace(text, "{\n", fmt.Sprintf("{\n\tadmin 127.0.0.1:%d\n\tpersist_config off\n", freePort(t)), 1)
+	return text, ports
 }

@@ -42,8 +42,16 @@ func TestReadmeWalkthrough(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	issuer := fmt.Sprintf("http://127.0.0.1:%d", freePort(t))
-	local := strings.ReplaceAll(string(text), "http://127.0.0.1:9000", issuer)
+	// Free ports instead of the demo's 9000, 9001, 9002 and 9100.
+	local := string(text)
+	var issuer string
+	for _, p := range []string{"9000", "9001", "9002", "9100"} {
+		addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+		if p == "9000" {
+			issuer = "http://" + addr
+		}
+		local = strings.ReplaceAll(local, "127.0.0.1:"+p, addr)
+	}
 	local = strings.Replace(local, "{\n", fmt.Sprintf("{\n\tadmin 127.0.0.1:%d\n\tpersist_config off\n", freePort(t)), 1)
 	cfg, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(local), nil)
 	if err != nil {
