@@ -160,3 +160,56 @@ func TestBrowserSignIn(t *testing.T) {
 		t.Fatalf("after logout the sign-in page did not come back: %v", err)
 	}
 }
+
+// TestBrowserGateway: headless Chromium opens a protected page, is sent to
+// sign in, comes back to that page with the identity upstream, signs out,
+// and does the same through forward_auth to authgate_verify.
+func TestBrowserGateway(t *testing.T) {
+	ctx := newChrome(t)
+	g := startGateway(t, gatewayClients, `accept bearer`, `accept session`)
+	signIn := func(target string) string {
+		t.Helper()
+		err := chromedp.Do(ctx,
+			chromedp.Navigate(target),
+			chromedp.WaitVisible(chromedp.CSS("#username")),
+			chromedp.SendKeys(chromedp.CSS("#username"), "alice"),
+			chromedp.SendKeys(chromedp.CSS("#password"), alicePassword),
+			chromedp.Click(chromedp.CSS("button[type=submit]")),
+		)
+		if err != nil {
+			t.Fatalf("sign-in for %s: %v", target, err)
+		}
+		if _, err := waitLocation(ctx, target); err != nil {
+			t.Fatalf("never came back to %s: %v", target, err)
+		}
+		body, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("body")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return body
+	}
+	if body := signIn(g.app + "/page?tab=1"); !strings.Contains(body, "sub=alice ") || !strings.Contains(body, "email=alice@example.com") {
+		t.Fatalf("the upstream saw %q", body)
+	}
+	// Signed in: another page opens at once.
+	if err := chromedp.Do(ctx, chromedp.Navigate(g.app+"/second")); err != nil {
+		t.Fatal(err)
+	}
+	if body, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("body"))); !strings.Contains(body, "sub=alice ") {
+		t.Errorf("second page: %q", body)
+	}
+	// Sign out through the gateway: it ends the server's session too.
+	if err := chromedp.Do(ctx, chromedp.Navigate(g.app+"/.authgate/logout")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := waitLocation(ctx, g.issuer+"/logout"); err != nil {
+		t.Fatalf("logout did not reach the server: %v", err)
+	}
+	if body, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("body"))); !strings.Contains(body, "signed out") {
+		t.Errorf("after logout: %q", body)
+	}
+	// Through forward_auth: signed out, so the sign-in page comes again.
+	if body := signIn(g.fwd + "/home"); !strings.Contains(body, "sub=alice ") {
+		t.Fatalf("through forward_auth the upstream saw %q", body)
+	}
+}

@@ -146,6 +146,11 @@ func (gc *GatewayConfig) provision(ctx caddy.Context) error {
 	}
 	app := appIface.(*App)
 	repl := caddy.NewReplacer()
+	for name, p := range map[string]string{"callback_path": gc.CallbackPath, "logout_path": gc.LogoutPath, "resource_path": gc.ResourcePath} {
+		if p != "" && (!strings.HasPrefix(p, "/") || strings.ContainsAny(p, "?#")) {
+			return fmt.Errorf("%s %q must be a path starting with /", name, p)
+		}
+	}
 	cfg := gateway.Config{
 		CookieName: gc.CookieName, CookieDomain: gc.CookieDomain, SessionLifetime: time.Duration(gc.SessionLifetime),
 		CallbackPath: gc.CallbackPath, LogoutPath: gc.LogoutPath, ResourcePath: gc.ResourcePath, Realm: gc.Realm,
