@@ -284,9 +284,16 @@ func TestForwardAuth(t *testing.T) {
 			t.Errorf("%s: %d", name, r.status)
 		}
 	}
-	// nginx style: X-Original-URL; a browser gets a redirect to sign in.
+	// nginx style: X-Original-URL; a browser gets 401 (auth_request takes
+	// no redirect), and the login path starts the sign-in.
 	req, _ := http.NewRequest(http.MethodGet, g.issuer+"/verify", nil)
 	req.Header.Set("X-Original-URL", "https://app.example/p?q=1")
+	req.Header.Set("Accept", "text/html")
+	if r := newBrowser(g.testCaddy).do(req); r.status != http.StatusUnauthorized {
+		t.Errorf("nginx-style browser request: %d", r.status)
+	}
+	req, _ = http.NewRequest(http.MethodGet, g.issuer+"/verify", nil)
+	req.Header.Set("X-Original-URL", "https://app.example/.authgate/login?rd=/p%3Fq%3D1")
 	req.Header.Set("Accept", "text/html")
 	r = newBrowser(g.testCaddy).do(req)
 	if r.status != http.StatusFound || !strings.HasPrefix(r.header.Get("Location"), g.issuer+"/authorize?") {

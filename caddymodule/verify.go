@@ -109,6 +109,9 @@ func (h *Verify) forwardedRequest(r *http.Request) (*gateway.Request, error) {
 			return nil, fmt.Errorf("X-Original-URL is not an absolute http(s) URL")
 		}
 		gr.Scheme, gr.Host, gr.Path, gr.RawQuery = u.Scheme, u.Host, u.Path, u.RawQuery
+		// nginx's auth_request takes only 2xx, 401 and 403; its error_page
+		// sends browsers to the login path instead.
+		gr.NoRedirect = r.Header.Get("X-Forwarded-Uri") == ""
 	}
 	for _, name := range []string{"X-Forwarded-Method", "X-Original-Method"} {
 		if v := r.Header.Get(name); v != "" {

@@ -46,9 +46,10 @@ type Config struct {
 	// SessionLifetime is how long a session lasts before it is refreshed
 	// or signed in again. Default 1 hour.
 	SessionLifetime time.Duration
-	// CallbackPath and LogoutPath are handled by the gateway. Defaults
-	// /.authgate/callback and /.authgate/logout.
-	CallbackPath, LogoutPath string
+	// CallbackPath, LogoutPath and LoginPath are handled by the gateway.
+	// Defaults /.authgate/callback, /.authgate/logout and /.authgate/login
+	// (which starts a sign-in and returns to its rd parameter, a path).
+	CallbackPath, LogoutPath, LoginPath string
 	// Headers carry the identity to the upstream.
 	Headers HeaderMap
 	// ResourcePath is the path of the protected resource (RFC 9728): its
@@ -95,6 +96,9 @@ func New(cfg Config) (*Gateway, error) {
 	}
 	if cfg.LogoutPath == "" {
 		cfg.LogoutPath = "/.authgate/logout"
+	}
+	if cfg.LoginPath == "" {
+		cfg.LoginPath = "/.authgate/login"
 	}
 	if cfg.CookieName == "" {
 		cfg.CookieName = "authgate_session_gw"
@@ -147,6 +151,10 @@ type Request struct {
 	// Forwarded marks a verify-endpoint request: the session cannot be
 	// refreshed, since the response's cookies do not reach the browser.
 	Forwarded bool
+	// NoRedirect answers browsers without a session with 401 rather than a
+	// redirect, for proxies that accept only 2xx, 401 and 403 from an
+	// auth request (nginx auth_request); they send browsers to LoginPath.
+	NoRedirect bool
 }
 
 func (r *Request) origin() string { return r.Scheme + "://" + r.Host }
@@ -178,6 +186,18 @@ func (g *Gateway) Decide(ctx context.Context, r *Request) Decision {
 		return g.callback(ctx, r)
 	case r.Path == g.cfg.LogoutPath && g.cfg.AcceptSession:
 		return g.logout(ctx, r)
+	case r.Path == g.cfg.LoginPath && g.cfg.AcceptSession && g.cfg.Login != nil:
+		q, _ := url.ParseQuery(r.RawQuery)
+		back := q.Get("rd")
+		if !localPath(back) {
+			back = "/"
+		}
+		target := *r
+		target.Path, target.RawQuery = back, ""
+		if p, query, ok := strings.Cut(back, "?"); ok {
+			target.Path, target.RawQuery = p, query
+		}
+		return g.startLogin(ctx, &target)
 	case (r.Method == http.MethodGet || r.Method == http.MethodHead) && (r.Path == WellKnownPath || strings.HasPrefix(r.Path, WellKnownPath+"/")):
 		if d, ok := g.metadata(r); ok {
 			return d
@@ -207,7 +227,7 @@ func (g *Gateway) Decide(ctx context.Context, r *Request) Decision {
 		id, setCookies = g.sessionIdentity(ctx, r)
 	}
 	if id == nil {
-		if g.isBrowser(r) {
+		if g.isBrowser(r) && !r.NoRedirect {
 			return g.startLogin(ctx, r)
 		}
 		return g.unauthorized(r, "", "")
