@@ -290,6 +290,6 @@ func localExample(t *testing.T, text string) (string, map[string]string) {
 		ports[p] = fmt.Sprintf("127.0.0.1:%d", freePort(t))
 		text = strings.ReplaceAll(text, "127.0.0.1:"+p, ports[p])
 	}
-	text = strings.Replace(text, "{\n", fmt.Sprintf("{\n\tadmin 127.0.0.1:%d\n\tpersist_config off\n", freePort(t)), 1)
+	text = strings.Replace(text, "{\n", fmt.Sprintf("{\n\tadmin 127.0.0.1:%d\n\tpersist_config off\n\tstorage file_system %s\n", freePort(t), t.TempDir()), 1)
 	return text, ports
 }

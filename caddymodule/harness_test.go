@@ -104,6 +104,7 @@ func (tc *testCaddy) adapt(options string) []byte {
 	caddyfile := fmt.Sprintf(`{
 	admin %s
 	persist_config off
+	storage file_system %s
 	authgate {
 		issuer %s
 		storage sqlite %s
@@ -116,7 +117,7 @@ func (tc *testCaddy) adapt(options string) []byte {
 	authgate_server
 	respond "site content" 404
 }
-`, tc.admin, tc.issuer, filepath.Join(tc.dataDir, "authgate.db"), options, tc.site)
+`, tc.admin, filepath.Join(tc.dataDir, "caddy"), tc.issuer, filepath.Join(tc.dataDir, "authgate.db"), options, tc.site)
 	cfg, warnings, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(caddyfile), nil)
 	if err != nil {
 		tc.t.Fatalf("adapting Caddyfile: %v\n%s", err, caddyfile)

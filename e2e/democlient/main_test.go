@@ -52,7 +52,7 @@ func TestReadmeWalkthrough(t *testing.T) {
 		}
 		local = strings.ReplaceAll(local, "127.0.0.1:"+p, addr)
 	}
-	local = strings.Replace(local, "{\n", fmt.Sprintf("{\n\tadmin 127.0.0.1:%d\n\tpersist_config off\n", freePort(t)), 1)
+	local = strings.Replace(local, "{\n", fmt.Sprintf("{\n\tadmin 127.0.0.1:%d\n\tpersist_config off\n\tstorage file_system %s\n", freePort(t), filepath.Join(dir, "caddy")), 1)
 	cfg, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(local), nil)
 	if err != nil {
 		t.Fatal(err)
