@@ -23,6 +23,32 @@ type pooledStore struct{ store.Store }
 
 func (p pooledStore) Destruct() error { return p.Close() }
 
+// openShared returns the store pooled under key, opening it with open if
+// no config holds it yet.
+func openShared(key string, open func() (store.Store, error)) (store.Store, error) {
+	val, _, err := storePool.LoadOrNew(key, func() (caddy.Destructor, error) {
+		st, err := open()
+		if err != nil {
+			return nil, err
+		}
+		return pooledStore{st}, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return val.(pooledStore).Store, nil
+}
+
+// releaseShared drops one config's use of the store under key (if it got
+// one); the last use closes it.
+func releaseShared(key string) error {
+	if key == "" {
+		return nil
+	}
+	_, err := storePool.Delete(key)
+	return err
+}
+
 // SQLiteStorage is the embedded default store: one SQLite file, nothing to
 // install. It suits one Caddy instance; several instances need a shared
 // database server.
@@ -51,28 +77,16 @@ func (s *SQLiteStorage) OpenStore(ctx caddy.Context) (store.Store, error) {
 		return nil, fmt.Errorf("resolving %s: %w", path, err)
 	}
 	key := "sqlite:" + abs
-	val, _, err := storePool.LoadOrNew(key, func() (caddy.Destructor, error) {
-		st, err := sqlite.Open(ctx, abs)
-		if err != nil {
-			return nil, err
-		}
-		return pooledStore{st}, nil
-	})
+	st, err := openShared(key, func() (store.Store, error) { return sqlite.Open(ctx, abs) })
 	if err != nil {
 		return nil, err
 	}
 	s.key = key
-	return val.(pooledStore).Store, nil
+	return st, nil
 }
 
 // Cleanup releases this config's use of the database.
-func (s *SQLiteStorage) Cleanup() error {
-	if s.key == "" {
-		return nil
-	}
-	_, err := storePool.Delete(s.key)
-	return err
-}
+func (s *SQLiteStorage) Cleanup() error { return releaseShared(s.key) }
 
 // Interface guards
 var (

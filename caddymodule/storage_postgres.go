@@ -50,28 +50,16 @@ func (s *PostgresStorage) OpenStore(ctx caddy.Context) (store.Store, error) {
 	// in clear beyond the pool itself.
 	sum := sha256.Sum256([]byte(dsn))
 	key := "postgres:" + hex.EncodeToString(sum[:])
-	val, _, err := storePool.LoadOrNew(key, func() (caddy.Destructor, error) {
-		st, err := postgres.Open(ctx, dsn)
-		if err != nil {
-			return nil, err
-		}
-		return pooledStore{st}, nil
-	})
+	st, err := openShared(key, func() (store.Store, error) { return postgres.Open(ctx, dsn) })
 	if err != nil {
 		return nil, err
 	}
 	s.key = key
-	return val.(pooledStore).Store, nil
+	return st, nil
 }
 
 // Cleanup releases this config's use of the database.
-func (s *PostgresStorage) Cleanup() error {
-	if s.key == "" {
-		return nil
-	}
-	_, err := storePool.Delete(s.key)
-	return err
-}
+func (s *PostgresStorage) Cleanup() error { return releaseShared(s.key) }
 
 // Interface guards
 var (

@@ -21,6 +21,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -115,6 +116,10 @@ type instance struct {
 	t    *testing.T
 	name string
 	url  string // the instance's own address, not the issuer
+	// site is the address of its protected site: the authgate handler
+	// (bearer tokens only) in front of a response that echoes the
+	// X-Auth-Subject header the gateway sets.
+	site string
 	// admin is the address of its admin API.
 	admin string
 	log   string // the file with its standard output and error
@@ -130,10 +135,11 @@ type instance struct {
 func startInstance(t *testing.T, name, issuer, storage string, env ...string) *instance {
 	t.Helper()
 	dir := t.TempDir()
-	port, adminPort := freePort(t), freePort(t)
+	port, sitePort, adminPort := freePort(t), freePort(t), freePort(t)
 	in := &instance{
 		t: t, name: name,
 		url:   fmt.Sprintf("http://127.0.0.1:%d", port),
+		site:  fmt.Sprintf("http://127.0.0.1:%d", sitePort),
 		admin: fmt.Sprintf("http://127.0.0.1:%d", adminPort),
 		log:   filepath.Join(dir, "caddy.log"),
 		done:  make(chan struct{}),
@@ -152,7 +158,17 @@ func startInstance(t *testing.T, name, issuer, storage string, env ...string) *i
 	bind 127.0.0.1
 	authgate_server
 }
-`, adminPort, issuer, storage, strings.TrimSpace(testConfig), in.url)
+
+%s {
+	bind 127.0.0.1
+	route {
+		authgate {
+			accept bearer
+		}
+		respond "{http.request.header.X-Auth-Subject}"
+	}
+}
+`, adminPort, issuer, storage, strings.TrimSpace(testConfig), in.url, in.site)
 	config := filepath.Join(dir, "Caddyfile")
 	if err := os.WriteFile(config, []byte(caddyfile), 0o600); err != nil {
 		t.Fatal(err)
@@ -170,6 +186,9 @@ func startInstance(t *testing.T, name, issuer, storage string, env ...string) *i
 	)
 	in.cmd.Env = append(in.cmd.Env, env...)
 	in.cmd.Stdout, in.cmd.Stderr = logFile, logFile
+	// Should the test process die without its cleanups (a -timeout
+	// panic, a signal), the instance dies with it.
+	setDeathSignal(in.cmd)
 	if err := in.cmd.Start(); err != nil {
 		logFile.Close()
 		t.Fatalf("starting instance %s: %v", name, err)
@@ -180,8 +199,7 @@ func startInstance(t *testing.T, name, issuer, storage string, env ...string) *i
 		close(in.done)
 	}()
 	t.Cleanup(func() {
-		in.cmd.Process.Kill() //nolint:errcheck // it may have exited
-		<-in.done
+		in.stop()
 		if t.Failed() {
 			b, _ := os.ReadFile(in.log)
 			if len(b) > 16<<10 {
@@ -191,6 +209,22 @@ func startInstance(t *testing.T, name, issuer, storage string, env ...string) *i
 		}
 	})
 	return in
+}
+
+// stop ends the instance: gracefully (SIGTERM: Caddy stops its apps and
+// closes its database pool), or killed if it has not exited within 5s.
+// It returns when the process has exited.
+func (in *instance) stop() {
+	if err := in.cmd.Process.Signal(syscall.SIGTERM); err == nil {
+		select {
+		case <-in.done:
+			return
+		case <-time.After(5 * time.Second):
+			in.t.Logf("instance %s did not stop within 5s of SIGTERM; killing it", in.name)
+		}
+	}
+	in.cmd.Process.Kill() //nolint:errcheck // it may have exited
+	<-in.done
 }
 
 // waitReady waits until the instance serves its discovery document.

@@ -28,6 +28,9 @@ import (
 func TestTwoInstances(t *testing.T) {
 	dsn, password := pgtest.WithPassword(pgtest.FreshDB(t))
 	caddyBinary(t) // build first, so the start below is timed alone
+	// Cleanups run last first: this one runs once both instances have
+	// stopped, before the database is dropped.
+	t.Cleanup(func() { checkNothingLeft(t, dsn) })
 	lb := newBalancer(t)
 	start := time.Now()
 	// A reads the DSN from the environment, B has it in its Caddyfile.
@@ -42,6 +45,7 @@ func TestTwoInstances(t *testing.T) {
 	t.Run("double redemption", func(t *testing.T) { testDoubleRedemption(t, lb, a, b) })
 	t.Run("double refresh", func(t *testing.T) { testDoubleRefresh(t, lb, a, b) })
 	t.Run("key rotation", func(t *testing.T) { testKeyRotation(t, a, b) })
+	t.Run("gateway revocation", func(t *testing.T) { testGatewayRevocation(t, a, b, dsn) })
 
 	// The DSN's password shows neither in the logs nor in Caddy's files.
 	if password != "" {
