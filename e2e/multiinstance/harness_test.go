@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"html"
 	"io"
-	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -18,6 +17,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -32,12 +32,25 @@ import (
 // binDir holds the Caddy binary the tests build once per package run.
 var binDir string
 
+// binDirPattern names binDir in the temporary directory; binDirOwner is
+// the file in it that holds the test process's ID.
+const (
+	binDirPattern = "authgate-multiinstance-"
+	binDirOwner   = "owner.pid"
+)
+
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "authgate-multiinstance-")
+	// A test process that died without its cleanups (a -timeout panic)
+	// left its binary behind: remove those of processes that are gone.
+	removeStaleBinDirs()
+	dir, err := os.MkdirTemp("", binDirPattern)
 	if err != nil {
 		panic(err)
 	}
 	binDir = dir
+	if err := os.WriteFile(filepath.Join(dir, binDirOwner), []byte(strconv.Itoa(os.Getpid())), 0o600); err != nil {
+		panic(err)
+	}
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
@@ -64,16 +77,6 @@ func caddyBinary(t *testing.T) string {
 		t.Fatalf("building Caddy with authgate: %v\n%s", buildErr, buildOut)
 	}
 	return bin
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // testConfig is what every instance knows from configuration: it must be
@@ -128,24 +131,22 @@ type instance struct {
 }
 
 // startInstance starts a Caddy process serving the authorization server
-// for issuer on a free port, with storage, the storage option's argument,
-// and env added to its environment. It does not wait for it to answer.
-// The process is killed when the test ends, and its log shown if the
-// test failed.
+// for issuer, and the protected site, on free ports, with storage, the
+// storage option's argument, and env added to its environment. It does
+// not wait for it to answer. The process is stopped when the test ends,
+// and its log shown if the test failed.
 func startInstance(t *testing.T, name, issuer, storage string, env ...string) *instance {
 	t.Helper()
 	dir := t.TempDir()
-	port, sitePort, adminPort := freePort(t), freePort(t), freePort(t)
-	in := &instance{
-		t: t, name: name,
-		url:   fmt.Sprintf("http://127.0.0.1:%d", port),
-		site:  fmt.Sprintf("http://127.0.0.1:%d", sitePort),
-		admin: fmt.Sprintf("http://127.0.0.1:%d", adminPort),
-		log:   filepath.Join(dir, "caddy.log"),
-		done:  make(chan struct{}),
-	}
+	in := &instance{t: t, name: name, log: filepath.Join(dir, "caddy.log"), done: make(chan struct{})}
+	in.cmd = exec.Command(caddyBinary(t), "run", "--config", filepath.Join(dir, "Caddyfile"), "--adapter", "caddyfile")
+	socks := newSockets(t, in.cmd, 3)
+	server, site, admin := socks.list[0], socks.list[1], socks.list[2]
+	in.url = fmt.Sprintf("http://127.0.0.1:%d", server.port)
+	in.site = fmt.Sprintf("http://127.0.0.1:%d", site.port)
+	in.admin = fmt.Sprintf("http://127.0.0.1:%d", admin.port)
 	caddyfile := fmt.Sprintf(`{
-	admin 127.0.0.1:%d
+	admin %s
 	persist_config off
 	authgate {
 		issuer %s
@@ -155,12 +156,12 @@ func startInstance(t *testing.T, name, issuer, storage string, env ...string) *i
 }
 
 %s {
-	bind 127.0.0.1
+	bind %s
 	authgate_server
 }
 
 %s {
-	bind 127.0.0.1
+	bind %s
 	route {
 		authgate {
 			accept bearer
@@ -168,16 +169,14 @@ func startInstance(t *testing.T, name, issuer, storage string, env ...string) *i
 		respond "{http.request.header.X-Auth-Subject}"
 	}
 }
-`, adminPort, issuer, storage, strings.TrimSpace(testConfig), in.url, in.site)
-	config := filepath.Join(dir, "Caddyfile")
-	if err := os.WriteFile(config, []byte(caddyfile), 0o600); err != nil {
+`, admin.adminAddr(), issuer, storage, strings.TrimSpace(testConfig), in.url, server.bind(), in.site, site.bind())
+	if err := os.WriteFile(filepath.Join(dir, "Caddyfile"), []byte(caddyfile), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	logFile, err := os.Create(in.log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	in.cmd = exec.Command(caddyBinary(t), "run", "--config", config, "--adapter", "caddyfile")
 	in.cmd.Dir = dir
 	in.cmd.Env = append(os.Environ(),
 		"XDG_CONFIG_HOME="+filepath.Join(dir, "config"),
@@ -187,9 +186,11 @@ func startInstance(t *testing.T, name, issuer, storage string, env ...string) *i
 	in.cmd.Env = append(in.cmd.Env, env...)
 	in.cmd.Stdout, in.cmd.Stderr = logFile, logFile
 	// Should the test process die without its cleanups (a -timeout
-	// panic, a signal), the instance dies with it.
+	// panic, a signal), the instance dies with it where the system can.
 	setDeathSignal(in.cmd)
-	if err := in.cmd.Start(); err != nil {
+	err = in.cmd.Start()
+	socks.release() // the process has its own copies
+	if err != nil {
 		logFile.Close()
 		t.Fatalf("starting instance %s: %v", name, err)
 	}
@@ -227,6 +228,9 @@ func (in *instance) stop() {
 	<-in.done
 }
 
+// readyClient asks whether an instance is up.
+var readyClient = &http.Client{Timeout: 2 * time.Second}
+
 // waitReady waits until the instance serves its discovery document.
 func (in *instance) waitReady() {
 	in.t.Helper()
@@ -237,13 +241,14 @@ func (in *instance) waitReady() {
 			in.t.Fatalf("instance %s exited at start: %v", in.name, in.cmd.ProcessState)
 		default:
 		}
-		resp, err := http.Get(in.url + "/.well-known/openid-configuration")
+		resp, err := readyClient.Get(in.url + "/.well-known/openid-configuration")
 		if err == nil {
 			io.Copy(io.Discard, resp.Body) //nolint:errcheck
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
 				return
 			}
+			err = fmt.Errorf("status %s", resp.Status)
 		}
 		if time.Now().After(deadline) {
 			in.t.Fatalf("instance %s does not answer after 30s (last error %v)", in.name, err)
