@@ -142,15 +142,24 @@ func trustedPushedRedirect(raw string) bool {
 
 // revocationFeed tells subscribers which access tokens were revoked: at
 // once for revocations made by this instance, and by polling the store
-// for those made by others.
+// for those made by others. Each poll reads again from a margin before the
+// newest revocation seen, so a revocation stamped a little earlier (the
+// revoking instance's clock is behind, or its transaction committed late)
+// is still found; a set of those already sent keeps them from repeating.
 type revocationFeed struct {
-	store  store.TokenStore
-	mu     sync.Mutex
-	since  time.Time
-	seen   map[string]bool // revocations at exactly `since`, already sent
-	subs   []func(jtis []string)
-	subsMu sync.RWMutex
+	store     store.TokenStore
+	mu        sync.Mutex
+	watermark time.Time
+	seen      map[string]time.Time
+	subs      []func(jtis []string)
+	subsMu    sync.RWMutex
 }
+
+// revocationMargin is how far back each poll reads again.
+const revocationMargin = 30 * time.Second
+
+// revocationPage is how many revocations one query reads.
+const revocationPage = 1000
 
 // SubscribeRevocations registers fn to receive the jtis of revoked access
 // tokens. fn must be quick and must not block.
@@ -161,30 +170,30 @@ func (s *Server) SubscribeRevocations(fn func(jtis []string)) {
 	f.subsMu.Unlock()
 }
 
-// PollRevocations reads the store for revocations made since the last
-// poll and sends them to the subscribers. The app calls it on a short
-// interval; this instance's own revocations call it at once.
+// PollRevocations reads the store for revocations not yet announced and
+// sends them to the subscribers. The app calls it every second; this
+// instance's own revocations call it at once.
 func (s *Server) PollRevocations(ctx context.Context) error {
 	f := s.revocations
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	cursor := store.RevocationCursor{At: f.watermark.Add(-revocationMargin)}
 	for {
-		revs, err := f.store.RevokedSince(ctx, f.since, 1000)
+		revs, err := f.store.RevokedAfter(ctx, cursor, revocationPage)
 		if err != nil {
 			return fmt.Errorf("polling revocations: %w", err)
 		}
 		var jtis []string
-		fresh := 0
 		for _, r := range revs {
+			cursor = store.RevocationCursor{At: r.RevokedAt, Kind: r.Kind, ID: r.ID}
 			key := string(r.Kind) + "\x00" + r.ID
-			if r.RevokedAt.Equal(f.since) && f.seen[key] {
+			if _, done := f.seen[key]; done {
 				continue
 			}
-			fresh++
-			if r.RevokedAt.After(f.since) {
-				f.since, f.seen = r.RevokedAt, map[string]bool{}
+			f.seen[key] = r.RevokedAt
+			if r.RevokedAt.After(f.watermark) {
+				f.watermark = r.RevokedAt
 			}
-			f.seen[key] = true
 			if r.Kind == store.AccessToken {
 				jtis = append(jtis, r.ID)
 			}
@@ -196,15 +205,22 @@ func (s *Server) PollRevocations(ctx context.Context) error {
 			}
 			f.subsMu.RUnlock()
 		}
-		if len(revs) < 1000 || fresh == 0 {
-			return nil
+		if len(revs) < revocationPage {
+			break
 		}
 	}
+	for k, at := range f.seen {
+		if at.Before(f.watermark.Add(-2 * revocationMargin)) {
+			delete(f.seen, k)
+		}
+	}
+	return nil
 }
 
-// revoked is called after this instance revoked something.
+// revoked is called after this instance revoked something. It announces
+// the revocation even if the client that asked for it has gone away.
 func (s *Server) revoked(ctx context.Context) {
-	if err := s.PollRevocations(ctx); err != nil {
+	if err := s.PollRevocations(context.WithoutCancel(ctx)); err != nil {
 		s.logger.Warn("announcing revocations", zapErr(err))
 	}
 }

@@ -242,7 +242,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 			return nil, fmt.Errorf("user %q needs a username and a password hash", usr.Username)
 		}
 	}
-	s.revocations = &revocationFeed{store: cfg.Store, since: s.now(), seen: map[string]bool{}}
+	s.revocations = &revocationFeed{store: cfg.Store, watermark: s.now(), seen: map[string]time.Time{}}
 	secret, err := cfg.Store.GetOrCreateSecret(ctx, secretGatewayClient, func() ([]byte, error) { return []byte(randomID(32)), nil })
 	if err != nil {
 		return nil, fmt.Errorf("loading the gateway client secret: %w", err)

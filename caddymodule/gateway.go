@@ -80,7 +80,8 @@ type GatewayConfig struct {
 	CookieDomain string `json:"cookie_domain,omitempty"`
 
 	// SessionLifetime is how long a session lasts before it is refreshed
-	// (or the browser signs in again). Default 1 hour.
+	// (or the browser signs in again); a revoked grant or disabled user
+	// ends the session at the next refresh. Default 15 minutes.
 	SessionLifetime caddy.Duration `json:"session_lifetime,omitempty"`
 
 	// CallbackPath and LogoutPath are served by the gateway. Defaults

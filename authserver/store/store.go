@@ -142,6 +142,15 @@ type Revocation struct {
 	RevokedAt time.Time
 }
 
+// RevocationCursor is a position in the list of revocations: records
+// revoked at At, then ordered by kind and ID. A cursor with only At set
+// starts at that instant.
+type RevocationCursor struct {
+	At   time.Time
+	Kind TokenKind
+	ID   string
+}
+
 // TokenStore keeps issued tokens and single-use artefacts.
 type TokenStore interface {
 	// CreateToken stores t; ErrAlreadyExists if its kind and ID are taken.
@@ -168,10 +177,11 @@ type TokenStore interface {
 	// RevokeClientTokens marks every record of the client revoked at now
 	// and returns how many were not revoked before.
 	RevokeClientTokens(ctx context.Context, clientID string, now time.Time) (int64, error)
-	// RevokedSince lists the records revoked at or after since, oldest
-	// first, at most limit of them, for caches that must learn of
-	// revocations made elsewhere.
-	RevokedSince(ctx context.Context, since time.Time, limit int) ([]Revocation, error)
+	// RevokedAfter lists revoked records in (revoked_at, kind, id) order,
+	// starting strictly after the cursor, at most limit of them, for caches
+	// that must learn of revocations made elsewhere. Paging by cursor never
+	// stalls on many records revoked at the same instant.
+	RevokedAfter(ctx context.Context, after RevocationCursor, limit int) ([]Revocation, error)
 }
 
 // SecretStore keeps named random secrets that every instance must share,

@@ -8,14 +8,19 @@ import (
 
 // tokenCache keeps verified tokens until they expire or are revoked, so
 // the common request costs a hash and a map lookup instead of a
-// signature check. It is bounded in entries; past the bound, a random
-// half is dropped.
+// signature check, and refused tokens briefly, so presenting a revoked or
+// forged token over and over costs no verification either. It remembers
+// recently revoked token IDs, so a revocation that arrives while a token
+// is being verified still keeps it out. All three are bounded; past a
+// bound, a random half is dropped.
 type tokenCache struct {
 	max int
 
 	mu      sync.RWMutex
 	entries map[[sha256.Size]byte]cacheEntry
 	byJTI   map[string][sha256.Size]byte
+	refused map[[sha256.Size]byte]time.Time
+	revoked map[string]time.Time
 }
 
 type cacheEntry struct {
@@ -23,26 +28,46 @@ type cacheEntry struct {
 	until time.Time
 }
 
+const (
+	// refusalTTL is how long a refused token is remembered.
+	refusalTTL = 30 * time.Second
+	// revokedTTL is how long a revoked token ID is remembered: longer than
+	// a verification can take.
+	revokedTTL = 10 * time.Minute
+)
+
 func newTokenCache(max int) *tokenCache {
 	if max <= 0 {
 		max = 10_000
 	}
-	return &tokenCache{max: max, entries: map[[sha256.Size]byte]cacheEntry{}, byJTI: map[string][sha256.Size]byte{}}
+	return &tokenCache{max: max, entries: map[[sha256.Size]byte]cacheEntry{}, byJTI: map[string][sha256.Size]byte{},
+		refused: map[[sha256.Size]byte]time.Time{}, revoked: map[string]time.Time{}}
 }
 
-func (c *tokenCache) get(key [sha256.Size]byte, now time.Time) (*Identity, bool) {
+// get returns a cached identity, or refused if the token was refused
+// lately.
+func (c *tokenCache) get(key [sha256.Size]byte, now time.Time) (id *Identity, refused, ok bool) {
 	c.mu.RLock()
-	e, ok := c.entries[key]
-	c.mu.RUnlock()
-	if !ok || !now.Before(e.until) {
-		return nil, false
+	defer c.mu.RUnlock()
+	if e, hit := c.entries[key]; hit && now.Before(e.until) {
+		return e.id, false, true
 	}
-	return e.id, true
+	if until, hit := c.refused[key]; hit && now.Before(until) {
+		return nil, true, true
+	}
+	return nil, false, false
 }
 
-func (c *tokenCache) put(key [sha256.Size]byte, id *Identity, until time.Time) {
+// put caches a verified identity unless its token was revoked meanwhile,
+// which it reports.
+func (c *tokenCache) put(key [sha256.Size]byte, id *Identity, until time.Time) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if id.TokenID != "" {
+		if _, gone := c.revoked[id.TokenID]; gone {
+			return false
+		}
+	}
 	if len(c.entries) >= c.max {
 		for k, e := range c.entries { // map order is random: drops a random half
 			if len(c.entries) < c.max/2 {
@@ -55,6 +80,17 @@ func (c *tokenCache) put(key [sha256.Size]byte, id *Identity, until time.Time) {
 	if id.TokenID != "" {
 		c.byJTI[id.TokenID] = key
 	}
+	return true
+}
+
+// refuse remembers a refused token for a while.
+func (c *tokenCache) refuse(key [sha256.Size]byte, now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.refused) >= c.max {
+		clear(c.refused)
+	}
+	c.refused[key] = now.Add(refusalTTL)
 }
 
 func (c *tokenCache) drop(k [sha256.Size]byte, e cacheEntry) {
@@ -64,11 +100,21 @@ func (c *tokenCache) drop(k [sha256.Size]byte, e cacheEntry) {
 	}
 }
 
-// evict forgets the tokens with these jtis.
+// evict forgets the tokens with these jtis and remembers that they were
+// revoked.
 func (c *tokenCache) evict(jtis []string) {
+	now := time.Now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if len(c.revoked)+len(jtis) > 10*c.max {
+		for j, until := range c.revoked {
+			if now.After(until) || len(c.revoked) > 5*c.max {
+				delete(c.revoked, j)
+			}
+		}
+	}
 	for _, jti := range jtis {
+		c.revoked[jti] = now.Add(revokedTTL)
 		if k, ok := c.byJTI[jti]; ok {
 			c.drop(k, c.entries[k])
 		}

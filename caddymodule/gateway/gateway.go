@@ -44,7 +44,8 @@ type Config struct {
 	// CookieDomain, if set, shares the session with subdomains.
 	CookieDomain string
 	// SessionLifetime is how long a session lasts before it is refreshed
-	// or signed in again. Default 1 hour.
+	// (which the provider refuses once the grant is revoked or the user is
+	// disabled) or signed in again. Default 15 minutes.
 	SessionLifetime time.Duration
 	// CallbackPath, LogoutPath and LoginPath are handled by the gateway.
 	// Defaults /.authgate/callback, /.authgate/logout and /.authgate/login
@@ -89,7 +90,7 @@ func New(cfg Config) (*Gateway, error) {
 		return nil, errors.New("sessions need a 32+ byte cookie hash key and a 32-byte block key")
 	}
 	if cfg.SessionLifetime == 0 {
-		cfg.SessionLifetime = time.Hour
+		cfg.SessionLifetime = 15 * time.Minute
 	}
 	if cfg.CallbackPath == "" {
 		cfg.CallbackPath = "/.authgate/callback"
@@ -269,16 +270,28 @@ func bearer(h http.Header) (token string, malformed bool) {
 func (g *Gateway) verifyToken(ctx context.Context, token string) (*Identity, error) {
 	key := sha256.Sum256([]byte(token))
 	now := g.now()
-	if id, ok := g.tokens.get(key, now); ok {
+	if id, refused, ok := g.tokens.get(key, now); ok {
+		if refused {
+			return nil, ErrInvalidToken
+		}
 		return id, nil
 	}
 	id, until, err := g.cfg.Verifier.Verify(ctx, token)
+	if errors.Is(err, ErrInvalidToken) {
+		g.tokens.refuse(key, now)
+		return nil, err
+	}
 	if err != nil {
 		return nil, err
 	}
 	id.Auth = AuthBearer
-	if until.After(now) {
-		g.tokens.put(key, id, until)
+	if !until.After(now) {
+		return id, nil
+	}
+	if !g.tokens.put(key, id, until) {
+		// Revoked while it was being verified.
+		g.tokens.refuse(key, now)
+		return nil, ErrInvalidToken
 	}
 	return id, nil
 }
@@ -411,7 +424,7 @@ func (g *Gateway) sessionIdentity(ctx context.Context, r *Request) (*Identity, [
 	}
 	key := sha256.Sum256([]byte(raw))
 	now := g.now()
-	if id, ok := g.sessions.get(key, now); ok {
+	if id, _, ok := g.sessions.get(key, now); ok && id != nil {
 		return id, nil
 	}
 	var s session

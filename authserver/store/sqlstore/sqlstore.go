@@ -305,10 +305,12 @@ func (s *Store) RevokeClientTokens(ctx context.Context, clientID string, now tim
 	return n, nil
 }
 
-// RevokedSince implements [store.TokenStore].
-func (s *Store) RevokedSince(ctx context.Context, since time.Time, limit int) ([]store.Revocation, error) {
+// RevokedAfter implements [store.TokenStore].
+func (s *Store) RevokedAfter(ctx context.Context, after store.RevocationCursor, limit int) ([]store.Revocation, error) {
+	at := micros(after.At)
 	rows, err := s.db.QueryContext(ctx, s.q(`SELECT kind, id, family_id, revoked_at FROM tokens
-		WHERE revoked_at >= ? ORDER BY revoked_at, kind, id LIMIT ?`), micros(since), limit)
+		WHERE revoked_at > ? OR (revoked_at = ? AND (kind > ? OR (kind = ? AND id > ?)))
+		ORDER BY revoked_at, kind, id LIMIT ?`), at, at, string(after.Kind), string(after.Kind), after.ID, limit)
 	if err != nil {
 		return nil, fmt.Errorf("listing revocations: %w", err)
 	}

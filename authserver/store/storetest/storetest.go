@@ -472,18 +472,47 @@ func testRevokedSince(t *testing.T, s store.Store) {
 			}
 		}
 	}
-	got, err := s.RevokedSince(c, base.Add(2*time.Second), 10)
+	got, err := s.RevokedAfter(c, store.RevocationCursor{At: base.Add(2 * time.Second)}, 10)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(got) != 3 || got[0].ID != "t2" || got[2].ID != "t4" || !got[0].RevokedAt.Equal(base.Add(2*time.Second)) {
-		t.Fatalf("RevokedSince = %+v; want t2, t3, t4 in order", got)
+		t.Fatalf("RevokedAfter = %+v; want t2, t3, t4 in order", got)
 	}
 	if got[0].FamilyID != "fam-t2" || got[0].Kind != store.AccessToken {
-		t.Fatalf("RevokedSince lost the family or kind: %+v", got[0])
+		t.Fatalf("RevokedAfter lost the family or kind: %+v", got[0])
 	}
-	if got, _ := s.RevokedSince(c, base, 2); len(got) != 2 || got[0].ID != "t1" {
-		t.Fatalf("RevokedSince with limit 2 = %+v; want t1, t2", got)
+	if got, _ := s.RevokedAfter(c, store.RevocationCursor{At: base}, 2); len(got) != 2 || got[0].ID != "t1" {
+		t.Fatalf("RevokedAfter with limit 2 = %+v; want t1, t2", got)
+	}
+	// Many revocations at one instant page through without stalling.
+	for i := range 25 {
+		tok := token(store.RefreshToken, fmt.Sprintf("same%02d", i))
+		tok.FamilyID = "same"
+		if err := s.CreateToken(c, tok); err != nil {
+			t.Fatal(err)
+		}
+	}
+	at := base.Add(time.Minute)
+	if _, err := s.RevokeFamily(c, "same", at); err != nil {
+		t.Fatal(err)
+	}
+	cursor, seen := store.RevocationCursor{At: at}, 0
+	for page := 0; page < 10; page++ {
+		got, err := s.RevokedAfter(c, cursor, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range got {
+			seen++
+			cursor = store.RevocationCursor{At: r.RevokedAt, Kind: r.Kind, ID: r.ID}
+		}
+		if len(got) < 10 {
+			break
+		}
+	}
+	if seen != 25 {
+		t.Fatalf("paging 25 revocations of one instant found %d", seen)
 	}
 }
 
