@@ -320,6 +320,9 @@ func (h *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if h.StripAuthorization {
 		r.Header.Del("Authorization")
 	}
+	// The gateway's own cookies (the session carries a refresh token) are
+	// not the upstream's business.
+	h.gw.StripCookies(r.Header)
 	setPlaceholders(r, d.Identity)
 	return next.ServeHTTP(w, r)
 }
@@ -336,21 +339,33 @@ func writeDecision(w http.ResponseWriter, r *http.Request, d gateway.Decision) {
 	}
 }
 
-// setPlaceholders publishes the identity for other handlers and logs.
+// setPlaceholders publishes the identity for other handlers and logs. The
+// values are computed only when a placeholder is actually used.
 func setPlaceholders(r *http.Request, id *gateway.Identity) {
 	repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
 	if !ok {
 		return
 	}
-	repl.Set("http.auth.user.id", id.Subject)
-	for _, f := range gateway.Fields {
-		repl.Set("authgate."+f, id.Value(f))
-	}
-	for k, v := range id.Claims {
-		if s, ok := gateway.ClaimString(v); ok {
-			repl.Set("authgate.claims."+k, s)
+	repl.Map(func(key string) (any, bool) {
+		if key == "http.auth.user.id" {
+			return id.Subject, true
 		}
-	}
+		name, ok := strings.CutPrefix(key, "authgate.")
+		if !ok {
+			return nil, false
+		}
+		if claim, ok := strings.CutPrefix(name, "claims."); ok {
+			v, found := id.Claims[claim]
+			if !found {
+				return "", true
+			}
+			return gateway.ClaimString(v)
+		}
+		if validField(name) {
+			return id.Value(name), true
+		}
+		return nil, false
+	})
 }
 
 // localVerifier verifies the bundled server's access tokens in-process.

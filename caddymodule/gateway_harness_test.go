@@ -21,7 +21,7 @@ type gatewaySetup struct {
 }
 
 // echo is an upstream that shows the identity headers it was given.
-const echo = `respond "sub={http.request.header.X-Auth-Subject} user={http.request.header.X-Auth-Username} email={http.request.header.X-Auth-Email} groups={http.request.header.X-Auth-Groups} scopes={http.request.header.X-Auth-Scopes} client={http.request.header.X-Auth-Client-Id} remote={http.request.header.Remote-User} authz={http.request.header.Authorization} ph={authgate.subject} claim={authgate.claims.email}" 200`
+const echo = `respond "sub={http.request.header.X-Auth-Subject} user={http.request.header.X-Auth-Username} email={http.request.header.X-Auth-Email} groups={http.request.header.X-Auth-Groups} scopes={http.request.header.X-Auth-Scopes} client={http.request.header.X-Auth-Client-Id} remote={http.request.header.Remote-User} authz={http.request.header.Authorization} ph={authgate.subject} claim={authgate.claims.email} cookie={http.request.header.Cookie} id={http.auth.user.id}" 200`
 
 // startGateway runs the three sites; api and web are the authgate blocks'
 // contents for the app's /api/* and other routes.

@@ -235,9 +235,20 @@ func TestGatewaySession(t *testing.T) {
 	if r.status != http.StatusSeeOther || !strings.HasPrefix(r.header.Get("Location"), g.issuer+"/logout?") {
 		t.Fatalf("logout: %d %s", r.status, r.header.Get("Location"))
 	}
-	b.get(r.header.Get("Location"))
+	if !strings.Contains(strings.Join(r.header.Values("Set-Cookie"), ";"), "authgate_session_gw=;") {
+		t.Errorf("logout did not clear the session cookie: %v", r.header.Values("Set-Cookie"))
+	}
+	confirm := b.get(r.header.Get("Location"))
+	f := fields(confirm)
+	f.Set("decision", "logout")
+	b.post("/logout", f)
 	if r := b.get(g.app + "/page"); r.status != http.StatusFound {
 		t.Errorf("after logout: %d", r.status)
+	}
+	// The upstream never sees the gateway's own cookie.
+	r = b.signInThroughGateway(g.app + "/page")
+	if strings.Contains(string(r.body), "authgate_session_gw") {
+		t.Errorf("the session cookie reached the upstream: %s", r.body)
 	}
 	// The return URL can only be a path on the site.
 	if r := b.get(g.app + "//evil.example/x"); r.status == http.StatusFound {

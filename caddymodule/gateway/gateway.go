@@ -132,6 +132,43 @@ func (g *Gateway) Close() {
 // StripHeaders removes every identity header a client may have sent.
 func (g *Gateway) StripHeaders(h http.Header) { g.cfg.Headers.Strip(h) }
 
+// StripCookies removes the gateway's own cookies (session and sign-in
+// flows) from a request's Cookie headers.
+func (g *Gateway) StripCookies(h http.Header) {
+	lines := h.Values("Cookie")
+	if len(lines) == 0 || !g.cfg.AcceptSession {
+		return
+	}
+	ours := func(name string) bool {
+		return name == g.cfg.CookieName || name == "__Host-"+g.cfg.CookieName || strings.HasPrefix(name, "authgate_flow_")
+	}
+	found := false
+	for _, line := range lines {
+		if strings.Contains(line, g.cfg.CookieName) || strings.Contains(line, "authgate_flow_") {
+			found = true
+			break
+		}
+	}
+	if !found {
+		return
+	}
+	var kept []string
+	for _, line := range lines {
+		for _, part := range strings.Split(line, ";") {
+			part = strings.TrimSpace(part)
+			name, _, _ := strings.Cut(part, "=")
+			if part != "" && !ours(name) {
+				kept = append(kept, part)
+			}
+		}
+	}
+	if len(kept) == 0 {
+		h.Del("Cookie")
+		return
+	}
+	h.Set("Cookie", strings.Join(kept, "; "))
+}
+
 // ApplyHeaders sets the identity headers for the upstream.
 func (g *Gateway) ApplyHeaders(h http.Header, id *Identity) { g.cfg.Headers.Apply(h, id) }
 
@@ -404,13 +441,20 @@ func (g *Gateway) cookie(r *Request, name, value string, maxAge time.Duration) s
 	return c.String()
 }
 
+// readCookie finds one cookie's value in the Cookie headers without
+// parsing the others.
 func readCookie(h http.Header, name string) (string, bool) {
-	req := http.Request{Header: http.Header{"Cookie": h.Values("Cookie")}}
-	c, err := req.Cookie(name)
-	if err != nil {
-		return "", false
+	for _, line := range h.Values("Cookie") {
+		for line != "" {
+			var part string
+			part, line, _ = strings.Cut(line, ";")
+			part = strings.TrimSpace(part)
+			if n, v, ok := strings.Cut(part, "="); ok && n == name {
+				return strings.Trim(v, `"`), true
+			}
+		}
 	}
-	return c.Value, true
+	return "", false
 }
 
 // sessionIdentity reads the session cookie. An expired session with a
@@ -461,11 +505,10 @@ func (g *Gateway) sessionIdentity(ctx context.Context, r *Request) (*Identity, [
 
 func (g *Gateway) sessionCookie(r *Request, s *session) (string, error) {
 	name := g.cookieName(r)
+	// The ID token would triple the cookie, which every request carries;
+	// logout does without it (the provider asks the user to confirm).
+	s.IDToken = ""
 	v, err := g.cookies.Encode(name, s)
-	if err != nil && s.IDToken != "" {
-		s.IDToken = "" // too big for a cookie: drop what logout can do without
-		v, err = g.cookies.Encode(name, s)
-	}
 	if err != nil {
 		return "", fmt.Errorf("encoding the session cookie: %w", err)
 	}

@@ -3,7 +3,9 @@ package gateway
 import (
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
+	"sync"
 )
 
 // Auth methods an identity can come from.
@@ -28,6 +30,18 @@ type Identity struct {
 	Auth string
 	// TokenID is the access token's jti, for revocation.
 	TokenID string
+
+	// groups and scopes joined once, since a cached identity serves many
+	// requests.
+	joinOnce               sync.Once
+	groupsJoin, scopesJoin string
+}
+
+func (id *Identity) joined() (groups, scopes string) {
+	id.joinOnce.Do(func() {
+		id.groupsJoin, id.scopesJoin = strings.Join(id.Groups, ","), strings.Join(id.Scopes, " ")
+	})
+	return id.groupsJoin, id.scopesJoin
 }
 
 // Fields an identity header can carry.
@@ -58,9 +72,11 @@ func (id *Identity) Value(field string) string {
 	case FieldName:
 		return id.Name
 	case FieldGroups:
-		return strings.Join(id.Groups, ",")
+		g, _ := id.joined()
+		return g
 	case FieldScopes:
-		return strings.Join(id.Scopes, " ")
+		_, s := id.joined()
+		return s
 	case FieldClientID:
 		return id.ClientID
 	case FieldAuth:
@@ -75,7 +91,9 @@ func ClaimString(v any) (string, bool) {
 	switch x := v.(type) {
 	case string:
 		return x, true
-	case bool, float64, int, int64:
+	case float64:
+		return strconv.FormatFloat(x, 'f', -1, 64), true
+	case bool, int, int64:
 		return fmt.Sprint(x), true
 	case []any:
 		parts := make([]string, 0, len(x))
