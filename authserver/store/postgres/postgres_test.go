@@ -2,39 +2,19 @@ package postgres_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
-	"net/url"
-	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 
 	"github.com/authgate/authgate/authserver/store"
 	"github.com/authgate/authgate/authserver/store/postgres"
 	"github.com/authgate/authgate/authserver/store/sqlstore"
+	"github.com/authgate/authgate/authserver/store/postgres/pgtest"
 	"github.com/authgate/authgate/authserver/store/storetest"
 )
-
-// adminDSN returns the DSN of a server on which the tests may create and
-// drop databases, from AUTHGATE_TEST_POSTGRES, such as
-// postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable. Without it
-// the test is skipped, except in CI, where that would hide the backend.
-func adminDSN(t *testing.T) string {
-	t.Helper()
-	dsn := os.Getenv("AUTHGATE_TEST_POSTGRES")
-	if dsn == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("AUTHGATE_TEST_POSTGRES not set: PostgreSQL tests must run in CI")
-		}
-		t.Skip("AUTHGATE_TEST_POSTGRES not set: skipping PostgreSQL tests")
-	}
-	return dsn
-}
 
 func testCtx(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -42,56 +22,14 @@ func testCtx(t *testing.T) context.Context {
 	return ctx
 }
 
-// freshDB creates an empty database named authgate_test_<random hex> and
-// returns a DSN for it. If isolation is not empty, it becomes the
-// database's default_transaction_isolation. The database is dropped, with
-// whatever connections are left, when t ends; cleanups registered later,
-// such as closing a store, run before.
+// freshDB is pgtest.FreshDB, with isolation as the database's default
+// transaction isolation when it is not empty.
 func freshDB(t *testing.T, isolation string) string {
 	t.Helper()
-	admin := adminDSN(t)
-	var b [8]byte
-	rand.Read(b[:])
-	name := "authgate_test_" + hex.EncodeToString(b[:])
-	ctx := testCtx(t)
-
-	exec := func(ctx context.Context, stmts ...string) error {
-		conn, err := pgx.Connect(ctx, admin)
-		if err != nil {
-			return err
-		}
-		defer conn.Close(ctx)
-		for _, stmt := range stmts {
-			if _, err := conn.Exec(ctx, stmt); err != nil {
-				return err
-			}
-		}
-		return nil
+	if isolation == "" {
+		return pgtest.FreshDB(t)
 	}
-	stmts := []string{"CREATE DATABASE " + name}
-	if isolation != "" {
-		stmts = append(stmts, fmt.Sprintf("ALTER DATABASE %s SET default_transaction_isolation = '%s'", name, isolation))
-	}
-	if err := exec(ctx, stmts...); err != nil {
-		t.Fatalf("creating database %s: %v", name, err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if err := exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
-			t.Errorf("dropping database %s: %v", name, err)
-		}
-	})
-
-	if strings.HasPrefix(admin, "postgres://") || strings.HasPrefix(admin, "postgresql://") {
-		u, err := url.Parse(admin)
-		if err != nil {
-			t.Fatalf("AUTHGATE_TEST_POSTGRES is not a valid URL")
-		}
-		u.Path, u.RawPath = "/"+name, ""
-		return u.String()
-	}
-	return admin + " dbname=" + name // a later key=value wins
+	return pgtest.FreshDB(t, isolation)
 }
 
 func open(t *testing.T, dsn string) *sqlstore.Store {
@@ -104,7 +42,7 @@ func open(t *testing.T, dsn string) *sqlstore.Store {
 }
 
 func TestConformance(t *testing.T) {
-	adminDSN(t)
+	pgtest.AdminDSN(t)
 	storetest.Run(t, func(t *testing.T) store.Store {
 		return open(t, freshDB(t, ""))
 	})
@@ -115,7 +53,7 @@ func TestConformance(t *testing.T) {
 // recorded once. The two then rotate keys at the same moment, and only one
 // key may result. The database's default isolation level must not matter.
 func TestConcurrentOpen(t *testing.T) {
-	adminDSN(t)
+	pgtest.AdminDSN(t)
 	for _, isolation := range []string{"", "repeatable read", "serializable"} {
 		name := isolation
 		if name == "" {

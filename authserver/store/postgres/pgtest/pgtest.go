@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"net/url"
 	"os"
 	"strings"
@@ -37,10 +38,11 @@ func AdminDSN(t testing.TB) string {
 
 // FreshDB creates an empty database named authgate_test_<random hex> and
 // returns a DSN for it, which is AUTHGATE_TEST_POSTGRES with the database
-// name replaced. The database is dropped, with whatever connections are
-// left, when t ends; cleanups registered later (such as stopping the
-// processes that use it) run before.
-func FreshDB(t testing.TB) string {
+// name replaced. If isolation is given, it becomes the database's
+// default_transaction_isolation. The database is dropped, with whatever
+// connections are left, when t ends; cleanups registered later (such as
+// stopping the processes that use it) run before.
+func FreshDB(t testing.TB, isolation ...string) string {
 	t.Helper()
 	admin := AdminDSN(t)
 	var b [8]byte
@@ -60,6 +62,11 @@ func FreshDB(t testing.TB) string {
 	defer cancel()
 	if err := exec(ctx, "CREATE DATABASE "+name); err != nil {
 		t.Fatalf("creating database %s: %v", name, err)
+	}
+	for _, level := range isolation {
+		if err := exec(ctx, fmt.Sprintf("ALTER DATABASE %s SET default_transaction_isolation = '%s'", name, level)); err != nil {
+			t.Fatalf("setting the isolation of %s: %v", name, err)
+		}
 	}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
