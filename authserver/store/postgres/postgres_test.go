@@ -8,11 +8,10 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/authgate/authgate/authserver/store"
 	"github.com/authgate/authgate/authserver/store/postgres"
-	"github.com/authgate/authgate/authserver/store/sqlstore"
 	"github.com/authgate/authgate/authserver/store/postgres/pgtest"
+	"github.com/authgate/authgate/authserver/store/sqlstore"
 	"github.com/authgate/authgate/authserver/store/storetest"
 )
 
