@@ -283,8 +283,7 @@ func (s *Server) handleDevice(w http.ResponseWriter, r *http.Request) {
 		page(http.StatusBadRequest, typed, "That code is not valid or has expired. Check the code on your device.")
 		return
 	}
-	s.deviceLimits.byAddr.forgive(addressKey(ip), now)
-	s.deviceLimits.byName.forgive(sess.id, now)
+	s.deviceLimits.forgive(sess.id, ip, now)
 	switch f.get("decision") {
 	case "approve", "deny":
 		status := deviceApproved

@@ -43,37 +43,15 @@ var ErrInvalidToken = errors.New("authserver: invalid access token")
 // expired, and (one store lookup) neither revoked nor of a user who can no
 // longer sign in.
 func (s *Server) VerifyAccessToken(ctx context.Context, raw string) (*TokenInfo, error) {
-	claims, err := s.verifyAccessTokenSignature(ctx, raw)
-	if err != nil {
-		return nil, ErrInvalidToken
-	}
-	now := s.now()
-	if now.Unix() >= claims.Expiry {
-		return nil, ErrInvalidToken
-	}
-	rec, err := s.cfg.Store.GetToken(ctx, store.AccessToken, claims.ID)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, ErrInvalidToken
-	}
+	pt, ok, err := s.findAccessToken(ctx, raw)
 	if err != nil {
 		return nil, fmt.Errorf("looking up access token: %w", err)
 	}
-	if !rec.Active(now) {
+	if !ok || !pt.record.Active(s.now()) || s.now().Unix() >= pt.claims.Expiry {
 		return nil, ErrInvalidToken
 	}
-	info := &TokenInfo{Claims: *claims}
-	if rec.FamilyID != "" {
-		u, ok := s.users.lookup(claims.Subject)
-		if !ok {
-			return nil, ErrInvalidToken
-		}
-		info.User = u
-	}
-	return info, nil
+	return &TokenInfo{Claims: *pt.claims, User: pt.user}, nil
 }
-
-// User returns an enabled local user.
-func (s *Server) User(username string) (*User, bool) { return s.users.lookup(username) }
 
 // VerifySignature verifies a compact JWS with the published keys and
 // returns its payload; with it the Server is a go-oidc KeySet, so an

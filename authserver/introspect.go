@@ -22,6 +22,8 @@ type presentedToken struct {
 	record store.Token
 	// claims are set for JWT access tokens.
 	claims *AccessTokenClaims
+	// user is the access token's user, for a user's token.
+	user *User
 }
 
 // findToken resolves a presented token to its record, trying the hinted
@@ -41,6 +43,8 @@ func (s *Server) findToken(ctx context.Context, raw, hint string) (presentedToke
 	return presentedToken{}, false, nil
 }
 
+// findAccessToken resolves a JWT access token of this server to its
+// record. A token of a user who can no longer sign in is returned revoked.
 func (s *Server) findAccessToken(ctx context.Context, raw string) (presentedToken, bool, error) {
 	claims, err := s.verifyAccessTokenSignature(ctx, raw)
 	if err != nil {
@@ -53,7 +57,15 @@ func (s *Server) findAccessToken(ctx context.Context, raw string) (presentedToke
 	if err != nil {
 		return presentedToken{}, false, err
 	}
-	return presentedToken{record: rec, claims: claims}, true, nil
+	pt := presentedToken{record: rec, claims: claims}
+	if rec.FamilyID != "" {
+		if u, ok := s.users.lookup(rec.Subject); ok {
+			pt.user = u
+		} else if rec.RevokedAt.IsZero() {
+			pt.record.RevokedAt = s.now()
+		}
+	}
+	return pt, true, nil
 }
 
 // introspection is an RFC 7662 §2.2 response.

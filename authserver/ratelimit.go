@@ -56,29 +56,6 @@ func (l *failureLimiter) entry(key string, now time.Time, create bool) *failureC
 	return e
 }
 
-// blocked reports whether key is blocked at now and for how long.
-func (l *failureLimiter) blocked(key string, now time.Time) (time.Duration, bool) {
-	if l == nil || l.max <= 0 {
-		return 0, false
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if e := l.entry(key, now, false); e != nil && e.n >= l.max {
-		return e.since.Add(l.window).Sub(now), true
-	}
-	return 0, false
-}
-
-// fail counts an attempt for key.
-func (l *failureLimiter) fail(key string, now time.Time) {
-	if l == nil || l.max <= 0 {
-		return
-	}
-	l.mu.Lock()
-	l.entry(key, now, true).n++
-	l.mu.Unlock()
-}
-
 // attempt counts an attempt for key unless key is blocked, in one step,
 // so that concurrent attempts cannot all slip past the check.
 func (l *failureLimiter) attempt(key string, now time.Time) (time.Duration, bool) {
@@ -152,6 +129,13 @@ func (p pairLimiter) attempt(name, addr string, now time.Time) (time.Duration, b
 		}
 	}
 	return 0, true
+}
+
+// forgive takes back one attempt of name and address, for an attempt
+// that turned out right.
+func (p pairLimiter) forgive(name, addr string, now time.Time) {
+	p.byName.forgive(name, now)
+	p.byAddr.forgive(addressKey(addr), now)
 }
 
 // succeed clears the name's count and takes back the address's attempt,

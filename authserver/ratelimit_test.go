@@ -61,7 +61,7 @@ func TestLimiterBoundedMemory(t *testing.T) {
 	l := newFailureLimiter(3, time.Hour)
 	now := time.Now()
 	for i := range maxLimiterKeys + 10 {
-		l.fail(fmt.Sprint("key", i), now)
+		l.attempt(fmt.Sprint("key", i), now)
 	}
 	if n := len(l.entries); n > maxLimiterKeys {
 		t.Fatalf("%d entries; want at most %d", n, maxLimiterKeys)

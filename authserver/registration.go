@@ -288,10 +288,9 @@ func (s *Server) allowRegistration(r *http.Request) (spend string, e *Error) {
 		return "", &Error{Code: "access_denied", Description: "client registration is disabled on this server", Status: http.StatusForbidden}
 	}
 	ip, now := s.cfg.ClientIP(r), s.now()
-	if _, limited := s.registrationLimit.blocked(ip, now); limited {
+	if _, ok := s.registrationLimit.attempt(addressKey(ip), now); !ok { // every request counts
 		return "", &Error{Code: ErrInvalidRequest, Description: "too many registrations from this address; try again later", Status: http.StatusTooManyRequests}
 	}
-	s.registrationLimit.fail(ip, now) // every request counts
 	if p.Mode == RegistrationOpen {
 		return "", nil
 	}

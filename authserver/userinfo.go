@@ -6,8 +6,6 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-
-	"github.com/authgate/authgate/authserver/store"
 )
 
 // bearerError answers a protected resource request per RFC 6750 §3: the
@@ -59,34 +57,24 @@ func (s *Server) handleUserInfo(w http.ResponseWriter, r *http.Request) {
 		s.bearerError(w, http.StatusUnauthorized, "", "", "")
 		return
 	}
-	ctx := r.Context()
-	claims, err := s.verifyAccessTokenSignature(ctx, raw)
-	if err != nil {
-		s.bearerError(w, http.StatusUnauthorized, "invalid_token", "the access token is invalid", "")
+	info, err := s.VerifyAccessToken(r.Context(), raw)
+	if errors.Is(err, ErrInvalidToken) {
+		s.bearerError(w, http.StatusUnauthorized, "invalid_token", "the access token is invalid, expired or revoked", "")
 		return
 	}
-	rec, err := s.cfg.Store.GetToken(ctx, store.AccessToken, claims.ID)
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
+	if err != nil {
 		s.writeError(w, r, serverError(err))
 		return
 	}
-	if err != nil || !rec.Active(s.now()) {
-		s.bearerError(w, http.StatusUnauthorized, "invalid_token", "the access token is expired or revoked", "")
-		return
-	}
-	if rec.FamilyID == "" {
+	u := info.User
+	if u == nil {
 		// Client credentials tokens have no user behind them.
 		s.bearerError(w, http.StatusUnauthorized, "invalid_token", "the access token was not issued for a user", "")
 		return
 	}
-	scope := strings.Fields(claims.Scope)
+	scope := strings.Fields(info.Claims.Scope)
 	if !slices.Contains(scope, "openid") {
 		s.bearerError(w, http.StatusForbidden, "insufficient_scope", "the access token lacks the openid scope", "openid")
-		return
-	}
-	u, ok := s.users.lookup(claims.Subject)
-	if !ok {
-		s.bearerError(w, http.StatusUnauthorized, "invalid_token", "the token's user can no longer sign in", "")
 		return
 	}
 	out := userClaims(u, scope)

@@ -228,7 +228,7 @@ func (gc *GatewayConfig) provision(ctx caddy.Context) error {
 	if cfg.Policy, err = policy.Compile(pc); err != nil {
 		return err
 	}
-	cfg.ScopesSupported = pc.Require.Scopes
+	cfg.ScopesSupported = cfg.Policy.RequiredScopes()
 
 	// Headers.
 	cfg.Headers = gateway.DefaultHeaders()

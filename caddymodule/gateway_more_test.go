@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -68,6 +69,35 @@ func TestGatewaySessionRefresh(t *testing.T) {
 	}
 	if !strings.Contains(strings.Join(r.header.Values("Set-Cookie"), ";"), "authgate_session_gw=") {
 		t.Errorf("the refreshed session was not stored in a new cookie: %v", r.header)
+	}
+	// A page's parallel requests all carry the expired cookie: one refresh
+	// serves them all (a second use of the refresh token would revoke the
+	// grant), and the session keeps working afterwards.
+	time.Sleep(1100 * time.Millisecond)
+	var wg sync.WaitGroup
+	statuses := make([]int, 6)
+	for i := range statuses {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			req, _ := http.NewRequest(http.MethodGet, g.app+"/part", nil)
+			req.Header.Set("Accept", "text/html")
+			resp, err := b.client.Do(req)
+			if err == nil {
+				statuses[i] = resp.StatusCode
+				resp.Body.Close()
+			}
+		}()
+	}
+	wg.Wait()
+	for i, s := range statuses {
+		if s != 200 {
+			t.Errorf("parallel request %d after expiry: %d", i, s)
+		}
+	}
+	time.Sleep(1100 * time.Millisecond)
+	if r := b.get(g.app + "/page"); r.status != 200 {
+		t.Errorf("after the parallel refresh, the next refresh failed: %d", r.status)
 	}
 }
 

@@ -350,8 +350,12 @@ func TestSignInPages(t *testing.T) {
 	if err != nil || tok.RefreshToken == "" {
 		t.Fatalf("first-party client: %v %+v; want a refresh token (issue_refresh_tokens)", err, tok)
 	}
-	// A user disabled after sign-in loses the refresh token.
+	// A user disabled after sign-in loses the refresh token, and her access
+	// tokens introspect inactive.
 	tc.reload(strings.Replace(signinClients, "user alice {", "user alice {\n\t\t\tdisabled", 1))
+	if tc.active(tok.AccessToken) {
+		t.Error("a disabled user's access token introspects active")
+	}
 	if r := tc.postForm("/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok.RefreshToken}}, "webapp", "webapp-secret"); r.json(t)["error"] != "invalid_grant" {
 		t.Errorf("refresh for a disabled user: %s", r.body)
 	}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/gorilla/securecookie"
 	"go.uber.org/zap"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/authgate/authgate/policy"
 )
@@ -71,11 +73,13 @@ type Config struct {
 
 // Gateway decides about requests.
 type Gateway struct {
-	cfg      Config
-	cookies  *securecookie.SecureCookie
-	tokens   *tokenCache
-	sessions *tokenCache
-	now      func() time.Time
+	cfg       Config
+	cookies   *securecookie.SecureCookie
+	tokens    *tokenCache
+	sessions  *tokenCache
+	refreshes singleflight.Group
+	strip     []string
+	now       func() time.Time
 }
 
 // New checks cfg and returns a Gateway.
@@ -110,7 +114,8 @@ func New(cfg Config) (*Gateway, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
 	}
-	g := &Gateway{cfg: cfg, tokens: newTokenCache(cfg.CacheSize), sessions: newTokenCache(cfg.CacheSize), now: time.Now}
+	g := &Gateway{cfg: cfg, tokens: newTokenCache(cfg.CacheSize), sessions: newTokenCache(cfg.CacheSize), now: time.Now,
+		strip: cfg.Headers.names()}
 	if cfg.AcceptSession {
 		g.cookies = securecookie.New(cfg.CookieHashKey, cfg.CookieBlockKey)
 		g.cookies.MaxAge(int((30 * 24 * time.Hour).Seconds()))
@@ -130,7 +135,11 @@ func (g *Gateway) Close() {
 }
 
 // StripHeaders removes every identity header a client may have sent.
-func (g *Gateway) StripHeaders(h http.Header) { g.cfg.Headers.Strip(h) }
+func (g *Gateway) StripHeaders(h http.Header) {
+	for _, name := range g.strip {
+		delete(h, name)
+	}
+}
 
 // StripCookies removes the gateway's own cookies (session and sign-in
 // flows) from a request's Cookie headers.
@@ -261,7 +270,7 @@ func (g *Gateway) Decide(ctx context.Context, r *Request) Decision {
 			}
 		}
 	}
-	if id == nil && !tokenSent && g.cfg.AcceptSession {
+	if !tokenSent && g.cfg.AcceptSession {
 		id, setCookies = g.sessionIdentity(ctx, r)
 	}
 	if id == nil {
@@ -271,8 +280,18 @@ func (g *Gateway) Decide(ctx context.Context, r *Request) Decision {
 		return g.unauthorized(r, "", "")
 	}
 	if g.cfg.Policy != nil {
-		d := g.cfg.Policy.Evaluate(policyIdentity(id), policy.Request{Method: r.Method, Path: r.Path, Host: r.Host, RemoteIP: r.RemoteIP})
+		d := g.cfg.Policy.Evaluate(policyIdentity(id), policy.Request{Method: r.Method, Path: r.Path, Host: hostname(r.Host), RemoteIP: r.RemoteIP})
 		if !d.Allowed {
+			if ce := g.cfg.Logger.Check(zap.InfoLevel, "policy refused a request"); ce != nil {
+				fields := []zap.Field{zap.String("reason", string(d.Reason)), zap.String("subject", id.Subject)}
+				if d.Rule >= 0 {
+					fields = append(fields, zap.Int("rule", d.Rule))
+				}
+				if d.Err != nil {
+					fields = append(fields, zap.NamedError("rule_error", d.Err))
+				}
+				ce.Write(fields...)
+			}
 			return g.forbidden(r, id, d)
 		}
 	}
@@ -281,6 +300,15 @@ func (g *Gateway) Decide(ctx context.Context, r *Request) Decision {
 		dec.Header = http.Header{"Set-Cookie": setCookies}
 	}
 	return dec
+}
+
+// hostname is a Host header's name without the port, lower-cased, as
+// policies compare it.
+func hostname(host string) string {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	return strings.ToLower(host)
 }
 
 // bearer reads an Authorization: Bearer header (RFC 6750 §2.1).
@@ -483,19 +511,21 @@ func (g *Gateway) sessionIdentity(ctx context.Context, r *Request) (*Identity, [
 	if s.Refresh == "" || r.Forwarded || g.cfg.Login == nil {
 		return nil, nil
 	}
-	tok, idt, err := g.cfg.Login.Refresh(ctx, s.Refresh)
-	if err != nil || idt == nil || idt.Subject != s.Subject {
-		return nil, nil
-	}
-	refresh := tok.RefreshToken
-	if refresh == "" {
-		refresh = s.Refresh
-	}
-	rawID, _ := tok.Extra("id_token").(string)
-	fresh, err := sessionFromIDToken(idt, refresh, rawID, now.Add(g.cfg.SessionLifetime))
+	// Requests a page makes at once all carry the expired cookie: only one
+	// may use the refresh token (a second use would be a reuse, which
+	// revokes the whole grant); the others wait for its answer.
+	v, err, _ := g.refreshes.Do(string(key[:]), func() (any, error) {
+		fresh, err := g.refresh(ctx, &s, now)
+		if err == nil {
+			// Requests still carrying the old cookie get the new identity.
+			g.sessions.put(key, fresh.identity(), now.Add(30*time.Second))
+		}
+		return fresh, err
+	})
 	if err != nil {
 		return nil, nil
 	}
+	fresh := v.(*session)
 	setCookie, err := g.sessionCookie(r, fresh)
 	if err != nil {
 		return nil, nil
@@ -503,11 +533,31 @@ func (g *Gateway) sessionIdentity(ctx context.Context, r *Request) (*Identity, [
 	return fresh.identity(), []string{setCookie}
 }
 
+// refresh renews an expired session with its refresh token. A provider
+// that sends no new ID token (OIDC Core §12.2 allows it) keeps the claims
+// the session had.
+func (g *Gateway) refresh(ctx context.Context, old *session, now time.Time) (*session, error) {
+	tok, idt, err := g.cfg.Login.Refresh(ctx, old.Refresh)
+	if err != nil {
+		return nil, err
+	}
+	refresh := tok.RefreshToken
+	if refresh == "" {
+		refresh = old.Refresh
+	}
+	if idt == nil {
+		fresh := *old
+		fresh.Refresh, fresh.Expiry = refresh, now.Add(g.cfg.SessionLifetime).Unix()
+		return &fresh, nil
+	}
+	if idt.Subject != old.Subject {
+		return nil, errors.New("the refreshed ID token is for another user")
+	}
+	return sessionFromIDToken(idt, refresh, now.Add(g.cfg.SessionLifetime))
+}
+
 func (g *Gateway) sessionCookie(r *Request, s *session) (string, error) {
 	name := g.cookieName(r)
-	// The ID token would triple the cookie, which every request carries;
-	// logout does without it (the provider asks the user to confirm).
-	s.IDToken = ""
 	v, err := g.cookies.Encode(name, s)
 	if err != nil {
 		return "", fmt.Errorf("encoding the session cookie: %w", err)
@@ -571,8 +621,7 @@ func (g *Gateway) callback(ctx context.Context, r *Request) Decision {
 		g.cfg.Logger.Warn("sign-in callback", zap.Error(err))
 		return fail(http.StatusBadGateway, "The sign-in could not be completed.")
 	}
-	rawID, _ := tok.Extra("id_token").(string)
-	s, err := sessionFromIDToken(idt, tok.RefreshToken, rawID, g.now().Add(g.cfg.SessionLifetime))
+	s, err := sessionFromIDToken(idt, tok.RefreshToken, g.now().Add(g.cfg.SessionLifetime))
 	if err != nil {
 		return fail(http.StatusBadGateway, "The sign-in could not be completed.")
 	}
@@ -591,14 +640,12 @@ func (g *Gateway) callback(ctx context.Context, r *Request) Decision {
 // session there too.
 func (g *Gateway) logout(ctx context.Context, r *Request) Decision {
 	name := g.cookieName(r)
-	var s session
 	if raw, ok := readCookie(r.Header, name); ok {
-		g.cookies.Decode(name, raw, &s) //nolint:errcheck // a bad cookie is just cleared
 		g.sessions.forget(sha256.Sum256([]byte(raw)))
 	}
 	next := "/"
 	if g.cfg.Login != nil {
-		if u := g.cfg.Login.LogoutURL(ctx, s.IDToken); u != "" {
+		if u := g.cfg.Login.LogoutURL(ctx); u != "" {
 			next = u
 		}
 	}

@@ -6,6 +6,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/authgate/authgate/policy"
 )
 
 // revokingVerifier approves a token but, while doing so, has its
@@ -83,6 +85,26 @@ func TestLocalPath(t *testing.T) {
 	} {
 		if localPath(p) != ok {
 			t.Errorf("localPath(%q) = %v", p, !ok)
+		}
+	}
+}
+
+// TestPolicyHost: rules about the host see it without port and case, so
+// Host: ADMIN.example.com:443 cannot slip past a rule for admin.example.com.
+func TestPolicyHost(t *testing.T) {
+	p, err := policy.Compile(policy.Config{Rules: []policy.Rule{{Effect: policy.Deny, Kind: policy.KindExpression, Expression: `request.host == "admin.example.com"`}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := New(Config{AcceptBearer: true, Verifier: &fixedVerifier{}, Policy: p})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, host := range []string{"admin.example.com", "ADMIN.example.com:443", "admin.example.com:8443"} {
+		d := g.Decide(context.Background(), &Request{Method: "GET", Scheme: "https", Host: host, Path: "/",
+			Header: http.Header{"Authorization": {"Bearer good"}}})
+		if d.Allowed {
+			t.Errorf("Host %q passed a rule that denies admin.example.com", host)
 		}
 	}
 }

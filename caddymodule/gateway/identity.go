@@ -3,15 +3,18 @@ package gateway
 import (
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/authgate/authgate/policy"
 )
 
-// Auth methods an identity can come from.
+// Auth methods an identity can come from: the policy's names.
 const (
-	AuthBearer  = "bearer"
-	AuthSession = "session"
+	AuthBearer  = policy.AuthBearer
+	AuthSession = policy.AuthSession
 )
 
 // Identity is who made a request.
@@ -140,14 +143,17 @@ var alwaysStripped = []string{
 	"X-Auth-Client-Id", "Remote-User", "Remote-Groups", "Remote-Email", "Remote-Name",
 }
 
-// Strip removes every identity header a client may have sent.
-func (m HeaderMap) Strip(h http.Header) {
-	for _, name := range alwaysStripped {
-		h.Del(name)
-	}
+// names lists, canonical and once each, every header a client's copy of
+// which is removed: the usual identity headers and the mapped ones.
+func (m HeaderMap) names() []string {
+	out := append([]string(nil), alwaysStripped...)
 	for name := range m {
-		h.Del(name)
+		name = http.CanonicalHeaderKey(name)
+		if !slices.Contains(out, name) {
+			out = append(out, name)
+		}
 	}
+	return out
 }
 
 // Apply sets the mapped identity headers on h. Values with line breaks

@@ -154,16 +154,14 @@ func (l *Login) Refresh(ctx context.Context, refreshToken string) (*oauth2.Token
 	return tok, id, nil
 }
 
-// LogoutURL is the provider's end session URL for this user, or "".
-func (l *Login) LogoutURL(ctx context.Context, idToken string) string {
+// LogoutURL is the provider's end session URL, or "". The session cookie
+// keeps no ID token (it would triple the cookie every request carries),
+// so the provider asks the user to confirm.
+func (l *Login) LogoutURL(ctx context.Context) string {
 	if l.load(ctx) != nil || l.EndSessionURL == "" {
 		return ""
 	}
-	q := url.Values{"client_id": {l.ClientID}}
-	if idToken != "" {
-		q.Set("id_token_hint", idToken)
-	}
-	return l.EndSessionURL + "?" + q.Encode()
+	return l.EndSessionURL + "?" + url.Values{"client_id": {l.ClientID}}.Encode()
 }
 
 // session is what the gateway's session cookie carries, encrypted and
@@ -176,7 +174,6 @@ type session struct {
 	Groups   []string `json:"g,omitempty"`
 	Expiry   int64    `json:"x"`
 	Refresh  string   `json:"r,omitempty"`
-	IDToken  string   `json:"i,omitempty"`
 }
 
 func (s *session) identity() *Identity {
@@ -204,7 +201,7 @@ func (s *session) identity() *Identity {
 	return &Identity{Subject: s.Subject, Username: u, Email: s.Email, Name: s.Name, Groups: s.Groups, Claims: claims, Auth: AuthSession}
 }
 
-func sessionFromIDToken(id *oidc.IDToken, refresh, rawID string, expiry time.Time) (*session, error) {
+func sessionFromIDToken(id *oidc.IDToken, refresh string, expiry time.Time) (*session, error) {
 	var c struct {
 		Email             string   `json:"email"`
 		Name              string   `json:"name"`
@@ -215,7 +212,7 @@ func sessionFromIDToken(id *oidc.IDToken, refresh, rawID string, expiry time.Tim
 		return nil, err
 	}
 	return &session{Subject: id.Subject, Username: c.PreferredUsername, Email: c.Email, Name: c.Name, Groups: c.Groups,
-		Expiry: expiry.Unix(), Refresh: refresh, IDToken: rawID}, nil
+		Expiry: expiry.Unix(), Refresh: refresh}, nil
 }
 
 // flow is a sign-in in progress, kept in a short-lived cookie of its own.

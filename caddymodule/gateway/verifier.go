@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
@@ -40,44 +41,47 @@ type OIDCVerifier struct {
 	// HTTPClient fetches discovery and keys. Default http.DefaultClient.
 	HTTPClient *http.Client
 
+	verifier atomic.Pointer[oidc.IDTokenVerifier]
 	mu       sync.Mutex
-	verifier *oidc.IDTokenVerifier
+	failedAt time.Time
 }
 
+// discoveryRetry is how long a failed discovery is not tried again, so a
+// provider that is down does not make every request wait for it.
+const discoveryRetry = 10 * time.Second
+
 func (v *OIDCVerifier) load(ctx context.Context) (*oidc.IDTokenVerifier, error) {
+	if ver := v.verifier.Load(); ver != nil {
+		return ver, nil
+	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	if v.verifier != nil {
-		return v.verifier, nil
+	if ver := v.verifier.Load(); ver != nil {
+		return ver, nil
 	}
+	if time.Since(v.failedAt) < discoveryRetry {
+		return nil, fmt.Errorf("discovering %s failed lately; retrying soon", v.Issuer)
+	}
+	// The key set outlives this request: it fetches keys with a
+	// background context.
+	keyCtx := context.Background()
 	if v.HTTPClient != nil {
-		ctx = oidc.ClientContext(ctx, v.HTTPClient)
+		ctx, keyCtx = oidc.ClientContext(ctx, v.HTTPClient), oidc.ClientContext(keyCtx, v.HTTPClient)
 	}
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	p, err := oidc.NewProvider(ctx, v.Issuer)
+	p, err := oidc.NewProvider(dctx, v.Issuer)
 	if err != nil {
+		v.failedAt = time.Now()
 		return nil, fmt.Errorf("discovering %s: %w", v.Issuer, err)
 	}
 	algs := v.Algorithms
 	if len(algs) == 0 {
 		algs = []string{oidc.RS256, oidc.ES256}
 	}
-	// The key set outlives this request: fetch keys with a background
-	// context.
-	keyCtx := context.Background()
-	if v.HTTPClient != nil {
-		keyCtx = oidc.ClientContext(keyCtx, v.HTTPClient)
-	}
-	var meta struct {
-		JWKSURI string `json:"jwks_uri"`
-	}
-	if err := p.Claims(&meta); err != nil || meta.JWKSURI == "" {
-		return nil, fmt.Errorf("%s's discovery has no jwks_uri", v.Issuer)
-	}
-	keys := oidc.NewRemoteKeySet(keyCtx, meta.JWKSURI)
-	v.verifier = oidc.NewVerifier(v.Issuer, keys, &oidc.Config{SkipClientIDCheck: true, SupportedSigningAlgs: algs})
-	return v.verifier, nil
+	ver := p.VerifierContext(keyCtx, &oidc.Config{SkipClientIDCheck: true, SupportedSigningAlgs: algs})
+	v.verifier.Store(ver)
+	return ver, nil
 }
 
 // Verify implements [Verifier].
@@ -94,9 +98,7 @@ func (v *OIDCVerifier) Verify(ctx context.Context, token string) (*Identity, tim
 	if err := tok.Claims(&claims); err != nil {
 		return nil, time.Time{}, fmt.Errorf("%w: %v", ErrInvalidToken, err)
 	}
-	id := identityFromClaims(claims, AuthBearer)
-	id.Audience = tok.Audience
-	return id, tok.Expiry, nil
+	return identityFromClaims(claims, AuthBearer), tok.Expiry, nil
 }
 
 // identityFromClaims reads the usual JWT and OpenID Connect claims.
