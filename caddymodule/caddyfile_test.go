@@ -274,6 +274,10 @@ func TestCaddyfileExample(t *testing.T) {
 			t.Errorf("%s with a token: %d %s", site, r.status, r.body)
 		}
 	}
+	// The site's resource metadata comes from the API's gateway, with its scope.
+	if m := g.call("GET", "http://"+ports["9001"]+"/.well-known/oauth-protected-resource", "").json(t); anyStrings(m["scopes_supported"])[0] != "read" {
+		t.Errorf("the demo's resource metadata = %v", m)
+	}
 	// Self-registration works as the README shows.
 	reg := tc.register(map[string]any{"redirect_uris": []string{"http://127.0.0.1:9999/cb"}, "token_endpoint_auth_method": "none"}, "")
 	if reg.status != http.StatusCreated {

@@ -715,15 +715,17 @@ func (reg *Registry) lookup(path string) (*Gateway, bool) {
 // another's in the registry.
 func (g *Gateway) metadata(r *Request) (Decision, bool) {
 	suffix := strings.TrimPrefix(r.Path, WellKnownPath)
-	target := g
-	if suffix != g.cfg.ResourcePath {
-		if g.cfg.Registry == nil {
+	// The registry prefers a gateway that takes bearer tokens, whose
+	// metadata (scopes) matter to API clients.
+	target, ok := (*Gateway)(nil), false
+	if g.cfg.Registry != nil {
+		target, ok = g.cfg.Registry.lookup(suffix)
+	}
+	if !ok {
+		if suffix != g.cfg.ResourcePath {
 			return Decision{}, false
 		}
-		var ok bool
-		if target, ok = g.cfg.Registry.lookup(suffix); !ok {
-			return Decision{}, false
-		}
+		target = g
 	}
 	doc := map[string]any{
 		"resource":                 r.origin() + target.cfg.ResourcePath,
