@@ -140,7 +140,9 @@ type RuleConfig struct {
 }
 
 // provision builds the gateway; the app supplies the bundled server.
-func (gc *GatewayConfig) provision(ctx caddy.Context) error {
+// Middleware gateways join the app's metadata registry; the verify
+// endpoint, which decides for other hosts, does not.
+func (gc *GatewayConfig) provision(ctx caddy.Context, register bool) error {
 	appIface, err := ctx.App("authgate")
 	if err != nil {
 		return fmt.Errorf("the authgate app: %w", err)
@@ -155,7 +157,10 @@ func (gc *GatewayConfig) provision(ctx caddy.Context) error {
 	cfg := gateway.Config{
 		CookieName: gc.CookieName, CookieDomain: gc.CookieDomain, SessionLifetime: time.Duration(gc.SessionLifetime),
 		CallbackPath: gc.CallbackPath, LogoutPath: gc.LogoutPath, ResourcePath: gc.ResourcePath, Realm: gc.Realm,
-		CacheSize: gc.CacheSize, Logger: ctx.Logger(), Registry: app.registry,
+		CacheSize: gc.CacheSize, Logger: ctx.Logger(),
+	}
+	if register {
+		cfg.Registry = app.registry
 	}
 	if len(gc.Accept) == 0 {
 		gc.Accept = []string{gateway.AuthBearer, gateway.AuthSession}
@@ -286,7 +291,7 @@ func (*Gateway) CaddyModule() caddy.ModuleInfo {
 
 // Provision builds the gateway.
 func (h *Gateway) Provision(ctx caddy.Context) error {
-	if err := h.provision(ctx); err != nil {
+	if err := h.provision(ctx, true); err != nil {
 		return fmt.Errorf("authgate: %w", err)
 	}
 	return nil

@@ -61,7 +61,7 @@ func (h *Verify) Provision(ctx caddy.Context) error {
 		}
 		h.trusted = append(h.trusted, prefix)
 	}
-	if err := h.provision(ctx); err != nil {
+	if err := h.provision(ctx, false); err != nil {
 		return fmt.Errorf("authgate_verify: %w", err)
 	}
 	return nil
