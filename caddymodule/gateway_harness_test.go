@@ -3,7 +3,6 @@ package caddymodule
 import (
 	"fmt"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -27,24 +26,11 @@ const echo = `respond "sub={http.request.header.X-Auth-Subject} user={http.reque
 // contents for the app's /api/* and other routes.
 func startGateway(t *testing.T, options, api, web string) *gatewaySetup {
 	t.Helper()
-	tc := &testCaddy{t: t, port: freePort(t), dataDir: t.TempDir()}
-	tc.issuer = fmt.Sprintf("http://127.0.0.1:%d", tc.port)
-	tc.site = tc.issuer
-	tc.admin = fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	tc := newTestCaddy(t)
 	g := &gatewaySetup{testCaddy: tc,
 		app: fmt.Sprintf("http://127.0.0.1:%d", freePort(t)),
 		fwd: fmt.Sprintf("http://127.0.0.1:%d", freePort(t))}
-	caddyfile := fmt.Sprintf(`{
-	admin %s
-	persist_config off
-	storage file_system %s
-	authgate {
-		issuer %s
-		storage sqlite %s
-		%s
-	}
-}
-
+	caddyfile := tc.globalOptions(options) + fmt.Sprintf(`
 %s {
 	bind 127.0.0.1
 	authgate_server
@@ -81,8 +67,7 @@ func startGateway(t *testing.T, options, api, web string) *gatewaySetup {
 	}
 	%s
 }
-`, tc.admin, filepath.Join(tc.dataDir, "caddy"), tc.issuer, filepath.Join(tc.dataDir, "authgate.db"), options,
-		tc.issuer, g.app, api, echo, web, echo, g.fwd, strings.TrimPrefix(tc.issuer, "http://"), echo)
+`, tc.issuer, g.app, api, echo, web, echo, g.fwd, strings.TrimPrefix(tc.issuer, "http://"), echo)
 	cfg, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(caddyfile), nil)
 	if err != nil {
 		t.Fatalf("adapting: %v\n%s", err, caddyfile)

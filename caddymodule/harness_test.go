@@ -89,19 +89,27 @@ const defaultClients = `
 // temporary directory. The config is stopped when the test ends.
 func startCaddy(t *testing.T, options string) *testCaddy {
 	t.Helper()
-	tc := &testCaddy{t: t, port: freePort(t), dataDir: t.TempDir()}
-	tc.issuer = fmt.Sprintf("http://127.0.0.1:%d", tc.port)
-	tc.site = tc.issuer
-	tc.admin = fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	tc := newTestCaddy(t)
 	tc.config = tc.adapt(options)
 	tc.load()
 	t.Cleanup(func() { caddy.Stop() }) //nolint:errcheck
 	return tc
 }
 
-func (tc *testCaddy) adapt(options string) []byte {
-	tc.t.Helper()
-	caddyfile := fmt.Sprintf(`{
+// newTestCaddy picks free ports and a data directory for a Caddy whose
+// issuer is its first site.
+func newTestCaddy(t *testing.T) *testCaddy {
+	tc := &testCaddy{t: t, port: freePort(t), dataDir: t.TempDir()}
+	tc.issuer = fmt.Sprintf("http://127.0.0.1:%d", tc.port)
+	tc.site = tc.issuer
+	tc.admin = fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	return tc
+}
+
+// globalOptions is the Caddyfile's global block: admin, storage and the
+// authgate app with options (lines for inside the authgate block).
+func (tc *testCaddy) globalOptions(options string) string {
+	return fmt.Sprintf(`{
 	admin %s
 	persist_config off
 	storage file_system %s
@@ -111,13 +119,18 @@ func (tc *testCaddy) adapt(options string) []byte {
 		%s
 	}
 }
+`, tc.admin, filepath.Join(tc.dataDir, "caddy"), tc.issuer, filepath.Join(tc.dataDir, "authgate.db"), options)
+}
 
+func (tc *testCaddy) adapt(options string) []byte {
+	tc.t.Helper()
+	caddyfile := tc.globalOptions(options) + fmt.Sprintf(`
 %s {
 	bind 127.0.0.1
 	authgate_server
 	respond "site content" 404
 }
-`, tc.admin, filepath.Join(tc.dataDir, "caddy"), tc.issuer, filepath.Join(tc.dataDir, "authgate.db"), options, tc.site)
+`, tc.site)
 	cfg, warnings, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(caddyfile), nil)
 	if err != nil {
 		tc.t.Fatalf("adapting Caddyfile: %v\n%s", err, caddyfile)
