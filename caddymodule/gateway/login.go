@@ -1,0 +1,164 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"sync"
+	"time"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+	"golang.org/x/oauth2"
+)
+
+// Login signs browsers in with an OpenID provider, as a confidential
+// client using the authorization code flow with PKCE, state and nonce.
+type Login struct {
+	// Issuer is the provider's issuer URL.
+	Issuer       string
+	ClientID     string
+	ClientSecret string
+	// Scopes to ask for. Default openid, profile, email, groups,
+	// offline_access.
+	Scopes []string
+	// HTTPClient talks to the provider (the bundled server passes one
+	// that stays in the process). Default http.DefaultClient.
+	HTTPClient *http.Client
+	// Endpoint and EndSessionURL, when set, replace discovery (the bundled
+	// server knows its own), and KeySet replaces the provider's JWKS.
+	Endpoint      oauth2.Endpoint
+	EndSessionURL string
+	KeySet        oidc.KeySet
+	// Push, when set, stores the authorization request server-side and
+	// returns the URL to send the browser to (the bundled server's
+	// in-process PAR). Otherwise the request goes in the URL.
+	Push func(ctx context.Context, params url.Values) (string, error)
+
+	mu       sync.Mutex
+	ready    bool
+	verifier *oidc.IDTokenVerifier
+}
+
+func (l *Login) ctx(ctx context.Context) context.Context {
+	if l.HTTPClient != nil {
+		return oidc.ClientContext(ctx, l.HTTPClient)
+	}
+	return ctx
+}
+
+// load discovers the provider once, on first use (never while Caddy
+// provisions).
+func (l *Login) load(ctx context.Context) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.ready {
+		return nil
+	}
+	cfg := &oidc.Config{ClientID: l.ClientID}
+	if l.Endpoint.TokenURL == "" || l.KeySet == nil {
+		dctx, cancel := context.WithTimeout(l.ctx(ctx), 10*time.Second)
+		defer cancel()
+		p, err := oidc.NewProvider(dctx, l.Issuer)
+		if err != nil {
+			return fmt.Errorf("discovering %s: %w", l.Issuer, err)
+		}
+		if l.Endpoint.TokenURL == "" {
+			l.Endpoint = p.Endpoint()
+		}
+		if l.EndSessionURL == "" {
+			var meta struct {
+				EndSession string `json:"end_session_endpoint"`
+			}
+			p.Claims(&meta) //nolint:errcheck // optional
+			l.EndSessionURL = meta.EndSession
+		}
+		if l.KeySet == nil {
+			l.verifier = p.VerifierContext(l.ctx(context.Background()), cfg)
+		}
+	}
+	if l.verifier == nil {
+		// A key set of our own: accept the algorithms the bundled server
+		// can sign with (go-oidc's default would be RS256 alone).
+		cfg.SupportedSigningAlgs = []string{oidc.ES256, oidc.EdDSA, oidc.RS256}
+		l.verifier = oidc.NewVerifier(l.Issuer, l.KeySet, cfg)
+	}
+	if len(l.Scopes) == 0 {
+		l.Scopes = []string{oidc.ScopeOpenID, "profile", "email", "groups", oidc.ScopeOfflineAccess}
+	}
+	l.ready = true
+	return nil
+}
+
+func (l *Login) oauth2Config(redirectURI string) *oauth2.Config {
+	return &oauth2.Config{ClientID: l.ClientID, ClientSecret: l.ClientSecret, Endpoint: l.Endpoint, Scopes: l.Scopes, RedirectURL: redirectURI}
+}
+
+// AuthURL returns where to send the browser to sign in.
+func (l *Login) AuthURL(ctx context.Context, redirectURI, state, nonce, verifier string) (string, error) {
+	if err := l.load(ctx); err != nil {
+		return "", err
+	}
+	cfg := l.oauth2Config(redirectURI)
+	if l.Push == nil {
+		return cfg.AuthCodeURL(state, oauth2.S256ChallengeOption(verifier), oidc.Nonce(nonce)), nil
+	}
+	u, err := url.Parse(cfg.AuthCodeURL(state, oauth2.S256ChallengeOption(verifier), oidc.Nonce(nonce)))
+	if err != nil {
+		return "", err
+	}
+	return l.Push(ctx, u.Query())
+}
+
+// Exchange redeems a code and verifies the ID token and its nonce.
+func (l *Login) Exchange(ctx context.Context, redirectURI, code, verifier, nonce string) (*oauth2.Token, *oidc.IDToken, error) {
+	if err := l.load(ctx); err != nil {
+		return nil, nil, err
+	}
+	tok, err := l.oauth2Config(redirectURI).Exchange(l.ctx(ctx), code, oauth2.VerifierOption(verifier))
+	if err != nil {
+		return nil, nil, fmt.Errorf("exchanging the code: %w", err)
+	}
+	raw, _ := tok.Extra("id_token").(string)
+	id, err := l.verifier.Verify(l.ctx(ctx), raw)
+	if err != nil {
+		return nil, nil, fmt.Errorf("verifying the ID token: %w", err)
+	}
+	if id.Nonce != nonce {
+		return nil, nil, errors.New("the ID token's nonce is not the one sent")
+	}
+	return tok, id, nil
+}
+
+// Refresh uses a refresh token and verifies the new ID token, if any.
+func (l *Login) Refresh(ctx context.Context, refreshToken string) (*oauth2.Token, *oidc.IDToken, error) {
+	if err := l.load(ctx); err != nil {
+		return nil, nil, err
+	}
+	ts := l.oauth2Config("").TokenSource(l.ctx(ctx), &oauth2.Token{RefreshToken: refreshToken, Expiry: time.Unix(1, 0)})
+	tok, err := ts.Token()
+	if err != nil {
+		return nil, nil, fmt.Errorf("refreshing: %w", err)
+	}
+	raw, _ := tok.Extra("id_token").(string)
+	if raw == "" {
+		return tok, nil, nil
+	}
+	id, err := l.verifier.Verify(l.ctx(ctx), raw)
+	if err != nil {
+		return nil, nil, fmt.Errorf("verifying the refreshed ID token: %w", err)
+	}
+	return tok, id, nil
+}
+
+// LogoutURL is the provider's end session URL, or "". The session cookie
+// keeps no ID token (it would triple the cookie every request carries),
+// so the provider asks the user to confirm.
+func (l *Login) LogoutURL(ctx context.Context) string {
+	if l.load(ctx) != nil || l.EndSessionURL == "" {
+		return ""
+	}
+	return l.EndSessionURL + "?" + url.Values{"client_id": {l.ClientID}}.Encode()
+}
+
