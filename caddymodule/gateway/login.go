@@ -161,4 +161,3 @@ func (l *Login) LogoutURL(ctx context.Context) string {
 	}
 	return l.EndSessionURL + "?" + url.Values{"client_id": {l.ClientID}}.Encode()
 }
-
