@@ -1,12 +1,15 @@
 package authserver
 
 import (
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"fmt"
+	"math"
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -88,17 +91,49 @@ type Client struct {
 // AllowsGrant reports whether the client may use grant type gt.
 func (c *Client) AllowsGrant(gt string) bool { return slices.Contains(c.GrantTypes, gt) }
 
-// Secret verifies presented client secrets: either a high-entropy secret
-// kept only as its SHA-256, or an operator's bcrypt or argon2id hash.
+// Secret verifies presented client secrets: either a secret kept only as
+// its SHA-256, or an operator's bcrypt or argon2id hash.
 type Secret struct {
 	digest []byte
 	hash   password.Hash
+	// strong marks a high-entropy secret, which guessing cannot find: the
+	// failure limit never stops it (see authenticateClient).
+	strong bool
 }
 
 // PlainSecret keeps the SHA-256 of secret for constant-time comparison.
+// A long, varied secret (as `openssl rand -base64 32` makes) counts as
+// high-entropy.
 func PlainSecret(secret string) Secret {
 	d := sha256.Sum256([]byte(secret))
-	return Secret{digest: d[:]}
+	return Secret{digest: d[:], strong: highEntropy(secret)}
+}
+
+// minStrongSecretBits is how many bits, by highEntropy's estimate, make a
+// secret one that online guessing cannot find.
+const minStrongSecretBits = 128
+
+// highEntropy estimates a secret's entropy as its length times the
+// Shannon entropy of its own character frequencies, a deliberately low
+// estimate for random strings (32 random base64 characters give about
+// 150 bits) that gives little to repeated or short ones.
+func highEntropy(secret string) bool {
+	if len(secret) < 32 {
+		return false
+	}
+	var counts [256]int
+	for i := 0; i < len(secret); i++ {
+		counts[secret[i]]++
+	}
+	n := float64(len(secret))
+	var perChar float64
+	for _, c := range counts {
+		if c > 0 {
+			p := float64(c) / n
+			perChar -= p * math.Log2(p)
+		}
+	}
+	return perChar*n >= minStrongSecretBits
 }
 
 // HashedSecret parses a bcrypt or argon2id hash of a secret.
@@ -154,9 +189,34 @@ func (s *Server) verifySecret(c *Client, presented string, now time.Time) bool {
 	return true
 }
 
+// inProcessKey marks the context of a request made inside this process.
+type inProcessKey struct{}
+
+// InProcessContext returns a copy of ctx marking a request as made inside
+// this process, never received from the network: the gateway's
+// in-process transport sets it on the requests it hands to the server.
+// Only such requests may authenticate as the built-in gateway client
+// ([GatewayClientID]). Nothing a network client sends can set it.
+func InProcessContext(ctx context.Context) context.Context {
+	return context.WithValue(ctx, inProcessKey{}, true)
+}
+
+// inProcess reports whether ctx was marked by InProcessContext.
+func inProcess(ctx context.Context) bool {
+	v, _ := ctx.Value(inProcessKey{}).(bool)
+	return v
+}
+
 // authenticateClient identifies and authenticates the client of a
-// request to the token, introspection or revocation endpoint (RFC 6749
-// §2.3). Exactly one method may be used.
+// request to the token, introspection, revocation, PAR or device
+// authorization endpoint (RFC 6749 §2.3). Exactly one method may be used.
+//
+// Failed attempts are limited per client and address together, and per
+// address (never per client alone, so that nobody can lock a client out
+// from elsewhere); a client presenting a correct high-entropy secret is
+// let in whatever the limits say, since guessing cannot find such a
+// secret and others' failures must not stop it. The built-in gateway
+// client authenticates only in-process: over the network it is unknown.
 func (s *Server) authenticateClient(r *http.Request, f form) (*Client, *Error) {
 	id, secret, basic, credErr := s.clientCredentials(r, f)
 	if credErr != nil {
@@ -185,35 +245,61 @@ func (s *Server) authenticateClient(r *http.Request, f form) (*Client, *Error) {
 	if err != nil {
 		return nil, serverError(err)
 	}
-	known := ""
+	if c != nil && c.ID == GatewayClientID && !inProcess(r.Context()) {
+		c = nil
+	}
+	known, pair := "", ""
 	if c != nil {
 		known = c.ID
+		pair = c.ID + "\x00" + addressKey(ip)
 	}
-	if _, ok := s.clientAuth.attempt(known, ip, now); !ok {
-		e := fail("too many failed authentication attempts; try again later")
-		e.Status = http.StatusTooManyRequests
-		return nil, e
-	}
-	var e *Error
-	switch {
-	case c == nil:
-		e = fail("client authentication failed")
-	case c.Public:
-		if method != AuthMethodNone {
-			e = fail("a public client has no secret to present")
+	check := func() *Error {
+		switch {
+		case c == nil:
+			return fail("client authentication failed")
+		case c.Public:
+			if method != AuthMethodNone {
+				return fail("a public client has no secret to present")
+			}
+		case method == AuthMethodNone:
+			return fail("this client must authenticate with its secret")
+		case c.AuthMethod != "" && c.AuthMethod != method:
+			return fail("this client must authenticate with " + c.AuthMethod)
+		case !s.verifySecret(c, secret, now):
+			return fail("client authentication failed")
 		}
-	case method == AuthMethodNone:
-		e = fail("this client must authenticate with its secret")
-	case c.AuthMethod != "" && c.AuthMethod != method:
-		e = fail("this client must authenticate with " + c.AuthMethod)
-	case !s.verifySecret(c, secret, now):
-		e = fail("client authentication failed")
+		return nil
+	}
+	// A high-entropy secret is cheap to check and cannot be guessed, so
+	// it is checked before the limit; anything else (a slow hash, a
+	// short secret) only within it.
+	strong := c != nil && !c.Public && c.Secret.strong
+	var e *Error
+	if strong {
+		e = check()
+	}
+	counted := !strong || e != nil
+	if counted {
+		if wait, ok := s.clientAuth.attempt(pair, ip, now); !ok {
+			e := fail("too many failed authentication attempts; try again later")
+			e.Status = http.StatusTooManyRequests
+			if e.Header == nil {
+				e.Header = http.Header{}
+			}
+			e.Header.Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
+			return nil, e
+		}
+		if !strong {
+			e = check()
+		}
 	}
 	if e != nil {
 		s.logger.Info("client authentication failed", zapClient(known), zapIP(ip))
 		return nil, e
 	}
-	s.clientAuth.succeed(c.ID, ip, now)
+	if counted {
+		s.clientAuth.succeed(pair, ip, now)
+	}
 	return c, nil
 }
 

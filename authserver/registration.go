@@ -458,10 +458,14 @@ func (s *Server) handleClientConfiguration(w http.ResponseWriter, r *http.Reques
 		noStore(w)
 		w.WriteHeader(http.StatusNoContent)
 	default:
-		w.Header().Set("Allow", "GET, HEAD, PUT, DELETE")
+		w.Header().Set("Allow", strings.Join(clientConfigurationMethods, ", "))
 		s.writeError(w, r, &Error{Code: ErrInvalidRequest, Description: "method " + r.Method + " is not allowed here", Status: http.StatusMethodNotAllowed})
 	}
 }
+
+// clientConfigurationMethods are the methods of the client configuration
+// endpoint (RFC 7592).
+var clientConfigurationMethods = []string{http.MethodGet, http.MethodHead, http.MethodPut, http.MethodDelete}
 
 // writeClientConfiguration answers with the registered metadata (RFC 7592
 // §3). The client secret is kept only as a hash, so it is not repeated.

@@ -364,11 +364,11 @@ func (s *Server) Lookup(path string) (http.Handler, bool) {
 		if !isClient || id == "" || strings.Contains(id, "/") {
 			return nil, false
 		}
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		return withCORS(clientConfigurationMethods, func(w http.ResponseWriter, r *http.Request) {
 			s.handleClientConfiguration(w, r, id)
 		}), true
 	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	h := func(w http.ResponseWriter, r *http.Request) {
 		for _, m := range ep.methods {
 			if r.Method == m {
 				ep.handler(w, r)
@@ -377,7 +377,11 @@ func (s *Server) Lookup(path string) (http.Handler, bool) {
 		}
 		w.Header().Set("Allow", strings.Join(ep.methods, ", "))
 		s.writeError(w, r, &Error{Code: ErrInvalidRequest, Description: "method " + r.Method + " is not allowed here", Status: http.StatusMethodNotAllowed})
-	}), true
+	}
+	if corsRoutes[rel] {
+		return withCORS(ep.methods, h), true
+	}
+	return http.HandlerFunc(h), true
 }
 
 // ServeHTTP serves the server's endpoints and answers 404 for any other
