@@ -491,14 +491,33 @@ func (s *Server) loadPushedRequest(ctx context.Context, clientID, uri string) (f
 }
 
 // clientInfo describes a client to the user. A client that registered
-// itself chose its own name, so the page also shows the host it lives on:
-// that of its metadata document, or of the redirect URI in use.
+// itself chose its own name, so the page marks it unverified and shows
+// the host it lives on: that of its metadata document (the client_id,
+// fetched over https), or else of the redirect URI in use, where the
+// answer goes.
 func clientInfo(c *Client, redirectURI string) *ui.Client {
 	info := &ui.Client{ID: c.ID, Name: c.Name, Host: c.Host}
-	if c.Registered && info.Host == "" {
-		info.Host = uriHost(redirectURI)
+	if c.Registered {
+		info.Unverified = true
+		if info.Host == "" {
+			info.Host = redirectHost(redirectURI)
+		}
 	}
 	return info
+}
+
+// redirectHost is what a page shows of a redirect URI: its host, or for a
+// private-use scheme (a native app, RFC 8252 §7.1) the scheme.
+func redirectHost(raw string) string {
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil || raw == "":
+		return ""
+	case u.Host != "":
+		return u.Host
+	default:
+		return u.Scheme + ":"
+	}
 }
 
 // scopeDescriptions explain the standard scopes on the consent page.

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unicode"
 
 	"github.com/authgate/authgate/authserver/store"
 )
@@ -42,6 +43,35 @@ func (s *Server) lookupClient(ctx context.Context, id string) (*Client, error) {
 	return s.registeredClient(rc)
 }
 
+// takesConfiguredName reports whether a self-chosen client name is, but
+// for case, spacing and invisible characters, the name of a client from
+// configuration (or the gateway's), which a registered client may not
+// pass itself off as.
+func (s *Server) takesConfiguredName(name string) bool {
+	n := comparableName(name)
+	if n == "" {
+		return false
+	}
+	for _, c := range s.clients {
+		if !c.Registered && comparableName(c.Name) == n {
+			return true
+		}
+	}
+	return false
+}
+
+// comparableName folds case, collapses white space and drops invisible
+// (format) characters such as zero-width spaces.
+func comparableName(name string) string {
+	name = strings.Map(func(r rune) rune {
+		if unicode.Is(unicode.Cf, r) {
+			return -1
+		}
+		return r
+	}, name)
+	return strings.ToLower(strings.Join(strings.Fields(name), " "))
+}
+
 // registeredClient turns a stored registration into a Client.
 func (s *Server) registeredClient(rc store.RegisteredClient) (*Client, error) {
 	var m ClientMetadata
@@ -60,7 +90,7 @@ func (s *Server) registeredClient(rc store.RegisteredClient) (*Client, error) {
 		RequirePKCE:            true,
 		Registered:             true,
 	}
-	if c.Name == "" {
+	if c.Name == "" || s.takesConfiguredName(c.Name) { // a client configured after it registered
 		c.Name = "Unnamed application"
 	}
 	if !c.Public {

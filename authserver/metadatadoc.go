@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strconv"
@@ -98,12 +99,65 @@ func (f *metadataFetcher) checkAddress(network, address string, _ syscall.RawCon
 	if err != nil {
 		return err
 	}
-	ip := net.ParseIP(host)
-	if ip == nil || ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() ||
-		ip.IsUnspecified() || ip.IsMulticast() || ip.IsInterfaceLocalMulticast() {
+	ip, err := netip.ParseAddr(host)
+	if err != nil || !publicAddress(ip) {
 		return fmt.Errorf("address %s is not public", host)
 	}
 	return nil
+}
+
+// nonPublicPrefixes are the special-purpose ranges (IANA's IPv4 and IPv6
+// special-purpose address registries) a document may not come from:
+// private, shared and local networks, and those that translate or tunnel
+// to IPv4 (NAT64, 6to4, Teredo), through which an IPv6 address can name
+// a private IPv4 one.
+var nonPublicPrefixes = func() []netip.Prefix {
+	var out []netip.Prefix
+	for _, p := range []string{
+		"0.0.0.0/8",       // "this network"
+		"10.0.0.0/8",      // private
+		"100.64.0.0/10",   // shared address space (carrier-grade NAT)
+		"127.0.0.0/8",     // loopback
+		"169.254.0.0/16",  // link-local (cloud metadata services)
+		"172.16.0.0/12",   // private
+		"192.0.0.0/24",    // IETF protocol assignments
+		"192.0.2.0/24",    // documentation
+		"192.88.99.0/24",  // 6to4 relay anycast
+		"192.168.0.0/16",  // private
+		"198.18.0.0/15",   // benchmarking
+		"198.51.100.0/24", // documentation
+		"203.0.113.0/24",  // documentation
+		"224.0.0.0/4",     // multicast
+		"240.0.0.0/4",     // reserved, and broadcast
+		"::/96",           // unspecified, loopback, IPv4-compatible
+		"::ffff:0:0/96",   // IPv4-mapped: an IPv4 address in disguise
+		"64:ff9b::/96",    // NAT64
+		"64:ff9b:1::/48",  // local-use NAT64
+		"100::/64",        // discard-only
+		"2001::/23",       // IETF protocol assignments, Teredo (2001::/32) among them
+		"2001:db8::/32",   // documentation
+		"2002::/16",       // 6to4
+		"3fff::/20",       // documentation
+		"fc00::/7",        // unique local
+		"fe80::/10",       // link-local
+		"fec0::/10",       // site-local (deprecated)
+		"ff00::/8",        // multicast
+	} {
+		out = append(out, netip.MustParsePrefix(p))
+	}
+	return out
+}()
+
+// publicAddress reports whether ip is a public unicast address a client
+// ID metadata document may be fetched from.
+func publicAddress(ip netip.Addr) bool {
+	ip = ip.WithZone("")
+	for _, p := range nonPublicPrefixes {
+		if p.Contains(ip) {
+			return false
+		}
+	}
+	return ip.IsValid()
 }
 
 // metadataDocument is the part of a client ID metadata document used here.
@@ -233,7 +287,7 @@ func (f *metadataFetcher) validate(id string, doc metadataDocument) (*Client, er
 		name = name[:200]
 	}
 	u, _ := url.Parse(id)
-	if name == "" {
+	if name == "" || f.server.takesConfiguredName(name) {
 		name = u.Host
 	}
 	return &Client{

@@ -109,7 +109,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		if !s.localPath(returnTo) {
 			returnTo = ""
 		}
-		s.renderLogin(w, r, http.StatusOK, nil, "", "", returnTo, "")
+		s.renderLogin(w, r, http.StatusOK, nil, nil, "", "", returnTo, "")
 		return
 	}
 	f, ok := s.readPageForm(w, r)
@@ -135,7 +135,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		known = username
 	}
 	if wait, ok := s.loginLimits.attempt(known, ip, now); !ok {
-		s.renderLogin(w, r, http.StatusTooManyRequests, c, handle, username, returnTo,
+		s.renderLogin(w, r, http.StatusTooManyRequests, c, req, handle, username, returnTo,
 			fmt.Sprintf("Too many failed sign-in attempts. Try again in %s.", roundUp(wait)))
 		return
 	}
@@ -144,7 +144,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		// The typed name is logged only if it is a user's: a mistyped
 		// password in the username field must not reach the log.
 		s.logger.Info("sign-in failed", zapUser(known), zapIP(ip))
-		s.renderLogin(w, r, http.StatusUnauthorized, c, handle, username, returnTo, "Wrong username or password.")
+		s.renderLogin(w, r, http.StatusUnauthorized, c, req, handle, username, returnTo, "Wrong username or password.")
 		return
 	}
 	s.loginLimits.succeed(u.Username, ip, now)
@@ -166,10 +166,12 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (s *Server) renderLogin(w http.ResponseWriter, r *http.Request, status int, c *Client, handle, username, returnTo, msg string) {
+// renderLogin shows the sign-in page again, for the pending request req
+// of client c if there is one.
+func (s *Server) renderLogin(w http.ResponseWriter, r *http.Request, status int, c *Client, req *authzRequest, handle, username, returnTo, msg string) {
 	p := ui.Page{Title: "Sign in", Action: s.prefix + pathLogin, CSRFToken: s.csrfToken(w, r), Error: msg, Username: username, Hidden: map[string]string{}}
-	if c != nil {
-		p.Client = clientInfo(c, "")
+	if c != nil && req != nil {
+		p.Client = clientInfo(c, req.RedirectURI)
 	}
 	if handle != "" {
 		p.Hidden["request"] = handle

@@ -202,6 +202,9 @@ func (s *Server) validateMetadata(m *ClientMetadata) *Error {
 			return metadataError(name + " must be an https URL")
 		}
 	}
+	if s.takesConfiguredName(m.ClientName) {
+		return metadataError("client_name is the name of a client this server's operator configured; choose another")
+	}
 	if len(m.ClientName) > 200 || len(m.SoftwareID) > 200 || len(m.SoftwareVersion) > 100 || len(m.Contacts) > 20 ||
 		len(m.RedirectURIs) > 20 || len(m.PostLogoutRedirectURIs) > 20 {
 		return metadataError("a field is too long or has too many values")
@@ -239,14 +242,6 @@ func (p *RegistrationPolicy) checkRedirectURI(raw string, public bool) *Error {
 func webURL(u string) bool {
 	p, err := url.Parse(u)
 	return err == nil && p.Host != "" && (p.Scheme == "https" || p.Scheme == "http" && isLoopbackRedirectHost(p.Hostname()))
-}
-
-func uriHost(u string) string {
-	p, err := url.Parse(u)
-	if err != nil {
-		return ""
-	}
-	return p.Host
 }
 
 func dedupe(in []string) []string {

@@ -98,8 +98,14 @@ type Client struct {
 	ID   string
 	Name string
 	// Host is the host the client runs on, when it is known, shown so a
-	// user can tell look-alike names apart.
+	// user can tell look-alike names apart. For an unverified client it
+	// is the host of its metadata document, or else of the redirect URI
+	// in use: where the answer goes.
 	Host string
+	// Unverified marks a client that registered itself (or was named by
+	// a client ID metadata document) rather than one the operator
+	// configured: its name is its own claim.
+	Unverified bool
 }
 
 // Scope is one permission on the consent page.
