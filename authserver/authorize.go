@@ -115,8 +115,8 @@ func (s *Server) validateAuthorize(ctx context.Context, f form, viaPAR bool) (*a
 	req := &authzRequest{ClientID: c.ID, State: f.get("state"), MaxAge: -1, CreatedAt: s.now().Unix()}
 	if redirect := f.get("redirect_uri"); redirect != "" {
 		if viaPAR && c.TrustPushedRedirects {
-			if !trustedPushedRedirect(redirect) {
-				return nil, c, pageError("the pushed redirect_uri is not an absolute http(s) URL")
+			if !s.trustedPushedRedirect(redirect) {
+				return nil, c, pageError("the pushed redirect_uri is not on a host this server's gateways protect")
 			}
 		} else if !redirectURIMatches(c.RedirectURIs, redirect) {
 			return nil, c, pageError("the redirect_uri is not registered for this application")
@@ -438,6 +438,8 @@ type codeData struct {
 	Request  authzRequest `json:"request"`
 	AuthTime int64        `json:"auth_time"`
 	AMR      []string     `json:"amr,omitempty"`
+	// SID identifies the login session (the ID token's sid).
+	SID string `json:"sid,omitempty"`
 }
 
 // issueCode closes the pending request, records a single-use code bound
@@ -450,7 +452,7 @@ func (s *Server) issueCode(w http.ResponseWriter, r *http.Request, handle string
 		return
 	}
 	code := "ag_ac_" + randomID(32)
-	data, _ := json.Marshal(codeData{Request: *req, AuthTime: sess.data.AuthTime, AMR: sess.data.AMR})
+	data, _ := json.Marshal(codeData{Request: *req, AuthTime: sess.data.AuthTime, AMR: sess.data.AMR, SID: loginSID(sess.id)})
 	err := s.cfg.Store.CreateToken(ctx, store.Token{
 		Kind: store.AuthorizationCode, ID: hashID(code), FamilyID: randomID(16), ClientID: c.ID,
 		Subject: sess.data.Username, Data: data, IssuedAt: now, ExpiresAt: now.Add(codeLifetime),

@@ -110,12 +110,72 @@ func newGatewayClient(secret string) *Client {
 	}
 }
 
-// trustedPushedRedirect reports whether a redirect URI the client pushed
-// itself is acceptable: absolute, http(s), no fragment or credentials.
-func trustedPushedRedirect(raw string) bool {
+// SetGatewayRedirects sets what decides which redirect URIs the gateway
+// client may push: those on the hosts the configuration's gateways
+// protect. Until it is set, none.
+func (s *Server) SetGatewayRedirects(allowed func(*url.URL) bool) {
+	s.gatewayRedirect.Store(&allowed)
+}
+
+// trustedPushedRedirect reports whether a redirect URI the gateway client
+// pushed itself is acceptable: absolute http(s), no fragment, query or
+// credentials, and on a host of the configuration (never one a request
+// named: RFC 9700 §4.1).
+func (s *Server) trustedPushedRedirect(raw string) bool {
 	u, err := url.Parse(raw)
-	return err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != "" && u.User == nil &&
-		u.Fragment == "" && !strings.Contains(raw, "#")
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil ||
+		u.Fragment != "" || u.RawQuery != "" || strings.ContainsAny(raw, "#?") {
+		return false
+	}
+	allowed := s.gatewayRedirect.Load()
+	return allowed != nil && (*allowed)(u)
+}
+
+// gatewaySessionFamily is the family of the gateway sessions signed in
+// through one login session.
+func gatewaySessionFamily(sid string) string { return "sid:" + sid }
+
+// StartGatewaySession records a gateway sign-in session of subject that
+// ends at until, and returns its ID. loginSID is the sid claim of the ID
+// token the session began with, when it came from this server: signing
+// out of that login session ends the gateway session too.
+func (s *Server) StartGatewaySession(ctx context.Context, subject, loginSID string, until time.Time) (string, error) {
+	now := s.now()
+	rec := store.Token{Kind: store.GatewaySession, ID: randomID(24), ClientID: GatewayClientID, Subject: subject, IssuedAt: now, ExpiresAt: until}
+	if loginSID != "" {
+		rec.FamilyID = gatewaySessionFamily(loginSID)
+	}
+	if err := s.cfg.Store.CreateToken(ctx, rec); err != nil {
+		return "", fmt.Errorf("storing a gateway session: %w", err)
+	}
+	return rec.ID, nil
+}
+
+// GatewaySessionActive reports whether a gateway session is neither ended
+// nor expired.
+func (s *Server) GatewaySessionActive(ctx context.Context, id string) (bool, error) {
+	rec, err := s.cfg.Store.GetToken(ctx, store.GatewaySession, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("looking up a gateway session: %w", err)
+	}
+	return rec.Active(s.now()), nil
+}
+
+// EndGatewaySession ends a gateway session on every instance: this one at
+// once, the others through the revocation feed.
+func (s *Server) EndGatewaySession(ctx context.Context, id string) error {
+	err := s.cfg.Store.RevokeToken(ctx, store.GatewaySession, id, s.now())
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("ending a gateway session: %w", err)
+	}
+	s.revoked(ctx)
+	return nil
 }
 
 // revocationFeed tells subscribers which access tokens were revoked: at
@@ -129,7 +189,7 @@ type revocationFeed struct {
 	mu        sync.Mutex
 	watermark time.Time
 	seen      map[string]time.Time
-	subs      []func(jtis []string)
+	subs      []func(jtis, gatewaySessions []string)
 	subsMu    sync.RWMutex
 }
 
@@ -140,8 +200,9 @@ const revocationMargin = 30 * time.Second
 const revocationPage = 1000
 
 // SubscribeRevocations registers fn to receive the jtis of revoked access
-// tokens. fn must be quick and must not block.
-func (s *Server) SubscribeRevocations(fn func(jtis []string)) {
+// tokens and the IDs of ended gateway sessions. fn must be quick and must
+// not block.
+func (s *Server) SubscribeRevocations(fn func(jtis, gatewaySessions []string)) {
 	f := s.revocations
 	f.subsMu.Lock()
 	f.subs = append(f.subs, fn)
@@ -161,7 +222,7 @@ func (s *Server) PollRevocations(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("polling revocations: %w", err)
 		}
-		var jtis []string
+		var jtis, sessions []string
 		for _, r := range revs {
 			cursor = store.RevocationCursor{At: r.RevokedAt, Kind: r.Kind, ID: r.ID}
 			key := string(r.Kind) + "\x00" + r.ID
@@ -172,14 +233,17 @@ func (s *Server) PollRevocations(ctx context.Context) error {
 			if r.RevokedAt.After(f.watermark) {
 				f.watermark = r.RevokedAt
 			}
-			if r.Kind == store.AccessToken {
+			switch r.Kind {
+			case store.AccessToken:
 				jtis = append(jtis, r.ID)
+			case store.GatewaySession:
+				sessions = append(sessions, r.ID)
 			}
 		}
-		if len(jtis) > 0 {
+		if len(jtis) > 0 || len(sessions) > 0 {
 			f.subsMu.RLock()
 			for _, fn := range f.subs {
-				fn(jtis)
+				fn(jtis, sessions)
 			}
 			f.subsMu.RUnlock()
 		}

@@ -24,6 +24,7 @@ type refreshData struct {
 	Audience []string `json:"aud"`
 	AuthTime int64    `json:"auth_time"`
 	AMR      []string `json:"amr,omitempty"`
+	SID      string   `json:"sid,omitempty"`
 }
 
 // userGrant is a grant made to a user's client, from which the token
@@ -42,6 +43,8 @@ type userGrant struct {
 	authTime   int64
 	amr        []string
 	nonce      string
+	// sid is the login session the grant was made in, if any.
+	sid string
 	// refreshExpiry is the family's absolute end; zero to start a family.
 	refreshExpiry time.Time
 }
@@ -66,7 +69,7 @@ func (s *Server) respond(ctx context.Context, g userGrant) (*tokenResponse, *Err
 			expiry = now.Add(s.cfg.RefreshTokenLifetime)
 		}
 		rt := refreshTokenPrefix + randomID(32)
-		data, _ := json.Marshal(refreshData{Scope: g.grantScope, Audience: g.audience, AuthTime: g.authTime, AMR: g.amr})
+		data, _ := json.Marshal(refreshData{Scope: g.grantScope, Audience: g.audience, AuthTime: g.authTime, AMR: g.amr, SID: g.sid})
 		err := s.cfg.Store.CreateToken(ctx, store.Token{
 			Kind: store.RefreshToken, ID: hashID(rt), FamilyID: g.familyID, ClientID: g.client.ID,
 			Subject: g.user.Username, Data: data, IssuedAt: now, ExpiresAt: expiry,
@@ -79,7 +82,7 @@ func (s *Server) respond(ctx context.Context, g userGrant) (*tokenResponse, *Err
 	if slices.Contains(g.scope, "openid") {
 		id, err := s.issueIDToken(ctx, idTokenInput{
 			client: g.client, user: g.user, scope: g.scope, nonce: g.nonce,
-			authTime: g.authTime, amr: g.amr, accessToken: raw,
+			authTime: g.authTime, amr: g.amr, accessToken: raw, sid: g.sid,
 		})
 		if err != nil {
 			return nil, serverError(err)
@@ -137,7 +140,7 @@ func (s *Server) authorizationCodeGrant(ctx context.Context, f form, c *Client) 
 	}
 	resp, e := s.respond(ctx, userGrant{
 		client: c, user: u, familyID: rec.FamilyID, scope: req.Scope, audience: req.Audience,
-		authTime: d.AuthTime, amr: d.AMR, nonce: req.Nonce,
+		authTime: d.AuthTime, amr: d.AMR, nonce: req.Nonce, sid: d.SID,
 	})
 	if e != nil {
 		return nil, e
@@ -240,7 +243,7 @@ func (s *Server) refreshTokenGrant(ctx context.Context, f form, c *Client) (*tok
 	}
 	resp, e := s.respond(ctx, userGrant{
 		client: c, user: u, familyID: rec.FamilyID, scope: scope, grantScope: d.Scope, audience: d.Audience,
-		authTime: d.AuthTime, amr: d.AMR, refreshExpiry: rec.ExpiresAt,
+		authTime: d.AuthTime, amr: d.AMR, refreshExpiry: rec.ExpiresAt, sid: d.SID,
 	})
 	if e != nil {
 		return nil, e

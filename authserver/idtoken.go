@@ -32,6 +32,9 @@ type IDTokenClaims struct {
 	PreferredUsername string       `json:"preferred_username,omitempty"`
 	Email             string       `json:"email,omitempty"`
 	Groups            []string     `json:"groups,omitempty"`
+	// SessionID (sid) names the login session the token was issued in, so
+	// that relying parties in this process can end their sessions with it.
+	SessionID string `json:"sid,omitempty"`
 }
 
 // ClientID is the client the ID token was issued to.
@@ -76,6 +79,7 @@ type idTokenInput struct {
 	authTime    int64
 	amr         []string
 	accessToken string
+	sid         string
 }
 
 // issueIDToken signs an ID token for the user and client.
@@ -84,7 +88,7 @@ func (s *Server) issueIDToken(ctx context.Context, in idTokenInput) (string, err
 	c := IDTokenClaims{
 		Issuer: s.issuer, Subject: in.user.Username, Audience: jwt.Audience{in.client.ID},
 		Expiry: now.Add(s.cfg.IDTokenLifetime).Unix(), IssuedAt: now.Unix(), AuthTime: in.authTime,
-		Nonce: in.nonce, AuthorizedParty: in.client.ID, AMR: in.amr,
+		Nonce: in.nonce, AuthorizedParty: in.client.ID, AMR: in.amr, SessionID: in.sid,
 	}
 	if in.accessToken != "" {
 		h, err := atHash(s.cfg.Keys.Algorithm(), in.accessToken)

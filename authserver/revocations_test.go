@@ -30,7 +30,7 @@ func TestRevocationFeed(t *testing.T) {
 	}
 	var mu sync.Mutex
 	got := map[string]int{}
-	s.SubscribeRevocations(func(jtis []string) {
+	s.SubscribeRevocations(func(jtis, _ []string) {
 		mu.Lock()
 		for _, j := range jtis {
 			got[j]++

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -127,6 +128,9 @@ type Server struct {
 	metadataDocs      *metadataFetcher
 	revocations       *revocationFeed
 	gatewaySecret     string
+	// gatewayRedirect decides which redirect URIs the gateway client may
+	// push (see SetGatewayRedirects); none until it is set.
+	gatewayRedirect atomic.Pointer[func(*url.URL) bool]
 }
 
 // endpoint is one route: its handler and the methods it takes.

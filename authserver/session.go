@@ -201,14 +201,28 @@ func (s *Server) startSession(w http.ResponseWriter, r *http.Request, u *User) (
 	return &session{id: rec.ID, data: d}, nil
 }
 
-// endSession revokes the browser's session, if any, and clears its cookie.
+// loginSID is the sid of a login session (the ID token claim): derived
+// from the session's record ID, which it does not reveal.
+func loginSID(sessionID string) string {
+	return hashID("sid\x00" + sessionID)[:32]
+}
+
+// endSession revokes the browser's session, if any, with the gateway
+// sessions signed in through it, and clears its cookie.
 func (s *Server) endSession(w http.ResponseWriter, r *http.Request) {
 	secret, ok := s.cookies.get(r, s.cookies.session)
 	if !ok {
 		return
 	}
-	if err := s.cfg.Store.RevokeToken(r.Context(), store.Session, hashID(secret), s.now()); err != nil && !errors.Is(err, store.ErrNotFound) {
+	ctx := r.Context()
+	id := hashID(secret)
+	if err := s.cfg.Store.RevokeToken(ctx, store.Session, id, s.now()); err != nil && !errors.Is(err, store.ErrNotFound) {
 		s.logger.Error("ending session", zapErr(err))
+	}
+	if n, err := s.cfg.Store.RevokeFamily(ctx, gatewaySessionFamily(loginSID(id)), s.now()); err != nil {
+		s.logger.Error("ending the gateway sessions of a session", zapErr(err))
+	} else if n > 0 {
+		s.revoked(ctx)
 	}
 	s.cookies.clear(w, s.cookies.session)
 }

@@ -120,6 +120,7 @@ type App struct {
 	keys     *keys.Manager
 	server   *authserver.Server
 	registry *gateway.Registry
+	gateways gatewayList
 	logger   *zap.Logger
 	ctx      caddy.Context
 	cancel   context.CancelFunc
@@ -234,6 +235,9 @@ func (a *App) Provision(ctx caddy.Context) error {
 // Start runs the background work: refreshing and rotating keys, and
 // sweeping expired tokens.
 func (a *App) Start() error {
+	if err := a.setGatewayHosts(); err != nil {
+		return fmt.Errorf("authgate: %w", err)
+	}
 	ctx, cancel := context.WithCancel(a.ctx)
 	a.cancel = cancel
 	go a.keys.Run(ctx, func(err error) { a.logger.Error("refreshing signing keys", zap.Error(err)) })

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -104,6 +105,20 @@ type GatewayConfig struct {
 	// CacheSize bounds the cache of verified tokens. Default 10000.
 	CacheSize int `json:"cache_size,omitempty"`
 
+	// Hosts are the host names this gateway protects (*.example.com
+	// matches one label), besides the host matchers of the site the
+	// authgate handler is in, which count on their own. Sign-in starts
+	// and returns only on these hosts, over https or on loopback, and a
+	// token is accepted only if its audience names one of their origins
+	// (or a require audience value). The verify endpoint, which decides
+	// for other sites, knows only these.
+	Hosts []string `json:"hosts,omitempty"`
+
+	// CORS lets browser clients of these origins ("*" for any) read the
+	// gateway's 401 and 403 answers, WWW-Authenticate included; the
+	// gateway also answers their preflights.
+	CORS []string `json:"cors,omitempty"`
+
 	gw *gateway.Gateway
 }
 
@@ -157,7 +172,10 @@ func (gc *GatewayConfig) provision(ctx caddy.Context, register bool) error {
 	cfg := gateway.Config{
 		CookieName: gc.CookieName, CookieDomain: gc.CookieDomain, SessionLifetime: time.Duration(gc.SessionLifetime),
 		CallbackPath: gc.CallbackPath, LogoutPath: gc.LogoutPath, ResourcePath: gc.ResourcePath, Realm: gc.Realm,
-		CacheSize: gc.CacheSize, Logger: ctx.Logger(),
+		CacheSize: gc.CacheSize, Logger: ctx.Logger(), Hosts: gc.Hosts, CORSOrigins: gc.CORS,
+	}
+	if gc.Require != nil {
+		cfg.Audiences = gc.Require.Audiences
 	}
 	if register {
 		cfg.Registry = app.registry
@@ -204,6 +222,7 @@ func (gc *GatewayConfig) provision(ctx caddy.Context, register bool) error {
 		if cfg.CookieHashKey, cfg.CookieBlockKey, err = app.gatewayCookieKeys(ctx); err != nil {
 			return err
 		}
+		cfg.Sessions = gatewaySessions{server: server, bundled: gc.Issuer == ""}
 		if gc.Issuer == "" {
 			cfg.Login = bundledLogin(server, gc.Scopes)
 		} else {
@@ -217,7 +236,8 @@ func (gc *GatewayConfig) provision(ctx caddy.Context, register bool) error {
 	// Policy.
 	pc := policy.Config{}
 	if gc.Require != nil {
-		pc.Require = policy.Requirements{Scopes: gc.Require.Scopes, Audiences: gc.Require.Audiences}
+		// The audiences are the gateway's to check, with the resource's own.
+		pc.Require = policy.Requirements{Scopes: gc.Require.Scopes}
 	}
 	for _, rc := range gc.Rules {
 		effect, err := policy.ParseEffect(rc.Effect)
@@ -253,7 +273,32 @@ func (gc *GatewayConfig) provision(ctx caddy.Context, register bool) error {
 		return err
 	}
 	server.SubscribeRevocations(gc.gw.Revoked)
+	app.addGateway(gc, register)
 	return nil
+}
+
+// gatewaySessions keeps gateway sessions in the bundled server's store,
+// where every instance sees them and its revocation feed ends them.
+type gatewaySessions struct {
+	server *authserver.Server
+	// bundled: the sessions come from the bundled server, whose sid
+	// claims name its login sessions (an external provider's do not).
+	bundled bool
+}
+
+func (s gatewaySessions) StartSession(ctx context.Context, subject, loginSID string, until time.Time) (string, error) {
+	if !s.bundled {
+		loginSID = ""
+	}
+	return s.server.StartGatewaySession(ctx, subject, loginSID, until)
+}
+
+func (s gatewaySessions) SessionActive(ctx context.Context, id string) (bool, error) {
+	return s.server.GatewaySessionActive(ctx, id)
+}
+
+func (s gatewaySessions) EndSession(ctx context.Context, id string) error {
+	return s.server.EndGatewaySession(ctx, id)
 }
 
 func validField(f string) bool {
@@ -306,11 +351,8 @@ func (h *Gateway) Cleanup() error {
 // ServeHTTP decides, then passes the request on or answers it.
 func (h *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	gr := &gateway.Request{
-		Method: r.Method, Scheme: "http", Host: r.Host, Path: r.URL.Path, RawQuery: r.URL.RawQuery,
+		Method: r.Method, Scheme: requestScheme(r), Host: r.Host, Path: r.URL.Path, RawQuery: r.URL.RawQuery,
 		Header: r.Header, RemoteIP: clientIP(r),
-	}
-	if r.TLS != nil {
-		gr.Scheme = "https"
 	}
 	h.gw.StripHeaders(r.Header)
 	d := h.gw.Decide(r.Context(), gr)
@@ -330,6 +372,21 @@ func (h *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	h.gw.StripCookies(r.Header)
 	setPlaceholders(r, d.Identity)
 	return next.ServeHTTP(w, r)
+}
+
+// requestScheme is the scheme the client used: https over TLS, or what a
+// trusted proxy (the server's trusted_proxies) that terminated TLS says
+// in X-Forwarded-Proto.
+func requestScheme(r *http.Request) string {
+	if r.TLS != nil {
+		return "https"
+	}
+	if trusted, _ := caddyhttp.GetVar(r.Context(), caddyhttp.TrustedProxyVarKey).(bool); trusted {
+		if p := r.Header.Get("X-Forwarded-Proto"); p == "https" {
+			return "https"
+		}
+	}
+	return "http"
 }
 
 func writeDecision(w http.ResponseWriter, r *http.Request, d gateway.Decision) {
@@ -396,14 +453,23 @@ func (v localVerifier) Verify(ctx context.Context, token string) (*gateway.Ident
 		Subject: c.Subject, Username: c.Subject, ClientID: c.ClientID, Scopes: strings.Fields(c.Scope),
 		Audience: []string(c.Audience), TokenID: c.ID, Claims: claims,
 	}
+	// What the user is goes upstream only as far as the token's scopes
+	// released it (OIDC Core §5.4).
 	if u := info.User; u != nil {
-		id.Email, id.Name, id.Groups = u.Email, u.Name, u.Groups
-		claims["email"], claims["name"], claims["preferred_username"] = u.Email, u.Name, u.Username
-		groups := make([]any, len(u.Groups))
-		for i, g := range u.Groups {
-			groups[i] = g
+		if slices.Contains(id.Scopes, "email") {
+			id.Email, claims["email"] = u.Email, u.Email
 		}
-		claims["groups"] = groups
+		if slices.Contains(id.Scopes, "profile") {
+			id.Name, claims["name"], claims["preferred_username"] = u.Name, u.Name, u.Username
+		}
+		if slices.Contains(id.Scopes, "groups") {
+			id.Groups = u.Groups
+			groups := make([]any, len(u.Groups))
+			for i, g := range u.Groups {
+				groups[i] = g
+			}
+			claims["groups"] = groups
+		}
 	}
 	return id, time.Unix(c.Expiry, 0), nil
 }
@@ -427,6 +493,7 @@ func bundledLogin(s *authserver.Server, scopes []string) *gateway.Login {
 		HTTPClient:    &http.Client{Transport: inProcess{s}, Timeout: 30 * time.Second},
 		Endpoint:      oauth2.Endpoint{AuthURL: iss + "/authorize", TokenURL: iss + "/token", AuthStyle: oauth2.AuthStyleInHeader},
 		EndSessionURL: iss + "/logout",
+		RevocationURL: iss + "/revoke",
 		KeySet:        s,
 		Push:          s.PushGatewayRequest,
 	}

@@ -33,6 +33,8 @@ import (
 //	    scopes          <scope...>
 //	    resource_path   <path>
 //	    realm           <realm>
+//	    hosts           <host...>
+//	    cors            [<origin...>]
 //	    cache_size      <n>
 //	}
 func parseGatewayDirective(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
@@ -161,6 +163,14 @@ func parseGatewayOption(d *caddyfile.Dispenser, g *GatewayConfig) error {
 		return oneArg(d, &g.ResourcePath)
 	case "realm":
 		return oneArg(d, &g.Realm)
+	case "hosts":
+		return someArgs(d, &g.Hosts)
+	case "cors":
+		g.CORS = append(g.CORS, d.RemainingArgs()...)
+		if len(g.CORS) == 0 {
+			g.CORS = []string{"*"}
+		}
+		return nil
 	case "cache_size":
 		var s string
 		if err := oneArg(d, &s); err != nil {

@@ -23,13 +23,16 @@ type gatewaySetup struct {
 const echo = `respond "sub={http.request.header.X-Auth-Subject} user={http.request.header.X-Auth-Username} email={http.request.header.X-Auth-Email} groups={http.request.header.X-Auth-Groups} scopes={http.request.header.X-Auth-Scopes} client={http.request.header.X-Auth-Client-Id} remote={http.request.header.Remote-User} authz={http.request.header.Authorization} ph={authgate.subject} claim={authgate.claims.email} cookie={http.request.header.Cookie} id={http.auth.user.id}" 200`
 
 // startGateway runs the three sites; api and web are the authgate blocks'
-// contents for the app's /api/* and other routes.
+// contents for the app's /api/* and other routes. In options, api and web,
+// $APP and $FWD stand for the app's and the forward_auth site's origins.
 func startGateway(t *testing.T, options, api, web string) *gatewaySetup {
 	t.Helper()
 	tc := newTestCaddy(t)
 	g := &gatewaySetup{testCaddy: tc,
 		app: fmt.Sprintf("http://127.0.0.1:%d", freePort(t)),
 		fwd: fmt.Sprintf("http://127.0.0.1:%d", freePort(t))}
+	origins := strings.NewReplacer("$APP", g.app, "$FWD", g.fwd)
+	options, api, web = origins.Replace(options), origins.Replace(api), origins.Replace(web)
 	caddyfile := tc.globalOptions(options) + fmt.Sprintf(`
 %s {
 	bind 127.0.0.1
@@ -38,6 +41,7 @@ func startGateway(t *testing.T, options, api, web string) *gatewaySetup {
 		authgate_verify {
 			accept session bearer
 			header X-Auth-Subject subject
+			hosts 127.0.0.1
 		}
 	}
 	respond "issuer site" 404

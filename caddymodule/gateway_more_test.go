@@ -18,13 +18,18 @@ import (
 // introspection endpoint, authenticating as a client, and caches answers.
 func TestGatewayIntrospection(t *testing.T) {
 	var calls atomic.Int32
+	var app atomic.Value // the protected site's origin, the tokens' audience
+	app.Store("")
 	introspect := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		calls.Add(1)
 		user, pass, _ := r.BasicAuth()
 		r.ParseForm()
 		resp := map[string]any{"active": false}
 		if user == "rs" && pass == "rs-secret" && r.PostForm.Get("token") == "opaque-good" {
-			resp = map[string]any{"active": true, "sub": "worker", "client_id": "batch", "scope": "read", "exp": time.Now().Add(time.Hour).Unix()}
+			resp = map[string]any{"active": true, "sub": "worker", "client_id": "batch", "scope": "read", "exp": time.Now().Add(time.Hour).Unix(), "aud": app.Load()}
+		}
+		if user == "rs" && pass == "rs-secret" && r.PostForm.Get("token") == "opaque-elsewhere" {
+			resp = map[string]any{"active": true, "sub": "worker", "scope": "read", "exp": time.Now().Add(time.Hour).Unix(), "aud": "https://elsewhere.example"}
 		}
 		json.NewEncoder(w).Encode(resp)
 	}))
@@ -34,6 +39,7 @@ func TestGatewayIntrospection(t *testing.T) {
 			introspection %s rs rs-secret
 			require scope read
 			strip_authorization`, introspect.URL), `accept session`)
+	app.Store(g.app)
 	for range 3 {
 		r := g.call("GET", g.app+"/api/x", "opaque-good")
 		if r.status != 200 || !strings.Contains(string(r.body), "sub=worker ") || !strings.Contains(string(r.body), "authz= ") {
@@ -46,8 +52,11 @@ func TestGatewayIntrospection(t *testing.T) {
 	if r := g.call("GET", g.app+"/api/x", "opaque-bad"); r.status != 401 {
 		t.Errorf("an inactive opaque token: %d", r.status)
 	}
+	if r := g.call("GET", g.app+"/api/x", "opaque-elsewhere"); r.status != 401 || !strings.Contains(r.header.Get("WWW-Authenticate"), "invalid_token") {
+		t.Errorf("an active opaque token for another resource: %d", r.status)
+	}
 	// JWTs still go to the bundled server.
-	if r := g.call("GET", g.app+"/api/x", g.token("svc", "svc-secret", nil)); r.status != 200 {
+	if r := g.call("GET", g.app+"/api/x", g.token("apisvc", "apisvc-secret", nil)); r.status != 200 {
 		t.Errorf("a JWT next to introspection: %d", r.status)
 	}
 }

@@ -29,6 +29,12 @@ const gatewayClients = signinClients + `
 			scopes read
 			audiences https://other.example.com
 		}
+		client apisvc {
+			secret apisvc-secret
+			grant_types client_credentials
+			scopes read write openid email profile groups
+			audiences $APP $FWD
+		}
 `
 
 // TestGatewayBearer is the table of bearer outcomes through real Caddy.
@@ -159,7 +165,7 @@ func TestGatewayPolicy(t *testing.T) {
 			allow expression "'read' in scopes && request.method == 'GET'"`, `
 			accept session
 			deny group admins`)
-	tok := g.token("svc", "svc-secret", url.Values{"scope": {"read"}})
+	tok := g.token("apisvc", "apisvc-secret", url.Values{"scope": {"read"}, "resource": {g.app}})
 	if r := g.call("GET", g.app+"/api/x", tok); r.status != 200 {
 		t.Errorf("CEL allow: %d %s", r.status, r.body)
 	}
@@ -263,8 +269,8 @@ func TestGatewaySession(t *testing.T) {
 // authgate_verify: tokens, the sign-in round trip, forged forwarded headers.
 func TestForwardAuth(t *testing.T) {
 	g := startGateway(t, gatewayClients, `accept bearer`, `accept session`)
-	tok := g.token("svc", "svc-secret", url.Values{"scope": {"read"}})
-	if r := g.call("GET", g.fwd+"/svc", tok); r.status != 200 || !strings.Contains(string(r.body), "sub=svc ") {
+	tok := g.token("apisvc", "apisvc-secret", url.Values{"scope": {"read"}, "resource": {g.fwd}})
+	if r := g.call("GET", g.fwd+"/svc", tok); r.status != 200 || !strings.Contains(string(r.body), "sub=apisvc ") {
 		t.Errorf("token through forward_auth: %d %s", r.status, r.body)
 	}
 	if r := g.call("GET", g.fwd+"/svc", ""); r.status != 401 || !strings.Contains(r.header.Get("WWW-Authenticate"), "Bearer") {
@@ -280,8 +286,8 @@ func TestForwardAuth(t *testing.T) {
 	}
 	// The verify endpoint believes forwarded headers only from trusted
 	// proxies: loopback here, so it does; a direct call is judged as is.
-	r = g.call("GET", g.issuer+"/verify", tok, "X-Forwarded-Method", "GET", "X-Forwarded-Uri", "/x", "X-Forwarded-Host", "a.example", "X-Forwarded-Proto", "https")
-	if r.status != 200 || r.header.Get("X-Auth-Subject") != "svc" {
+	r = g.call("GET", g.issuer+"/verify", tok, "X-Forwarded-Method", "GET", "X-Forwarded-Uri", "/x", "X-Forwarded-Host", strings.TrimPrefix(g.fwd, "http://"), "X-Forwarded-Proto", "http")
+	if r.status != 200 || r.header.Get("X-Auth-Subject") != "apisvc" {
 		t.Errorf("verify with a token: %d %v", r.status, r.header)
 	}
 	for name, hv := range map[string][2]string{
@@ -304,7 +310,7 @@ func TestForwardAuth(t *testing.T) {
 		t.Errorf("nginx-style browser request: %d", r.status)
 	}
 	req, _ = http.NewRequest(http.MethodGet, g.issuer+"/verify", nil)
-	req.Header.Set("X-Original-URL", "https://app.example/.authgate/login?rd=/p%3Fq%3D1")
+	req.Header.Set("X-Original-URL", g.fwd+"/.authgate/login?rd=/p%3Fq%3D1")
 	req.Header.Set("Accept", "text/html")
 	r = newBrowser(g.testCaddy).do(req)
 	if r.status != http.StatusFound || !strings.HasPrefix(r.header.Get("Location"), g.issuer+"/authorize?") {

@@ -104,6 +104,10 @@ const (
 	// InitialAccessToken records are single-use registration tokens an
 	// operator issued (RFC 7591 §3), keyed by the token's SHA-256.
 	InitialAccessToken TokenKind = "initial_access_token"
+	// GatewaySession records are the gateway's sign-in sessions, keyed by
+	// a random session ID; their family is the login session they came
+	// from ("sid:" and its sid), so signing out there ends them.
+	GatewaySession TokenKind = "gateway_session"
 )
 
 // Token is one issued credential or single-use grant artefact. The

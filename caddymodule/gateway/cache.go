@@ -50,6 +50,11 @@ func (c *tokenCache) get(key [sha256.Size]byte, now time.Time) (id *Identity, re
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	if e, hit := c.entries[key]; hit && now.Before(e.until) {
+		if e.id.TokenID != "" {
+			if _, gone := c.revoked[e.id.TokenID]; gone {
+				return nil, true, true
+			}
+		}
 		return e.id, false, true
 	}
 	if until, hit := c.refused[key]; hit && now.Before(until) {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,8 +13,11 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"path"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/securecookie"
@@ -67,6 +72,22 @@ type Config struct {
 	Registry *Registry
 	// CacheSize bounds the verified-token cache. Default 10000.
 	CacheSize int
+	// Hosts are the host names (patterns as [NewHostList] takes them) of
+	// the sites this gateway protects; [Gateway.SetHosts] replaces them
+	// once the configuration is known. Only these hosts start a sign-in,
+	// and only their origins count as the resource a token must name.
+	Hosts []string
+	// Audiences are accepted in a token's aud besides the resource's own
+	// URL (origin and ResourcePath).
+	Audiences []string
+	// Sessions keeps sessions server-side, so that sign-out, a sign-out at
+	// the provider or an operator can end them. Required with
+	// AcceptSession.
+	Sessions SessionStore
+	// CORSOrigins, if set, makes the gateway answer CORS preflights and
+	// let these origins ("*" for any) read its 401 and 403 answers,
+	// WWW-Authenticate included.
+	CORSOrigins []string
 	// Logger receives what clients are not shown.
 	Logger *zap.Logger
 }
@@ -74,6 +95,7 @@ type Config struct {
 // Gateway decides about requests.
 type Gateway struct {
 	cfg       Config
+	hosts     atomic.Pointer[HostList]
 	cookies   *securecookie.SecureCookie
 	tokens    *tokenCache
 	sessions  *tokenCache
@@ -92,6 +114,13 @@ func New(cfg Config) (*Gateway, error) {
 	}
 	if cfg.AcceptSession && (len(cfg.CookieHashKey) < 32 || len(cfg.CookieBlockKey) != 32) {
 		return nil, errors.New("sessions need a 32+ byte cookie hash key and a 32-byte block key")
+	}
+	if cfg.AcceptSession && cfg.Sessions == nil {
+		return nil, errors.New("sessions need a session store")
+	}
+	hosts, err := NewHostList(cfg.Hosts)
+	if err != nil {
+		return nil, err
 	}
 	if cfg.SessionLifetime == 0 {
 		cfg.SessionLifetime = 15 * time.Minute
@@ -118,14 +147,32 @@ func New(cfg Config) (*Gateway, error) {
 		strip: cfg.Headers.names()}
 	if cfg.AcceptSession {
 		g.cookies = securecookie.New(cfg.CookieHashKey, cfg.CookieBlockKey)
-		g.cookies.MaxAge(int((30 * 24 * time.Hour).Seconds()))
+		g.cookies.MaxAge(int(sessionMaxLifetime.Seconds()))
 		g.cookies.SetSerializer(securecookie.JSONEncoder{})
 	}
+	g.hosts.Store(hosts)
 	if cfg.Registry != nil {
 		cfg.Registry.add(cfg.ResourcePath, g)
 	}
 	return g, nil
 }
+
+// SetHosts replaces the hosts this gateway protects (see Config.Hosts).
+func (g *Gateway) SetHosts(l *HostList) { g.hosts.Store(l) }
+
+// Hosts returns the hosts this gateway protects.
+func (g *Gateway) Hosts() *HostList { return g.hosts.Load() }
+
+// CallbackPath is where the gateway finishes sign-ins.
+func (g *Gateway) CallbackPath() string { return g.cfg.CallbackPath }
+
+// SignsIn reports whether the gateway sends browsers to sign in.
+func (g *Gateway) SignsIn() bool { return g.cfg.AcceptSession && g.cfg.Login != nil }
+
+// SessionCookieName is the session cookie's name on plain http; over
+// https it has the __Host- prefix unless the cookie is shared with a
+// domain.
+func (g *Gateway) SessionCookieName() string { return g.cfg.CookieName }
 
 // Close removes the gateway from its registry.
 func (g *Gateway) Close() {
@@ -149,11 +196,11 @@ func (g *Gateway) StripCookies(h http.Header) {
 		return
 	}
 	ours := func(name string) bool {
-		return name == g.cfg.CookieName || name == "__Host-"+g.cfg.CookieName || strings.HasPrefix(name, "authgate_flow_")
+		return name == g.cfg.CookieName || name == "__Host-"+g.cfg.CookieName || strings.HasPrefix(name, flowCookiePrefix) || strings.HasPrefix(name, "__Host-"+flowCookiePrefix)
 	}
 	found := false
 	for _, line := range lines {
-		if strings.Contains(line, g.cfg.CookieName) || strings.Contains(line, "authgate_flow_") {
+		if strings.Contains(line, g.cfg.CookieName) || strings.Contains(line, flowCookiePrefix) {
 			found = true
 			break
 		}
@@ -181,9 +228,16 @@ func (g *Gateway) StripCookies(h http.Header) {
 // ApplyHeaders sets the identity headers for the upstream.
 func (g *Gateway) ApplyHeaders(h http.Header, id *Identity) { g.cfg.Headers.Apply(h, id) }
 
-// Revoked forgets cached tokens with these jtis, so a revocation takes
-// effect on the next request.
-func (g *Gateway) Revoked(jtis []string) { g.tokens.evict(jtis) }
+// Revoked forgets cached tokens with these jtis and sessions with these
+// IDs, so a revocation or a sign-out takes effect on the next request.
+func (g *Gateway) Revoked(jtis, sessionIDs []string) {
+	if len(jtis) > 0 {
+		g.tokens.evict(jtis)
+	}
+	if len(sessionIDs) > 0 {
+		g.sessions.evict(sessionIDs)
+	}
+}
 
 // Request is the request to decide about: the request itself for the
 // middleware, or the forwarded one for the verify endpoint.
@@ -205,6 +259,30 @@ type Request struct {
 }
 
 func (r *Request) origin() string { return r.Scheme + "://" + r.Host }
+
+// canonicalOrigin is the origin as a resource URL names it: lower case,
+// without the scheme's default port.
+func (r *Request) canonicalOrigin() string {
+	host := strings.ToLower(r.Host)
+	if h, port, err := net.SplitHostPort(host); err == nil && (r.Scheme == "https" && port == "443" || r.Scheme == "http" && port == "80") {
+		host = h
+		if strings.Contains(h, ":") {
+			host = "[" + h + "]"
+		}
+	}
+	return r.Scheme + "://" + host
+}
+
+// location makes a path on the request's site into a Location value:
+// absolute on the forwarded origin for the verify endpoint (a proxy such
+// as Traefik would resolve a relative one against the verify endpoint's
+// own address), relative otherwise.
+func (r *Request) location(path string) string {
+	if r.Forwarded {
+		return r.origin() + path
+	}
+	return path
+}
 
 // Decision is the gateway's answer. If Allowed, the request goes on with
 // Identity (and Header's cookies on the response); otherwise Status,
@@ -228,6 +306,14 @@ func respond(status int, contentType string, body []byte) Decision {
 // Decide answers a request: the gateway's own paths (sign-in callback,
 // logout, metadata), then the credentials and the policy.
 func (g *Gateway) Decide(ctx context.Context, r *Request) Decision {
+	d := g.decide(ctx, r)
+	if len(g.cfg.CORSOrigins) > 0 && !d.Allowed {
+		g.corsHeaders(r, d.Header)
+	}
+	return d
+}
+
+func (g *Gateway) decide(ctx context.Context, r *Request) Decision {
 	switch {
 	case r.Path == g.cfg.CallbackPath && g.cfg.AcceptSession && g.cfg.Login != nil:
 		return g.callback(ctx, r)
@@ -249,6 +335,8 @@ func (g *Gateway) Decide(ctx context.Context, r *Request) Decision {
 		if d, ok := g.metadata(r); ok {
 			return d
 		}
+	case r.Method == http.MethodOptions && len(g.cfg.CORSOrigins) > 0 && r.Header.Get("Origin") != "" && r.Header.Get("Access-Control-Request-Method") != "":
+		return g.preflight(r)
 	}
 	var id *Identity
 	var setCookies []string
@@ -268,10 +356,25 @@ func (g *Gateway) Decide(ctx context.Context, r *Request) Decision {
 				}
 				return g.unauthorized(r, "invalid_token", "the access token is invalid, expired or revoked")
 			}
+			if !g.audienceOK(r, id) {
+				return g.unauthorized(r, "invalid_token", "the access token is not meant for this resource")
+			}
 		}
 	}
 	if !tokenSent && g.cfg.AcceptSession {
-		id, setCookies = g.sessionIdentity(ctx, r)
+		var refreshed bool
+		id, setCookies, refreshed = g.sessionIdentity(ctx, r)
+		if refreshed && r.Forwarded && !r.NoRedirect {
+			// forward_auth and Traefik pass only a non-2xx answer to the
+			// browser as it is: the renewed cookie travels on a redirect to
+			// the same URL.
+			d := respond(http.StatusTemporaryRedirect, "", nil)
+			d.Header.Set("Location", r.location(r.Path+query(r.RawQuery)))
+			for _, c := range setCookies {
+				d.Header.Add("Set-Cookie", c)
+			}
+			return d
+		}
 	}
 	if id == nil {
 		if g.isBrowser(r) && !r.NoRedirect {
@@ -280,7 +383,7 @@ func (g *Gateway) Decide(ctx context.Context, r *Request) Decision {
 		return g.unauthorized(r, "", "")
 	}
 	if g.cfg.Policy != nil {
-		d := g.cfg.Policy.Evaluate(policyIdentity(id), policy.Request{Method: r.Method, Path: r.Path, Host: hostname(r.Host), RemoteIP: r.RemoteIP})
+		d := g.cfg.Policy.Evaluate(policyIdentity(id), policy.Request{Method: r.Method, Path: CleanPath(r.Path), Host: hostname(r.Host), RemoteIP: r.RemoteIP})
 		if !d.Allowed {
 			if ce := g.cfg.Logger.Check(zap.InfoLevel, "policy refused a request"); ce != nil {
 				fields := []zap.Field{zap.String("reason", string(d.Reason)), zap.String("subject", id.Subject)}
@@ -300,6 +403,97 @@ func (g *Gateway) Decide(ctx context.Context, r *Request) Decision {
 		dec.Header = http.Header{"Set-Cookie": setCookies}
 	}
 	return dec
+}
+
+func query(raw string) string {
+	if raw == "" {
+		return ""
+	}
+	return "?" + raw
+}
+
+// CleanPath is a request path as Caddy's path matchers see it, and as
+// policy rules are given it: percent-decoded (the caller passes the
+// decoded path), slashes merged, dot segments resolved, a trailing slash
+// kept. Case is kept too: compare case-insensitively in a rule when the
+// upstream does.
+func CleanPath(p string) string {
+	if p == "" {
+		return "/"
+	}
+	if !strings.HasPrefix(p, "/") {
+		p = "/" + p
+	}
+	for strings.Contains(p, "//") {
+		p = strings.ReplaceAll(p, "//", "/")
+	}
+	cleaned := path.Clean(p)
+	if cleaned != "/" && strings.HasSuffix(p, "/") {
+		cleaned += "/"
+	}
+	return cleaned
+}
+
+// audienceOK reports whether a bearer token names this resource (the
+// request's origin and the ResourcePath, on a host the gateway protects)
+// or one of the configured audiences: a token for another resource, or
+// for none, is not accepted here (RFC 8707, RFC 9700 §2.3).
+func (g *Gateway) audienceOK(r *Request, id *Identity) bool {
+	var resource string
+	if g.hosts.Load().Allows(r.Host) {
+		resource = r.canonicalOrigin() + g.cfg.ResourcePath
+	}
+	for _, aud := range id.Audience {
+		if resource != "" && sameResource(aud, resource) {
+			return true
+		}
+		for _, want := range g.cfg.Audiences {
+			if aud == want {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// sameResource compares a token's audience with a resource URL: scheme
+// and host without case, the default port optional, a trailing slash
+// optional.
+func sameResource(aud, resource string) bool {
+	u, err := url.Parse(aud)
+	if err != nil || u.Scheme == "" || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		return false
+	}
+	origin := (&Request{Scheme: strings.ToLower(u.Scheme), Host: u.Host}).canonicalOrigin()
+	return strings.TrimSuffix(origin+u.EscapedPath(), "/") == strings.TrimSuffix(resource, "/")
+}
+
+// corsHeaders lets browser clients of the allowed origins read the
+// gateway's own answer, its challenge included.
+func (g *Gateway) corsHeaders(r *Request, h http.Header) {
+	origin := r.Header.Get("Origin")
+	if origin == "" || h == nil {
+		return
+	}
+	if slices.Contains(g.cfg.CORSOrigins, "*") {
+		h.Set("Access-Control-Allow-Origin", "*")
+	} else if slices.Contains(g.cfg.CORSOrigins, origin) {
+		h.Set("Access-Control-Allow-Origin", origin)
+		h.Add("Vary", "Origin")
+	} else {
+		return
+	}
+	h.Set("Access-Control-Expose-Headers", "WWW-Authenticate")
+}
+
+// preflight answers a CORS preflight (which carries no credentials) for
+// the protected resource.
+func (g *Gateway) preflight(r *Request) Decision {
+	d := respond(http.StatusNoContent, "", nil)
+	d.Header.Set("Access-Control-Allow-Methods", "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS")
+	d.Header.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, Accept, Mcp-Protocol-Version, Mcp-Session-Id, Last-Event-ID")
+	d.Header.Set("Access-Control-Max-Age", "600")
+	return d
 }
 
 // hostname is a Host header's name without the port, lower-cased, as
@@ -331,9 +525,41 @@ func bearer(h http.Header) (token string, malformed bool) {
 	return tok, false
 }
 
+// tokenKey is the cache key of a bearer token. A JWT has more than one
+// base64url spelling of the same bytes (the unused low bits of a
+// segment's last character), and a signature verifies under each; keyed
+// by the decoded segments, every spelling of a token is one entry, so a
+// revocation that evicts it evicts them all.
+func tokenKey(token string) [sha256.Size]byte {
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		return sha256.Sum256([]byte(token))
+	}
+	h := sha256.New()
+	var buf [1024]byte
+	for _, p := range parts {
+		n := base64.RawURLEncoding.DecodedLen(len(p))
+		dst := buf[:0]
+		if n > len(buf) {
+			dst = make([]byte, 0, n)
+		}
+		dec, err := base64.RawURLEncoding.AppendDecode(dst, []byte(p))
+		if err != nil {
+			return sha256.Sum256([]byte(token))
+		}
+		var l [8]byte
+		binary.BigEndian.PutUint64(l[:], uint64(len(dec)))
+		h.Write(l[:])
+		h.Write(dec)
+	}
+	var key [sha256.Size]byte
+	h.Sum(key[:0])
+	return key
+}
+
 // verifyToken answers from the cache or the verifier.
 func (g *Gateway) verifyToken(ctx context.Context, token string) (*Identity, error) {
-	key := sha256.Sum256([]byte(token))
+	key := tokenKey(token)
 	now := g.now()
 	if id, refused, ok := g.tokens.get(key, now); ok {
 		if refused {
@@ -460,7 +686,7 @@ func (g *Gateway) cookieName(r *Request) string {
 func (g *Gateway) cookie(r *Request, name, value string, maxAge time.Duration) string {
 	c := &http.Cookie{Name: name, Value: value, Path: "/", MaxAge: int(maxAge.Seconds()), HttpOnly: true,
 		Secure: r.Scheme == "https", SameSite: http.SameSiteLaxMode}
-	if g.cfg.CookieDomain != "" && !strings.HasPrefix(name, "__Host-") && !strings.HasPrefix(name, "authgate_flow") {
+	if g.cfg.CookieDomain != "" && !strings.HasPrefix(name, "__Host-") && !strings.HasPrefix(name, flowCookiePrefix) {
 		c.Domain = g.cfg.CookieDomain
 	}
 	if maxAge < 0 {
@@ -485,36 +711,56 @@ func readCookie(h http.Header, name string) (string, bool) {
 	return "", false
 }
 
-// sessionIdentity reads the session cookie. An expired session with a
-// refresh token is refreshed (in the middleware, where the new cookie can
-// reach the browser).
-func (g *Gateway) sessionIdentity(ctx context.Context, r *Request) (*Identity, []string) {
+// sessionIdentity reads the session cookie: a session the store still
+// has active, within its absolute lifetime. An expired session with a
+// refresh token is refreshed; refreshed says so, and setCookies carry the
+// renewed cookie.
+func (g *Gateway) sessionIdentity(ctx context.Context, r *Request) (id *Identity, setCookies []string, refreshed bool) {
 	name := g.cookieName(r)
 	raw, ok := readCookie(r.Header, name)
 	if !ok {
-		return nil, nil
+		return nil, nil, false
 	}
 	key := sha256.Sum256([]byte(raw))
 	now := g.now()
-	if id, _, ok := g.sessions.get(key, now); ok && id != nil {
-		return id, nil
+	if id, refused, ok := g.sessions.get(key, now); ok {
+		if refused || id == nil {
+			return nil, nil, false
+		}
+		return id, nil, false
 	}
 	var s session
-	if err := g.cookies.Decode(name, raw, &s); err != nil {
-		return nil, nil
+	if err := g.cookies.Decode(name, raw, &s); err != nil || s.ID == "" || now.Unix() >= s.Until {
+		return nil, nil, false
+	}
+	active, err := g.cfg.Sessions.SessionActive(ctx, s.ID)
+	if err != nil {
+		g.cfg.Logger.Error("checking a gateway session", zap.Error(err))
+		return nil, nil, false
+	}
+	if !active {
+		g.sessions.refuse(key, now)
+		return nil, nil, false
 	}
 	if now.Unix() < s.Expiry {
 		id := s.identity()
-		g.sessions.put(key, id, time.Unix(s.Expiry, 0))
-		return id, nil
+		if !g.sessions.put(key, id, time.Unix(min(s.Expiry, s.Until), 0)) {
+			return nil, nil, false // ended while it was being checked
+		}
+		return id, nil, false
 	}
-	if s.Refresh == "" || r.Forwarded || g.cfg.Login == nil {
-		return nil, nil
+	if s.Refresh == "" || g.cfg.Login == nil || r.Forwarded && !g.originAllowed(r) {
+		return nil, nil, false
 	}
 	// Requests a page makes at once all carry the expired cookie: only one
 	// may use the refresh token (a second use would be a reuse, which
 	// revokes the whole grant); the others wait for its answer.
 	v, err, _ := g.refreshes.Do(string(key[:]), func() (any, error) {
+		// A request that checked the cache just before another finished
+		// the refresh must not spend the refresh token a second time.
+		if id, _, ok := g.sessions.get(key, g.now()); ok && id != nil {
+			return id, nil
+		}
 		fresh, err := g.refresh(ctx, &s, now)
 		if err == nil {
 			// Requests still carrying the old cookie get the new identity.
@@ -523,14 +769,17 @@ func (g *Gateway) sessionIdentity(ctx context.Context, r *Request) (*Identity, [
 		return fresh, err
 	})
 	if err != nil {
-		return nil, nil
+		return nil, nil, false
 	}
-	fresh := v.(*session)
+	fresh, ok := v.(*session)
+	if !ok {
+		return v.(*Identity), nil, false
+	}
 	setCookie, err := g.sessionCookie(r, fresh)
 	if err != nil {
-		return nil, nil
+		return nil, nil, false
 	}
-	return fresh.identity(), []string{setCookie}
+	return fresh.identity(), []string{setCookie}, true
 }
 
 // refresh renews an expired session with its refresh token. A provider
@@ -553,7 +802,12 @@ func (g *Gateway) refresh(ctx context.Context, old *session, now time.Time) (*se
 	if idt.Subject != old.Subject {
 		return nil, errors.New("the refreshed ID token is for another user")
 	}
-	return sessionFromIDToken(idt, refresh, now.Add(g.cfg.SessionLifetime))
+	fresh, err := sessionFromIDToken(idt, refresh, now.Add(g.cfg.SessionLifetime))
+	if err != nil {
+		return nil, err
+	}
+	fresh.ID, fresh.Until = old.ID, old.Until
+	return fresh, nil
 }
 
 func (g *Gateway) sessionCookie(r *Request, s *session) (string, error) {
@@ -562,15 +816,45 @@ func (g *Gateway) sessionCookie(r *Request, s *session) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("encoding the session cookie: %w", err)
 	}
-	return g.cookie(r, name, v, 30*24*time.Hour), nil
+	return g.cookie(r, name, v, sessionMaxLifetime), nil
+}
+
+// flowCookiePrefix starts the name of each sign-in's own cookie.
+const flowCookiePrefix = "authgate_flow_"
+
+// flowCookieName names a sign-in's cookie after its state; over https it
+// has the __Host- prefix (never shared with other hosts).
+func flowCookieName(r *Request, state string) string {
+	name := flowCookiePrefix + state[:8]
+	if r.Scheme == "https" {
+		name = "__Host-" + name
+	}
+	return name
+}
+
+// originAllowed reports whether the request's origin is one the gateway
+// protects and may send a browser back to: a configured host, over https
+// or on loopback.
+func (g *Gateway) originAllowed(r *Request) bool {
+	return g.hosts.Load().Allows(r.Host) && SecureOrigin(r.Scheme, r.Host)
+}
+
+// hostRefused is the answer for a sign-in on a host the configuration
+// does not name: never a redirect.
+func hostRefused() Decision {
+	return respond(http.StatusBadRequest, "text/html; charset=utf-8", page("Unknown site",
+		"This address is not one this sign-in protects, so the sign-in cannot start. Check the address, or ask the operator to add the host to the gateway's configuration.", "", ""))
 }
 
 // startLogin sends a browser to sign in, remembering where it was going.
+// The redirect URI is on the request's origin only if that is a host the
+// configuration names.
 func (g *Gateway) startLogin(ctx context.Context, r *Request) Decision {
-	returnTo := r.Path
-	if r.RawQuery != "" {
-		returnTo += "?" + r.RawQuery
+	if !g.originAllowed(r) {
+		g.cfg.Logger.Warn("refused a sign-in for a host that is not configured", zap.String("host", r.Host), zap.String("scheme", r.Scheme))
+		return hostRefused()
 	}
+	returnTo := r.Path + query(r.RawQuery)
 	if !localPath(returnTo) {
 		returnTo = "/"
 	}
@@ -580,10 +864,11 @@ func (g *Gateway) startLogin(ctx context.Context, r *Request) Decision {
 		g.cfg.Logger.Error("starting sign-in", zap.Error(err))
 		return respond(http.StatusServiceUnavailable, "text/html; charset=utf-8", page("Sign-in unavailable", "The sign-in service could not be reached. Try again later.", "", ""))
 	}
-	name := "authgate_flow_" + f.State[:8]
+	name := flowCookieName(r, f.State)
 	v, err := g.cookies.Encode(name, f)
 	if err != nil {
-		return respond(http.StatusInternalServerError, "text/plain; charset=utf-8", []byte("sign-in could not start\n"))
+		g.cfg.Logger.Error("encoding the sign-in cookie", zap.Error(err))
+		return respond(http.StatusServiceUnavailable, "text/html; charset=utf-8", page("Sign-in unavailable", "The sign-in could not start. Try again later.", "", ""))
 	}
 	d := respond(http.StatusFound, "", nil)
 	d.Header.Set("Location", u)
@@ -591,7 +876,8 @@ func (g *Gateway) startLogin(ctx context.Context, r *Request) Decision {
 	return d
 }
 
-// callback finishes a sign-in: state, iss, code exchange, ID token.
+// callback finishes a sign-in: state, the origin it started on, iss, the
+// code exchange, the ID token; then it records the session.
 func (g *Gateway) callback(ctx context.Context, r *Request) Decision {
 	q, _ := url.ParseQuery(r.RawQuery)
 	state := q.Get("state")
@@ -601,11 +887,14 @@ func (g *Gateway) callback(ctx context.Context, r *Request) Decision {
 	if len(state) < 8 {
 		return fail(http.StatusBadRequest, "The sign-in response has no valid state.")
 	}
-	name := "authgate_flow_" + state[:8]
+	name := flowCookieName(r, state)
 	raw, ok := readCookie(r.Header, name)
 	var f flow
 	if !ok || g.cookies.Decode(name, raw, &f) != nil || subtle.ConstantTimeCompare([]byte(f.State), []byte(state)) != 1 {
 		return fail(http.StatusBadRequest, "This sign-in expired or was started in another browser.")
+	}
+	if !g.originAllowed(r) || f.Redirect != r.origin()+g.cfg.CallbackPath {
+		return fail(http.StatusBadRequest, "This sign-in was started on another site.")
 	}
 	clear := g.cookie(r, name, "", -1)
 	if e := q.Get("error"); e != "" {
@@ -621,29 +910,57 @@ func (g *Gateway) callback(ctx context.Context, r *Request) Decision {
 		g.cfg.Logger.Warn("sign-in callback", zap.Error(err))
 		return fail(http.StatusBadGateway, "The sign-in could not be completed.")
 	}
-	s, err := sessionFromIDToken(idt, tok.RefreshToken, g.now().Add(g.cfg.SessionLifetime))
+	now := g.now()
+	s, err := sessionFromIDToken(idt, tok.RefreshToken, now.Add(g.cfg.SessionLifetime))
 	if err != nil {
 		return fail(http.StatusBadGateway, "The sign-in could not be completed.")
 	}
+	var sid struct {
+		SID string `json:"sid"`
+	}
+	idt.Claims(&sid) //nolint:errcheck // optional claim
+	s.Until = now.Add(sessionMaxLifetime).Unix()
+	if s.ID, err = g.cfg.Sessions.StartSession(ctx, s.Subject, sid.SID, time.Unix(s.Until, 0)); err != nil {
+		g.cfg.Logger.Error("recording a gateway session", zap.Error(err))
+		return fail(http.StatusServiceUnavailable, "The session could not be stored. Try again later.")
+	}
 	setCookie, err := g.sessionCookie(r, s)
 	if err != nil {
-		return fail(http.StatusInternalServerError, "The session could not be stored.")
+		return fail(http.StatusServiceUnavailable, "The session could not be stored. Try again later.")
 	}
 	d := respond(http.StatusSeeOther, "", nil)
-	d.Header.Set("Location", f.ReturnTo)
+	d.Header.Set("Location", r.location(f.ReturnTo))
 	d.Header.Add("Set-Cookie", setCookie)
 	d.Header.Add("Set-Cookie", clear)
 	return d
 }
 
-// logout ends the gateway session and, if the provider can, the user's
-// session there too.
+// sessionMaxLifetime is how long a gateway session lasts at most, however
+// often it is refreshed; the session cookie lives as long.
+const sessionMaxLifetime = 30 * 24 * time.Hour
+
+// logout ends the gateway session everywhere (the store records it, so
+// every instance refuses a copy of the cookie), revokes its refresh token
+// at the provider, and, if the provider can, ends the user's session
+// there too.
 func (g *Gateway) logout(ctx context.Context, r *Request) Decision {
 	name := g.cookieName(r)
 	if raw, ok := readCookie(r.Header, name); ok {
 		g.sessions.forget(sha256.Sum256([]byte(raw)))
+		var s session
+		if g.cookies.Decode(name, raw, &s) == nil && s.ID != "" {
+			if err := g.cfg.Sessions.EndSession(ctx, s.ID); err != nil {
+				g.cfg.Logger.Error("ending a gateway session", zap.Error(err))
+			}
+			g.sessions.evict([]string{s.ID})
+			if s.Refresh != "" && g.cfg.Login != nil {
+				if err := g.cfg.Login.Revoke(ctx, s.Refresh); err != nil {
+					g.cfg.Logger.Warn("revoking a signed-out session's refresh token", zap.Error(err))
+				}
+			}
+		}
 	}
-	next := "/"
+	next := r.location("/")
 	if g.cfg.Login != nil {
 		if u := g.cfg.Login.LogoutURL(ctx); u != "" {
 			next = u
@@ -723,7 +1040,12 @@ func (g *Gateway) metadata(r *Request) (Decision, bool) {
 	}
 	if !ok {
 		if suffix != g.cfg.ResourcePath {
-			return Decision{}, false
+			if suffix == "" {
+				return Decision{}, false
+			}
+			// RFC 9728 §3: no such protected resource.
+			b, _ := json.Marshal(map[string]string{"error": "not_found", "error_description": "no protected resource at this path"})
+			return respond(http.StatusNotFound, "application/json", b), true
 		}
 		target = g
 	}

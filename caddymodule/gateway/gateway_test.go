@@ -19,13 +19,13 @@ type revokingVerifier struct {
 
 func (v *revokingVerifier) Verify(context.Context, string) (*Identity, time.Time, error) {
 	v.calls.Add(1)
-	v.g.Revoked([]string{"jti-1"})
-	return &Identity{Subject: "svc", TokenID: "jti-1"}, time.Now().Add(time.Hour), nil
+	v.g.Revoked([]string{"jti-1"}, nil)
+	return &Identity{Subject: "svc", TokenID: "jti-1", Audience: []string{"https://a.example"}}, time.Now().Add(time.Hour), nil
 }
 
 func TestRevokedDuringVerification(t *testing.T) {
 	v := &revokingVerifier{}
-	g, err := New(Config{AcceptBearer: true, Verifier: v})
+	g, err := New(Config{AcceptBearer: true, Verifier: v, Hosts: []string{"a.example"}, Audiences: []string{"https://api.example"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,12 +48,12 @@ func (v *fixedVerifier) Verify(_ context.Context, tok string) (*Identity, time.T
 	if tok != "good" {
 		return nil, time.Time{}, ErrInvalidToken
 	}
-	return &Identity{Subject: "svc", TokenID: "j"}, time.Now().Add(time.Hour), nil
+	return &Identity{Subject: "svc", TokenID: "j", Audience: []string{"https://api.example"}}, time.Now().Add(time.Hour), nil
 }
 
 func TestCacheAndRevocation(t *testing.T) {
 	v := &fixedVerifier{}
-	g, err := New(Config{AcceptBearer: true, Verifier: v})
+	g, err := New(Config{AcceptBearer: true, Verifier: v, Hosts: []string{"a.example"}, Audiences: []string{"https://api.example"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +69,7 @@ func TestCacheAndRevocation(t *testing.T) {
 	if v.calls.Load() != 1 {
 		t.Errorf("verified %d times; want once, then cached", v.calls.Load())
 	}
-	g.Revoked([]string{"j"})
+	g.Revoked([]string{"j"}, nil)
 	if d := req("good"); d.Allowed {
 		t.Error("a revoked token passed from the cache")
 	}
@@ -96,7 +96,7 @@ func TestPolicyHost(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g, err := New(Config{AcceptBearer: true, Verifier: &fixedVerifier{}, Policy: p})
+	g, err := New(Config{AcceptBearer: true, Verifier: &fixedVerifier{}, Policy: p, Audiences: []string{"https://api.example"}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -31,6 +31,9 @@ type Login struct {
 	Endpoint      oauth2.Endpoint
 	EndSessionURL string
 	KeySet        oidc.KeySet
+	// RevocationURL is the provider's RFC 7009 revocation endpoint, where
+	// sign-out revokes the session's refresh token; discovered when empty.
+	RevocationURL string
 	// Push, when set, stores the authorization request server-side and
 	// returns the URL to send the browser to (the bundled server's
 	// in-process PAR). Otherwise the request goes in the URL.
@@ -73,6 +76,13 @@ func (l *Login) load(ctx context.Context) error {
 			}
 			p.Claims(&meta) //nolint:errcheck // optional
 			l.EndSessionURL = meta.EndSession
+		}
+		if l.RevocationURL == "" {
+			var meta struct {
+				Revocation string `json:"revocation_endpoint"`
+			}
+			p.Claims(&meta) //nolint:errcheck // optional
+			l.RevocationURL = meta.Revocation
 		}
 		if l.KeySet == nil {
 			l.verifier = p.VerifierContext(l.ctx(context.Background()), cfg)

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"time"
@@ -8,16 +9,38 @@ import (
 	"github.com/coreos/go-oidc/v3/oidc"
 )
 
+// SessionStore keeps a record of each gateway session, so that a
+// session can be ended everywhere: by signing out (a copy of the cookie
+// taken before is refused), by signing out at the provider the session
+// came from, or by an operator. Ended sessions reach every gateway
+// through [Gateway.Revoked].
+type SessionStore interface {
+	// StartSession records a new session of subject that ends at until;
+	// loginSID is the provider's session (the ID token's sid), if any.
+	// It returns the session's ID.
+	StartSession(ctx context.Context, subject, loginSID string, until time.Time) (string, error)
+	// SessionActive reports whether the session is neither ended nor
+	// expired.
+	SessionActive(ctx context.Context, id string) (bool, error)
+	// EndSession ends the session.
+	EndSession(ctx context.Context, id string) error
+}
+
 // session is what the gateway's session cookie carries, encrypted and
 // authenticated with securecookie.
 type session struct {
+	// ID names the session in the store (see SessionStore).
+	ID       string   `json:"i"`
 	Subject  string   `json:"sub"`
 	Username string   `json:"u,omitempty"`
 	Email    string   `json:"e,omitempty"`
 	Name     string   `json:"n,omitempty"`
 	Groups   []string `json:"g,omitempty"`
-	Expiry   int64    `json:"x"`
-	Refresh  string   `json:"r,omitempty"`
+	// Expiry is when the session must be refreshed; Until is when it
+	// ends, however often it was refreshed.
+	Expiry  int64  `json:"x"`
+	Until   int64  `json:"a"`
+	Refresh string `json:"r,omitempty"`
 }
 
 func (s *session) identity() *Identity {
@@ -42,7 +65,7 @@ func (s *session) identity() *Identity {
 	if u == "" {
 		u = s.Subject
 	}
-	return &Identity{Subject: s.Subject, Username: u, Email: s.Email, Name: s.Name, Groups: s.Groups, Claims: claims, Auth: AuthSession}
+	return &Identity{Subject: s.Subject, Username: u, Email: s.Email, Name: s.Name, Groups: s.Groups, Claims: claims, Auth: AuthSession, TokenID: s.ID}
 }
 
 func sessionFromIDToken(id *oidc.IDToken, refresh string, expiry time.Time) (*session, error) {

@@ -90,6 +90,7 @@ const testConfig = `
 			secret svc-secret
 			grant_types client_credentials
 			scopes read write
+			audiences https://protected.example
 		}
 		client rs {
 			secret rs-secret
@@ -165,6 +166,8 @@ func startInstance(t *testing.T, name, issuer, storage string, env ...string) *i
 	route {
 		authgate {
 			accept bearer
+			# Every instance's site is one resource: tokens name it.
+			require audience https://protected.example
 		}
 		respond "{http.request.header.X-Auth-Subject}"
 	}
