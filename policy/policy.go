@@ -48,7 +48,9 @@ type Identity struct {
 type Request struct {
 	// Method is the HTTP method, such as "GET".
 	Method string
-	// Path is the URL path, without the query.
+	// Path is the URL path, without the query: the gateway passes it
+	// percent-decoded and cleaned (slashes merged, dot segments resolved),
+	// as the upstream's routing sees it, with its case kept.
 	Path string
 	// Host is the requested host, without the port.
 	Host string

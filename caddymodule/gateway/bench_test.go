@@ -40,7 +40,7 @@ func (v *countingVerifier) Verify(context.Context, string) (*Identity, time.Time
 
 func benchIdentity() *Identity {
 	claims := map[string]any{"iss": "http://127.0.0.1:9000", "sub": "bench-service", "client_id": "bench-service", "scope": "read",
-		"jti": "jti-1", "aud": []any{"http://127.0.0.1:9000"}}
+		"jti": "jti-1", "aud": []any{"http://127.0.0.1:9001"}}
 	return identityFromClaims(claims, AuthBearer)
 }
 
@@ -90,17 +90,17 @@ func signES256(b *testing.B, key *ecdsa.PrivateKey, claims map[string]any) strin
 	return s
 }
 
-func accessTokenClaims() map[string]any {
+func benchTokenClaims() map[string]any {
 	now := time.Now()
 	return map[string]any{"iss": "http://127.0.0.1:9000", "sub": "bench-service", "client_id": "bench-service", "scope": "read",
-		"aud": []any{"http://127.0.0.1:9000"}, "jti": random(16), "iat": now.Unix(), "exp": now.Add(time.Hour).Unix()}
+		"aud": []any{"http://127.0.0.1:9001"}, "jti": random(16), "iat": now.Unix(), "exp": now.Add(time.Hour).Unix()}
 }
 
 // newBenchGateway returns a gateway configured as bench/run.sh's routes:
 // `accept bearer` + `require scope read`, or `accept session`.
 func newBenchGateway(b *testing.B, bearer bool, v Verifier) *Gateway {
 	b.Helper()
-	cfg := Config{}
+	cfg := Config{Hosts: []string{"127.0.0.1"}}
 	if bearer {
 		p, err := policy.Compile(policy.Config{Require: policy.Requirements{Scopes: []string{"read"}}})
 		if err != nil {
@@ -111,6 +111,7 @@ func newBenchGateway(b *testing.B, bearer bool, v Verifier) *Gateway {
 		cfg.AcceptSession = true
 		cfg.CookieHashKey, cfg.CookieBlockKey = []byte(strings.Repeat("h", 64)), []byte(strings.Repeat("b", 32))
 		cfg.Login = &Login{Issuer: "http://127.0.0.1:9000"} // never used: the session is valid
+		cfg.Sessions = activeSessions{}
 		p, err := policy.Compile(policy.Config{})
 		if err != nil {
 			b.Fatal(err)
@@ -145,7 +146,7 @@ func BenchmarkDecideBearerCached(b *testing.B) {
 	v := new(countingVerifier)
 	g := newBenchGateway(b, true, v)
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	r := benchRequest(http.Header{"Authorization": {"Bearer " + signES256(b, key, accessTokenClaims())}})
+	r := benchRequest(http.Header{"Authorization": {"Bearer " + signES256(b, key, benchTokenClaims())}})
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
@@ -162,7 +163,7 @@ func BenchmarkDecideBearerCachedParallel(b *testing.B) {
 	v := new(countingVerifier)
 	g := newBenchGateway(b, true, v)
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tok := signES256(b, key, accessTokenClaims())
+	tok := signES256(b, key, benchTokenClaims())
 	ctx := context.Background()
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
@@ -181,7 +182,7 @@ func BenchmarkDecideBearerCachedParallel(b *testing.B) {
 func BenchmarkDecideBearerUncached(b *testing.B) {
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	g := newBenchGateway(b, true, es256Verifier{&key.PublicKey})
-	r := benchRequest(http.Header{"Authorization": {"Bearer " + signES256(b, key, accessTokenClaims())}})
+	r := benchRequest(http.Header{"Authorization": {"Bearer " + signES256(b, key, benchTokenClaims())}})
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
@@ -198,7 +199,7 @@ func BenchmarkDecideBearerUncached(b *testing.B) {
 func benchSession(b *testing.B) *session {
 	now := time.Now()
 	return &session{Subject: "bench", Username: "bench", Email: "bench@example.com", Name: "Bench User", Groups: []string{"users"},
-		Expiry: now.Add(time.Hour).Unix(), Refresh: random(32)}
+		Expiry: now.Add(time.Hour).Unix(), Until: now.Add(time.Hour).Unix(), Refresh: random(32), ID: random(16)}
 }
 
 // sessionHeader encodes s the way sessionCookie does and returns the
@@ -254,7 +255,7 @@ func BenchmarkDecideSessionUncached(b *testing.B) {
 func BenchmarkMiddlewareBearerCached(b *testing.B) {
 	g := newBenchGateway(b, true, new(countingVerifier))
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	r := benchRequest(http.Header{"Authorization": {"Bearer " + signES256(b, key, accessTokenClaims())}})
+	r := benchRequest(http.Header{"Authorization": {"Bearer " + signES256(b, key, benchTokenClaims())}})
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
@@ -304,3 +305,12 @@ func BenchmarkSessionParts(b *testing.B) {
 		}
 	})
 }
+
+// activeSessions is a session store in which every session is active.
+type activeSessions struct{}
+
+func (activeSessions) StartSession(context.Context, string, string, time.Time) (string, error) {
+	return random(16), nil
+}
+func (activeSessions) SessionActive(context.Context, string) (bool, error) { return true, nil }
+func (activeSessions) EndSession(context.Context, string) error            { return nil }

@@ -531,30 +531,28 @@ func bearer(h http.Header) (token string, malformed bool) {
 // by the decoded segments, every spelling of a token is one entry, so a
 // revocation that evicts it evicts them all.
 func tokenKey(token string) [sha256.Size]byte {
-	parts := strings.Split(token, ".")
-	if len(parts) != 3 {
+	if strings.Count(token, ".") != 2 || len(token) > 3072 {
 		return sha256.Sum256([]byte(token))
 	}
-	h := sha256.New()
-	var buf [1024]byte
-	for _, p := range parts {
-		n := base64.RawURLEncoding.DecodedLen(len(p))
-		dst := buf[:0]
-		if n > len(buf) {
-			dst = make([]byte, 0, n)
-		}
-		dec, err := base64.RawURLEncoding.AppendDecode(dst, []byte(p))
+	// The decoded segments, each after its length, on the stack.
+	var out [3072]byte
+	var scratch [2048]byte
+	buf := out[:0]
+	rest := token
+	for range 3 {
+		seg, tail, _ := strings.Cut(rest, ".")
+		rest = tail
+		src := append(scratch[:0], seg...)
+		n := len(buf)
+		buf = binary.BigEndian.AppendUint32(buf, 0)
+		dec, err := base64.RawURLEncoding.AppendDecode(buf, src)
 		if err != nil {
 			return sha256.Sum256([]byte(token))
 		}
-		var l [8]byte
-		binary.BigEndian.PutUint64(l[:], uint64(len(dec)))
-		h.Write(l[:])
-		h.Write(dec)
+		binary.BigEndian.PutUint32(buf[n:], uint32(len(dec)-n-4))
+		buf = dec
 	}
-	var key [sha256.Size]byte
-	h.Sum(key[:0])
-	return key
+	return sha256.Sum256(buf)
 }
 
 // verifyToken answers from the cache or the verifier.
@@ -802,7 +800,7 @@ func (g *Gateway) refresh(ctx context.Context, old *session, now time.Time) (*se
 	if idt.Subject != old.Subject {
 		return nil, errors.New("the refreshed ID token is for another user")
 	}
-	fresh, err := sessionFromIDToken(idt, refresh, now.Add(g.cfg.SessionLifetime))
+	fresh, err := sessionFromIDToken(ctx, g.cfg.Login, tok, idt, refresh, now.Add(g.cfg.SessionLifetime))
 	if err != nil {
 		return nil, err
 	}
@@ -902,8 +900,10 @@ func (g *Gateway) callback(ctx context.Context, r *Request) Decision {
 		d.Header.Add("Set-Cookie", clear)
 		return d
 	}
-	if iss := q.Get("iss"); iss != "" && iss != g.cfg.Login.Issuer {
-		return fail(http.StatusBadRequest, "The sign-in response came from another issuer.")
+	// RFC 9207 §2.4: a wrong iss is always refused, a missing one when the
+	// provider says it always sends it.
+	if iss := q.Get("iss"); iss != g.cfg.Login.Issuer && (iss != "" || g.cfg.Login.RequiresIss(ctx)) {
+		return fail(http.StatusBadRequest, "The sign-in response did not come from the expected issuer.")
 	}
 	tok, idt, err := g.cfg.Login.Exchange(ctx, f.Redirect, q.Get("code"), f.Verifier, f.Nonce)
 	if err != nil {
@@ -911,8 +911,9 @@ func (g *Gateway) callback(ctx context.Context, r *Request) Decision {
 		return fail(http.StatusBadGateway, "The sign-in could not be completed.")
 	}
 	now := g.now()
-	s, err := sessionFromIDToken(idt, tok.RefreshToken, now.Add(g.cfg.SessionLifetime))
+	s, err := sessionFromIDToken(ctx, g.cfg.Login, tok, idt, tok.RefreshToken, now.Add(g.cfg.SessionLifetime))
 	if err != nil {
+		g.cfg.Logger.Warn("sign-in callback", zap.Error(err))
 		return fail(http.StatusBadGateway, "The sign-in could not be completed.")
 	}
 	var sid struct {
