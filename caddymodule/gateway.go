@@ -46,6 +46,13 @@ type GatewayConfig struct {
 	// tokens. Default RS256 and ES256.
 	Algorithms []string `json:"algorithms,omitempty"`
 
+	// AllowPlainJWT also accepts an external issuer's JWT access tokens
+	// typed JWT or not typed at all, for providers that do not type them
+	// at+jwt (RFC 9068). ID tokens are refused even then: a JWT with
+	// nonce, at_hash, c_hash or s_hash, or with none of client_id, scope
+	// and scp, is not taken for an access token.
+	AllowPlainJWT bool `json:"allow_plain_jwt,omitempty"`
+
 	// Introspection verifies opaque (non-JWT) bearer tokens with RFC 7662.
 	Introspection *IntrospectionConfig `json:"introspection,omitempty"`
 
@@ -205,7 +212,7 @@ func (gc *GatewayConfig) provision(ctx caddy.Context, register bool) error {
 	if gc.Issuer == "" {
 		jwtVerifier = localVerifier{server}
 	} else {
-		jwtVerifier = &gateway.OIDCVerifier{Issuer: issuer, Algorithms: gc.Algorithms}
+		jwtVerifier = &gateway.OIDCVerifier{Issuer: issuer, Algorithms: gc.Algorithms, AllowPlainJWT: gc.AllowPlainJWT}
 	}
 	var opaque gateway.Verifier
 	if ic := gc.Introspection; ic != nil {
@@ -493,6 +500,7 @@ func bundledLogin(s *authserver.Server, scopes []string) *gateway.Login {
 		HTTPClient:    &http.Client{Transport: inProcess{s}, Timeout: 30 * time.Second},
 		Endpoint:      oauth2.Endpoint{AuthURL: iss + "/authorize", TokenURL: iss + "/token", AuthStyle: oauth2.AuthStyleInHeader},
 		EndSessionURL: iss + "/logout",
+		IssParameter:  true, // RFC 9207: it always sends iss
 		RevocationURL: iss + "/revoke",
 		KeySet:        s,
 		Push:          s.PushGatewayRequest,

@@ -21,6 +21,7 @@ import (
 //	    client_id       <id>
 //	    client_secret   <secret>
 //	    algorithms      <alg...>
+//	    allow_plain_jwt
 //	    introspection   <endpoint> <client_id> <client_secret>
 //	    header          <Header-Name> <field>
 //	    remote_headers
@@ -126,6 +127,8 @@ func parseGatewayOption(d *caddyfile.Dispenser, g *GatewayConfig) error {
 		return oneArg(d, &g.ClientSecret)
 	case "algorithms":
 		return someArgs(d, &g.Algorithms)
+	case "allow_plain_jwt":
+		return flag(d, &g.AllowPlainJWT)
 	case "introspection":
 		args := d.RemainingArgs()
 		if len(args) != 3 {

@@ -34,6 +34,11 @@ type Login struct {
 	// RevocationURL is the provider's RFC 7009 revocation endpoint, where
 	// sign-out revokes the session's refresh token; discovered when empty.
 	RevocationURL string
+	// IssParameter says the provider puts iss in every authorization
+	// response (RFC 9207), so that a response without it is refused;
+	// discovered from authorization_response_iss_parameter_supported
+	// when the provider's metadata is fetched.
+	IssParameter bool
 	// Push, when set, stores the authorization request server-side and
 	// returns the URL to send the browser to (the bundled server's
 	// in-process PAR). Otherwise the request goes in the URL.
@@ -42,6 +47,9 @@ type Login struct {
 	mu       sync.Mutex
 	ready    bool
 	verifier *oidc.IDTokenVerifier
+	// provider is the discovered provider, whose userinfo endpoint fills
+	// in what ID tokens leave out; nil without discovery.
+	provider *oidc.Provider
 }
 
 func (l *Login) ctx(ctx context.Context) context.Context {
@@ -84,9 +92,15 @@ func (l *Login) load(ctx context.Context) error {
 			p.Claims(&meta) //nolint:errcheck // optional
 			l.RevocationURL = meta.Revocation
 		}
+		var iss struct {
+			Supported bool `json:"authorization_response_iss_parameter_supported"`
+		}
+		p.Claims(&iss) //nolint:errcheck // optional
+		l.IssParameter = l.IssParameter || iss.Supported
 		if l.KeySet == nil {
 			l.verifier = p.VerifierContext(l.ctx(context.Background()), cfg)
 		}
+		l.provider = p
 	}
 	if l.verifier == nil {
 		// A key set of our own: accept the algorithms the bundled server
@@ -139,6 +153,82 @@ func (l *Login) Exchange(ctx context.Context, redirectURI, code, verifier, nonce
 		return nil, nil, errors.New("the ID token's nonce is not the one sent")
 	}
 	return tok, id, nil
+}
+
+// RequiresIss reports whether an authorization response must carry iss:
+// a provider that advertises authorization_response_iss_parameter_supported
+// always sends it, so a response without it did not come from that
+// provider, or was tampered with on the way (RFC 9207 §2.4). When the
+// provider cannot be discovered the answer is true: the code could not be
+// redeemed anyway.
+func (l *Login) RequiresIss(ctx context.Context) bool {
+	if err := l.load(ctx); err != nil {
+		return true
+	}
+	return l.IssParameter
+}
+
+// Profile is what a sign-in learned about the user.
+type Profile struct {
+	Subject           string
+	Email             string
+	Name              string
+	PreferredUsername string
+	Groups            []string
+}
+
+// profileClaims are the claims a Profile is made of, besides sub and sid.
+var profileClaims = []string{"email", "name", "preferred_username", "groups"}
+
+// Profile reads the user's claims from a verified ID token and, for
+// those it lacks (many providers put only sub in an ID token issued with
+// an access token, OIDC Core §5.4), from the provider's userinfo endpoint
+// with the access token. The userinfo answer counts only if its sub is
+// the ID token's (OIDC Core §5.3.2); if the endpoint cannot be asked or
+// answers about someone else, the sign-in fails rather than going on with
+// an identity that misses its groups (a deny rule on a group must not be
+// dodged by an endpoint that is down).
+func (l *Login) Profile(ctx context.Context, tok *oauth2.Token, idt *oidc.IDToken) (*Profile, error) {
+	var claims map[string]any
+	if err := idt.Claims(&claims); err != nil {
+		return nil, fmt.Errorf("reading the ID token's claims: %w", err)
+	}
+	missing := false
+	for _, c := range profileClaims {
+		if _, ok := claims[c]; !ok {
+			missing = true
+		}
+	}
+	if missing && tok != nil && tok.AccessToken != "" && l.userInfoURL() != "" {
+		ui, err := l.provider.UserInfo(l.ctx(ctx), oauth2.StaticTokenSource(tok))
+		if err != nil {
+			return nil, fmt.Errorf("asking the provider's userinfo endpoint: %w", err)
+		}
+		if ui.Subject != idt.Subject {
+			return nil, errors.New("the userinfo endpoint answered for another subject than the ID token's")
+		}
+		var info map[string]any
+		if err := ui.Claims(&info); err != nil {
+			return nil, fmt.Errorf("reading the userinfo claims: %w", err)
+		}
+		for _, c := range profileClaims {
+			if _, ok := claims[c]; !ok && info[c] != nil {
+				claims[c] = info[c]
+			}
+		}
+	}
+	str := func(k string) string { s, _ := claims[k].(string); return s }
+	return &Profile{Subject: idt.Subject, Email: str("email"), Name: str("name"), PreferredUsername: str("preferred_username"),
+		Groups: stringList(claims["groups"])}, nil
+}
+
+func (l *Login) userInfoURL() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.provider == nil {
+		return ""
+	}
+	return l.provider.UserInfoEndpoint()
 }
 
 // Refresh uses a refresh token and verifies the new ID token, if any.

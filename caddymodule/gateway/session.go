@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
+	"golang.org/x/oauth2"
 )
 
 // SessionStore keeps a record of each gateway session, so that a
@@ -68,17 +69,15 @@ func (s *session) identity() *Identity {
 	return &Identity{Subject: s.Subject, Username: u, Email: s.Email, Name: s.Name, Groups: s.Groups, Claims: claims, Auth: AuthSession, TokenID: s.ID}
 }
 
-func sessionFromIDToken(id *oidc.IDToken, refresh string, expiry time.Time) (*session, error) {
-	var c struct {
-		Email             string   `json:"email"`
-		Name              string   `json:"name"`
-		PreferredUsername string   `json:"preferred_username"`
-		Groups            []string `json:"groups"`
-	}
-	if err := id.Claims(&c); err != nil {
+// sessionFromIDToken makes a session of a sign-in's (or a refresh's) ID
+// token, with the claims it lacks from the provider's userinfo endpoint
+// (see [Login.Profile]).
+func sessionFromIDToken(ctx context.Context, l *Login, tok *oauth2.Token, id *oidc.IDToken, refresh string, expiry time.Time) (*session, error) {
+	p, err := l.Profile(ctx, tok, id)
+	if err != nil {
 		return nil, err
 	}
-	return &session{Subject: id.Subject, Username: c.PreferredUsername, Email: c.Email, Name: c.Name, Groups: c.Groups,
+	return &session{Subject: p.Subject, Username: p.PreferredUsername, Email: p.Email, Name: p.Name, Groups: p.Groups,
 		Expiry: expiry.Unix(), Refresh: refresh}, nil
 }
 

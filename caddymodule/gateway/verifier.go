@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
+	"github.com/go-jose/go-jose/v4"
 )
 
 // ErrInvalidToken means a bearer token was refused: malformed, forged,
@@ -33,11 +34,24 @@ type Verifier interface {
 // go-oidc: discovery, a cached remote key set, iss, exp and nbf checks,
 // and only the pinned asymmetric algorithms (so neither alg:none nor an
 // HMAC signed with a public key can pass).
+//
+// Only access tokens count: a JWT must be typed at+jwt (RFC 9068 §2.1,
+// RFC 8725 §3.11), so an ID token, a logout token or any other JWT the
+// issuer signs is refused even though its signature is good. Tokens
+// bound to a key (a cnf claim: DPoP or mutual TLS) are refused too, since
+// the gateway checks no proof of possession. The audience is not checked
+// here: the identity carries aud, which the gateway compares with the
+// route's resource and required audiences.
 type OIDCVerifier struct {
 	// Issuer is the issuer URL, whose discovery document names the JWKS.
 	Issuer string
 	// Algorithms are the accepted JWS algorithms. Default RS256 and ES256.
 	Algorithms []string
+	// AllowPlainJWT also accepts access tokens typed JWT, or not typed at
+	// all, for providers that do not follow RFC 9068. Such a token still
+	// counts only if nothing marks it as an ID token: see
+	// [looksLikeIDToken].
+	AllowPlainJWT bool
 	// HTTPClient fetches discovery and keys. Default http.DefaultClient.
 	HTTPClient *http.Client
 
@@ -79,13 +93,35 @@ func (v *OIDCVerifier) load(ctx context.Context) (*oidc.IDTokenVerifier, error) 
 	if len(algs) == 0 {
 		algs = []string{oidc.RS256, oidc.ES256}
 	}
+	// go-oidc checks no audience (its check is for ID tokens, whose
+	// audience is a client): the gateway compares aud with the route's
+	// resource itself.
 	ver := p.VerifierContext(keyCtx, &oidc.Config{SkipClientIDCheck: true, SupportedSigningAlgs: algs})
 	v.verifier.Store(ver)
 	return ver, nil
 }
 
+func (v *OIDCVerifier) algorithms() []jose.SignatureAlgorithm {
+	algs := v.Algorithms
+	if len(algs) == 0 {
+		algs = []string{oidc.RS256, oidc.ES256}
+	}
+	out := make([]jose.SignatureAlgorithm, len(algs))
+	for i, a := range algs {
+		out[i] = jose.SignatureAlgorithm(a)
+	}
+	return out
+}
+
 // Verify implements [Verifier].
 func (v *OIDCVerifier) Verify(ctx context.Context, token string) (*Identity, time.Time, error) {
+	// The type first: it is in the protected header, which the signature
+	// covers, so a token refused for its type is refused whatever the
+	// signature, and one accepted is checked in full below.
+	plain, err := v.tokenType(token)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
 	ver, err := v.load(ctx)
 	if err != nil {
 		return nil, time.Time{}, err
@@ -98,7 +134,91 @@ func (v *OIDCVerifier) Verify(ctx context.Context, token string) (*Identity, tim
 	if err := tok.Claims(&claims); err != nil {
 		return nil, time.Time{}, fmt.Errorf("%w: %v", ErrInvalidToken, err)
 	}
+	if plain {
+		if why := looksLikeIDToken(claims); why != "" {
+			return nil, time.Time{}, fmt.Errorf("%w: a JWT typed JWT that %s is not an access token", ErrInvalidToken, why)
+		}
+	}
+	if sub, _ := claims["sub"].(string); sub == "" {
+		return nil, time.Time{}, fmt.Errorf("%w: the token names no subject (RFC 9068 §2.2)", ErrInvalidToken)
+	}
+	if why := notForBearerUse(claims); why != "" {
+		return nil, time.Time{}, fmt.Errorf("%w: the token %s", ErrInvalidToken, why)
+	}
 	return identityFromClaims(claims, AuthBearer), tok.Expiry, nil
+}
+
+// tokenType reads the JWS protected header's typ: at+jwt (or
+// application/at+jwt, without case, RFC 9068 §2.1 and RFC 7515 §4.1.9)
+// is an access token; JWT or none is a plain JWT, accepted only with
+// AllowPlainJWT; anything else is refused.
+func (v *OIDCVerifier) tokenType(token string) (plain bool, err error) {
+	jws, err := jose.ParseSignedCompact(token, v.algorithms())
+	if err != nil {
+		return false, fmt.Errorf("%w: %v", ErrInvalidToken, err)
+	}
+	if len(jws.Signatures) != 1 {
+		return false, fmt.Errorf("%w: not one signature", ErrInvalidToken)
+	}
+	h := jws.Signatures[0].Protected
+	typ, isString := h.ExtraHeaders[jose.HeaderType].(string)
+	_, present := h.ExtraHeaders[jose.HeaderType]
+	typ = strings.TrimPrefix(strings.ToLower(typ), "application/")
+	switch {
+	case isString && typ == "at+jwt":
+		return false, nil
+	case v.AllowPlainJWT && (!present || isString && typ == "jwt"):
+		return true, nil
+	case !present:
+		return false, fmt.Errorf("%w: the JWT has no typ header, so it is not an RFC 9068 access token (allow_plain_jwt accepts such tokens)", ErrInvalidToken)
+	default:
+		return false, fmt.Errorf("%w: a JWT typed %q is not an RFC 9068 access token (at+jwt)", ErrInvalidToken, typ)
+	}
+}
+
+// looksLikeIDToken says why a plain JWT (typed JWT or not typed) is taken
+// for an ID token, or "". Such JWTs are all alike in their header, so the
+// claims decide:
+//   - nonce, at_hash, c_hash and s_hash are defined for ID tokens only
+//     (OIDC Core §2, §3.3.2.11; FAPI 1.0 Part 2 §5.1), and an access
+//     token has no use for them;
+//   - an access token says what it grants and to whom (RFC 9068 §2.2
+//     requires client_id, and scope when one was asked for; many
+//     providers use scp), while an ID token carries none of client_id,
+//     scope or scp: a JWT with none of them grants nothing and is taken
+//     for an ID token. (An ID token's azp and aud name a client, just as
+//     an access token's azp does, so they tell nothing apart.)
+func looksLikeIDToken(claims map[string]any) string {
+	for _, c := range []string{"nonce", "at_hash", "c_hash", "s_hash"} {
+		if _, ok := claims[c]; ok {
+			return "has " + c
+		}
+	}
+	for _, c := range []string{"client_id", "scope", "scp"} {
+		if _, ok := claims[c]; ok {
+			return ""
+		}
+	}
+	return "names neither client_id nor scope"
+}
+
+// notForBearerUse says why a verified access token may still not be
+// used as a bearer token here, or "": it is bound to a key (cnf: DPoP,
+// RFC 9449 §6; mutual TLS, RFC 8705 §3), and used as a plain bearer token
+// it is exactly what its binding is meant to stop, since the gateway
+// checks no proof of possession; or a typ claim marks it as an ID or
+// refresh token (Keycloak's ID, Refresh and Offline).
+func notForBearerUse(claims map[string]any) string {
+	if _, ok := claims["cnf"]; ok {
+		return "is bound to a key (cnf), and the gateway accepts bearer tokens only"
+	}
+	if t, ok := claims["typ"].(string); ok {
+		switch strings.ToLower(t) {
+		case "id", "id_token", "refresh", "refresh_token", "offline":
+			return fmt.Sprintf("is marked %q, not an access token", t)
+		}
+	}
+	return ""
 }
 
 // identityFromClaims reads the usual JWT and OpenID Connect claims.
@@ -185,6 +305,15 @@ func (v *IntrospectionVerifier) Verify(ctx context.Context, token string) (*Iden
 	}
 	if active, _ := claims["active"].(bool); !active {
 		return nil, time.Time{}, fmt.Errorf("%w: inactive", ErrInvalidToken)
+	}
+	// Only bearer access tokens count: token_type (RFC 7662 §2.2, the
+	// values of RFC 6749 §7.1) tells a refresh token or a DPoP-bound token
+	// from a bearer access token, when the server says.
+	if tt, ok := claims["token_type"].(string); ok && !strings.EqualFold(tt, "Bearer") && !strings.EqualFold(tt, "access_token") {
+		return nil, time.Time{}, fmt.Errorf("%w: token_type %q is not a bearer access token", ErrInvalidToken, tt)
+	}
+	if why := notForBearerUse(claims); why != "" {
+		return nil, time.Time{}, fmt.Errorf("%w: the token %s", ErrInvalidToken, why)
 	}
 	maxCache := v.MaxCache
 	if maxCache == 0 {
