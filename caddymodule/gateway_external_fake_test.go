@@ -39,7 +39,8 @@ type fakeProvider struct {
 	respIss string
 	// idClaims are added to the ID token (sub is always "erin").
 	idClaims map[string]any
-	// userinfo is what /userinfo answers (sub "erin" unless it says).
+	// userinfo is what /userinfo answers (sub "erin" unless it says); nil
+	// makes it answer 503.
 	userinfo map[string]any
 	codes    map[string]url.Values // code → the authorization request
 	// userinfoCalls counts the calls to /userinfo.
@@ -147,6 +148,10 @@ func (p *fakeProvider) userInfo(w http.ResponseWriter, r *http.Request) {
 	p.userinfoCalls++
 	info := p.userinfo
 	p.mu.Unlock()
+	if info == nil {
+		http.Error(w, "down", http.StatusServiceUnavailable)
+		return
+	}
 	if r.Header.Get("Authorization") != "Bearer "+fakeAccessToken {
 		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
 		w.WriteHeader(http.StatusUnauthorized)
