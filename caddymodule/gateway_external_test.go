@@ -47,7 +47,7 @@ func externalProvider(t *testing.T) *httptest.Server {
 				GrantTypes: []string{authserver.GrantAuthorizationCode, authserver.GrantRefreshToken},
 				Scopes:     []string{"openid", "profile", "email", "groups", "offline_access"}, SkipConsent: true},
 			{ID: "machine", Secret: authserver.PlainSecret("machine-secret"), GrantTypes: []string{authserver.GrantClientCredentials},
-				Scopes: []string{"read"}},
+				Scopes: []string{"read"}, Audiences: []string{"https://api.example.com"}},
 		},
 	})
 	if err != nil {
@@ -64,14 +64,15 @@ func TestGatewayExternalIssuer(t *testing.T) {
 			accept bearer
 			issuer `+ext.URL+`
 			algorithms RS256
-			require scope read`, `
+			require scope read
+			require audience https://api.example.com`, `
 			accept session
 			issuer `+ext.URL+`
 			client_id gw
 			client_secret gw-secret`)
 	// A token from the external provider passes; one from the bundled
 	// server does not (another issuer).
-	tr := postForm(t, ext.URL+"/token", url.Values{"grant_type": {"client_credentials"}, "scope": {"read"}}, "machine", "machine-secret")
+	tr := postForm(t, ext.URL+"/token", url.Values{"grant_type": {"client_credentials"}, "scope": {"read"}, "resource": {"https://api.example.com"}}, "machine", "machine-secret")
 	extToken, _ := tr["access_token"].(string)
 	if r := g.call("GET", g.app+"/api/x", extToken); r.status != 200 || !strings.Contains(string(r.body), "sub=machine ") {
 		t.Fatalf("external token: %d %s", r.status, r.body)
