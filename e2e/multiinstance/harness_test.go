@@ -121,8 +121,8 @@ type instance struct {
 	name string
 	url  string // the instance's own address, not the issuer
 	// site is the address of its protected site: the authgate handler
-	// (bearer tokens only) in front of a response that echoes the
-	// X-Auth-Subject header the gateway sets.
+	// (bearer tokens; sessions under /web/) in front of a response that
+	// echoes the X-Auth-Subject header the gateway sets.
 	site string
 	// admin is the address of its admin API.
 	admin string
@@ -163,6 +163,14 @@ func startInstance(t *testing.T, name, issuer, storage string, env ...string) *i
 
 %s {
 	bind %s
+	route /web/* {
+		authgate {
+			accept session
+			callback_path /web/.authgate/callback
+			logout_path /web/.authgate/logout
+		}
+		respond "{http.request.header.X-Auth-Subject}"
+	}
 	route {
 		authgate {
 			accept bearer

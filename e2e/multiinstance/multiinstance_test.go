@@ -46,6 +46,7 @@ func TestTwoInstances(t *testing.T) {
 	t.Run("double refresh", func(t *testing.T) { testDoubleRefresh(t, lb, a, b) })
 	t.Run("key rotation", func(t *testing.T) { testKeyRotation(t, a, b) })
 	t.Run("gateway revocation", func(t *testing.T) { testGatewayRevocation(t, a, b, dsn) })
+	t.Run("gateway sign-out", func(t *testing.T) { testGatewaySignOut(t, lb, a, b) })
 
 	// The DSN's password shows neither in the logs nor in Caddy's files.
 	if password != "" {
