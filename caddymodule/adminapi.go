@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -22,6 +23,10 @@ func init() {
 //	POST /authgate/registration-tokens  issues a single-use initial access
 //	                                    token for client registration
 //	                                    (?ttl=1h; default 24h)
+//	DELETE /authgate/gateway-sessions/{id}
+//	                                    ends a gateway sign-in session on
+//	                                    every instance (its ID is in the
+//	                                    "gateway session started" log)
 type AdminAPI struct {
 	app *App
 }
@@ -47,6 +52,9 @@ func (a *AdminAPI) Routes() []caddy.AdminRoute {
 func (a *AdminAPI) serve(w http.ResponseWriter, r *http.Request) error {
 	if a.app == nil || a.app.keys == nil {
 		return caddy.APIError{HTTPStatus: http.StatusNotFound, Err: errors.New("the authgate app is not configured")}
+	}
+	if id, ok := strings.CutPrefix(r.URL.Path, "/authgate/gateway-sessions/"); ok {
+		return a.endGatewaySession(w, r, id)
 	}
 	switch r.URL.Path {
 	case "/authgate/keys":
@@ -86,6 +94,28 @@ func (a *AdminAPI) serve(w http.ResponseWriter, r *http.Request) error {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	return json.NewEncoder(w).Encode(a.app.keys.Info())
+}
+
+// endGatewaySession ends one gateway session: the browser holding it
+// must sign in again, on every instance within the revocation feed's
+// delay.
+func (a *AdminAPI) endGatewaySession(w http.ResponseWriter, r *http.Request, id string) error {
+	if r.Method != http.MethodDelete {
+		return methodNotAllowed(w, r, http.MethodDelete)
+	}
+	active, err := a.app.server.GatewaySessionActive(r.Context(), id)
+	if err != nil {
+		return caddy.APIError{HTTPStatus: http.StatusInternalServerError, Err: err}
+	}
+	if id == "" || !active {
+		return caddy.APIError{HTTPStatus: http.StatusNotFound, Err: errors.New("no active gateway session has that ID")}
+	}
+	if err := a.app.server.EndGatewaySession(r.Context(), id); err != nil {
+		return caddy.APIError{HTTPStatus: http.StatusInternalServerError, Err: err}
+	}
+	a.app.logger.Info("gateway session ended through the admin API", zap.String("session", id))
+	w.WriteHeader(http.StatusNoContent)
+	return nil
 }
 
 func methodNotAllowed(w http.ResponseWriter, r *http.Request, allow string) error {

@@ -275,7 +275,7 @@ func TestRevokedUnderEverySpelling(t *testing.T) {
 
 // sessionCookie decodes the gateway session cookie of a browser, with the
 // keys from the store, as only the gateway can.
-func sessionCookie(t *testing.T, b *browser, origin string) (raw string, refresh string) {
+func sessionCookie(t *testing.T, b *browser, origin string) (raw, refresh, id string) {
 	t.Helper()
 	u, _ := url.Parse(origin)
 	for _, c := range b.client.Jar.Cookies(u) {
@@ -289,11 +289,12 @@ func sessionCookie(t *testing.T, b *browser, origin string) (raw string, refresh
 	sc := gatewayCookies(t)
 	var s struct {
 		Refresh string `json:"r"`
+		ID      string `json:"i"`
 	}
 	if err := sc.Decode("authgate_session_gw", raw, &s); err != nil {
 		t.Fatal(err)
 	}
-	return raw, s.Refresh
+	return raw, s.Refresh, s.ID
 }
 
 // gatewayCookies decodes the gateway's cookies with its keys from the
@@ -321,7 +322,7 @@ func TestSignOutSignsOut(t *testing.T) {
 	if r := b.signInThroughGateway(g.app + "/page"); r.status != 200 {
 		t.Fatalf("sign-in: %d", r.status)
 	}
-	stolen, refresh := sessionCookie(t, b, g.app)
+	stolen, refresh, _ := sessionCookie(t, b, g.app)
 	if refresh == "" || !g.active(refresh) {
 		t.Fatal("the session has no active refresh token")
 	}
@@ -362,6 +363,26 @@ func TestSignOutSignsOut(t *testing.T) {
 	}
 	if r := b.get(g.app + "/page"); r.status != http.StatusFound {
 		t.Errorf("the gateway session outlived the server's sign-out: %d", r.status)
+	}
+
+	// An operator ends a session through the admin API.
+	b = newBrowser(g.testCaddy)
+	if r := b.signInThroughGateway(g.app + "/page"); r.status != 200 {
+		t.Fatalf("third sign-in: %d", r.status)
+	}
+	_, _, id := sessionCookie(t, b, g.app)
+	end := func() int {
+		req, _ := http.NewRequest(http.MethodDelete, "http://"+g.admin+"/authgate/gateway-sessions/"+id, nil)
+		return do(t, req).status
+	}
+	if s := end(); s != http.StatusNoContent {
+		t.Fatalf("ending the session through the admin API: %d", s)
+	}
+	if r := b.get(g.app + "/page"); r.status != http.StatusFound {
+		t.Errorf("a session the operator ended: %d", r.status)
+	}
+	if s := end(); s != http.StatusNotFound {
+		t.Errorf("ending it again: %d", s)
 	}
 }
 

@@ -929,6 +929,7 @@ func (g *Gateway) callback(ctx context.Context, r *Request) Decision {
 	if err != nil {
 		return fail(http.StatusServiceUnavailable, "The session could not be stored. Try again later.")
 	}
+	g.cfg.Logger.Info("gateway session started", zap.String("session", s.ID), zap.String("subject", s.Subject), zap.String("host", r.Host))
 	d := respond(http.StatusSeeOther, "", nil)
 	d.Header.Set("Location", r.location(f.ReturnTo))
 	d.Header.Add("Set-Cookie", setCookie)
