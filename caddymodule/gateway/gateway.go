@@ -276,9 +276,10 @@ func (r *Request) canonicalOrigin() string {
 // location makes a path on the request's site into a Location value:
 // absolute on the forwarded origin for the verify endpoint (a proxy such
 // as Traefik would resolve a relative one against the verify endpoint's
-// own address), relative otherwise.
-func (r *Request) location(path string) string {
-	if r.Forwarded {
+// own address), if that origin is one the gateway protects; relative
+// otherwise, so a forged forwarded host is never redirected to.
+func (g *Gateway) location(r *Request, path string) string {
+	if r.Forwarded && g.originAllowed(r) {
 		return r.origin() + path
 	}
 	return path
@@ -369,7 +370,7 @@ func (g *Gateway) decide(ctx context.Context, r *Request) Decision {
 			// browser as it is: the renewed cookie travels on a redirect to
 			// the same URL.
 			d := respond(http.StatusTemporaryRedirect, "", nil)
-			d.Header.Set("Location", r.location(r.Path+query(r.RawQuery)))
+			d.Header.Set("Location", g.location(r, r.Path+query(r.RawQuery)))
 			for _, c := range setCookies {
 				d.Header.Add("Set-Cookie", c)
 			}
@@ -931,7 +932,7 @@ func (g *Gateway) callback(ctx context.Context, r *Request) Decision {
 	}
 	g.cfg.Logger.Info("gateway session started", zap.String("session", s.ID), zap.String("subject", s.Subject), zap.String("host", r.Host))
 	d := respond(http.StatusSeeOther, "", nil)
-	d.Header.Set("Location", r.location(f.ReturnTo))
+	d.Header.Set("Location", g.location(r, f.ReturnTo))
 	d.Header.Add("Set-Cookie", setCookie)
 	d.Header.Add("Set-Cookie", clear)
 	return d
@@ -962,7 +963,7 @@ func (g *Gateway) logout(ctx context.Context, r *Request) Decision {
 			}
 		}
 	}
-	next := r.location("/")
+	next := g.location(r, "/")
 	if g.cfg.Login != nil {
 		if u := g.cfg.Login.LogoutURL(ctx); u != "" {
 			next = u
