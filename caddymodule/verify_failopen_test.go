@@ -34,8 +34,9 @@ http://localhost:{PROXY2} {
 `
 
 // failOpenPolicy denies what the attacks below try to pass off as
-// something else.
-const failOpenPolicy = `deny expression "request.method == 'DELETE' || request.path.startsWith('/admin')"`
+// something else, and enables the gateway's CORS answers.
+const failOpenPolicy = `deny expression "request.method == 'DELETE' || request.path.startsWith('/admin')"
+			cors https://spa.example`
 
 // TestVerifyNeverFailsOpen: nothing a client sends makes the verify
 // endpoint answer 2xx for a request it did not authenticate and allow,
@@ -74,6 +75,10 @@ func TestVerifyNeverFailsOpen(t *testing.T) {
 		{"DELETE passed off as GET through nginx", "GET", e.issuer + "/verify", append([]string{"X-Original-URL", e.origin + "/x", "X-Original-Method", "DELETE", "X-Forwarded-Method", "GET"}, bearer...), http.StatusBadRequest},
 		{"another host passed off through nginx", "GET", e.issuer + "/verify", append([]string{"X-Original-URL", e.origin + "/x", "X-Forwarded-Host", "other.example"}, bearer...), http.StatusBadRequest},
 		{"a second X-Forwarded-Uri", "GET", e.issuer + "/verify", append(fwd("GET", "/admin"), append([]string{"X-Forwarded-Uri", "/public"}, bearer...)...), http.StatusBadRequest},
+		// The gateway answers a CORS preflight itself, with a 204 that is
+		// no authentication: through a proxy, an OPTIONS allowed upstream.
+		{"a CORS preflight through forward_auth", "OPTIONS", e.origin + "/x", []string{"Origin", "https://spa.example", "Access-Control-Request-Method", "DELETE"}, http.StatusUnauthorized},
+		{"a CORS preflight as X-Forwarded-Method", "GET", e.issuer + "/verify", append(fwd("OPTIONS", "/x"), "Origin", "https://spa.example", "Access-Control-Request-Method", "DELETE"), http.StatusUnauthorized},
 		// The catch-all site: whatever Host a client sends, the auth request
 		// reaches the verify endpoint.
 		{"a forged Host on a catch-all site", "GET", e.origin + "/page", []string{"Host", "evil.example"}, http.StatusUnauthorized},
