@@ -437,3 +437,39 @@ func TestGatewayCORS(t *testing.T) {
 		t.Errorf("metadata of no resource: %d %s", r.status, r.body)
 	}
 }
+
+// TestSessionBoundToIssuer: on one host, a session signed in at an
+// external provider does not count on a route whose sessions come from
+// the bundled server (the same subject there may be someone else).
+func TestSessionBoundToIssuer(t *testing.T) {
+	ext := externalProvider(t)
+	g := startGateway(t, gatewayClients, `
+			accept session
+			callback_path /api/.authgate/callback`, `
+			accept session
+			issuer `+ext.URL+`
+			client_id gw
+			client_secret gw-secret`)
+	b := newBrowser(g.testCaddy)
+	r := b.get(g.app + "/page")
+	login := b.get(r.header.Get("Location"))
+	f := fields(login)
+	f.Set("username", "erin")
+	f.Set("password", "ext-password")
+	req, _ := http.NewRequest(http.MethodPost, ext.URL+"/login", strings.NewReader(f.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	r = b.do(req)
+	r = b.get(r.header.Get("Location")) // the gateway's callback
+	if r = b.get(g.app + "/page"); r.status != 200 || !strings.Contains(string(r.body), "sub=erin ") {
+		t.Fatalf("external sign-in: %d %s", r.status, r.body)
+	}
+	// The browser holds the bundled server's cookies too (same host name,
+	// another port): none of authgate's cookies reach the upstream.
+	b.get(g.issuer + "/login")
+	if r = b.get(g.app + "/page"); strings.Contains(string(r.body), "authgate_") {
+		t.Errorf("authgate's cookies reached the upstream: %s", r.body)
+	}
+	if r := b.get(g.app + "/api/x"); r.status != http.StatusFound || !strings.HasPrefix(r.header.Get("Location"), g.issuer+"/authorize?") {
+		t.Errorf("the external session counted on the bundled server's route: %d %s", r.status, r.body)
+	}
+}

@@ -188,19 +188,28 @@ func (g *Gateway) StripHeaders(h http.Header) {
 	}
 }
 
-// StripCookies removes the gateway's own cookies (session and sign-in
-// flows) from a request's Cookie headers.
+// productCookiePrefix starts the name of every cookie authgate sets: the
+// gateway's session and sign-in cookies and the authorization server's
+// session and CSRF cookies (which reach an upstream on the same host name
+// as the issuer).
+const productCookiePrefix = "authgate_"
+
+// StripCookies removes authgate's own cookies (the gateway's session and
+// sign-in cookies, the authorization server's session and CSRF cookies)
+// from a request's Cookie headers: they are not the upstream's business,
+// and a session cookie is a credential.
 func (g *Gateway) StripCookies(h http.Header) {
 	lines := h.Values("Cookie")
-	if len(lines) == 0 || !g.cfg.AcceptSession {
+	if len(lines) == 0 {
 		return
 	}
 	ours := func(name string) bool {
-		return name == g.cfg.CookieName || name == "__Host-"+g.cfg.CookieName || strings.HasPrefix(name, flowCookiePrefix) || strings.HasPrefix(name, "__Host-"+flowCookiePrefix)
+		name = strings.TrimPrefix(name, "__Host-")
+		return name == g.cfg.CookieName || strings.HasPrefix(name, productCookiePrefix)
 	}
 	found := false
 	for _, line := range lines {
-		if strings.Contains(line, g.cfg.CookieName) || strings.Contains(line, flowCookiePrefix) {
+		if strings.Contains(line, productCookiePrefix) || strings.Contains(line, g.cfg.CookieName) {
 			found = true
 			break
 		}
@@ -729,7 +738,10 @@ func (g *Gateway) sessionIdentity(ctx context.Context, r *Request) (id *Identity
 		return id, nil, false
 	}
 	var s session
-	if err := g.cookies.Decode(name, raw, &s); err != nil || s.ID == "" || now.Unix() >= s.Until {
+	if err := g.cookies.Decode(name, raw, &s); err != nil || s.ID == "" || now.Unix() >= s.Until ||
+		g.cfg.Login == nil || s.Issuer != g.cfg.Login.Issuer {
+		// Routes on one host share the cookie: a session from another
+		// route's provider is not one of this route's.
 		return nil, nil, false
 	}
 	active, err := g.cfg.Sessions.SessionActive(ctx, s.ID)
@@ -805,7 +817,7 @@ func (g *Gateway) refresh(ctx context.Context, old *session, now time.Time) (*se
 	if err != nil {
 		return nil, err
 	}
-	fresh.ID, fresh.Until = old.ID, old.Until
+	fresh.ID, fresh.Until, fresh.Issuer = old.ID, old.Until, old.Issuer
 	return fresh, nil
 }
 

@@ -31,7 +31,9 @@ type SessionStore interface {
 // authenticated with securecookie.
 type session struct {
 	// ID names the session in the store (see SessionStore).
-	ID       string   `json:"i"`
+	ID string `json:"i"`
+	// Issuer is the provider the session was signed in at.
+	Issuer   string   `json:"p"`
 	Subject  string   `json:"sub"`
 	Username string   `json:"u,omitempty"`
 	Email    string   `json:"e,omitempty"`
@@ -77,7 +79,7 @@ func sessionFromIDToken(ctx context.Context, l *Login, tok *oauth2.Token, id *oi
 	if err != nil {
 		return nil, err
 	}
-	return &session{Subject: p.Subject, Username: p.PreferredUsername, Email: p.Email, Name: p.Name, Groups: p.Groups,
+	return &session{Issuer: l.Issuer, Subject: p.Subject, Username: p.PreferredUsername, Email: p.Email, Name: p.Name, Groups: p.Groups,
 		Expiry: expiry.Unix(), Refresh: refresh}, nil
 }
 
