@@ -91,7 +91,7 @@ const loginPath = "/.authgate/login"
 // ServeHTTP answers for the forwarded request, or serves the protected
 // host's resource metadata.
 func (h *Verify) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
-	gr, err := h.forwardedRequest(r)
+	gr, proxied, err := h.forwardedRequest(r)
 	if err != nil {
 		writeJSONError(w, http.StatusBadRequest, "invalid_request", "bad forwarded request: "+err.Error())
 		return nil
@@ -103,7 +103,7 @@ func (h *Verify) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.H
 	d := h.gw.Decide(r.Context(), gr)
 	switch {
 	case d.Allowed:
-		h.allow(w, r, d)
+		h.allow(w, r, d, proxied)
 	case d.Status >= 200 && d.Status < 300:
 		// An answer the gateway gave without authenticating anyone (its
 		// metadata, a CORS preflight): a proxy would take it for "allowed"
@@ -115,9 +115,9 @@ func (h *Verify) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.H
 	return nil
 }
 
-// allow answers 200 with the identity, the cookies for the upstream and
-// a renewed session cookie.
-func (h *Verify) allow(w http.ResponseWriter, r *http.Request, d gateway.Decision) {
+// allow answers 200 with the identity, a renewed session cookie and, to
+// a trusted proxy, the cookies for the upstream.
+func (h *Verify) allow(w http.ResponseWriter, r *http.Request, d gateway.Decision, proxied bool) {
 	hdr := w.Header()
 	h.gw.ApplyHeaders(hdr, d.Identity)
 	// A session renewed for nginx (which takes no redirect from an auth
@@ -127,8 +127,9 @@ func (h *Verify) allow(w http.ResponseWriter, r *http.Request, d gateway.Decisio
 	}
 	// The request's cookies without the gateway's own (the session carries
 	// a refresh token), for the proxy to send upstream instead of the
-	// original Cookie header.
-	if lines := r.Header.Values("Cookie"); len(lines) > 0 {
+	// original Cookie header. Only to a proxy: a page's script that could
+	// read this answer would learn the HttpOnly cookies.
+	if lines := r.Header.Values("Cookie"); proxied && len(lines) > 0 {
 		c := http.Header{"Cookie": append([]string(nil), lines...)}
 		h.gw.StripCookies(c)
 		if v := strings.Join(c.Values("Cookie"), "; "); v != "" {
@@ -321,9 +322,10 @@ func parseHop(s string) (netip.Addr, bool) {
 var errConflict = errors.New("the forwarded headers disagree")
 
 // forwardedRequest reconstructs the request being authorized: from a
-// trusted proxy's forwarded headers, or else the request as it is.
-func (h *Verify) forwardedRequest(r *http.Request) (*gateway.Request, error) {
-	gr := &gateway.Request{
+// trusted proxy's forwarded headers (proxied), or else the request as it
+// is.
+func (h *Verify) forwardedRequest(r *http.Request) (gr *gateway.Request, proxied bool, err error) {
+	gr = &gateway.Request{
 		Method: r.Method, Scheme: "http", Host: r.Host, Path: r.URL.Path, RawQuery: r.URL.RawQuery,
 		Header: r.Header, RemoteIP: clientIP(r), Forwarded: true,
 	}
@@ -333,9 +335,9 @@ func (h *Verify) forwardedRequest(r *http.Request) (*gateway.Request, error) {
 	proxy, ok := peer(r)
 	if !ok || !h.trustedAddr(proxy) {
 		if !validHostPort(gr.Host) {
-			return nil, errors.New("the Host header is not a host")
+			return nil, false, errors.New("the Host header is not a host")
 		}
-		return gr, nil
+		return gr, false, nil
 	}
 	gr.RemoteIP = h.forwardedClientIP(r, proxy)
 	one := func(name string) (string, error) {
@@ -352,7 +354,7 @@ func (h *Verify) forwardedRequest(r *http.Request) (*gateway.Request, error) {
 	for i, name := range []string{"X-Original-URL", "X-Original-Method", "X-Forwarded-Method", "X-Forwarded-Proto", "X-Forwarded-Host", "X-Forwarded-Uri"} {
 		v, err := one(name)
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		vals[i] = v
 	}
@@ -363,17 +365,17 @@ func (h *Verify) forwardedRequest(r *http.Request) (*gateway.Request, error) {
 	if origURL != "" {
 		u, err := url.Parse(origURL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.Opaque != "" || u.Fragment != "" {
-			return nil, errors.New("X-Original-URL is not an absolute http(s) URL")
+			return nil, false, errors.New("X-Original-URL is not an absolute http(s) URL")
 		}
 		if !validHostPort(u.Host) {
-			return nil, errors.New("the host of X-Original-URL is not a host")
+			return nil, false, errors.New("the host of X-Original-URL is not a host")
 		}
 		origURI = origURL[len(u.Scheme)+len("://")+len(u.Host):]
 		if origURI == "" {
 			origURI = "/"
 		}
 		if !strings.HasPrefix(origURI, "/") {
-			return nil, errors.New("X-Original-URL is not an absolute http(s) URL")
+			return nil, false, errors.New("X-Original-URL is not an absolute http(s) URL")
 		}
 		gr.Scheme, gr.Host, gr.Path, gr.RawQuery = u.Scheme, u.Host, u.Path, u.RawQuery
 		// nginx's auth_request takes only 2xx, 401 and 403; its error_page
@@ -384,29 +386,29 @@ func (h *Verify) forwardedRequest(r *http.Request) (*gateway.Request, error) {
 	// client's copies of the other on: both must say the same.
 	if fwdProto != "" {
 		if fwdProto != "http" && fwdProto != "https" {
-			return nil, errors.New("X-Forwarded-Proto must be http or https")
+			return nil, false, errors.New("X-Forwarded-Proto must be http or https")
 		}
 		if origURL != "" && fwdProto != gr.Scheme {
-			return nil, fmt.Errorf("%w: X-Forwarded-Proto and X-Original-URL", errConflict)
+			return nil, false, fmt.Errorf("%w: X-Forwarded-Proto and X-Original-URL", errConflict)
 		}
 		gr.Scheme = fwdProto
 	}
 	if fwdHost != "" {
 		if !validHostPort(fwdHost) {
-			return nil, errors.New("X-Forwarded-Host is not a host")
+			return nil, false, errors.New("X-Forwarded-Host is not a host")
 		}
 		if origURL != "" && !strings.EqualFold(fwdHost, gr.Host) {
-			return nil, fmt.Errorf("%w: X-Forwarded-Host and X-Original-URL", errConflict)
+			return nil, false, fmt.Errorf("%w: X-Forwarded-Host and X-Original-URL", errConflict)
 		}
 		gr.Host = fwdHost
 	}
 	if fwdURI != "" {
 		u, err := url.ParseRequestURI(fwdURI)
 		if err != nil || !strings.HasPrefix(fwdURI, "/") || u.Host != "" {
-			return nil, errors.New("X-Forwarded-Uri must be a path")
+			return nil, false, errors.New("X-Forwarded-Uri must be a path")
 		}
 		if origURL != "" && fwdURI != origURI {
-			return nil, fmt.Errorf("%w: X-Forwarded-Uri and X-Original-URL", errConflict)
+			return nil, false, fmt.Errorf("%w: X-Forwarded-Uri and X-Original-URL", errConflict)
 		}
 		gr.Path, gr.RawQuery = u.Path, u.RawQuery
 	}
@@ -415,21 +417,21 @@ func (h *Verify) forwardedRequest(r *http.Request) (*gateway.Request, error) {
 			continue
 		}
 		if !validMethod(m.value) {
-			return nil, fmt.Errorf("%s is not an HTTP method", m.name)
+			return nil, false, fmt.Errorf("%s is not an HTTP method", m.name)
 		}
 	}
 	switch {
 	case fwdMethod != "" && origMethod != "" && fwdMethod != origMethod:
-		return nil, fmt.Errorf("%w: X-Forwarded-Method and X-Original-Method", errConflict)
+		return nil, false, fmt.Errorf("%w: X-Forwarded-Method and X-Original-Method", errConflict)
 	case fwdMethod != "":
 		gr.Method = fwdMethod
 	case origMethod != "":
 		gr.Method = origMethod
 	}
 	if !validHostPort(gr.Host) {
-		return nil, errors.New("the Host header is not a host")
+		return nil, false, errors.New("the Host header is not a host")
 	}
-	return gr, nil
+	return gr, true, nil
 }
 
 // validHostPort checks a Host header value (RFC 9110 §7.2): a DNS name

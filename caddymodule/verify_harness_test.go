@@ -32,15 +32,16 @@ type verifyEnv struct {
 }
 
 // verifyClients adds, to the sign-in tests' users and clients, a service
-// client whose tokens may name the protected origin, and one without the
-// scope the bearer-only endpoint requires.
-func verifyClients(origin string) string {
+// client whose tokens may name the protected origin (or the issuer's, for
+// direct calls to the verify endpoint), and one without the scope the
+// bearer-only endpoint requires.
+func verifyClients(origin, issuer string) string {
 	return signinClients + fmt.Sprintf(`
 		client proxysvc {
 			secret proxysvc-secret
 			grant_types client_credentials
 			scopes read write
-			audiences %[1]s https://api.example.com
+			audiences %[1]s %[2]s https://api.example.com
 		}
 		client writer {
 			secret writer-secret
@@ -48,7 +49,7 @@ func verifyClients(origin string) string {
 			scopes write
 			audiences %[1]s
 		}
-`, origin)
+`, origin, issuer)
 }
 
 // verifySites are the verify endpoints of the README: /verify for pages
@@ -73,7 +74,7 @@ const verifySites = `
 	handle /untrusted-verify* {
 		authgate_verify {
 			trusted_proxies 192.0.2.0/24
-			hosts localhost
+			hosts localhost 127.0.0.1
 			%[1]s
 		}
 	}
@@ -88,7 +89,7 @@ func startVerify(t *testing.T, verifyOptions, extraSites string) *verifyEnv {
 	tc := newTestCaddy(t)
 	e := &verifyEnv{testCaddy: tc, upstream: newEchoUpstream(t), proxyPort: freePort(t), proxyPort2: freePort(t)}
 	e.origin = fmt.Sprintf("http://localhost:%d", e.proxyPort)
-	caddyfile := tc.globalOptions(verifyClients(e.origin)) + fmt.Sprintf(`
+	caddyfile := tc.globalOptions(verifyClients(e.origin, tc.issuer)) + fmt.Sprintf(`
 %s {
 	bind 127.0.0.1
 	authgate_server
@@ -125,6 +126,14 @@ func (e *verifyEnv) expand(s string) string {
 func (e *verifyEnv) serviceToken(client, secret, scope string) string {
 	e.t.Helper()
 	return e.token(client, secret, url.Values{"scope": {scope}, "resource": {e.origin}})
+}
+
+// directToken is a token for the issuer's origin, which a request sent
+// straight to the verify endpoint (not through a trusted proxy) is
+// decided for.
+func (e *verifyEnv) directToken() string {
+	e.t.Helper()
+	return e.token("proxysvc", "proxysvc-secret", url.Values{"scope": {"read"}, "resource": {e.issuer}})
 }
 
 // request sends a request with header pairs through a plain client (no

@@ -250,6 +250,19 @@ func TestNginxRecipe(t *testing.T) {
 		checkCookies(fmt.Sprintf("renewal %d", round), got)
 	}
 
+	// The verify endpoint's own answer, shown to the browser through the
+	// recipe's /.authgate/ location, never hands page scripts the cookies
+	// (HttpOnly ones too) the service gets.
+	if r := b.get(e.origin + "/.authgate/other"); r.header.Get("Cookie") != "" {
+		t.Errorf("the browser was shown its cookies: %d %q", r.status, r.header.Get("Cookie"))
+	}
+	// Nor does a direct call to the verify endpoint from anyone but a
+	// trusted proxy.
+	direct := e.request("GET", e.issuer+"/untrusted-verify", "Authorization", "Bearer "+e.directToken(), "Cookie", "secret=1")
+	if direct.status != http.StatusOK || direct.header.Get("X-Auth-Subject") != "proxysvc" || direct.header.Get("Cookie") != "" {
+		t.Errorf("a direct call: %d %v", direct.status, direct.header)
+	}
+
 	// Sign-out through the recipe's /.authgate/ location.
 	r = b.get(e.origin + "/.authgate/logout")
 	if r.status != http.StatusSeeOther || b.cookieValue(e.origin, "authgate_session_gw") != "" {

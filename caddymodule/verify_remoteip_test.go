@@ -16,6 +16,7 @@ func TestVerifyRemoteIP(t *testing.T) {
 	// refused nobody.
 	e := startVerify(t, `deny expression "request.remote_ip.startsWith('203.0.113.')"`, forwardAuthSite(t, "http://localhost:{PROXY}"))
 	tok := e.serviceToken("proxysvc", "proxysvc-secret", "read")
+	direct := e.directToken()
 	host := fmt.Sprintf("localhost:%d", e.proxyPort)
 	base := []string{"Authorization", "Bearer " + tok, "X-Forwarded-Method", "GET", "X-Forwarded-Proto", "http", "X-Forwarded-Host", host, "X-Forwarded-Uri", "/x"}
 	nginx := []string{"Authorization", "Bearer " + tok, "X-Original-URL", e.origin + "/x", "X-Original-Method", "GET"}
@@ -47,13 +48,15 @@ func TestVerifyRemoteIP(t *testing.T) {
 			case "nginx":
 				tt.endpoint, headers = "/verify", append(append([]string(nil), nginx...), tt.headers...)
 			case "/untrusted-verify":
-				// Judged as it is: the token names the protected origin, so
-				// ask with that Host.
-				headers = append([]string{"Host", host, "Authorization", "Bearer " + tok}, tt.headers...)
+				// Judged as it is: for the issuer's own origin.
+				headers = append([]string{"Authorization", "Bearer " + direct}, tt.headers...)
 			}
 			r := e.request("GET", e.issuer+tt.endpoint, headers...)
 			if r.status != tt.want {
 				t.Errorf("got %d %s; want %d", r.status, r.body, tt.want)
+			}
+			if r.status == http.StatusOK && r.header.Get("X-Auth-Subject") != "proxysvc" {
+				t.Errorf("a 200 without the identity: %v", r.header)
 			}
 		})
 	}
