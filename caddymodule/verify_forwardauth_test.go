@@ -111,8 +111,12 @@ func checkForwardAuthRecipe(t *testing.T, e *verifyEnv) {
 }
 
 // TestForwardAuthRecipe runs the README's forward_auth recipe in a real
-// Caddy.
+// Caddy, on a site with a host name and on one that accepts any Host.
 func TestForwardAuthRecipe(t *testing.T) {
-	e := startVerify(t, "session_lifetime 2s", forwardAuthSite(t, "http://localhost:{PROXY}"))
-	checkForwardAuthRecipe(t, e)
+	for _, site := range []string{"http://localhost:{PROXY}", "http://:{PROXY}"} {
+		t.Run(site, func(t *testing.T) {
+			e := startVerify(t, "session_lifetime 2s", forwardAuthSite(t, site))
+			checkForwardAuthRecipe(t, e)
+		})
+	}
 }
