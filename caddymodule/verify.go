@@ -256,6 +256,7 @@ func peer(r *http.Request) (netip.Addr, bool) {
 	return ip.Unmap(), true
 }
 
+// trustedAddr reports whether ip is one of the trusted proxies.
 func (h *Verify) trustedAddr(ip netip.Addr) bool {
 	for _, p := range h.trusted {
 		if p.Contains(ip) {
@@ -263,11 +264,6 @@ func (h *Verify) trustedAddr(ip netip.Addr) bool {
 		}
 	}
 	return false
-}
-
-func (h *Verify) fromTrustedProxy(r *http.Request) bool {
-	ip, ok := peer(r)
-	return ok && h.trustedAddr(ip)
 }
 
 // forwardedClientIP is the client's address as the trusted proxy in front
