@@ -1,7 +1,10 @@
 package caddymodule
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 
 	"github.com/caddyserver/caddy/v2"
@@ -77,7 +80,7 @@ func (s *SQLiteStorage) OpenStore(ctx caddy.Context) (store.Store, error) {
 		return nil, fmt.Errorf("resolving %s: %w", path, err)
 	}
 	key := "sqlite:" + abs
-	st, err := openShared(key, func() (store.Store, error) { return sqlite.Open(ctx, abs) })
+	st, err := openShared(key, func() (store.Store, error) { return openSQLite(ctx, abs) })
 	if err != nil {
 		return nil, err
 	}
@@ -87,6 +90,33 @@ func (s *SQLiteStorage) OpenStore(ctx caddy.Context) (store.Store, error) {
 
 // Cleanup releases this config's use of the database.
 func (s *SQLiteStorage) Cleanup() error { return releaseShared(s.key) }
+
+// openSQLite opens the database at path for this process alone: it takes
+// the database's lock first, and closing the store releases it.
+func openSQLite(ctx context.Context, path string) (store.Store, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("creating directory for %s: %w", path, err)
+	}
+	release, err := lockDatabase(path)
+	if err != nil {
+		return nil, err
+	}
+	st, err := sqlite.Open(ctx, path)
+	if err != nil {
+		release() //nolint:errcheck // the open error is the one to report
+		return nil, err
+	}
+	return &lockedStore{st, release}, nil
+}
+
+// lockedStore is a store that holds its database's lock until closed.
+type lockedStore struct {
+	store.Store
+	release func() error
+}
+
+// Close closes the store, then releases the lock.
+func (l *lockedStore) Close() error { return errors.Join(l.Store.Close(), l.release()) }
 
 // Interface guards
 var (
