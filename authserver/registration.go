@@ -45,7 +45,11 @@ type RegistrationPolicy struct {
 	// grant.
 	GrantTypes []string
 	// Scopes self-registered clients may request. Default: openid,
-	// profile, email, offline_access.
+	// profile, email, offline_access. A scope a gateway requires (read,
+	// mcp:tools) must be listed for registered clients (such as MCP
+	// clients) to get tokens it accepts, together with the gateway's
+	// resource in Audiences. With client_credentials in GrantTypes any
+	// client that can register gets these scopes without a user.
 	Scopes []string
 	// Audiences are the resources (RFC 8707) self-registered clients may
 	// ask tokens for, such as the URLs of protected APIs.
@@ -193,7 +197,7 @@ func (s *Server) validateMetadata(m *ClientMetadata) *Error {
 	}
 	for _, sc := range scopes {
 		if !slices.Contains(p.Scopes, sc) {
-			return metadataError("scope " + sc + " is not available to registered clients")
+			return metadataError("scope " + safeText(sc) + " is not available to registered clients; they may ask for " + strings.Join(p.Scopes, " "))
 		}
 	}
 	m.Scope = strings.Join(scopes, " ")

@@ -28,7 +28,11 @@ type RegistrationConfig struct {
 	GrantTypes []string `json:"grant_types,omitempty"`
 
 	// Scopes self-registered clients may request. Default: openid,
-	// profile, email, offline_access.
+	// profile, email, offline_access. Scopes a gateway requires (read,
+	// mcp:tools) must be listed here, and the gateway's resource in
+	// Audiences, for registered clients (such as MCP clients) to get
+	// tokens it accepts. With client_credentials in GrantTypes, anyone
+	// who can register gets these scopes without a user.
 	Scopes []string `json:"scopes,omitempty"`
 
 	// Audiences are the resources (RFC 8707 resource values, such as the
