@@ -152,7 +152,8 @@ func (s *Server) StartGatewaySession(ctx context.Context, subject, loginSID stri
 }
 
 // GatewaySessionActive reports whether a gateway session is neither ended
-// nor expired.
+// nor expired, and, for one signed in at this server, whether its user can
+// still sign in.
 func (s *Server) GatewaySessionActive(ctx context.Context, id string) (bool, error) {
 	rec, err := s.cfg.Store.GetToken(ctx, store.GatewaySession, id)
 	if errors.Is(err, store.ErrNotFound) {
@@ -160,6 +161,11 @@ func (s *Server) GatewaySessionActive(ctx context.Context, id string) (bool, err
 	}
 	if err != nil {
 		return false, fmt.Errorf("looking up a gateway session: %w", err)
+	}
+	if strings.HasPrefix(rec.FamilyID, gatewaySessionFamily("")) {
+		if _, ok := s.users.lookup(rec.Subject); !ok {
+			return false, nil
+		}
 	}
 	return rec.Active(s.now()), nil
 }

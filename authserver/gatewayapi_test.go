@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/authgate/authgate/authserver/keys"
+	"github.com/authgate/authgate/authserver/password"
 	"github.com/authgate/authgate/authserver/store/sqlite"
 )
 
@@ -27,7 +28,12 @@ func newTestServer(t *testing.T) *Server {
 	if err := km.Refresh(ctx); err != nil {
 		t.Fatal(err)
 	}
-	s, err := New(ctx, Config{Issuer: "https://auth.example", Store: st, Keys: km})
+	h, err := password.Parse("$2a$04$YCfjm6y/m707err/5/GUbOaFk0MiLjUKqu29IIPHtrU2tEPlASKue")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(ctx, Config{Issuer: "https://auth.example", Store: st, Keys: km,
+		Users: []*User{{Username: "alice", Password: h}, {Username: "bob", Password: h, Disabled: true}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,6 +113,16 @@ func TestGatewaySessions(t *testing.T) {
 	}
 	if ok, _ := s.GatewaySessionActive(ctx, b); !ok {
 		t.Error("another login session's gateway session ended")
+	}
+	// A user who can no longer sign in has no gateway session of this
+	// server's; a session from another provider is not a user here.
+	d, _ := s.StartGatewaySession(ctx, "bob", loginSID("bob-login"), time.Now().Add(time.Hour))
+	if ok, _ := s.GatewaySessionActive(ctx, d); ok {
+		t.Error("a disabled user's gateway session is active")
+	}
+	e, _ := s.StartGatewaySession(ctx, "someone-elsewhere", "", time.Now().Add(time.Hour))
+	if ok, _ := s.GatewaySessionActive(ctx, e); !ok {
+		t.Error("an external provider's session was checked against local users")
 	}
 	// An expired session is not active.
 	c, _ := s.StartGatewaySession(ctx, "alice", "", time.Now().Add(-time.Second))

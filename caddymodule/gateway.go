@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -359,7 +360,7 @@ func (h *Gateway) Cleanup() error {
 func (h *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	gr := &gateway.Request{
 		Method: r.Method, Scheme: requestScheme(r), Host: r.Host, Path: r.URL.Path, RawQuery: r.URL.RawQuery,
-		Header: r.Header, RemoteIP: clientIP(r),
+		EscapedPath: r.URL.EscapedPath(), Header: r.Header, RemoteIP: clientIP(r), LocalPort: localPort(r),
 	}
 	h.gw.StripHeaders(r.Header)
 	d := h.gw.Decide(r.Context(), gr)
@@ -379,6 +380,16 @@ func (h *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	h.gw.StripCookies(r.Header)
 	setPlaceholders(r, d.Identity)
 	return next.ServeHTTP(w, r)
+}
+
+// localPort is the port of the listener the request came in on.
+func localPort(r *http.Request) string {
+	if addr, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
+		if _, port, err := net.SplitHostPort(addr.String()); err == nil {
+			return port
+		}
+	}
+	return ""
 }
 
 // requestScheme is the scheme the client used: https over TLS, or what a

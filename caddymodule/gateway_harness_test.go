@@ -24,14 +24,15 @@ const echo = `respond "sub={http.request.header.X-Auth-Subject} user={http.reque
 
 // startGateway runs the three sites; api and web are the authgate blocks'
 // contents for the app's /api/* and other routes. In options, api and web,
-// $APP and $FWD stand for the app's and the forward_auth site's origins.
+// $APP and $FWD stand for the app's and the forward_auth site's origins,
+// $FWDHOST for the latter's host and port.
 func startGateway(t *testing.T, options, api, web string) *gatewaySetup {
 	t.Helper()
 	tc := newTestCaddy(t)
 	g := &gatewaySetup{testCaddy: tc,
 		app: fmt.Sprintf("http://127.0.0.1:%d", freePort(t)),
 		fwd: fmt.Sprintf("http://127.0.0.1:%d", freePort(t))}
-	origins := strings.NewReplacer("$APP", g.app, "$FWD", g.fwd)
+	origins := strings.NewReplacer("$APP", g.app, "$FWDHOST", strings.TrimPrefix(g.fwd, "http://"), "$FWD", g.fwd)
 	options, api, web = origins.Replace(options), origins.Replace(api), origins.Replace(web)
 	caddyfile := tc.globalOptions(options) + fmt.Sprintf(`
 %s {
@@ -41,7 +42,7 @@ func startGateway(t *testing.T, options, api, web string) *gatewaySetup {
 		authgate_verify {
 			accept session bearer
 			header X-Auth-Subject subject
-			hosts 127.0.0.1
+			hosts %s
 		}
 	}
 	respond "issuer site" 404
@@ -71,7 +72,7 @@ func startGateway(t *testing.T, options, api, web string) *gatewaySetup {
 	}
 	%s
 }
-`, tc.issuer, g.app, api, echo, web, echo, g.fwd, strings.TrimPrefix(tc.issuer, "http://"), echo)
+`, tc.issuer, strings.TrimPrefix(g.fwd, "http://"), g.app, api, echo, web, echo, g.fwd, strings.TrimPrefix(tc.issuer, "http://"), echo)
 	cfg, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(caddyfile), nil)
 	if err != nil {
 		t.Fatalf("adapting: %v\n%s", err, caddyfile)

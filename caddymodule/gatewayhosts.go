@@ -70,7 +70,9 @@ func (a *App) setGatewayHosts() error {
 		return err
 	}
 	a.server.SetGatewayRedirects(func(u *url.URL) bool {
-		return union.Allows(u.Host) && gateway.SecureOrigin(u.Scheme, u.Host) && callbacks[u.Path]
+		// The gateway checked the port against the connection; here the
+		// name, the scheme and the path.
+		return union.AllowsName(u.Host) && gateway.SecureOrigin(u.Scheme, u.Host) && callbacks[u.Path]
 	})
 	return nil
 }

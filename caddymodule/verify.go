@@ -173,10 +173,13 @@ func (h *Verify) answer(w http.ResponseWriter, r *http.Request, gr *gateway.Requ
 	for k, vs := range d.Header {
 		hdr[k] = append([]string(nil), vs...)
 	}
-	if loc := hdr.Get("Location"); strings.HasPrefix(loc, "/") && !strings.HasPrefix(loc, "//") && !strings.HasPrefix(loc, "/\\") {
+	// Absolute only on an origin the gateway protects: a forged forwarded
+	// host is never redirected to.
+	protected := h.gw.Hosts().Allows(gr.Host, gr.Scheme, "") && gateway.SecureOrigin(gr.Scheme, gr.Host)
+	if loc := hdr.Get("Location"); protected && strings.HasPrefix(loc, "/") && !strings.HasPrefix(loc, "//") && !strings.HasPrefix(loc, "/\\") {
 		hdr.Set("Location", gr.Scheme+"://"+gr.Host+loc)
 	}
-	if gr.NoRedirect && d.Status == http.StatusUnauthorized && h.browser(gr) {
+	if gr.NoRedirect && d.Status == http.StatusUnauthorized && h.browser(gr) && protected {
 		back := (&url.URL{Path: gr.Path, RawQuery: gr.RawQuery}).RequestURI()
 		hdr.Set("Location", gr.Scheme+"://"+gr.Host+loginPath+"?rd="+url.QueryEscape(back))
 	}
@@ -217,7 +220,7 @@ func (h *Verify) serveMetadata(w http.ResponseWriter, r *http.Request, gr *gatew
 		writeJSONError(w, http.StatusMethodNotAllowed, "invalid_request", "the metadata is read with GET")
 		return
 	}
-	if h.gw.Hosts().Allows(gr.Host) {
+	if h.gw.Hosts().Allows(gr.Host, gr.Scheme, "") {
 		md := &gateway.Request{Method: r.Method, Scheme: gr.Scheme, Host: gr.Host, Path: path, Header: http.Header{}, RemoteIP: gr.RemoteIP}
 		if d := h.gw.Decide(r.Context(), md); !d.Allowed && d.Status == http.StatusOK {
 			writeDecision(w, r, d)

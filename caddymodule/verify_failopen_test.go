@@ -144,8 +144,12 @@ func TestVerifyMalformedForwardedHost(t *testing.T) {
 		})
 	}
 	// Well-formed hosts are decided as usual (a sign-in for a configured
-	// host, a clear 400 page for another).
-	for host, want := range map[string]int{"localhost:8443": http.StatusFound, "LOCALHOST": http.StatusFound, "other.example": http.StatusBadRequest, "[::1]:8080": http.StatusBadRequest} {
+	// host and port, a clear 400 page for another host, or another port of
+	// a configured host, which may be someone else's).
+	for host, want := range map[string]int{
+		fmt.Sprintf("localhost:%d", e.proxyPort): http.StatusFound, "LOCALHOST": http.StatusFound,
+		"localhost:8443": http.StatusBadRequest, "other.example": http.StatusBadRequest, "[::1]:8080": http.StatusBadRequest,
+	} {
 		r := e.request("GET", e.issuer+"/verify", "X-Forwarded-Host", host, "X-Forwarded-Uri", "/p", "X-Forwarded-Proto", "http", "Accept", "text/html")
 		if r.status != want {
 			t.Errorf("%s: %d %s", host, r.status, r.body)

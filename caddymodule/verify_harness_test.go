@@ -55,11 +55,13 @@ func verifyClients(origin, issuer string) string {
 // verifySites are the verify endpoints of the README: /verify for pages
 // (sessions and tokens) with verifyOptions added, /api-verify for an API
 // (tokens with read only), and /untrusted-verify, which trusts no proxy
-// the tests run, to show what a request from elsewhere gets.
+// the tests run, to show what a request from elsewhere gets. They protect
+// the proxies' origins (localhost and their ports) and, for the untrusted
+// one, the issuer's own host and port.
 const verifySites = `
 	handle /verify* {
 		authgate_verify {
-			hosts localhost
+			hosts localhost:%[2]d localhost:%[3]d
 			remote_headers
 			%[1]s
 		}
@@ -68,13 +70,13 @@ const verifySites = `
 		authgate_verify {
 			accept bearer
 			require scope read
-			hosts localhost
+			hosts localhost:%[2]d localhost:%[3]d
 		}
 	}
 	handle /untrusted-verify* {
 		authgate_verify {
 			trusted_proxies 192.0.2.0/24
-			hosts localhost 127.0.0.1
+			hosts localhost:%[2]d localhost:%[3]d %[4]s
 			%[1]s
 		}
 	}
@@ -96,7 +98,7 @@ func startVerify(t *testing.T, verifyOptions, extraSites string) *verifyEnv {
 %s
 	respond "issuer site" 404
 }
-`, tc.issuer, fmt.Sprintf(verifySites, verifyOptions)) + e.expand(extraSites)
+`, tc.issuer, fmt.Sprintf(verifySites, verifyOptions, e.proxyPort, e.proxyPort2, strings.TrimPrefix(tc.issuer, "http://"))) + e.expand(extraSites)
 	cfg, warnings, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(caddyfile), nil)
 	if err != nil {
 		t.Fatalf("adapting: %v\n%s", err, caddyfile)

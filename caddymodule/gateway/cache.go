@@ -18,7 +18,9 @@ type tokenCache struct {
 
 	mu      sync.RWMutex
 	entries map[[sha256.Size]byte]cacheEntry
-	byJTI   map[string][sha256.Size]byte
+	// byJTI finds every entry of a token ID (a jti, or a session ID):
+	// each spelling of a session cookie is an entry of its own.
+	byJTI   map[string][][sha256.Size]byte
 	refused map[[sha256.Size]byte]time.Time
 	revoked map[string]time.Time
 }
@@ -40,7 +42,7 @@ func newTokenCache(max int) *tokenCache {
 	if max <= 0 {
 		max = 10_000
 	}
-	return &tokenCache{max: max, entries: map[[sha256.Size]byte]cacheEntry{}, byJTI: map[string][sha256.Size]byte{},
+	return &tokenCache{max: max, entries: map[[sha256.Size]byte]cacheEntry{}, byJTI: map[string][][sha256.Size]byte{},
 		refused: map[[sha256.Size]byte]time.Time{}, revoked: map[string]time.Time{}}
 }
 
@@ -81,9 +83,12 @@ func (c *tokenCache) put(key [sha256.Size]byte, id *Identity, until time.Time) b
 			c.drop(k, e)
 		}
 	}
+	if old, ok := c.entries[key]; ok {
+		c.drop(key, old)
+	}
 	c.entries[key] = cacheEntry{id: id, until: until}
 	if id.TokenID != "" {
-		c.byJTI[id.TokenID] = key
+		c.byJTI[id.TokenID] = append(c.byJTI[id.TokenID], key)
 	}
 	return true
 }
@@ -100,8 +105,20 @@ func (c *tokenCache) refuse(key [sha256.Size]byte, now time.Time) {
 
 func (c *tokenCache) drop(k [sha256.Size]byte, e cacheEntry) {
 	delete(c.entries, k)
-	if e.id.TokenID != "" {
+	if e.id.TokenID == "" {
+		return
+	}
+	keys := c.byJTI[e.id.TokenID]
+	for i, other := range keys {
+		if other == k {
+			keys = append(keys[:i], keys[i+1:]...)
+			break
+		}
+	}
+	if len(keys) == 0 {
 		delete(c.byJTI, e.id.TokenID)
+	} else {
+		c.byJTI[e.id.TokenID] = keys
 	}
 }
 
@@ -112,15 +129,17 @@ func (c *tokenCache) evict(jtis []string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if len(c.revoked)+len(jtis) > 10*c.max {
+		// Only what has expired goes: a revocation is never forgotten
+		// while a verification that began before it may still finish.
 		for j, until := range c.revoked {
-			if now.After(until) || len(c.revoked) > 5*c.max {
+			if now.After(until) {
 				delete(c.revoked, j)
 			}
 		}
 	}
 	for _, jti := range jtis {
 		c.revoked[jti] = now.Add(revokedTTL)
-		if k, ok := c.byJTI[jti]; ok {
+		for _, k := range append([][sha256.Size]byte(nil), c.byJTI[jti]...) {
 			c.drop(k, c.entries[k])
 		}
 	}

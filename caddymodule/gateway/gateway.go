@@ -258,6 +258,13 @@ type Request struct {
 	RawQuery string
 	Header   http.Header
 	RemoteIP string
+	// LocalPort is the port the connection came in on, which a Host
+	// header may name besides the default; empty for a forwarded request,
+	// whose port must be a configured one.
+	LocalPort string
+	// EscapedPath is Path as the client spelled it, for the URL a browser
+	// returns to after sign-in; Path is used when it is empty.
+	EscapedPath string
 	// Forwarded marks a verify-endpoint request: the session cannot be
 	// refreshed, since the response's cookies do not reach the browser.
 	Forwarded bool
@@ -266,8 +273,6 @@ type Request struct {
 	// auth request (nginx auth_request); they send browsers to LoginPath.
 	NoRedirect bool
 }
-
-func (r *Request) origin() string { return r.Scheme + "://" + r.Host }
 
 // canonicalOrigin is the origin as a resource URL names it: lower case,
 // without the scheme's default port.
@@ -289,7 +294,7 @@ func (r *Request) canonicalOrigin() string {
 // otherwise, so a forged forwarded host is never redirected to.
 func (g *Gateway) location(r *Request, path string) string {
 	if r.Forwarded && g.originAllowed(r) {
-		return r.origin() + path
+		return r.canonicalOrigin() + path
 	}
 	return path
 }
@@ -424,13 +429,15 @@ func query(raw string) string {
 
 // CleanPath is a request path as Caddy's path matchers see it, and as
 // policy rules are given it: percent-decoded (the caller passes the
-// decoded path), slashes merged, dot segments resolved, a trailing slash
-// kept. Case is kept too: compare case-insensitively in a rule when the
+// decoded path), backslashes read as slashes, slashes merged, dot
+// segments resolved, a trailing slash kept. Case is kept too: compare case-insensitively in a rule when the
 // upstream does.
 func CleanPath(p string) string {
 	if p == "" {
 		return "/"
 	}
+	// Some upstreams (IIS, ASP.NET) read a backslash as a slash.
+	p = strings.ReplaceAll(p, "\\", "/")
 	if !strings.HasPrefix(p, "/") {
 		p = "/" + p
 	}
@@ -450,7 +457,7 @@ func CleanPath(p string) string {
 // for none, is not accepted here (RFC 8707, RFC 9700 §2.3).
 func (g *Gateway) audienceOK(r *Request, id *Identity) bool {
 	var resource string
-	if g.hosts.Load().Allows(r.Host) {
+	if g.hosts.Load().Allows(r.Host, r.Scheme, r.LocalPort) {
 		resource = r.canonicalOrigin() + g.cfg.ResourcePath
 	}
 	for _, aud := range id.Audience {
@@ -615,7 +622,7 @@ func (g *Gateway) isBrowser(r *Request) bool {
 
 // resourceMetadataURL is where this resource's RFC 9728 metadata lives.
 func (g *Gateway) resourceMetadataURL(r *Request) string {
-	return r.origin() + WellKnownPath + g.cfg.ResourcePath
+	return r.canonicalOrigin() + WellKnownPath + g.cfg.ResourcePath
 }
 
 // challenge builds a WWW-Authenticate value (RFC 6750 §3, RFC 9728 §5.1).
@@ -780,6 +787,9 @@ func (g *Gateway) sessionIdentity(ctx context.Context, r *Request) (id *Identity
 		return fresh, err
 	})
 	if err != nil {
+		// A refused refresh (a revoked grant, a disabled user) is not
+		// tried again for every request that carries the cookie.
+		g.sessions.refuse(key, g.now())
 		return nil, nil, false
 	}
 	fresh, ok := v.(*session)
@@ -847,7 +857,7 @@ func flowCookieName(r *Request, state string) string {
 // protects and may send a browser back to: a configured host, over https
 // or on loopback.
 func (g *Gateway) originAllowed(r *Request) bool {
-	return g.hosts.Load().Allows(r.Host) && SecureOrigin(r.Scheme, r.Host)
+	return g.hosts.Load().Allows(r.Host, r.Scheme, r.LocalPort) && SecureOrigin(r.Scheme, r.Host)
 }
 
 // hostRefused is the answer for a sign-in on a host the configuration
@@ -865,11 +875,15 @@ func (g *Gateway) startLogin(ctx context.Context, r *Request) Decision {
 		g.cfg.Logger.Warn("refused a sign-in for a host that is not configured", zap.String("host", r.Host), zap.String("scheme", r.Scheme))
 		return hostRefused()
 	}
-	returnTo := r.Path + query(r.RawQuery)
+	path := r.EscapedPath
+	if path == "" {
+		path = r.Path
+	}
+	returnTo := path + query(r.RawQuery)
 	if !localPath(returnTo) {
 		returnTo = "/"
 	}
-	f := flow{State: random(24), Nonce: random(24), Verifier: random(48), ReturnTo: returnTo, Redirect: r.origin() + g.cfg.CallbackPath}
+	f := flow{State: random(24), Nonce: random(24), Verifier: random(48), ReturnTo: returnTo, Redirect: r.canonicalOrigin() + g.cfg.CallbackPath}
 	u, err := g.cfg.Login.AuthURL(ctx, f.Redirect, f.State, f.Nonce, f.Verifier)
 	if err != nil {
 		g.cfg.Logger.Error("starting sign-in", zap.Error(err))
@@ -904,7 +918,7 @@ func (g *Gateway) callback(ctx context.Context, r *Request) Decision {
 	if !ok || g.cookies.Decode(name, raw, &f) != nil || subtle.ConstantTimeCompare([]byte(f.State), []byte(state)) != 1 {
 		return fail(http.StatusBadRequest, "This sign-in expired or was started in another browser.")
 	}
-	if !g.originAllowed(r) || f.Redirect != r.origin()+g.cfg.CallbackPath {
+	if !g.originAllowed(r) || f.Redirect != r.canonicalOrigin()+g.cfg.CallbackPath {
 		return fail(http.StatusBadRequest, "This sign-in was started on another site.")
 	}
 	clear := g.cookie(r, name, "", -1)
@@ -950,6 +964,17 @@ func (g *Gateway) callback(ctx context.Context, r *Request) Decision {
 	return d
 }
 
+// crossSite reports whether a browser says another site made the request
+// (Fetch Metadata, or an Origin that is not this one).
+func crossSite(r *Request) bool {
+	switch r.Header.Get("Sec-Fetch-Site") {
+	case "cross-site", "same-site":
+		return true
+	}
+	origin := r.Header.Get("Origin")
+	return origin != "" && !strings.EqualFold(origin, r.canonicalOrigin())
+}
+
 // sessionMaxLifetime is how long a gateway session lasts at most, however
 // often it is refreshed; the session cookie lives as long.
 const sessionMaxLifetime = 30 * 24 * time.Hour
@@ -959,6 +984,17 @@ const sessionMaxLifetime = 30 * 24 * time.Hour
 // at the provider, and, if the provider can, ends the user's session
 // there too.
 func (g *Gateway) logout(ctx context.Context, r *Request) Decision {
+	// Another site may not sign the user out (a link or an image would
+	// do): a cross-site GET is asked to confirm, a cross-site POST refused.
+	if crossSite(r) {
+		if r.Method == http.MethodPost {
+			return respond(http.StatusForbidden, "text/html; charset=utf-8", page("Sign-out refused", "Another site asked to sign you out. Sign out from this site instead.", "/", "Back"))
+		}
+		d := respond(http.StatusOK, "text/html; charset=utf-8", confirmPage("Sign out?", "Sign out of "+hostname(r.Host)+"?", g.cfg.LogoutPath, "Sign out"))
+		d.Header.Set("X-Frame-Options", "DENY")
+		d.Header.Set("Content-Security-Policy", "frame-ancestors 'none'")
+		return d
+	}
 	name := g.cookieName(r)
 	if raw, ok := readCookie(r.Header, name); ok {
 		g.sessions.forget(sha256.Sum256([]byte(raw)))
@@ -999,7 +1035,15 @@ func localPath(p string) bool {
 var pageTemplate = template.Must(template.New("page").Parse(`<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{{.Title}}</title><style>body{font:16px/1.5 system-ui,sans-serif;max-width:30rem;margin:3rem auto;padding:0 1rem}</style></head>
-<body><h1>{{.Title}}</h1><p>{{.Message}}</p>{{if .Link}}<p><a href="{{.Link}}">{{.LinkText}}</a></p>{{end}}</body></html>`))
+<body><h1>{{.Title}}</h1><p>{{.Message}}</p>{{if .Link}}<p><a href="{{.Link}}">{{.LinkText}}</a></p>{{end}}{{if .Action}}<form method="post" action="{{.Action}}"><button type="submit">{{.Button}}</button></form>{{end}}</body></html>`))
+
+// confirmPage renders a small HTML page with one button that posts to
+// action, a local path.
+func confirmPage(title, message, action, button string) []byte {
+	var b strings.Builder
+	pageTemplate.Execute(&b, map[string]string{"Title": title, "Message": message, "Action": action, "Button": button}) //nolint:errcheck
+	return []byte(b.String())
+}
 
 // page renders a small HTML page; link must be a local path.
 func page(title, message, link, linkText string) []byte {
@@ -1047,6 +1091,13 @@ func (reg *Registry) lookup(path string) (*Gateway, bool) {
 // another's in the registry.
 func (g *Gateway) metadata(r *Request) (Decision, bool) {
 	suffix := strings.TrimPrefix(r.Path, WellKnownPath)
+	if !g.hosts.Load().Allows(r.Host, r.Scheme, r.LocalPort) {
+		// No resource of this configuration lives at a host it does not
+		// name; a shared cache must not keep a document made from a
+		// forged Host.
+		b, _ := json.Marshal(map[string]string{"error": "not_found", "error_description": "no protected resource at this host"})
+		return respond(http.StatusNotFound, "application/json", b), true
+	}
 	// The registry prefers a gateway that takes bearer tokens, whose
 	// metadata (scopes) matter to API clients.
 	target, ok := (*Gateway)(nil), false
@@ -1065,7 +1116,7 @@ func (g *Gateway) metadata(r *Request) (Decision, bool) {
 		target = g
 	}
 	doc := map[string]any{
-		"resource":                 r.origin() + target.cfg.ResourcePath,
+		"resource":                 r.canonicalOrigin() + target.cfg.ResourcePath,
 		"authorization_servers":    target.cfg.AuthorizationServers,
 		"bearer_methods_supported": []string{"header"},
 	}

@@ -4,41 +4,49 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"strconv"
 	"strings"
 )
 
-// HostList is the set of host names a gateway may send a browser back to
-// after sign-in, and whose origins count as its resource: the site
-// addresses of the configuration and the hosts an operator listed. A
-// request's Host (or a forwarded host) that is not on it never starts a
-// sign-in, so nobody can have a sign-in code delivered to a host of their
-// choosing. Names are compared without port and case; a pattern
-// "*.example.com" matches exactly one label in front of example.com.
+// HostList is the set of origins a gateway may send a browser back to
+// after sign-in, and whose URLs count as its resource: the site addresses
+// of the configuration and the hosts an operator listed. A request's Host
+// (or a forwarded host) that is not on it never starts a sign-in, so
+// nobody can have a sign-in code delivered to a host, or a port, of their
+// choosing. Names are compared without case; a pattern "*.example.com"
+// matches exactly one label in front of example.com. A pattern without a
+// port allows the scheme's default port (a Host header without a port)
+// and the port the request arrived on; "name:port" allows that port too.
 type HostList struct {
-	exact    map[string]bool
-	wildcard map[string]bool // parent domains of *. patterns
+	exact    map[string]map[string]bool // name → ports ("" is the default)
+	wildcard map[string]map[string]bool // parent domain of *. → ports
 }
 
 // NewHostList checks and compiles host patterns.
 func NewHostList(patterns []string) (*HostList, error) {
-	l := &HostList{exact: map[string]bool{}, wildcard: map[string]bool{}}
+	l := &HostList{exact: map[string]map[string]bool{}, wildcard: map[string]map[string]bool{}}
 	for _, p := range patterns {
-		name := strings.ToLower(strings.TrimSuffix(p, "."))
-		if h, _, err := net.SplitHostPort(name); err == nil {
-			name = h
+		name, port := strings.ToLower(p), ""
+		if h, pt, err := net.SplitHostPort(name); err == nil {
+			if !validPort(pt) {
+				return nil, fmt.Errorf("host %q: the port is not a number from 1 to 65535", p)
+			}
+			name, port = h, pt
 		}
 		name = strings.TrimSuffix(strings.TrimPrefix(name, "["), "]")
+		set, target := l.exact, name
 		if parent, ok := strings.CutPrefix(name, "*."); ok {
 			if !validHostName(parent) || !strings.Contains(parent, ".") {
 				return nil, fmt.Errorf("host pattern %q: want *.domain.tld", p)
 			}
-			l.wildcard[parent] = true
-			continue
-		}
-		if !validHostName(name) {
+			set, target = l.wildcard, parent
+		} else if !validHostName(name) {
 			return nil, fmt.Errorf("host %q is not a host name or IP address", p)
 		}
-		l.exact[name] = true
+		if set[target] == nil {
+			set[target] = map[string]bool{"": true}
+		}
+		set[target][port] = true
 	}
 	return l, nil
 }
@@ -64,45 +72,74 @@ func validHostName(h string) bool {
 	return true
 }
 
+// validPort accepts a port number in its one spelling.
+func validPort(p string) bool {
+	n, err := strconv.Atoi(p)
+	return err == nil && n >= 1 && n <= 65535 && strconv.Itoa(n) == p
+}
+
+// splitHost splits a Host header value into its lower-case name and its
+// port, "" for the scheme's default; ok is false if it is malformed.
+func splitHost(host, scheme string) (name, port string, ok bool) {
+	name = strings.ToLower(host)
+	if h, p, err := net.SplitHostPort(name); err == nil {
+		if !validPort(p) {
+			return "", "", false
+		}
+		name, port = h, p
+		if scheme == "https" && p == "443" || scheme == "http" && p == "80" {
+			port = ""
+		}
+	} else if strings.Contains(strings.TrimSuffix(strings.TrimPrefix(name, "["), "]"), ":") && !strings.HasPrefix(name, "[") {
+		return "", "", false // a bare IPv6 address, or a stray colon
+	}
+	name = strings.TrimSuffix(strings.TrimPrefix(name, "["), "]")
+	return name, port, validHostName(name)
+}
+
 // Allows reports whether host (a Host header value, with or without a
-// port) is on the list.
-func (l *HostList) Allows(host string) bool {
+// port), reached over scheme on localPort (the port the connection came in
+// on; "" for a forwarded request), is on the list.
+func (l *HostList) Allows(host, scheme, localPort string) bool {
 	if l == nil {
 		return false
 	}
-	name := hostname(host)
-	name = strings.TrimSuffix(strings.TrimPrefix(name, "["), "]")
-	if !validHostName(name) {
+	name, port, ok := splitHost(host, scheme)
+	if !ok {
 		return false
 	}
-	if l.exact[name] {
-		return true
+	ports, found := l.exact[name]
+	if !found {
+		if _, parent, cut := strings.Cut(name, "."); cut {
+			ports, found = l.wildcard[parent]
+		}
 	}
-	_, parent, ok := strings.Cut(name, ".")
-	return ok && l.wildcard[parent]
+	return found && (ports[port] || port != "" && port == localPort)
 }
 
-// Len is how many patterns the list has.
+// AllowsName reports whether a host name (any port) is on the list.
+func (l *HostList) AllowsName(host string) bool {
+	if l == nil {
+		return false
+	}
+	name, _, ok := splitHost(host, "")
+	if !ok {
+		return false
+	}
+	if _, found := l.exact[name]; found {
+		return true
+	}
+	_, parent, cut := strings.Cut(name, ".")
+	_, found := l.wildcard[parent]
+	return cut && found
+}
+
+// Len is how many names and patterns the list has.
 func (l *HostList) Len() int {
 	if l == nil {
 		return 0
 	}
 	return len(l.exact) + len(l.wildcard)
-}
-
-// Patterns lists the patterns, exact names first.
-func (l *HostList) Patterns() []string {
-	if l == nil {
-		return nil
-	}
-	var out []string
-	for h := range l.exact {
-		out = append(out, h)
-	}
-	for h := range l.wildcard {
-		out = append(out, "*."+h)
-	}
-	return out
 }
 
 // IsLoopback reports whether a host name (without port) is a loopback
