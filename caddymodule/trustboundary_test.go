@@ -135,6 +135,12 @@ func TestSignInOnlyOnConfiguredHosts(t *testing.T) {
 		})
 	}
 
+	// Resource metadata only for a protected host: a shared cache never
+	// keeps a document made from a forged Host.
+	if r := browse(local, c.app+"/.well-known/oauth-protected-resource", "evil.example:"+port); r.status != http.StatusNotFound {
+		t.Errorf("metadata for a forged Host: %d %s", r.status, r.body)
+	}
+
 	// The scheme of the redirect URI is https only if the connection was,
 	// or a trusted proxy that terminated TLS says so: the flow cookie is
 	// then __Host- and Secure.
@@ -335,7 +341,29 @@ func TestSignOutSignsOut(t *testing.T) {
 	if s := replay(); s != 200 {
 		t.Fatalf("the copied cookie before sign-out: %d", s)
 	}
-	if r := b.get(g.app + "/.authgate/logout"); r.status != http.StatusSeeOther {
+	// Another site cannot sign the user out: a cross-site GET is asked to
+	// confirm, a cross-site POST refused, and the session lives on.
+	for _, tt := range []struct {
+		method, header, value string
+		status                int
+	}{
+		{"GET", "Sec-Fetch-Site", "cross-site", http.StatusOK},
+		{"POST", "Sec-Fetch-Site", "cross-site", http.StatusForbidden},
+		{"POST", "Origin", "https://evil.example", http.StatusForbidden},
+	} {
+		req, _ := http.NewRequest(tt.method, g.app+"/.authgate/logout", nil)
+		req.Header.Set(tt.header, tt.value)
+		if r := b.do(req); r.status != tt.status || r.header.Get("Location") != "" {
+			t.Errorf("cross-site sign-out (%s %s): %d %s", tt.method, tt.value, r.status, r.header.Get("Location"))
+		}
+	}
+	if s := replay(); s != 200 {
+		t.Fatalf("a cross-site request signed the user out: %d", s)
+	}
+	req, _ := http.NewRequest(http.MethodPost, g.app+"/.authgate/logout", nil)
+	req.Header.Set("Sec-Fetch-Site", "same-origin")
+	req.Header.Set("Origin", g.app)
+	if r := b.do(req); r.status != http.StatusSeeOther {
 		t.Fatalf("logout: %d", r.status)
 	}
 	if s := replay(); s != http.StatusFound {
@@ -396,7 +424,7 @@ func TestPolicySeesTheCleanPath(t *testing.T) {
 	if r := g.call("GET", g.app+"/api/other", tok); r.status != 200 {
 		t.Fatalf("an allowed path: %d %s", r.status, r.body)
 	}
-	for _, p := range []string{"/api/admin", "/api//admin", "//api/admin", "/api/./admin", "/api/x/../admin", "/api/%61dmin", "/api/admin/", "/api/x/%2e%2e/admin"} {
+	for _, p := range []string{"/api/admin", "/api//admin", "//api/admin", "/api/./admin", "/api/x/../admin", "/api/%61dmin", "/api/admin/", "/api/x/%2e%2e/admin", "/api/x/..%5Cadmin", "/api/x/..\\admin"} {
 		req, _ := http.NewRequest(http.MethodGet, g.app, nil)
 		req.URL.Opaque = "//127.0.0.1" + strings.TrimPrefix(g.app, "http://127.0.0.1") + p
 		req.Header.Set("Authorization", "Bearer "+tok)
