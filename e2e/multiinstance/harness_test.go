@@ -68,6 +68,7 @@ func caddyBinary(t *testing.T) string {
 	t.Helper()
 	bin := filepath.Join(binDir, "caddy")
 	buildOnce.Do(func() {
+		consultSources(t)
 		start := time.Now()
 		cmd := exec.Command("go", "build", "-o", bin, "./caddy")
 		buildOut, buildErr = cmd.CombinedOutput()
@@ -77,6 +78,35 @@ func caddyBinary(t *testing.T) string {
 		t.Fatalf("building Caddy with authgate: %v\n%s", buildErr, buildOut)
 	}
 	return bin
+}
+
+// consultSources reads the module's source files (Go, embedded templates,
+// go.mod and go.sum). The binary the tests run is built by a command go
+// test cannot see into; files the test itself reads are part of its cache
+// key, so a change to the plugin runs these tests again instead of
+// replaying an old result.
+func consultSources(t *testing.T) {
+	root := filepath.Join("..", "..")
+	err := filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			if name := d.Name(); path != root && (strings.HasPrefix(name, ".") || name == "node_modules" || name == "testdata") {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		switch filepath.Ext(path) {
+		case ".go", ".html", ".mod", ".sum", ".sql", ".js", ".css":
+			_, err := os.ReadFile(path)
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		t.Logf("reading the sources for the test cache: %v", err)
+	}
 }
 
 // testConfig is what every instance knows from configuration: it must be
