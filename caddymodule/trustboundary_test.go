@@ -154,6 +154,23 @@ func TestSignInOnlyOnConfiguredHosts(t *testing.T) {
 		t.Errorf("an untrusted client's X-Forwarded-Proto was believed: %d %q", r.status, set)
 	}
 
+	// A session is a session on the host it was signed in on: a copy of
+	// its (host-only) cookie does not count on another configured host.
+	b := newBrowser(c.testCaddy)
+	if r := b.signInThroughGateway(c.app + "/p"); r.status != 200 {
+		t.Fatalf("sign-in on the catch-all site: %d %s", r.status, r.body)
+	}
+	raw, _, _ := sessionCookie(t, b, c.app)
+	for host, want := range map[string]int{"127.0.0.1:" + port: http.StatusOK, "localhost:" + port: http.StatusFound} {
+		req, _ := http.NewRequest(http.MethodGet, c.app+"/p", nil)
+		req.Host = host
+		req.Header.Set("Accept", "text/html")
+		req.AddCookie(&http.Cookie{Name: "authgate_session_gw", Value: raw})
+		if r := doWith(t, local, req); r.status != want {
+			t.Errorf("the session cookie on %s: %d, want %d", host, r.status, want)
+		}
+	}
+
 	// A sign-in started on one configured origin cannot finish on another:
 	// the code is redeemed only where its redirect URI is.
 	start := browse(local, c.app+"/p", "127.0.0.1:"+port)

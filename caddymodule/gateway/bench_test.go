@@ -198,7 +198,7 @@ func BenchmarkDecideBearerUncached(b *testing.B) {
 // logout), which make the cookie about 1.5 KB, like bench/run.sh's.
 func benchSession(b *testing.B) *session {
 	now := time.Now()
-	return &session{Issuer: "http://127.0.0.1:9000", Subject: "bench", Username: "bench", Email: "bench@example.com", Name: "Bench User", Groups: []string{"users"},
+	return &session{Issuer: "http://127.0.0.1:9000", Host: "127.0.0.1", Subject: "bench", Username: "bench", Email: "bench@example.com", Name: "Bench User", Groups: []string{"users"},
 		Expiry: now.Add(time.Hour).Unix(), Until: now.Add(time.Hour).Unix(), Refresh: random(32), ID: random(16)}
 }
 

@@ -726,6 +726,18 @@ func readCookie(h http.Header, name string) (string, bool) {
 	return "", false
 }
 
+// sessionKey is the session cache's key of a cookie on the request's
+// host: a session is cached for the host it is a session on.
+func sessionKey(r *Request, raw string) [sha256.Size]byte {
+	h := sha256.New()
+	h.Write([]byte(hostname(r.Host)))
+	h.Write([]byte{0})
+	h.Write([]byte(raw))
+	var key [sha256.Size]byte
+	h.Sum(key[:0])
+	return key
+}
+
 // sessionIdentity reads the session cookie: a session the store still
 // has active, within its absolute lifetime. An expired session with a
 // refresh token is refreshed; refreshed says so, and setCookies carry the
@@ -736,7 +748,7 @@ func (g *Gateway) sessionIdentity(ctx context.Context, r *Request) (id *Identity
 	if !ok {
 		return nil, nil, false
 	}
-	key := sha256.Sum256([]byte(raw))
+	key := sessionKey(r, raw)
 	now := g.now()
 	if id, refused, ok := g.sessions.get(key, now); ok {
 		if refused || id == nil {
@@ -746,9 +758,10 @@ func (g *Gateway) sessionIdentity(ctx context.Context, r *Request) (id *Identity
 	}
 	var s session
 	if err := g.cookies.Decode(name, raw, &s); err != nil || s.ID == "" || now.Unix() >= s.Until ||
-		g.cfg.Login == nil || s.Issuer != g.cfg.Login.Issuer {
+		g.cfg.Login == nil || s.Issuer != g.cfg.Login.Issuer || g.cfg.CookieDomain == "" && s.Host != hostname(r.Host) {
 		// Routes on one host share the cookie: a session from another
-		// route's provider is not one of this route's.
+		// route's provider is not one of this route's; and a host-only
+		// cookie copied to another host is not a session there.
 		return nil, nil, false
 	}
 	active, err := g.cfg.Sessions.SessionActive(ctx, s.ID)
@@ -827,7 +840,7 @@ func (g *Gateway) refresh(ctx context.Context, old *session, now time.Time) (*se
 	if err != nil {
 		return nil, err
 	}
-	fresh.ID, fresh.Until, fresh.Issuer = old.ID, old.Until, old.Issuer
+	fresh.ID, fresh.Until, fresh.Issuer, fresh.Host = old.ID, old.Until, old.Issuer, old.Host
 	return fresh, nil
 }
 
@@ -947,7 +960,7 @@ func (g *Gateway) callback(ctx context.Context, r *Request) Decision {
 		SID string `json:"sid"`
 	}
 	idt.Claims(&sid) //nolint:errcheck // optional claim
-	s.Until = now.Add(sessionMaxLifetime).Unix()
+	s.Until, s.Host = now.Add(sessionMaxLifetime).Unix(), hostname(r.Host)
 	if s.ID, err = g.cfg.Sessions.StartSession(ctx, s.Subject, sid.SID, time.Unix(s.Until, 0)); err != nil {
 		g.cfg.Logger.Error("recording a gateway session", zap.Error(err))
 		return fail(http.StatusServiceUnavailable, "The session could not be stored. Try again later.")
@@ -997,7 +1010,7 @@ func (g *Gateway) logout(ctx context.Context, r *Request) Decision {
 	}
 	name := g.cookieName(r)
 	if raw, ok := readCookie(r.Header, name); ok {
-		g.sessions.forget(sha256.Sum256([]byte(raw)))
+		g.sessions.forget(sessionKey(r, raw))
 		var s session
 		if g.cookies.Decode(name, raw, &s) == nil && s.ID != "" {
 			if err := g.cfg.Sessions.EndSession(ctx, s.ID); err != nil {

@@ -32,8 +32,10 @@ type SessionStore interface {
 type session struct {
 	// ID names the session in the store (see SessionStore).
 	ID string `json:"i"`
-	// Issuer is the provider the session was signed in at.
+	// Issuer is the provider the session was signed in at, and Host the
+	// host name it was signed in on.
 	Issuer   string   `json:"p"`
+	Host     string   `json:"h,omitempty"`
 	Subject  string   `json:"sub"`
 	Username string   `json:"u,omitempty"`
 	Email    string   `json:"e,omitempty"`
