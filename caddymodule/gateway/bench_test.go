@@ -129,7 +129,7 @@ func newBenchGateway(b *testing.B, bearer bool, v Verifier) *Gateway {
 func benchRequest(h http.Header) *Request {
 	h.Set("Accept", "*/*")
 	h.Set("User-Agent", "wrk")
-	return &Request{Method: http.MethodGet, Scheme: "http", Host: "127.0.0.1:9001", Path: "/api/items", Header: h, RemoteIP: "127.0.0.1"}
+	return &Request{Method: http.MethodGet, Scheme: "http", Host: "127.0.0.1:9001", LocalPort: "9001", Path: "/api/items", Header: h, RemoteIP: "127.0.0.1"}
 }
 
 func decideAllowed(ctx context.Context, b *testing.B, g *Gateway, r *Request) *Identity {

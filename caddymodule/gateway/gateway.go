@@ -456,14 +456,15 @@ func CleanPath(p string) string {
 // or one of the configured audiences: a token for another resource, or
 // for none, is not accepted here (RFC 8707, RFC 9700 §2.3).
 func (g *Gateway) audienceOK(r *Request, id *Identity) bool {
-	var resource string
 	if g.hosts.Load().Allows(r.Host, r.Scheme, r.LocalPort) {
-		resource = r.canonicalOrigin() + g.cfg.ResourcePath
+		resource := strings.TrimSuffix(r.canonicalOrigin()+g.cfg.ResourcePath, "/")
+		for _, aud := range id.resourceAudiences() {
+			if aud == resource {
+				return true
+			}
+		}
 	}
 	for _, aud := range id.Audience {
-		if resource != "" && sameResource(aud, resource) {
-			return true
-		}
 		for _, want := range g.cfg.Audiences {
 			if aud == want {
 				return true
@@ -473,16 +474,24 @@ func (g *Gateway) audienceOK(r *Request, id *Identity) bool {
 	return false
 }
 
+// normalResource is a resource URL as compared with a request's resource:
+// scheme and host in lower case, without the scheme's default port, the
+// path as written, without a trailing slash; "" if it is no such URL.
+func normalResource(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme == "" || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" || u.Opaque != "" {
+		return ""
+	}
+	origin := (&Request{Scheme: strings.ToLower(u.Scheme), Host: u.Host}).canonicalOrigin()
+	return strings.TrimSuffix(origin+u.EscapedPath(), "/")
+}
+
 // sameResource compares a token's audience with a resource URL: scheme
 // and host without case, the default port optional, a trailing slash
 // optional.
 func sameResource(aud, resource string) bool {
-	u, err := url.Parse(aud)
-	if err != nil || u.Scheme == "" || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
-		return false
-	}
-	origin := (&Request{Scheme: strings.ToLower(u.Scheme), Host: u.Host}).canonicalOrigin()
-	return strings.TrimSuffix(origin+u.EscapedPath(), "/") == strings.TrimSuffix(resource, "/")
+	n := normalResource(aud)
+	return n != "" && n == strings.TrimSuffix(resource, "/")
 }
 
 // corsHeaders lets browser clients of the allowed origins read the

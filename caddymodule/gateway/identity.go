@@ -38,6 +38,23 @@ type Identity struct {
 	// requests.
 	joinOnce               sync.Once
 	groupsJoin, scopesJoin string
+	// the audiences as resource URLs, compared with each request's
+	// resource: normalized once.
+	audOnce  sync.Once
+	audNorms []string
+}
+
+// resourceAudiences returns the audiences that are resource URLs, each
+// normalized as normalResource does.
+func (id *Identity) resourceAudiences() []string {
+	id.audOnce.Do(func() {
+		for _, aud := range id.Audience {
+			if n := normalResource(aud); n != "" {
+				id.audNorms = append(id.audNorms, n)
+			}
+		}
+	})
+	return id.audNorms
 }
 
 func (id *Identity) joined() (groups, scopes string) {
