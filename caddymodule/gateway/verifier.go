@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -276,28 +275,13 @@ type IntrospectionVerifier struct {
 
 // Verify implements [Verifier].
 func (v *IntrospectionVerifier) Verify(ctx context.Context, token string) (*Identity, time.Time, error) {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	body := url.Values{"token": {token}, "token_type_hint": {"access_token"}}.Encode()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, v.Endpoint, strings.NewReader(body))
-	if err != nil {
-		return nil, time.Time{}, err
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Accept", "application/json")
-	req.SetBasicAuth(url.QueryEscape(v.ClientID), url.QueryEscape(v.ClientSecret))
-	client := v.HTTPClient
-	if client == nil {
-		client = http.DefaultClient
-	}
-	resp, err := client.Do(req)
+	status, raw, err := postClientForm(ctx, v.HTTPClient, v.Endpoint, v.ClientID, v.ClientSecret,
+		url.Values{"token": {token}, "token_type_hint": {"access_token"}})
 	if err != nil {
 		return nil, time.Time{}, fmt.Errorf("introspecting: %w", err)
 	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	if err != nil || resp.StatusCode != http.StatusOK {
-		return nil, time.Time{}, fmt.Errorf("introspecting: status %d", resp.StatusCode)
+	if status != http.StatusOK {
+		return nil, time.Time{}, fmt.Errorf("introspecting: status %d", status)
 	}
 	var claims map[string]any
 	if err := json.Unmarshal(raw, &claims); err != nil {
