@@ -102,6 +102,11 @@ type ClientMetadata struct {
 	SoftwareID              string   `json:"software_id,omitempty"`
 	SoftwareVersion         string   `json:"software_version,omitempty"`
 	PostLogoutRedirectURIs  []string `json:"post_logout_redirect_uris,omitempty"`
+	// ApplicationType is web or native (OpenID Connect Dynamic Client
+	// Registration §2), as the MCP authorization specification asks
+	// clients to declare: only a native client may use a private-use
+	// scheme. Kept as sent; unset means the client did not say.
+	ApplicationType string `json:"application_type,omitempty"`
 }
 
 func metadataError(description string) *Error {
@@ -148,6 +153,11 @@ func (s *Server) validateMetadata(m *ClientMetadata) *Error {
 		return metadataError("token_endpoint_auth_method must be client_secret_basic, client_secret_post or none")
 	}
 	public := m.TokenEndpointAuthMethod == AuthMethodNone
+	switch m.ApplicationType {
+	case "", "web", "native":
+	default:
+		return metadataError("application_type must be web or native")
+	}
 	if len(m.GrantTypes) == 0 {
 		m.GrantTypes = []string{GrantAuthorizationCode}
 	}
@@ -184,7 +194,9 @@ func (s *Server) validateMetadata(m *ClientMetadata) *Error {
 	m.RedirectURIs = dedupe(m.RedirectURIs)
 	m.PostLogoutRedirectURIs = dedupe(m.PostLogoutRedirectURIs)
 	for _, u := range append(slices.Clone(m.RedirectURIs), m.PostLogoutRedirectURIs...) {
-		if e := p.checkRedirectURI(u, public); e != nil {
+		// A private-use scheme is a native app's (RFC 8252 §7.1): a
+		// client that says it is a web app may not register one.
+		if e := p.checkRedirectURI(u, public && m.ApplicationType != "web"); e != nil {
 			return e
 		}
 	}
