@@ -335,6 +335,11 @@ func TestProtectedResourceMetadata(t *testing.T) {
 	if !strings.Contains(r.header.Get("WWW-Authenticate"), `resource_metadata="`+g.app+`/.well-known/oauth-protected-resource/api"`) {
 		t.Errorf("the challenge does not point to the metadata: %q", r.header.Get("WWW-Authenticate"))
 	}
+	// It names the scopes the resource needs, so a client asks for just
+	// those (RFC 6750 §3; the MCP authorization specification).
+	if !strings.Contains(r.header.Get("WWW-Authenticate"), `scope="read"`) {
+		t.Errorf("the challenge does not name the scope: %q", r.header.Get("WWW-Authenticate"))
+	}
 	// The authorization server's metadata is where the document says.
 	as := g.get("/.well-known/oauth-authorization-server").json(t)
 	if as["issuer"] != g.issuer {

@@ -667,7 +667,14 @@ func (g *Gateway) unauthorized(r *Request, code, description string) Decision {
 	}
 	b, _ := json.Marshal(body)
 	d := respond(status, "application/json", b)
-	d.Header.Set("WWW-Authenticate", g.challenge(r, code, description, ""))
+	// The scopes the resource needs (RFC 6750 §3), so that a client asks
+	// for just those (the MCP authorization specification's scope
+	// selection).
+	var scope string
+	if g.cfg.AcceptBearer && g.cfg.Policy != nil && code != "invalid_request" {
+		scope = strings.Join(g.cfg.Policy.RequiredScopes(), " ")
+	}
+	d.Header.Set("WWW-Authenticate", g.challenge(r, code, description, scope))
 	return d
 }
 
