@@ -27,12 +27,14 @@ const (
 	varPath     = "request.path"
 	varHost     = "request.host"
 	varRemoteIP = "request.remote_ip"
+	varMCPMeth  = "mcp.method"
+	varMCPTool  = "mcp.tool"
 )
 
 // varList lists the variables for error messages.
 const varList = varSub + ", " + varClientID + ", " + varEmail + ", " + varName + ", " +
 	varScopes + ", " + varGroups + ", " + varAud + ", " + varClaims + ", " + varAuth + ", " +
-	varMethod + ", " + varPath + ", " + varHost + ", " + varRemoteIP
+	varMethod + ", " + varPath + ", " + varHost + ", " + varRemoteIP + ", " + varMCPMeth + ", " + varMCPTool
 
 // newEnv returns the environment expressions compile in.
 func newEnv() (*cel.Env, error) {
@@ -51,6 +53,8 @@ func newEnv() (*cel.Env, error) {
 		cel.Variable(varPath, cel.StringType),
 		cel.Variable(varHost, cel.StringType),
 		cel.Variable(varRemoteIP, cel.StringType),
+		cel.Variable(varMCPMeth, cel.StringType),
+		cel.Variable(varMCPTool, cel.StringType),
 		// claims.level >= 2 must work although JSON numbers are doubles.
 		cel.CrossTypeNumericComparisons(true),
 		// Reject bad regular expressions and the like at compile time.
@@ -62,29 +66,35 @@ func newEnv() (*cel.Env, error) {
 }
 
 // compileExpression compiles a boolean expression into a program that
-// evaluates without a context and within MaxExpressionCost.
-func compileExpression(env *cel.Env, expr string) (cel.Program, error) {
+// evaluates without a context and within MaxExpressionCost, and reports
+// whether it reads mcp.method or mcp.tool.
+func compileExpression(env *cel.Env, expr string) (prg cel.Program, readsMCP bool, _ error) {
 	if expr == "" {
-		return nil, errors.New("empty expression")
+		return nil, false, errors.New("empty expression")
 	}
 	ast, iss := env.Compile(expr)
 	if err := iss.Err(); err != nil {
 		if strings.Contains(err.Error(), "undeclared reference") {
-			return nil, fmt.Errorf("invalid expression: %w\n(the variables are %s)", err, varList)
+			return nil, false, fmt.Errorf("invalid expression: %w\n(the variables are %s)", err, varList)
 		}
-		return nil, fmt.Errorf("invalid expression: %w", err)
+		return nil, false, fmt.Errorf("invalid expression: %w", err)
 	}
 	if t := ast.OutputType(); !t.IsExactType(cel.BoolType) {
-		return nil, fmt.Errorf("expression has type %s, not bool (compare explicitly, as in claims.admin == true)", t)
+		return nil, false, fmt.Errorf("expression has type %s, not bool (compare explicitly, as in claims.admin == true)", t)
+	}
+	for _, ref := range ast.NativeRep().ReferenceMap() {
+		if ref.Name == varMCPMeth || ref.Name == varMCPTool {
+			readsMCP = true
+		}
 	}
 	prg, err := env.Program(ast,
 		cel.EvalOptions(cel.OptOptimize),
 		cel.CostLimit(MaxExpressionCost),
 	)
 	if err != nil {
-		return nil, fmt.Errorf("preparing expression: %w", err)
+		return nil, false, fmt.Errorf("preparing expression: %w", err)
 	}
-	return prg, nil
+	return prg, readsMCP, nil
 }
 
 // eval evaluates an expression rule. Any failure is an error, which the
@@ -144,6 +154,10 @@ func (a *activation) ResolveName(name string) (any, bool) {
 		return types.String(a.req.Host), true
 	case varRemoteIP:
 		return types.String(a.req.RemoteIP), true
+	case varMCPMeth:
+		return types.String(a.req.MCPMethod), true
+	case varMCPTool:
+		return types.String(a.req.MCPTool), true
 	}
 	return nil, false
 }

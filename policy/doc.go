@@ -8,7 +8,16 @@
 // client, scopes, audience, claim values, or a CEL expression
 // (https://cel.dev) over the identity and the request. Deny wins over allow
 // whatever the order, and once any allow rule is set, an identity that no
-// allow rule matches is denied. [Compile] checks a [Config] and compiles its
+// allow rule matches is denied.
+//
+// For MCP servers, the request also carries the JSON-RPC method and, for a
+// "tools/call", the tool's name: [KindTool] rules allow or deny tools by
+// name or "*" pattern, [Requirements.Tools] requires scopes for some tools
+// (an insufficient_scope answer names the scopes the call needs, so a
+// client can step up), and expressions read mcp.method and mcp.tool. Tool
+// rules and tool scopes apply to tools/call only, so an allowlist of tools
+// never refuses the rest of the protocol (initialize, tools/list,
+// notifications). [Compile] checks a [Config] and compiles its
 // expressions once, at provision time; [Policy.Evaluate] then runs on every
 // protected request without compiling or locking.
 //

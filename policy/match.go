@@ -2,8 +2,10 @@ package policy
 
 import (
 	"encoding/json"
+	"errors"
 	"math"
 	"strconv"
+	"strings"
 )
 
 // smallSet is the size up to which a stringSet scans a slice instead of
@@ -175,4 +177,64 @@ func appendFloat(b []byte, f float64) []byte {
 		return strconv.AppendInt(b, int64(f), 10)
 	}
 	return strconv.AppendFloat(b, f, 'g', -1, 64)
+}
+
+// toolMatcher matches tool names against names and "*" patterns, built
+// once at Compile.
+type toolMatcher struct {
+	names    stringSet  // values without "*"
+	patterns [][]string // the others, split at "*"
+}
+
+// newToolMatcher checks and compiles tool rule values.
+func newToolMatcher(values []string) (toolMatcher, error) {
+	var m toolMatcher
+	if len(values) == 0 {
+		return m, errors.New("no tools")
+	}
+	var names []string
+	for _, v := range values {
+		if v == "" {
+			return m, errors.New("empty tool name")
+		}
+		if !strings.Contains(v, "*") {
+			names = append(names, v)
+			continue
+		}
+		m.patterns = append(m.patterns, strings.Split(v, "*"))
+	}
+	m.names = newStringSet(names)
+	return m, nil
+}
+
+// match reports whether tool is one of the names or matches a pattern.
+func (m *toolMatcher) match(tool string) bool {
+	if m.names.has(tool) {
+		return true
+	}
+	for _, p := range m.patterns {
+		if globMatch(p, tool) {
+			return true
+		}
+	}
+	return false
+}
+
+// globMatch matches s against a pattern split at its "*"s (so it has at
+// least two parts): s starts with the first part, ends with the last, and
+// holds the others in order between them without overlap.
+func globMatch(parts []string, s string) bool {
+	first, last := parts[0], parts[len(parts)-1]
+	if len(s) < len(first)+len(last) || !strings.HasPrefix(s, first) || !strings.HasSuffix(s, last) {
+		return false
+	}
+	s = s[len(first) : len(s)-len(last)]
+	for _, part := range parts[1 : len(parts)-1] {
+		i := strings.Index(s, part)
+		if i < 0 {
+			return false
+		}
+		s = s[i+len(part):]
+	}
+	return true
 }

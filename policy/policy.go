@@ -56,7 +56,19 @@ type Request struct {
 	Host string
 	// RemoteIP is the client's IP address, as trusted by the server.
 	RemoteIP string
+	// MCPMethod is the JSON-RPC method of a request to an MCP server
+	// ("initialize", "tools/list", "tools/call", a notification's method),
+	// as the gateway read it from the body on a route marked mcp; empty
+	// for a JSON-RPC response and for every other request.
+	MCPMethod string
+	// MCPTool is the tool a "tools/call" request names (its params.name);
+	// empty for every other request.
+	MCPTool string
 }
+
+// MethodToolsCall is the MCP method that calls a tool: the only request
+// [KindTool] rules and [Requirements.Tools] apply to.
+const MethodToolsCall = "tools/call"
 
 // Effect is what a matching [Rule] does.
 type Effect uint8
@@ -114,6 +126,12 @@ const (
 	// KindExpression matches when the CEL expression [Rule.Expression]
 	// evaluates to true.
 	KindExpression
+	// KindTool matches a "tools/call" request ([Request.MCPMethod] is
+	// [MethodToolsCall]) whose [Request.MCPTool] one of the values names;
+	// a value may hold "*" wildcards (see [Rule]). It never matches any
+	// other request, and its allow rules do not refuse other requests: see
+	// [Policy.Evaluate].
+	KindTool
 )
 
 var kindNames = [...]string{
@@ -124,17 +142,18 @@ var kindNames = [...]string{
 	KindAudience:   "audience",
 	KindClaim:      "claim",
 	KindExpression: "expression",
+	KindTool:       "tool",
 }
 
 // ParseKind parses a kind name: "user", "group", "client", "scope",
-// "audience", "claim" or "expression".
+// "audience", "claim", "expression" or "tool".
 func ParseKind(s string) (Kind, error) {
 	for k, name := range kindNames {
 		if name != "" && name == s {
 			return Kind(k), nil
 		}
 	}
-	return 0, fmt.Errorf("policy: unknown rule kind %q (want one of user, group, client, scope, audience, claim, expression)", s)
+	return 0, fmt.Errorf("policy: unknown rule kind %q (want one of user, group, client, scope, audience, claim, expression, tool)", s)
 }
 
 // String returns the kind's name, as accepted by [ParseKind].
@@ -155,6 +174,12 @@ func (k Kind) String() string {
 // object, or any other type matches nothing; use an expression for those.
 // So a deny rule on a claim the identity lacks does not deny: to insist on
 // a claim, allow its wanted value instead.
+//
+// For [KindTool], a value is a tool name or a pattern in which "*" stands
+// for any run of characters, "/" and none included ("secret_*", "*_admin",
+// "github/*", "*"); every other character, "?" and "[" included, stands
+// for itself. Tool names are compared case-sensitively, as MCP servers
+// resolve them.
 type Rule struct {
 	// Effect is [Allow] or [Deny]. Required.
 	Effect Effect
@@ -201,13 +226,26 @@ func quoteIfNeeded(s string) string {
 	return s
 }
 
-// Requirements must all hold before any rule is looked at.
+// Requirements must all hold before any rule is looked at, except Tools,
+// which is checked last (see [Policy.Evaluate]).
 type Requirements struct {
 	// Scopes must all be in [Identity.Scopes]. Default: none.
 	Scopes []string
 	// Audiences, if set, must include at least one of [Identity.Audience].
 	// Default: any audience.
 	Audiences []string
+	// Tools lists scopes that calling particular tools needs, besides
+	// Scopes: a "tools/call" of a tool that entries name needs all of
+	// their scopes. Default: none.
+	Tools []ToolScopes
+}
+
+// ToolScopes requires scopes for calling some tools.
+type ToolScopes struct {
+	// Tools are tool names or patterns, as [KindTool] rule values.
+	Tools []string
+	// Scopes must all be granted to call one of Tools.
+	Scopes []string
 }
 
 // Config is a policy before compilation.
@@ -236,7 +274,9 @@ const (
 	ReasonInsufficientScope Reason = "insufficient_scope"
 	// ReasonDenied: a deny rule matched; see [Decision.Rule].
 	ReasonDenied Reason = "denied"
-	// ReasonNoAllowMatched: there are allow rules and none matched.
+	// ReasonNoAllowMatched: there are allow rules and none matched; for a
+	// "tools/call", also: there are tool allow rules and none names the
+	// tool.
 	ReasonNoAllowMatched Reason = "no_allow_matched"
 )
 
@@ -255,6 +295,14 @@ type Decision struct {
 	// order they were configured, when Reason is
 	// [ReasonInsufficientScope].
 	MissingScopes []string
+	// NeededScopes lists, when Reason is [ReasonInsufficientScope], every
+	// scope the request needs, granted or not: [Requirements.Scopes] and,
+	// for a "tools/call", the scopes [Requirements.Tools] requires for the
+	// tool, and no other tool's. It is what an insufficient_scope
+	// challenge names (RFC 6750 §3.1: the scope necessary to access the
+	// resource), so a client that re-authorizes with just these can make
+	// the request.
+	NeededScopes []string
 	// Err is the error of an expression that failed to evaluate, when it
 	// mattered: the deny expression that failed closed (Reason
 	// [ReasonDenied]), or the first allow expression that failed when none
@@ -266,12 +314,21 @@ type Decision struct {
 // use. A nil *Policy allows everyone, like a Policy compiled from an empty
 // Config.
 type Policy struct {
-	rules     []Rule // copy of Config.Rules, for Rule(i)
-	scopes    []string
-	audiences stringSet
-	deny      []compiledRule
-	allow     []compiledRule
-	adapter   types.Adapter // for CEL values; nil without expressions
+	rules      []Rule // copy of Config.Rules, for Rule(i)
+	scopes     []string
+	audiences  stringSet
+	deny       []compiledRule
+	allow      []compiledRule // allow rules of every kind but tool
+	allowTools []compiledRule // allow tool rules
+	toolScopes []toolScopes
+	usesMCP    bool          // some rule or requirement reads the MCP fields
+	adapter    types.Adapter // for CEL values; nil without expressions
+}
+
+// toolScopes is a compiled ToolScopes.
+type toolScopes struct {
+	tools  toolMatcher
+	scopes []string
 }
 
 // compiledRule is a Rule made ready for matching.
@@ -285,6 +342,8 @@ type compiledRule struct {
 	numbers               stringSet
 	matchTrue, matchFalse bool
 	prg                   cel.Program // for KindExpression
+	readsMCP              bool        // an expression that reads mcp.method or mcp.tool
+	tools                 toolMatcher // for KindTool
 }
 
 // MaxExpressionCost bounds the runtime cost of one expression evaluation,
@@ -304,6 +363,7 @@ const MaxExpressionCost = 100_000
 //	claims                       map(string, dyn)  Identity.Claims
 //	auth                         string   "bearer" or "session"
 //	request.method, request.path, request.host, request.remote_ip  string
+//	mcp.method, mcp.tool         string   Request.MCPMethod, Request.MCPTool
 //
 // with the standard CEL functions and macros (has, in, exists, all,
 // matches, startsWith, …) plus cel-go's strings, sets and network
@@ -334,6 +394,27 @@ func Compile(cfg Config) (*Policy, error) {
 		}
 	}
 	p.audiences = newStringSet(cfg.Require.Audiences)
+	for i, ts := range cfg.Require.Tools {
+		m, err := newToolMatcher(ts.Tools)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("policy: require scope for tool (entry %d): %w", i, err))
+			continue
+		}
+		if len(ts.Scopes) == 0 {
+			errs = append(errs, fmt.Errorf("policy: require scope for tool %s: no scopes", strings.Join(ts.Tools, " ")))
+			continue
+		}
+		var scopes []string
+		for _, s := range ts.Scopes {
+			if s == "" {
+				errs = append(errs, fmt.Errorf("policy: require scope for tool %s: empty scope", strings.Join(ts.Tools, " ")))
+			} else if !contains(scopes, s) {
+				scopes = append(scopes, s)
+			}
+		}
+		p.toolScopes = append(p.toolScopes, toolScopes{tools: m, scopes: scopes})
+		p.usesMCP = true
+	}
 
 	var env *cel.Env
 	for i, r := range p.rules {
@@ -350,10 +431,16 @@ func Compile(cfg Config) (*Policy, error) {
 			continue
 		}
 		cr.index = i
-		if r.Effect == Deny {
+		switch {
+		case r.Effect == Deny:
 			p.deny = append(p.deny, cr)
-		} else {
+		case r.Kind == KindTool:
+			p.allowTools = append(p.allowTools, cr)
+		default:
 			p.allow = append(p.allow, cr)
+		}
+		if r.Kind == KindTool || r.Kind == KindExpression && cr.readsMCP {
+			p.usesMCP = true
 		}
 	}
 	if len(errs) > 0 {
@@ -368,13 +455,13 @@ func compileRule(env *cel.Env, r Rule) (compiledRule, error) {
 		return cr, errors.New("effect must be allow or deny")
 	}
 	switch r.Kind {
-	case KindUser, KindGroup, KindClient, KindScope, KindAudience, KindClaim:
+	case KindUser, KindGroup, KindClient, KindScope, KindAudience, KindClaim, KindTool:
 	case KindExpression:
 		if len(r.Values) > 0 || r.Claim != "" {
 			return cr, errors.New("an expression rule takes no values or claim name")
 		}
-		prg, err := compileExpression(env, r.Expression)
-		cr.prg = prg
+		prg, readsMCP, err := compileExpression(env, r.Expression)
+		cr.prg, cr.readsMCP = prg, readsMCP
 		return cr, err
 	default:
 		return cr, errors.New("unknown rule kind")
@@ -395,6 +482,11 @@ func compileRule(env *cel.Env, r Rule) (compiledRule, error) {
 		if v == "" {
 			return cr, errors.New("empty value")
 		}
+	}
+	if r.Kind == KindTool {
+		m, err := newToolMatcher(r.Values)
+		cr.tools = m
+		return cr, err
 	}
 	cr.values = newStringSet(r.Values)
 	if r.Kind == KindClaim {
@@ -428,13 +520,21 @@ func (p *Policy) Rule(i int) (Rule, bool) {
 
 // RequiredScopes returns the scopes every identity must have, without
 // duplicates, for WWW-Authenticate's scope attribute (RFC 6750 §3) and
-// protected resource metadata (RFC 9728).
+// protected resource metadata (RFC 9728). The scopes only some tools need
+// ([Requirements.Tools]) are not among them: a client asks for those when
+// a call needs them (step-up).
 func (p *Policy) RequiredScopes() []string {
 	if p == nil {
 		return nil
 	}
 	return append([]string(nil), p.scopes...)
 }
+
+// UsesMCP reports whether a decision can depend on [Request.MCPMethod] or
+// [Request.MCPTool]: there are tool rules, scopes required for tools, or
+// expressions that read mcp.method or mcp.tool. A policy that does not
+// treats every tool alike, so a tools/list answer needs no filtering.
+func (p *Policy) UsesMCP() bool { return p != nil && p.usesMCP }
 
 // Evaluate decides whether id may make req. In order:
 //
@@ -445,9 +545,20 @@ func (p *Policy) RequiredScopes() []string {
 //     [Decision.MissingScopes].
 //  3. If any deny rule matches: [ReasonDenied], with the first one in
 //     configuration order as [Decision.Rule].
-//  4. If there are allow rules: the first that matches allows
-//     ([ReasonAllowed]); if none does, [ReasonNoAllowMatched].
-//  5. Otherwise: [ReasonAllowed], with Rule -1.
+//  4. If there are allow rules of kinds other than tool, one of them must
+//     match, or the answer is [ReasonNoAllowMatched]. They decide who may
+//     use the resource at all, so they apply to every request.
+//  5. For a "tools/call", if there are allow tool rules, one of them must
+//     name the tool, or the answer is [ReasonNoAllowMatched]. Tool rules
+//     decide which tools may be called, so they apply to tools/call only:
+//     the rest of MCP (initialize, tools/list, notifications, responses)
+//     is not refused because a tool rule exists.
+//  6. For a "tools/call", if [Requirements.Tools] requires scopes for the
+//     tool that are missing: [ReasonInsufficientScope]. This comes after
+//     the rules, so a client is never asked to step up for a call that
+//     would be refused anyway.
+//  7. Otherwise: [ReasonAllowed]. [Decision.Rule] is the allow tool rule
+//     that matched, else the other allow rule that matched, else -1.
 //
 // It does not allocate unless an expression rule is evaluated or scopes
 // are missing.
@@ -459,14 +570,15 @@ func (p *Policy) Evaluate(id Identity, req Request) Decision {
 		return Decision{Reason: ReasonWrongAudience, Rule: -1}
 	}
 	if missing := p.missingScopes(id.Scopes); missing != nil {
-		return Decision{Reason: ReasonInsufficientScope, Rule: -1, MissingScopes: missing}
+		return Decision{Reason: ReasonInsufficientScope, Rule: -1, MissingScopes: missing, NeededScopes: p.neededScopes(&req)}
 	}
+	call := req.MCPMethod == MethodToolsCall
 
 	var act *activation // built on the first expression, then shared
 	for i := range p.deny {
 		r := &p.deny[i]
 		if r.kind != KindExpression {
-			if r.match(&id) {
+			if r.match(&id, call, req.MCPTool) {
 				return Decision{Reason: ReasonDenied, Rule: r.index}
 			}
 			continue
@@ -480,33 +592,107 @@ func (p *Policy) Evaluate(id Identity, req Request) Decision {
 		}
 	}
 
-	if len(p.allow) == 0 {
-		return Decision{Allowed: true, Reason: ReasonAllowed, Rule: -1}
-	}
-	var firstErr error
-	for i := range p.allow {
-		r := &p.allow[i]
-		if r.kind != KindExpression {
-			if r.match(&id) {
-				return Decision{Allowed: true, Reason: ReasonAllowed, Rule: r.index}
+	rule := -1
+	if len(p.allow) > 0 {
+		var firstErr error
+		matched := false
+		for i := range p.allow {
+			r := &p.allow[i]
+			if r.kind != KindExpression {
+				if r.match(&id, call, req.MCPTool) {
+					rule, matched = r.index, true
+					break
+				}
+				continue
 			}
+			if act == nil {
+				act = p.newActivation(&id, &req)
+			}
+			ok, err := r.eval(act)
+			if err != nil {
+				if firstErr == nil {
+					firstErr = err
+				}
+				continue
+			}
+			if ok {
+				rule, matched = r.index, true
+				break
+			}
+		}
+		if !matched {
+			return Decision{Reason: ReasonNoAllowMatched, Rule: -1, Err: firstErr}
+		}
+	}
+	if !call {
+		return Decision{Allowed: true, Reason: ReasonAllowed, Rule: rule}
+	}
+	if len(p.allowTools) > 0 {
+		matched := false
+		for i := range p.allowTools {
+			if r := &p.allowTools[i]; r.tools.match(req.MCPTool) {
+				rule, matched = r.index, true
+				break
+			}
+		}
+		if !matched {
+			return Decision{Reason: ReasonNoAllowMatched, Rule: -1}
+		}
+	}
+	for i := range p.toolScopes {
+		ts := &p.toolScopes[i]
+		if ts.tools.match(req.MCPTool) && !containsAll(id.Scopes, ts.scopes) {
+			return Decision{Reason: ReasonInsufficientScope, Rule: -1, MissingScopes: p.missingToolScopes(id.Scopes, req.MCPTool), NeededScopes: p.neededScopes(&req)}
+		}
+	}
+	return Decision{Allowed: true, Reason: ReasonAllowed, Rule: rule}
+}
+
+// neededScopes is every scope req needs: the required ones and, for a
+// tools/call, those required for its tool.
+func (p *Policy) neededScopes(req *Request) []string {
+	needed := append([]string(nil), p.scopes...)
+	if req.MCPMethod != MethodToolsCall {
+		return needed
+	}
+	for i := range p.toolScopes {
+		ts := &p.toolScopes[i]
+		if !ts.tools.match(req.MCPTool) {
 			continue
 		}
-		if act == nil {
-			act = p.newActivation(&id, &req)
-		}
-		ok, err := r.eval(act)
-		if err != nil {
-			if firstErr == nil {
-				firstErr = err
+		for _, s := range ts.scopes {
+			if !contains(needed, s) {
+				needed = append(needed, s)
 			}
-			continue
-		}
-		if ok {
-			return Decision{Allowed: true, Reason: ReasonAllowed, Rule: r.index}
 		}
 	}
-	return Decision{Reason: ReasonNoAllowMatched, Rule: -1, Err: firstErr}
+	return needed
+}
+
+// missingToolScopes is the scopes required for tool that have lacks.
+func (p *Policy) missingToolScopes(have []string, tool string) []string {
+	var missing []string
+	for i := range p.toolScopes {
+		ts := &p.toolScopes[i]
+		if !ts.tools.match(tool) {
+			continue
+		}
+		for _, s := range ts.scopes {
+			if !contains(have, s) && !contains(missing, s) {
+				missing = append(missing, s)
+			}
+		}
+	}
+	return missing
+}
+
+func containsAll(have, want []string) bool {
+	for _, s := range want {
+		if !contains(have, s) {
+			return false
+		}
+	}
+	return true
 }
 
 // missingScopes returns the required scopes not in have, or nil.
@@ -520,9 +706,12 @@ func (p *Policy) missingScopes(have []string) []string {
 	return missing
 }
 
-// match reports whether a non-expression rule matches id.
-func (r *compiledRule) match(id *Identity) bool {
+// match reports whether a non-expression rule matches id, for a request
+// that is a tools/call of tool if call is set.
+func (r *compiledRule) match(id *Identity, call bool, tool string) bool {
 	switch r.kind {
+	case KindTool:
+		return call && r.tools.match(tool)
 	case KindUser:
 		return r.values.has(id.Subject)
 	case KindGroup:
