@@ -2,6 +2,7 @@ package mcpserver
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -143,7 +144,70 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		r = r.WithContext(WithClientAddress(r.Context(), host))
 	}
-	s.handler.ServeHTTP(w, r)
+	ew := &errorWriter{ResponseWriter: w}
+	s.handler.ServeHTTP(ew, r)
+	ew.finish()
+}
+
+// errorWriter turns the SDK's plain-text refusals (a body that is not
+// JSON-RPC, an unknown method, a batch where batches are not allowed, a
+// wrong method or media type) into JSON-RPC error responses with no id,
+// as the Streamable HTTP transport allows, keeping their HTTP status:
+// a client reads the same kind of error whatever it did wrong.
+type errorWriter struct {
+	http.ResponseWriter
+	status int    // set once a plain-text error is held back
+	text   []byte // its message
+}
+
+func (w *errorWriter) WriteHeader(status int) {
+	if status >= 400 && w.status == 0 && strings.HasPrefix(w.Header().Get("Content-Type"), "text/plain") {
+		w.status = status
+		return
+	}
+	w.ResponseWriter.WriteHeader(status)
+}
+
+func (w *errorWriter) Write(b []byte) (int, error) {
+	if w.status != 0 {
+		if len(w.text) < 1024 {
+			w.text = append(w.text, b...)
+		}
+		return len(b), nil
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the connection (to flush an
+// event stream).
+func (w *errorWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// Flush passes flushes on, for event streams.
+func (w *errorWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok && w.status == 0 {
+		f.Flush()
+	}
+}
+
+// finish writes the held-back error as JSON-RPC.
+func (w *errorWriter) finish() {
+	if w.status == 0 {
+		return
+	}
+	msg := strings.TrimSpace(string(w.text))
+	code := -32600 // Invalid Request
+	switch {
+	case strings.HasPrefix(msg, "malformed payload: unmarshaling"), strings.HasPrefix(msg, "POST requires a non-empty body"):
+		code = -32700 // Parse error
+	case strings.Contains(msg, "not handled"):
+		code = -32601 // Method not found
+	}
+	body, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": nil, "error": map[string]any{"code": code, "message": msg}})
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Del("Content-Length")
+	w.ResponseWriter.WriteHeader(w.status)
+	w.ResponseWriter.Write(body) //nolint:errcheck // the client went away
 }
 
 // clientAddressKey carries the caller's address in a request's context.
