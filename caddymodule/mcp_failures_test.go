@@ -85,6 +85,7 @@ func TestMCPToolFailures(t *testing.T) {
 	}
 	s.fails("oauth2_revoke_token", map[string]any{"token": svc, "client_id": "svc", "client_secret": "wrong"}, "invalid_client")
 	s.fails("oauth2_revoke_token", map[string]any{"token": svc, "client_id": "nobody", "client_secret": "x"}, "invalid_client")
+	s.fails("oauth2_revoke_token", map[string]any{"token": svc, "client_id": "authgate-gateway", "client_secret": activeApp(t).server.GatewayClientSecret()}, "invalid_client")
 	s.fails("oauth2_revoke_token", map[string]any{"token": svc, "client_id": "other", "client_secret": "other-secret"}, "unauthorized_client")
 	if !m.active(svc) {
 		t.Error("another client revoked svc's token")
