@@ -43,6 +43,13 @@ type MCPHandler struct {
 	// the config loads. Default: the bundled server (the authgate app's
 	// issuer), in-process.
 	Issuer string `json:"issuer,omitempty"`
+	// SkipLocalhostProtection turns off the MCP SDK's DNS rebinding
+	// protection, which refuses (403) a request that arrived on a
+	// loopback address with a Host header that is not a loopback name.
+	// Needed behind a proxy on the same machine that forwards a public
+	// host name (nginx, cloudflared); safe when the site's address names
+	// its hosts, as Caddy then serves no other Host. Default: off.
+	SkipLocalhostProtection bool `json:"skip_localhost_protection,omitempty"`
 
 	server *mcpserver.Server
 	logger *zap.Logger
@@ -58,7 +65,7 @@ func (*MCPHandler) CaddyModule() caddy.ModuleInfo {
 // issuer's metadata is read at the first tool call.
 func (h *MCPHandler) Provision(ctx caddy.Context) error {
 	h.logger = ctx.Logger()
-	cfg := mcpserver.Config{Logger: h.logger}
+	cfg := mcpserver.Config{Logger: h.logger, SkipLocalhostProtection: h.SkipLocalhostProtection}
 	if h.Issuer != "" {
 		cfg.Issuer = caddy.NewReplacer().ReplaceAll(h.Issuer, "")
 	} else {
@@ -87,6 +94,7 @@ func (h *MCPHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyht
 //
 //	authgate_mcp [<matcher>] {
 //	    issuer <url>
+//	    skip_localhost_protection
 //	}
 func parseMCPDirective(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 	m := new(MCPHandler)
@@ -100,6 +108,11 @@ func parseMCPDirective(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, err
 			if err := oneArg(h.Dispenser, &m.Issuer); err != nil {
 				return nil, err
 			}
+		case "skip_localhost_protection":
+			if h.NextArg() {
+				return nil, h.ArgErr()
+			}
+			m.SkipLocalhostProtection = true
 		default:
 			return nil, h.Errf("unknown authgate_mcp option %q", h.Val())
 		}

@@ -152,6 +152,7 @@ func TestMCPCaddyfile(t *testing.T) {
 	respond "fallback"
 	authgate_mcp /mcp {
 		issuer https://auth.example.com
+		skip_localhost_protection
 	}
 	authgate /mcp {
 		accept bearer
@@ -160,10 +161,10 @@ func TestMCPCaddyfile(t *testing.T) {
 		t.Fatal(err)
 	}
 	gw, mcp, respond := strings.Index(cfg, `"handler":"authgate"`), strings.Index(cfg, `"handler":"authgate_mcp"`), strings.Index(cfg, `"handler":"static_response"`)
-	if gw < 0 || mcp < 0 || respond < 0 || !(gw < mcp && mcp < respond) || !strings.Contains(cfg, `"issuer":"https://auth.example.com"`) {
+	if gw < 0 || mcp < 0 || respond < 0 || !(gw < mcp && mcp < respond) || !strings.Contains(cfg, `"issuer":"https://auth.example.com","skip_localhost_protection":true`) {
 		t.Fatalf("order or options: %s", cfg)
 	}
-	for _, bad := range []string{"authgate_mcp extra", "authgate_mcp {\n\tnope\n}", "authgate_mcp {\n\tissuer\n}", "authgate_mcp {\n\tissuer a b\n}"} {
+	for _, bad := range []string{"authgate_mcp extra", "authgate_mcp {\n\tnope\n}", "authgate_mcp {\n\tissuer\n}", "authgate_mcp {\n\tissuer a b\n}", "authgate_mcp {\n\tskip_localhost_protection yes\n}"} {
 		if _, err := adapt(bad); err == nil {
 			t.Errorf("%q adapted", bad)
 		}

@@ -114,3 +114,32 @@ func TestErrorWriter(t *testing.T) {
 		}
 	}
 }
+
+// TestLocalhostProtection: on loopback, a request naming another Host is
+// refused (DNS rebinding), unless the protection is skipped for a proxy
+// on the same machine.
+func TestLocalhostProtection(t *testing.T) {
+	as, _ := authServer(t, nil)
+	body := `{"jsonrpc":"2.0","id":1,"method":"ping"}`
+	for _, skip := range []bool{false, true} {
+		srv, err := New(Config{Bundled: as, SkipLocalhostProtection: skip})
+		if err != nil {
+			t.Fatal(err)
+		}
+		mcpURL := httptest.NewServer(srv)
+		t.Cleanup(mcpURL.Close)
+		req, _ := http.NewRequest(http.MethodPost, mcpURL.URL, strings.NewReader(body))
+		req.Host = "mcp.example.com"
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		req.Header.Set("Mcp-Protocol-Version", "2025-06-18")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if want := map[bool]int{false: 403, true: 200}[skip]; resp.StatusCode != want {
+			t.Errorf("skip %v: %d; want %d", skip, resp.StatusCode, want)
+		}
+	}
+}

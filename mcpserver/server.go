@@ -51,6 +51,14 @@ type Config struct {
 	// MaxBodyBytes bounds an MCP request's body; larger requests get 413.
 	// Default [DefaultMaxBodyBytes].
 	MaxBodyBytes int64
+	// SkipLocalhostProtection turns off the SDK's DNS rebinding
+	// protection, which refuses (403) a request that arrived on a
+	// loopback address with a Host that is not a loopback name. Safe, and
+	// needed, when a proxy on the same machine (nginx, cloudflared, a
+	// load balancer's agent) forwards requests for a public host name to
+	// a server that routes by host name, as a Caddy site with a host
+	// address does.
+	SkipLocalhostProtection bool
 	// Logger receives one debug line per tool call (tool, outcome,
 	// duration; never an argument) and the SDK's warnings. Default: none.
 	Logger *zap.Logger
@@ -111,10 +119,11 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.handler = mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return server }, &mcp.StreamableHTTPOptions{
-		Stateless:           true,
-		JSONResponse:        true,
-		Logger:              slog.New(zapHandler{cfg.Logger}),
-		MaxRequestBodyBytes: cfg.MaxBodyBytes,
+		Stateless:                  true,
+		JSONResponse:               true,
+		DisableLocalhostProtection: cfg.SkipLocalhostProtection,
+		Logger:                     slog.New(zapHandler{cfg.Logger}),
+		MaxRequestBodyBytes:        cfg.MaxBodyBytes,
 	})
 	return s, nil
 }
