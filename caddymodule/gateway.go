@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -127,6 +128,22 @@ type GatewayConfig struct {
 	// gateway also answers their preflights.
 	CORS []string `json:"cors,omitempty"`
 
+	// MCP marks a route to an MCP server (Streamable HTTP), for the
+	// authgate handler only: once the credentials are valid, the JSON-RPC
+	// message of each POST is read (at most MCPMaxBody bytes; a batch, or
+	// a body that is not one JSON-RPC message, is refused with a JSON-RPC
+	// error), the policy sees its method and tool (tool rules, scopes per
+	// tool, mcp.method and mcp.tool in expressions), a tool call it
+	// refuses gets 403 with a JSON-RPC error (and, for a missing scope,
+	// the insufficient_scope challenge naming the scopes the call needs),
+	// tools/list answers list only the tools the caller may call, and
+	// each tool call is logged.
+	MCP bool `json:"mcp,omitempty"`
+
+	// MCPMaxBody bounds the JSON-RPC message read on an MCP route, in
+	// bytes; a larger body gets 413. Default 1 MiB.
+	MCPMaxBody int64 `json:"mcp_max_body,omitempty"`
+
 	gw *gateway.Gateway
 }
 
@@ -144,21 +161,33 @@ type IntrospectionConfig struct {
 type RequireConfig struct {
 	Scopes    []string `json:"scopes,omitempty"`
 	Audiences []string `json:"audiences,omitempty"`
+	// Tools lists scopes that calling some tools needs, on an MCP route.
+	Tools []ToolScopesConfig `json:"tools,omitempty"`
+}
+
+// ToolScopesConfig requires scopes for calling some tools: a tools/call
+// of one of Tools (names, or patterns where * stands for any run of
+// characters) needs every one of Scopes, or gets 403 insufficient_scope.
+type ToolScopesConfig struct {
+	Tools  []string `json:"tools"`
+	Scopes []string `json:"scopes"`
 }
 
 // RuleConfig is one allow or deny rule.
 type RuleConfig struct {
 	// Effect is allow or deny.
 	Effect string `json:"effect"`
-	// Kind is user, group, client, scope, audience, claim or expression.
+	// Kind is user, group, client, scope, audience, claim, expression or
+	// tool (the tools a tools/call may name, on an MCP route; * stands for
+	// any run of characters).
 	Kind string `json:"kind"`
 	// Claim names the claim, for kind claim.
 	Claim string `json:"claim,omitempty"`
 	// Values that match (any one), for every kind but expression.
 	Values []string `json:"values,omitempty"`
 	// Expression is a CEL expression over sub, client_id, email, name,
-	// scopes, groups, aud, claims, auth and request.method, request.path,
-	// request.host, request.remote_ip.
+	// scopes, groups, aud, claims, auth, request.method, request.path,
+	// request.host, request.remote_ip, mcp.method and mcp.tool.
 	Expression string `json:"expression,omitempty"`
 }
 
@@ -181,6 +210,13 @@ func (gc *GatewayConfig) provision(ctx caddy.Context, register bool) error {
 		CookieName: gc.CookieName, CookieDomain: gc.CookieDomain, SessionLifetime: time.Duration(gc.SessionLifetime),
 		CallbackPath: gc.CallbackPath, LogoutPath: gc.LogoutPath, ResourcePath: gc.ResourcePath, Realm: gc.Realm,
 		CacheSize: gc.CacheSize, Logger: ctx.Logger(), Hosts: gc.Hosts, CORSOrigins: gc.CORS,
+		MCP: gc.MCP, MCPMaxBody: gc.MCPMaxBody,
+	}
+	if gc.MCP && !register {
+		return errors.New("mcp is for the authgate handler only: the verify endpoint never sees request bodies, so it cannot read MCP messages (put authgate with mcp in front of the MCP server)")
+	}
+	if gc.MCPMaxBody < 0 {
+		return fmt.Errorf("mcp_max_body %d: want a positive size", gc.MCPMaxBody)
 	}
 	if gc.Require != nil {
 		cfg.Audiences = gc.Require.Audiences
@@ -246,6 +282,9 @@ func (gc *GatewayConfig) provision(ctx caddy.Context, register bool) error {
 	if gc.Require != nil {
 		// The audiences are the gateway's to check, with the resource's own.
 		pc.Require = policy.Requirements{Scopes: gc.Require.Scopes}
+		for _, ts := range gc.Require.Tools {
+			pc.Require.Tools = append(pc.Require.Tools, policy.ToolScopes{Tools: ts.Tools, Scopes: ts.Scopes})
+		}
 	}
 	for _, rc := range gc.Rules {
 		effect, err := policy.ParseEffect(rc.Effect)
@@ -260,6 +299,11 @@ func (gc *GatewayConfig) provision(ctx caddy.Context, register bool) error {
 	}
 	if cfg.Policy, err = policy.Compile(pc); err != nil {
 		return err
+	}
+	if cfg.Policy.UsesMCP() && !gc.MCP {
+		// Without mcp no request is a tools/call: a deny tool rule would
+		// never deny.
+		return errors.New("tool rules, scopes for tools and expressions over mcp.method or mcp.tool need the mcp option, on an authgate route in front of the MCP server")
 	}
 	cfg.ScopesSupported = cfg.Policy.RequiredScopes()
 
@@ -362,6 +406,9 @@ func (h *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		Method: r.Method, Scheme: requestScheme(r), Host: r.Host, Path: r.URL.Path, RawQuery: r.URL.RawQuery,
 		EscapedPath: r.URL.EscapedPath(), Header: r.Header, RemoteIP: clientIP(r), LocalPort: localPort(r),
 	}
+	if h.MCP {
+		gr.Body, gr.ContentLength = r.Body, r.ContentLength
+	}
 	h.gw.StripHeaders(r.Header)
 	d := h.gw.Decide(r.Context(), gr)
 	if !d.Allowed {
@@ -379,7 +426,21 @@ func (h *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	// not the upstream's business.
 	h.gw.StripCookies(r.Header)
 	setPlaceholders(r, d.Identity)
-	return next.ServeHTTP(w, r)
+	if !h.MCP {
+		return next.ServeHTTP(w, r)
+	}
+	if msg := gr.MCP; msg != nil {
+		// The upstream gets the message the gateway read and decided on.
+		body := msg.Body
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+		r.ContentLength, r.TransferEncoding = int64(len(body)), nil
+		r.Header.Set("Content-Length", strconv.Itoa(len(body)))
+	}
+	mw, done := h.gw.PassMCP(w, gr, d.Identity)
+	err := next.ServeHTTP(mw, r)
+	done(err)
+	return err
 }
 
 // localPort is the port of the listener the request came in on.

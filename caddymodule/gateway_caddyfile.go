@@ -1,12 +1,14 @@
 package caddymodule
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/dustin/go-humanize"
 )
 
 // parseGatewayDirective sets up the authgate handler. Syntax:
@@ -14,9 +16,12 @@ import (
 //	authgate [<matcher>] {
 //	    accept          bearer|session...
 //	    require         scope|audience <value...>
+//	    require         scope <scope...> for tool <tool...>
 //	    allow|deny      user|group|client|scope|audience <value...>
 //	    allow|deny      claim <name> <value...>
 //	    allow|deny      expression <cel expression>
+//	    allow|deny      tool <tool...>
+//	    mcp             [<max_body_size>]
 //	    issuer          <url>
 //	    client_id       <id>
 //	    client_secret   <secret>
@@ -91,6 +96,14 @@ func parseGatewayOption(d *caddyfile.Dispenser, g *GatewayConfig) error {
 		if g.Require == nil {
 			g.Require = new(RequireConfig)
 		}
+		// require scope <scope...> for tool <tool...>
+		if i := slices.Index(args, "for"); (args[0] == "scope" || args[0] == "scopes") && i > 0 && i+1 < len(args) && (args[i+1] == "tool" || args[i+1] == "tools") {
+			if i == 1 || i+2 >= len(args) {
+				return d.Errf("require scope <scope...> for tool <tool...>: name at least one scope and one tool")
+			}
+			g.Require.Tools = append(g.Require.Tools, ToolScopesConfig{Scopes: args[1:i], Tools: args[i+2:]})
+			return nil
+		}
 		switch args[0] {
 		case "scope", "scopes":
 			g.Require.Scopes = append(g.Require.Scopes, args[1:]...)
@@ -103,7 +116,7 @@ func parseGatewayOption(d *caddyfile.Dispenser, g *GatewayConfig) error {
 	case "allow", "deny":
 		args := d.RemainingArgs()
 		if len(args) < 2 {
-			return d.Errf("%s takes a kind (user, group, client, scope, audience, claim, expression) and values", opt)
+			return d.Errf("%s takes a kind (user, group, client, scope, audience, claim, expression, tool) and values", opt)
 		}
 		rule := RuleConfig{Effect: opt, Kind: args[0]}
 		switch args[0] {
@@ -172,6 +185,20 @@ func parseGatewayOption(d *caddyfile.Dispenser, g *GatewayConfig) error {
 		g.CORS = append(g.CORS, d.RemainingArgs()...)
 		if len(g.CORS) == 0 {
 			g.CORS = []string{"*"}
+		}
+		return nil
+	case "mcp":
+		g.MCP = true
+		if !d.NextArg() {
+			return nil
+		}
+		n, err := humanize.ParseBytes(d.Val())
+		if err != nil || n == 0 || n > 1<<30 {
+			return d.Errf("mcp %q: want the largest message to read, a size such as 1MiB (at most 1GiB)", d.Val())
+		}
+		g.MCPMaxBody = int64(n)
+		if d.NextArg() {
+			return d.ArgErr()
 		}
 		return nil
 	case "cache_size":

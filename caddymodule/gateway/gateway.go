@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -90,6 +91,14 @@ type Config struct {
 	CORSOrigins []string
 	// Logger receives what clients are not shown.
 	Logger *zap.Logger
+	// MCP marks a route to an MCP server (Streamable HTTP): once the
+	// credentials are valid, the JSON-RPC message of a POST (or of any
+	// request with a body) is read, at most MCPMaxBody bytes, so that the
+	// policy sees its method and tool; see [Gateway.PassMCP] for the
+	// answer.
+	MCP bool
+	// MCPMaxBody bounds the message read. Default DefaultMCPMaxBody.
+	MCPMaxBody int64
 }
 
 // Gateway decides about requests.
@@ -272,6 +281,15 @@ type Request struct {
 	// redirect, for proxies that accept only 2xx, 401 and 403 from an
 	// auth request (nginx auth_request); they send browsers to LoginPath.
 	NoRedirect bool
+	// Body and ContentLength are the request's body and its length (-1
+	// unknown), which Decide reads on an MCP route (Config.MCP).
+	Body          io.Reader
+	ContentLength int64
+	// MCP is the JSON-RPC message Decide read from Body; the caller passes
+	// MCP.Body on to the upstream in its place.
+	MCP *MCPMessage
+
+	received time.Time // when Decide began, for the tool call log
 }
 
 // canonicalOrigin is the origin as a resource URL names it: lower case,
@@ -329,6 +347,9 @@ func (g *Gateway) Decide(ctx context.Context, r *Request) Decision {
 }
 
 func (g *Gateway) decide(ctx context.Context, r *Request) Decision {
+	if g.cfg.MCP {
+		r.received = time.Now()
+	}
 	switch {
 	case r.Path == g.cfg.CallbackPath && g.cfg.AcceptSession && g.cfg.Login != nil:
 		return g.callback(ctx, r)
@@ -397,8 +418,23 @@ func (g *Gateway) decide(ctx context.Context, r *Request) Decision {
 		}
 		return g.unauthorized(r, "", "")
 	}
+	if g.readsMCP(r) {
+		msg, refused := g.readMCP(r)
+		if refused != nil {
+			return *refused
+		}
+		r.MCP = msg
+	}
 	if g.cfg.Policy != nil {
-		d := g.cfg.Policy.Evaluate(policyIdentity(id), policy.Request{Method: r.Method, Path: CleanPath(r.Path), Host: hostname(r.Host), RemoteIP: r.RemoteIP})
+		d := g.cfg.Policy.Evaluate(policyIdentity(id), policyRequest(r))
+		// A refused MCP message gets a JSON-RPC error (a token for another
+		// resource is still a 401); a refused tool call is logged as one.
+		mcpAnswer := !d.Allowed && r.MCP != nil && d.Reason != policy.ReasonWrongAudience
+		if mcpAnswer && r.MCP.IsToolCall() {
+			refused := g.mcpRefused(r, id, d)
+			g.logRefusedToolCall(r, id, d, refused.Status)
+			return refused
+		}
 		if !d.Allowed {
 			if ce := g.cfg.Logger.Check(zap.InfoLevel, "policy refused a request"); ce != nil {
 				fields := []zap.Field{zap.String("reason", string(d.Reason)), zap.String("subject", id.Subject)}
@@ -409,6 +445,9 @@ func (g *Gateway) decide(ctx context.Context, r *Request) Decision {
 					fields = append(fields, zap.NamedError("rule_error", d.Err))
 				}
 				ce.Write(fields...)
+			}
+			if mcpAnswer {
+				return g.mcpRefused(r, id, d)
 			}
 			return g.forbidden(r, id, d)
 		}
@@ -682,7 +721,10 @@ func (g *Gateway) forbidden(r *Request, id *Identity, pd policy.Decision) Decisi
 	if pd.Reason == policy.ReasonWrongAudience {
 		return g.unauthorized(r, "invalid_token", "the access token is not meant for this resource")
 	}
-	scope := strings.Join(pd.MissingScopes, " ")
+	// Every scope the request needs, granted or not (RFC 6750 §3.1; MCP
+	// authorization: servers name the scopes the operation needs, and
+	// clients add them to those they have).
+	scope := strings.Join(pd.NeededScopes, " ")
 	if scope == "" && g.cfg.Policy != nil {
 		scope = strings.Join(g.cfg.Policy.RequiredScopes(), " ")
 	}
