@@ -143,3 +143,36 @@ func TestLocalhostProtection(t *testing.T) {
 		}
 	}
 }
+
+// TestConcurrentCalls: calls in parallel on cold caches (metadata, keys)
+// all succeed; run with -race.
+func TestConcurrentCalls(t *testing.T) {
+	as, ts := authServer(t, nil)
+	tok := clientToken(t, ts.URL, "svc", "svc-secret", url.Values{})
+	for name, cfg := range map[string]Config{"discovered": {Issuer: ts.URL}, "bundled": {Bundled: as}} {
+		srv, err := New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		env := serve(t, srv, as, ts.URL, "2025-06-18")
+		errs := make(chan string, 16)
+		for range 16 {
+			go func() {
+				res, err := env.session.CallTool(context.Background(), &mcp.CallToolParams{Name: "oauth2_validate_token", Arguments: map[string]any{"token": tok}})
+				switch {
+				case err != nil:
+					errs <- err.Error()
+				case res.IsError || !strings.Contains(text(res), `"active":true`):
+					errs <- text(res)
+				default:
+					errs <- ""
+				}
+			}()
+		}
+		for range 16 {
+			if e := <-errs; e != "" {
+				t.Errorf("%s: %s", name, e)
+			}
+		}
+	}
+}
