@@ -16,7 +16,7 @@ import (
 // TestIssuerWithPath discovers an issuer with a path (RFC 8414 §3.1: the
 // well-known segment goes before the path) and acts on it over HTTP; the
 // bundled mode serves the same issuer in-process.
-func TestIssuerWithPath(t *testing.T) {
+func TestMCPIssuerWithPath(t *testing.T) {
 	var issuer string
 	as, ts := authServer(t, func(c *authserver.Config) {
 		issuer = c.Issuer + "/oauth"
@@ -43,7 +43,7 @@ func TestIssuerWithPath(t *testing.T) {
 // TestAuthMethods: a client restricted to client_secret_post is sent its
 // secret in the form by default; client_secret_basic can be asked for
 // (and is refused by the server for that client).
-func TestAuthMethods(t *testing.T) {
+func TestMCPAuthMethods(t *testing.T) {
 	as, ts := authServer(t, nil)
 	env := bundledEnv(t, as, ts.URL, "")
 	tok := clientToken(t, ts.URL, "post:poster", "poster-secret", url.Values{})
@@ -55,7 +55,7 @@ func TestAuthMethods(t *testing.T) {
 
 // TestToolPanics: a tool that panics gives a server_error result, and the
 // server goes on serving.
-func TestToolPanics(t *testing.T) {
+func TestMCPToolPanics(t *testing.T) {
 	srv, err := New(Config{Issuer: "https://issuer.example"})
 	if err != nil {
 		t.Fatal(err)
@@ -70,7 +70,7 @@ func TestToolPanics(t *testing.T) {
 // TestInProcessTransport: the transport serves only the bundled server's
 // origin, from the caller's address, and never with the values of the
 // MCP request's context.
-func TestInProcessTransport(t *testing.T) {
+func TestMCPInProcessTransport(t *testing.T) {
 	type key struct{}
 	var seen *http.Request
 	tr := inProcess{h: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { seen = r; w.WriteHeader(204) }), origin: "https://as.example"}
@@ -90,7 +90,7 @@ func TestInProcessTransport(t *testing.T) {
 
 // TestErrorWriter: the SDK's plain-text refusals become JSON-RPC errors
 // with their status kept; everything else passes untouched.
-func TestErrorWriter(t *testing.T) {
+func TestMCPErrorWriter(t *testing.T) {
 	for _, c := range []struct {
 		status int
 		ctype  string
@@ -118,7 +118,7 @@ func TestErrorWriter(t *testing.T) {
 // TestLocalhostProtection: on loopback, a request naming another Host is
 // refused (DNS rebinding), unless the protection is skipped for a proxy
 // on the same machine.
-func TestLocalhostProtection(t *testing.T) {
+func TestMCPLocalhostProtection(t *testing.T) {
 	as, _ := authServer(t, nil)
 	body := `{"jsonrpc":"2.0","id":1,"method":"ping"}`
 	for _, skip := range []bool{false, true} {
@@ -146,7 +146,7 @@ func TestLocalhostProtection(t *testing.T) {
 
 // TestConcurrentCalls: calls in parallel on cold caches (metadata, keys)
 // all succeed; run with -race.
-func TestConcurrentCalls(t *testing.T) {
+func TestMCPConcurrentCalls(t *testing.T) {
 	as, ts := authServer(t, nil)
 	tok := clientToken(t, ts.URL, "svc", "svc-secret", url.Values{})
 	for name, cfg := range map[string]Config{"discovered": {Issuer: ts.URL}, "bundled": {Bundled: as}} {

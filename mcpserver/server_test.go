@@ -13,7 +13,7 @@ import (
 
 // TestListTools lists the five tools, each with a description, an input
 // schema and an output schema, in every protocol version served.
-func TestListTools(t *testing.T) {
+func TestMCPListTools(t *testing.T) {
 	as, asURL := authServer(t, nil)
 	for _, v := range []string{"", "2026-07-28", "2025-11-25", "2025-06-18"} {
 		env := bundledEnv(t, as, asURL.URL, v)
@@ -44,7 +44,7 @@ func TestListTools(t *testing.T) {
 
 // TestAuthorizeURL builds a PKCE authorization URL for a public client,
 // and pushes it when the client must use PAR.
-func TestAuthorizeURL(t *testing.T) {
+func TestMCPAuthorizeURL(t *testing.T) {
 	as, ts := authServer(t, nil)
 	env := bundledEnv(t, as, ts.URL, "")
 	out := env.ok("oauth2_authorize", map[string]any{"client_id": "app", "redirect_uri": "http://127.0.0.1:9999/cb", "scope": "openid read"})
@@ -83,7 +83,7 @@ func TestAuthorizeURL(t *testing.T) {
 
 // TestValidateToken introspects as the caller's client and verifies JWTs
 // locally; garbage is inactive, not an error.
-func TestValidateToken(t *testing.T) {
+func TestMCPValidateToken(t *testing.T) {
 	as, ts := authServer(t, nil)
 	env := bundledEnv(t, as, ts.URL, "")
 	tok := clientToken(t, ts.URL, "svc", "svc-secret", url.Values{"resource": {"https://api.example.com"}})
@@ -136,7 +136,7 @@ func TestValidateToken(t *testing.T) {
 
 // TestProtocolErrors: an unknown tool is a JSON-RPC error; wrong
 // argument types and missing required arguments are tool errors.
-func TestProtocolErrors(t *testing.T) {
+func TestMCPProtocolErrors(t *testing.T) {
 	as, ts := authServer(t, nil)
 	env := bundledEnv(t, as, ts.URL, "")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
