@@ -24,11 +24,11 @@ import (
 // fits the authorization server's own 64 KiB limit.
 const DefaultMaxBodyBytes = 64 << 10
 
-// ProtocolVersions are the MCP protocol versions the server speaks,
+// ProtocolVersions returns the MCP protocol versions the server speaks,
 // newest first: the newest the SDK supports, 2025-11-25 and 2025-06-18
 // (the first with structured tool output). A client asking for an older
 // one is answered with 2025-11-25 at initialization.
-var ProtocolVersions = []string{"2026-07-28", "2025-11-25", "2025-06-18"}
+func ProtocolVersions() []string { return []string{"2026-07-28", "2025-11-25", "2025-06-18"} }
 
 // Config configures a [Server].
 type Config struct {
@@ -113,7 +113,7 @@ func New(cfg Config) (*Server, error) {
 		Instructions:              instructions(s.issuer),
 		Logger:                    slog.New(zapHandler{cfg.Logger}),
 		Capabilities:              &mcp.ServerCapabilities{Tools: &mcp.ToolCapabilities{}},
-		SupportedProtocolVersions: ProtocolVersions,
+		SupportedProtocolVersions: ProtocolVersions(),
 	})
 	if err := s.addTools(server); err != nil {
 		return nil, err

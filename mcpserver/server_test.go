@@ -161,3 +161,17 @@ func TestMCPProtocolErrors(t *testing.T) {
 		t.Errorf("grant_type password: %s", text(res))
 	}
 }
+
+// TestMCPProtocolVersions: the server speaks the newest version the SDK
+// supports, and every version it names is one the SDK knows.
+func TestMCPProtocolVersions(t *testing.T) {
+	sdk := mcp.SupportedProtocolVersions()
+	if ProtocolVersions()[0] != sdk[0] {
+		t.Errorf("newest served %s; the SDK's newest is %s", ProtocolVersions()[0], sdk[0])
+	}
+	for _, v := range ProtocolVersions() {
+		if !slices.Contains(sdk, v) {
+			t.Errorf("%s is not a version the SDK supports", v)
+		}
+	}
+}
