@@ -750,9 +750,9 @@ func eventEnd(b []byte, last bool) (end, next int) {
 
 // filterEvent filters the tools of a JSON-RPC response in one SSE event
 // (its lines, without the blank line that ends it): out is the event to
-// send instead, with its blank line, or nil to send it as it is. done
-// reports that the event held a response, after which nothing needs
-// filtering.
+// send instead, with its blank line, or nil to send it as it is; an event
+// whose data is not JSON is dropped (out is empty). done reports that the
+// event held a response, after which nothing needs filtering.
 func filterEvent(event []byte, keep func(string) bool) (out []byte, done bool) {
 	var data, other [][]byte
 	for rest := event; len(rest) > 0; {
@@ -779,7 +779,13 @@ func filterEvent(event []byte, keep func(string) bool) (out []byte, done bool) {
 	if len(data) == 0 {
 		return nil, false
 	}
-	filtered, isResponse, changed := filterMessage(bytes.Join(data, []byte("\n")), keep)
+	payload := bytes.Join(data, []byte("\n"))
+	if len(bytes.TrimSpace(payload)) > 0 && !json.Valid(payload) {
+		// No JSON-RPC message, which a lenient client might still read
+		// a list from: dropped.
+		return []byte{}, false
+	}
+	filtered, isResponse, changed := filterMessage(payload, keep)
 	if !changed {
 		return nil, isResponse
 	}
@@ -845,10 +851,7 @@ func filterMessage(msg []byte, keep func(string) bool) (out []byte, isResponse, 
 	} else {
 		kept := tools[:0]
 		for _, tool := range tools {
-			var t struct {
-				Name *string `json:"name"`
-			}
-			if json.Unmarshal(tool, &t) == nil && t.Name != nil && keep(*t.Name) {
+			if name, ok := toolName(tool); ok && keep(name) {
 				kept = append(kept, tool)
 			}
 		}
@@ -864,6 +867,29 @@ func filterMessage(msg []byte, keep func(string) bool) (out []byte, isResponse, 
 	top["result"], _ = json.Marshal(result)
 	out, _ = json.Marshal(top)
 	return out, true, true
+}
+
+// toolName reads a tool's name from its JSON (valid, as the list it came
+// from was decoded); ok is false if it has no string name, or more than
+// one.
+func toolName(tool []byte) (name string, ok bool) {
+	i := skipSpace(tool, 0)
+	if i >= len(tool) || tool[i] != '{' {
+		return "", false
+	}
+	var raw []byte
+	if eachMember(tool, i, func(key string, value []byte) error {
+		if key == "name" {
+			if raw != nil {
+				return errRepeated
+			}
+			raw = value
+		}
+		return nil
+	}) != nil {
+		return "", false
+	}
+	return jsonString(raw)
 }
 
 // finish ends the answer once the upstream is done: a buffered JSON answer
