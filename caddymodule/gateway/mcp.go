@@ -493,12 +493,20 @@ func (g *Gateway) logRefusedToolCall(r *Request, id *Identity, pd policy.Decisio
 
 // PassMCP prepares the answer to an MCP request Decide allowed: it returns
 // the writer to give the upstream, and a function to call with the
-// upstream's error once it has answered. A tools/list answer is filtered
+// upstream's error once it has answered. A tools/list answer, and a
+// resumed stream (GET with Last-Event-ID) that may replay one, is filtered
 // to the tools the caller may call (when the policy tells tools apart); a
 // tools/call is logged. Other requests get w itself.
 func (g *Gateway) PassMCP(w http.ResponseWriter, r *Request, id *Identity) (http.ResponseWriter, func(error)) {
 	msg := r.MCP
 	switch {
+	case msg == nil && r.Method == http.MethodGet && r.Header.Get("Last-Event-ID") != "" && g.cfg.Policy.UsesMCP():
+		// MCP 2025-03-26 to 2025-11-25: a client resumes a broken stream
+		// with GET, and the server replays what it missed, a tools/list
+		// answer maybe.
+		r.Header.Del("Accept-Encoding")
+		tw := &toolsListWriter{w: w, keep: g.toolFilter(r, id), resumed: true}
+		return tw, tw.finish
 	case msg == nil:
 	case msg.Method == "tools/list" && msg.ID != nil && g.cfg.Policy.UsesMCP():
 		// The filter reads the answer: ask the upstream for it
@@ -596,6 +604,9 @@ type toolsListWriter struct {
 	status  int
 	buf     bytes.Buffer
 	sseDone bool // the response went by: the rest passes as it is
+	// resumed: a stream resumed with GET and Last-Event-ID, which may
+	// replay any earlier answer: every event is filtered.
+	resumed bool
 	sent    bool // the header went to the client
 	failMsg string
 }
@@ -700,7 +711,7 @@ func (t *toolsListWriter) events(last bool) error {
 			return nil
 		}
 		out, done := filterEvent(b[:end], t.keep)
-		t.sseDone = done
+		t.sseDone = done && !t.resumed
 		if out == nil {
 			out = b[:next]
 		}

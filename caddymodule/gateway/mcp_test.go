@@ -382,3 +382,41 @@ func TestDecideMCP(t *testing.T) {
 		t.Errorf("no token: %d", d.Status)
 	}
 }
+
+// TestPassMCPResumedStream: a stream resumed with GET and Last-Event-ID
+// (MCP 2025 revisions) may replay a tools/list answer: every event on it
+// is filtered, not just the first response.
+func TestPassMCPResumedStream(t *testing.T) {
+	p, err := policy.Compile(policy.Config{Rules: []policy.Rule{{Effect: policy.Deny, Kind: policy.KindTool, Values: []string{"secret*"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := New(Config{AcceptBearer: true, Verifier: new(countingVerifier), Policy: p, Hosts: []string{"127.0.0.1"}, MCP: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := mcpBenchRequest(nil)
+	r.Method, r.Body, r.ContentLength = http.MethodGet, nil, 0
+	r.Header.Set("Last-Event-ID", "5")
+	r.Header.Set("Accept-Encoding", "gzip")
+	d := g.Decide(t.Context(), r)
+	if !d.Allowed || r.MCP != nil {
+		t.Fatalf("GET: %+v", d)
+	}
+	rec := httptest.NewRecorder()
+	w, done := g.PassMCP(rec, r, d.Identity)
+	if r.Header.Get("Accept-Encoding") != "" {
+		t.Error("the upstream may compress the stream")
+	}
+	stream := "id: 6\ndata: " + listAnswer + "\n\nid: 7\ndata: " + listAnswer + "\n\n"
+	upstream(w, 200, http.Header{"Content-Type": {"text/event-stream"}}, stream, 10)
+	done(nil)
+	if strings.Contains(rec.Body.String(), "secret") || strings.Count(rec.Body.String(), `"echo"`) != 2 {
+		t.Errorf("resumed stream: %q", rec.Body)
+	}
+	// Without Last-Event-ID, a GET stream carries no answers: not read.
+	r.Header.Del("Last-Event-ID")
+	if w, _ := g.PassMCP(rec, r, d.Identity); w != http.ResponseWriter(rec) {
+		t.Error("a plain GET stream is wrapped")
+	}
+}
