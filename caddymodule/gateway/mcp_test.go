@@ -101,8 +101,6 @@ func FuzzParseMCP(f *testing.F) {
 			t.Fatalf("method %q, the reference reads %q: %q", msg.Method, method, body)
 		}
 		if method == "tools/call" {
-			var params struct{}
-			_ = params
 			var p map[string]json.RawMessage
 			if err := json.Unmarshal(ref["params"], &p); err != nil {
 				t.Fatalf("accepted tools/call params %q", ref["params"])
