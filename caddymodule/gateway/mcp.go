@@ -630,9 +630,14 @@ func (t *toolsListWriter) WriteHeader(code int) {
 	mt, _, _ := mime.ParseMediaType(h.Get("Content-Type"))
 	encoded := h.Get("Content-Encoding") != "" && !strings.EqualFold(h.Get("Content-Encoding"), "identity")
 	switch {
-	case code != http.StatusOK || mt != "application/json" && mt != "text/event-stream":
+	case code != http.StatusOK:
+		// An error, or a 202: no list in it.
 		t.mode, t.sent = modePass, true
 		t.w.WriteHeader(code)
+	case mt != "application/json" && mt != "text/event-stream":
+		// Not an answer MCP allows; a lenient client might still read a
+		// list from it.
+		t.fail("the upstream's answer is " + strconv.Quote(mt) + ", not JSON or an event stream")
 	case encoded:
 		t.fail("the upstream's tools/list answer is compressed")
 	case mt == "application/json":
