@@ -180,6 +180,12 @@ func TestMCPEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The SDK asks for offline_access because the server lists it (the
+	// OIDC refresh-token guidance of the MCP specification), and gets a
+	// refresh token.
+	if tok.RefreshToken == "" {
+		t.Error("no refresh token for a client that asked for offline_access")
+	}
 	claims := jwtClaims(t, tok.AccessToken)
 	if aud := fmt.Sprint(claims["aud"]); !strings.Contains(aud, tc.issuer+"/mcp") {
 		t.Errorf("the token's aud is %v; want the MCP resource %s/mcp", claims["aud"], tc.issuer)
