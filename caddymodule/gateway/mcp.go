@@ -125,6 +125,12 @@ func (g *Gateway) readMCP(r *Request) (*MCPMessage, *Decision) {
 			fmt.Sprintf("the request body is larger than the %d bytes this gateway reads", limit), nil)
 		return &d
 	}
+	if r.Method != http.MethodPost && r.Method != http.MethodPut && r.Method != http.MethodPatch {
+		// The transport defines no body for GET or DELETE; an upstream
+		// ignores it, and the gateway would decide on what it says.
+		d := rpcErrorDecision(http.StatusBadRequest, nil, CodeInvalidRequest, "a "+r.Method+" request to an MCP server carries no body", nil)
+		return nil, &d
+	}
 	if r.ContentLength > limit {
 		return nil, tooLarge()
 	}
@@ -185,6 +191,9 @@ func parseMCP(body []byte) (*MCPMessage, *rpcError) {
 		seenVersion, hasResult, hasError bool
 	)
 	err := eachMember(body, i, func(key string, value []byte) error {
+		if caseVariant(key, messageMembers) {
+			return errCaseVariant
+		}
 		switch key {
 		case "jsonrpc":
 			if seenVersion {
@@ -216,6 +225,9 @@ func parseMCP(body []byte) (*MCPMessage, *rpcError) {
 	if id != nil && (id[0] == '"' || id[0] == '-' || id[0] >= '0' && id[0] <= '9') {
 		msg.ID = id
 	}
+	if errors.Is(err, errCaseVariant) {
+		return msg, invalid("a JSON-RPC message member name differs from jsonrpc, id, method, params, result or error only in case: parsers disagree on it")
+	}
 	if err != nil {
 		return msg, invalid("a JSON-RPC message member is repeated")
 	}
@@ -240,6 +252,9 @@ func parseMCP(body []byte) (*MCPMessage, *rpcError) {
 	}
 	var name []byte
 	if err := eachMember(params, 0, func(key string, value []byte) error {
+		if caseVariant(key, paramsMembers) {
+			return errCaseVariant
+		}
 		if key == "name" {
 			if name != nil {
 				return errRepeated
@@ -247,7 +262,9 @@ func parseMCP(body []byte) (*MCPMessage, *rpcError) {
 			name = value
 		}
 		return nil
-	}); err != nil {
+	}); errors.Is(err, errCaseVariant) {
+		return msg, invalid("a tools/call params member name differs from name only in case: parsers disagree on it")
+	} else if err != nil {
 		return msg, invalid("a tools/call params member is repeated")
 	}
 	tool, ok := jsonString(name)
@@ -258,7 +275,31 @@ func parseMCP(body []byte) (*MCPMessage, *rpcError) {
 	return msg, nil
 }
 
-var errRepeated = errors.New("repeated member")
+var (
+	errRepeated    = errors.New("repeated member")
+	errCaseVariant = errors.New("member name differs only in case")
+)
+
+// The member names the decision reads, of the message and of a tools/call's
+// params.
+var (
+	messageMembers = []string{"jsonrpc", "id", "method", "params", "result", "error"}
+	paramsMembers  = []string{"name"}
+)
+
+// caseVariant reports whether key is one of names under Unicode case
+// folding without being it: "Method", "NAME", "paramſ". Some upstream
+// parsers (Go's encoding/json, which mcp-go uses) match member names
+// without case and let the last one win, so the gateway would decide on
+// one member and the upstream act on another.
+func caseVariant(key string, names []string) bool {
+	for _, n := range names {
+		if key != n && strings.EqualFold(key, n) {
+			return true
+		}
+	}
+	return false
+}
 
 // validToolName refuses names no parser agreement can be counted on for:
 // U+FFFD (what a lone surrogate escape decodes to in Go) and control
@@ -500,7 +541,7 @@ func (g *Gateway) logRefusedToolCall(r *Request, id *Identity, pd policy.Decisio
 func (g *Gateway) PassMCP(w http.ResponseWriter, r *Request, id *Identity) (http.ResponseWriter, func(error)) {
 	msg := r.MCP
 	switch {
-	case msg == nil && r.Method == http.MethodGet && r.Header.Get("Last-Event-ID") != "" && g.cfg.Policy.UsesMCP():
+	case r.Method == http.MethodGet && r.Header.Get("Last-Event-ID") != "" && g.cfg.Policy.UsesMCP():
 		// MCP 2025-03-26 to 2025-11-25: a client resumes a broken stream
 		// with GET, and the server replays what it missed, a tools/list
 		// answer maybe.
