@@ -17,15 +17,16 @@ import (
 // cross-origin requests; the client configuration endpoints
 // (/register/{id}) do too.
 var corsRoutes = map[string]bool{
-	pathToken:      true,
-	pathRevoke:     true,
-	pathRegister:   true,
-	pathPAR:        true,
-	pathDeviceCode: true,
-	pathUserInfo:   true,
-	pathJWKS:       true,
-	pathOIDCConfig: true,
-	pathASMetadata: true,
+	pathToken:               true,
+	pathRevoke:              true,
+	pathRegister:            true,
+	pathPAR:                 true,
+	pathDeviceCode:          true,
+	pathDeviceAuthorization: true,
+	pathUserInfo:            true,
+	pathJWKS:                true,
+	pathOIDCConfig:          true,
+	pathASMetadata:          true,
 }
 
 // corsAllowHeaders are the request headers a browser client may send:

@@ -34,8 +34,12 @@ const (
 	pathConsent    = "/consent"
 	pathLogout     = "/logout"
 	pathDeviceCode = "/device/code"
-	pathDevice     = "/device"
-	pathRegister   = "/register"
+	// pathDeviceAuthorization is another name of pathDeviceCode, the one
+	// the product's first specification used; discovery names only the
+	// standard one.
+	pathDeviceAuthorization = "/device-authorization"
+	pathDevice              = "/device"
+	pathRegister            = "/register"
 )
 
 // Config is what a Server is made from.
@@ -69,6 +73,11 @@ type Config struct {
 	// ConsentLifetime is how long a remembered consent lasts. Default 90
 	// days.
 	ConsentLifetime time.Duration
+	// UserinfoBareToken lets /userinfo take an access token sent as
+	// "Authorization: <token>" without the Bearer scheme, as some clients
+	// do. Off by default: RFC 6750 names only Bearer.
+	UserinfoBareToken bool
+
 	// RequirePAR makes every client push its authorization requests
 	// (RFC 9126 §5).
 	RequirePAR bool
@@ -278,21 +287,22 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	post, get := []string{http.MethodPost}, []string{http.MethodGet, http.MethodHead}
 	both := []string{http.MethodGet, http.MethodHead, http.MethodPost}
 	s.routes = map[string]endpoint{
-		pathToken:      {post, s.handleToken},
-		pathIntrospect: {post, s.handleIntrospect},
-		pathRevoke:     {post, s.handleRevoke},
-		pathJWKS:       {get, s.handleJWKS},
-		pathOIDCConfig: {get, s.handleMetadata},
-		pathASMetadata: {get, s.handleMetadata},
-		pathAuthorize:  {both, s.handleAuthorize},
-		pathPAR:        {post, s.handlePAR},
-		pathUserInfo:   {both, s.handleUserInfo},
-		pathLogin:      {both, s.handleLogin},
-		pathConsent:    {post, s.handleConsent},
-		pathLogout:     {both, s.handleLogout},
-		pathDeviceCode: {post, s.handleDeviceCode},
-		pathDevice:     {both, s.handleDevice},
-		pathRegister:   {post, s.handleRegister},
+		pathToken:               {post, s.handleToken},
+		pathIntrospect:          {post, s.handleIntrospect},
+		pathRevoke:              {post, s.handleRevoke},
+		pathJWKS:                {get, s.handleJWKS},
+		pathOIDCConfig:          {get, s.handleMetadata},
+		pathASMetadata:          {get, s.handleMetadata},
+		pathAuthorize:           {both, s.handleAuthorize},
+		pathPAR:                 {post, s.handlePAR},
+		pathUserInfo:            {both, s.handleUserInfo},
+		pathLogin:               {both, s.handleLogin},
+		pathConsent:             {post, s.handleConsent},
+		pathLogout:              {both, s.handleLogout},
+		pathDeviceCode:          {post, s.handleDeviceCode},
+		pathDeviceAuthorization: {post, s.handleDeviceCode},
+		pathDevice:              {both, s.handleDevice},
+		pathRegister:            {post, s.handleRegister},
 	}
 	return s, nil
 }

@@ -29,7 +29,12 @@ func (s *Server) bearerError(w http.ResponseWriter, status int, code, descriptio
 
 // bearerToken returns the access token of an Authorization: Bearer header
 // (RFC 6750 §2.1).
-func bearerToken(r *http.Request) (string, error) {
+func bearerToken(r *http.Request) (string, error) { return authorizationToken(r, false) }
+
+// authorizationToken returns the access token of an Authorization header:
+// Bearer, or with bare, a token alone ("Authorization: <token>", one word
+// with no scheme).
+func authorizationToken(r *http.Request, bare bool) (string, error) {
 	values := r.Header.Values("Authorization")
 	if len(values) == 0 {
 		return "", nil
@@ -38,6 +43,9 @@ func bearerToken(r *http.Request) (string, error) {
 		return "", errors.New("the Authorization header is repeated")
 	}
 	scheme, token, ok := strings.Cut(values[0], " ")
+	if bare && !ok && scheme != "" && !strings.ContainsAny(scheme, "\t,") {
+		return scheme, nil
+	}
 	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
 		return "", errors.New("the Authorization header is not a Bearer token")
 	}
@@ -48,7 +56,7 @@ func bearerToken(r *http.Request) (string, error) {
 // the claims the token's scopes release about its user.
 func (s *Server) handleUserInfo(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Access-Control-Allow-Origin", "*")
-	raw, err := bearerToken(r)
+	raw, err := authorizationToken(r, s.cfg.UserinfoBareToken)
 	switch {
 	case err != nil:
 		s.bearerError(w, http.StatusBadRequest, ErrInvalidRequest, err.Error(), "")

@@ -75,6 +75,10 @@ type App struct {
 	// days.
 	ConsentLifetime caddy.Duration `json:"consent_lifetime,omitempty"`
 
+	// UserinfoBareToken lets /userinfo take an access token sent as
+	// "Authorization: <token>", without the Bearer scheme. Default off.
+	UserinfoBareToken bool `json:"userinfo_bare_token,omitempty"`
+
 	// RequirePAR makes every client push its authorization requests
 	// first (RFC 9126).
 	RequirePAR bool `json:"require_par,omitempty"`
@@ -217,6 +221,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 		SessionIdleTimeout:   time.Duration(a.SessionIdleTimeout),
 		ConsentLifetime:      time.Duration(a.ConsentLifetime),
 		RequirePAR:           a.RequirePAR,
+		UserinfoBareToken:    a.UserinfoBareToken,
 		TemplatesDir:         a.Templates,
 		LoginAttempts:        a.LoginAttempts,
 		LoginWindow:          time.Duration(a.LoginWindow),

@@ -156,6 +156,10 @@ func parseGlobalOption(d *caddyfile.Dispenser, _ any) (any, error) {
 			if err := flag(d, &app.RequirePAR); err != nil {
 				return nil, err
 			}
+		case "userinfo_bare_token":
+			if err := flag(d, &app.UserinfoBareToken); err != nil {
+				return nil, err
+			}
 		case "device_code_lifetime":
 			if err := durationArg(d, &app.DeviceCodeLifetime); err != nil {
 				return nil, err

@@ -123,6 +123,11 @@ type GatewayConfig struct {
 	// for other sites, knows only these.
 	Hosts []string `json:"hosts,omitempty"`
 
+	// BareToken also takes an access token sent as "Authorization:
+	// <token>", without the Bearer scheme, as some clients do. Default
+	// off (RFC 6750 names only Bearer); challenges stay Bearer.
+	BareToken bool `json:"bare_token,omitempty"`
+
 	// CORS lets browser clients of these origins ("*" for any) read the
 	// gateway's 401 and 403 answers, WWW-Authenticate included; the
 	// gateway also answers their preflights.
@@ -209,7 +214,7 @@ func (gc *GatewayConfig) provision(ctx caddy.Context, register bool) error {
 	cfg := gateway.Config{
 		CookieName: gc.CookieName, CookieDomain: gc.CookieDomain, SessionLifetime: time.Duration(gc.SessionLifetime),
 		CallbackPath: gc.CallbackPath, LogoutPath: gc.LogoutPath, ResourcePath: gc.ResourcePath, Realm: gc.Realm,
-		CacheSize: gc.CacheSize, Logger: ctx.Logger(), Hosts: gc.Hosts, CORSOrigins: gc.CORS,
+		CacheSize: gc.CacheSize, Logger: ctx.Logger(), Hosts: gc.Hosts, CORSOrigins: gc.CORS, BareToken: gc.BareToken,
 		MCP: gc.MCP, MCPMaxBody: gc.MCPMaxBody,
 	}
 	if gc.MCP && !register {

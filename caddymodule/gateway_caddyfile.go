@@ -40,6 +40,7 @@ import (
 //	    resource_path   <path>
 //	    realm           <realm>
 //	    hosts           <host...>
+//	    bare_token
 //	    cors            [<origin...>]
 //	    cache_size      <n>
 //	}
@@ -181,6 +182,8 @@ func parseGatewayOption(d *caddyfile.Dispenser, g *GatewayConfig) error {
 		return oneArg(d, &g.Realm)
 	case "hosts":
 		return someArgs(d, &g.Hosts)
+	case "bare_token":
+		return flag(d, &g.BareToken)
 	case "cors":
 		g.CORS = append(g.CORS, d.RemainingArgs()...)
 		if len(g.CORS) == 0 {

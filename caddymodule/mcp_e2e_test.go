@@ -22,9 +22,10 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/oauthex"
 )
 
-// startExample runs Caddyfile.example on free ports and returns the
-// issuer's origin.
-func startExample(t *testing.T) *testCaddy {
+// startExample runs Caddyfile.example on free ports; it returns the
+// issuer, and the demo's ports (9000, 9001, …) mapped to the free ones
+// (host:port).
+func startExample(t *testing.T) (*testCaddy, map[string]string) {
 	t.Helper()
 	text, err := os.ReadFile("../Caddyfile.example")
 	if err != nil {
@@ -39,7 +40,7 @@ func startExample(t *testing.T) *testCaddy {
 		t.Fatalf("running Caddyfile.example: %v", err)
 	}
 	t.Cleanup(func() { caddy.Stop() }) //nolint:errcheck
-	return &testCaddy{t: t, issuer: "http://" + ports["9000"]}
+	return &testCaddy{t: t, issuer: "http://" + ports["9000"]}, ports
 }
 
 // chromeCodeFetcher opens the authorization URL in headless Chromium,
@@ -125,7 +126,7 @@ func jwtClaims(t *testing.T, token string) map[string]any {
 // refused.
 func TestMCPEndToEnd(t *testing.T) {
 	browser := newChrome(t)
-	tc := startExample(t)
+	tc, _ := startExample(t)
 	var mu sync.Mutex
 	cb := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()

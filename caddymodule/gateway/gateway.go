@@ -85,6 +85,9 @@ type Config struct {
 	// the provider or an operator can end them. Required with
 	// AcceptSession.
 	Sessions SessionStore
+	// BareToken also takes "Authorization: <token>" (one word, no
+	// scheme) as a bearer token.
+	BareToken bool
 	// CORSOrigins, if set, makes the gateway answer CORS preflights and
 	// let these origins ("*" for any) read its 401 and 403 answers,
 	// WWW-Authenticate included.
@@ -378,7 +381,7 @@ func (g *Gateway) decide(ctx context.Context, r *Request) Decision {
 	var setCookies []string
 	tokenSent := false
 	if g.cfg.AcceptBearer {
-		token, malformed := bearer(r.Header)
+		token, malformed := bearer(r.Header, g.cfg.BareToken)
 		if malformed {
 			return g.unauthorized(r, "invalid_request", "the Authorization header is not a Bearer token")
 		}
@@ -570,8 +573,9 @@ func hostname(host string) string {
 	return strings.ToLower(host)
 }
 
-// bearer reads an Authorization: Bearer header (RFC 6750 §2.1).
-func bearer(h http.Header) (token string, malformed bool) {
+// bearer reads an Authorization: Bearer header (RFC 6750 §2.1), or with
+// bare a token alone ("Authorization: <token>": one word, no scheme).
+func bearer(h http.Header, bare bool) (token string, malformed bool) {
 	values := h.Values("Authorization")
 	if len(values) == 0 {
 		return "", false
@@ -580,6 +584,9 @@ func bearer(h http.Header) (token string, malformed bool) {
 		return "", true
 	}
 	scheme, tok, ok := strings.Cut(values[0], " ")
+	if bare && !ok && scheme != "" && len(scheme) <= 16<<10 && !strings.ContainsAny(scheme, "\t,") {
+		return scheme, false
+	}
 	if !strings.EqualFold(scheme, "Bearer") {
 		return "", false // another scheme is the upstream's business
 	}
