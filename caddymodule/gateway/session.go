@@ -3,10 +3,16 @@ package gateway
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
+	"go.uber.org/zap"
 	"golang.org/x/oauth2"
 )
 
@@ -98,4 +104,166 @@ func random(n int) string {
 	b := make([]byte, n)
 	rand.Read(b) //nolint:errcheck // never fails
 	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func (g *Gateway) cookieName(r *Request) string {
+	if r.Scheme == "https" && g.cfg.CookieDomain == "" {
+		return "__Host-" + g.cfg.CookieName
+	}
+	return g.cfg.CookieName
+}
+
+func (g *Gateway) cookie(r *Request, name, value string, maxAge time.Duration) string {
+	c := &http.Cookie{Name: name, Value: value, Path: "/", MaxAge: int(maxAge.Seconds()), HttpOnly: true,
+		Secure: r.Scheme == "https", SameSite: http.SameSiteLaxMode}
+	if g.cfg.CookieDomain != "" && !strings.HasPrefix(name, "__Host-") && !strings.HasPrefix(name, flowCookiePrefix) {
+		c.Domain = g.cfg.CookieDomain
+	}
+	if maxAge < 0 {
+		c.MaxAge = -1
+	}
+	return c.String()
+}
+
+// readCookie finds one cookie's value in the Cookie headers without
+// parsing the others.
+func readCookie(h http.Header, name string) (string, bool) {
+	for _, line := range h.Values("Cookie") {
+		for line != "" {
+			var part string
+			part, line, _ = strings.Cut(line, ";")
+			part = strings.TrimSpace(part)
+			if n, v, ok := strings.Cut(part, "="); ok && n == name {
+				return strings.Trim(v, `"`), true
+			}
+		}
+	}
+	return "", false
+}
+
+// sessionKey is the session cache's key of a cookie on the request's
+// host: a session is cached for the host it is a session on.
+func sessionKey(r *Request, raw string) [sha256.Size]byte {
+	h := sha256.New()
+	h.Write([]byte(hostname(r.Host)))
+	h.Write([]byte{0})
+	h.Write([]byte(raw))
+	var key [sha256.Size]byte
+	h.Sum(key[:0])
+	return key
+}
+
+// sessionIdentity reads the session cookie: a session the store still
+// has active, within its absolute lifetime. An expired session with a
+// refresh token is refreshed; refreshed says so, and setCookies carry the
+// renewed cookie.
+func (g *Gateway) sessionIdentity(ctx context.Context, r *Request) (id *Identity, setCookies []string, refreshed bool) {
+	name := g.cookieName(r)
+	raw, ok := readCookie(r.Header, name)
+	if !ok {
+		return nil, nil, false
+	}
+	key := sessionKey(r, raw)
+	now := g.now()
+	if id, refused, ok := g.sessions.get(key, now); ok {
+		if refused || id == nil {
+			return nil, nil, false
+		}
+		return id, nil, false
+	}
+	var s session
+	if err := g.cookies.Decode(name, raw, &s); err != nil || s.ID == "" || now.Unix() >= s.Until ||
+		g.cfg.Login == nil || s.Issuer != g.cfg.Login.Issuer || g.cfg.CookieDomain == "" && s.Host != hostname(r.Host) {
+		// Routes on one host share the cookie: a session from another
+		// route's provider is not one of this route's; and a host-only
+		// cookie copied to another host is not a session there.
+		return nil, nil, false
+	}
+	active, err := g.cfg.Sessions.SessionActive(ctx, s.ID)
+	if err != nil {
+		g.cfg.Logger.Error("checking a gateway session", zap.Error(err))
+		return nil, nil, false
+	}
+	if !active {
+		g.sessions.refuse(key, now)
+		return nil, nil, false
+	}
+	if now.Unix() < s.Expiry {
+		id := s.identity()
+		if !g.sessions.put(key, id, time.Unix(min(s.Expiry, s.Until), 0)) {
+			return nil, nil, false // ended while it was being checked
+		}
+		return id, nil, false
+	}
+	if s.Refresh == "" || g.cfg.Login == nil || r.Forwarded && !g.originAllowed(r) {
+		return nil, nil, false
+	}
+	// Requests a page makes at once all carry the expired cookie: only one
+	// may use the refresh token (a second use would be a reuse, which
+	// revokes the whole grant); the others wait for its answer.
+	v, err, _ := g.refreshes.Do(string(key[:]), func() (any, error) {
+		// A request that checked the cache just before another finished
+		// the refresh must not spend the refresh token a second time.
+		if id, _, ok := g.sessions.get(key, g.now()); ok && id != nil {
+			return id, nil
+		}
+		fresh, err := g.refresh(ctx, &s, now)
+		if err == nil {
+			// Requests still carrying the old cookie get the new identity.
+			g.sessions.put(key, fresh.identity(), now.Add(30*time.Second))
+		}
+		return fresh, err
+	})
+	if err != nil {
+		// A refused refresh (a revoked grant, a disabled user) is not
+		// tried again for every request that carries the cookie.
+		g.sessions.refuse(key, g.now())
+		return nil, nil, false
+	}
+	fresh, ok := v.(*session)
+	if !ok {
+		return v.(*Identity), nil, false
+	}
+	setCookie, err := g.sessionCookie(r, fresh)
+	if err != nil {
+		return nil, nil, false
+	}
+	return fresh.identity(), []string{setCookie}, true
+}
+
+// refresh renews an expired session with its refresh token. A provider
+// that sends no new ID token (OIDC Core §12.2 allows it) keeps the claims
+// the session had.
+func (g *Gateway) refresh(ctx context.Context, old *session, now time.Time) (*session, error) {
+	tok, idt, err := g.cfg.Login.Refresh(ctx, old.Refresh)
+	if err != nil {
+		return nil, err
+	}
+	refresh := tok.RefreshToken
+	if refresh == "" {
+		refresh = old.Refresh
+	}
+	if idt == nil {
+		fresh := *old
+		fresh.Refresh, fresh.Expiry = refresh, now.Add(g.cfg.SessionLifetime).Unix()
+		return &fresh, nil
+	}
+	if idt.Subject != old.Subject {
+		return nil, errors.New("the refreshed ID token is for another user")
+	}
+	fresh, err := sessionFromIDToken(ctx, g.cfg.Login, tok, idt, refresh, now.Add(g.cfg.SessionLifetime))
+	if err != nil {
+		return nil, err
+	}
+	fresh.ID, fresh.Until, fresh.Issuer, fresh.Host = old.ID, old.Until, old.Issuer, old.Host
+	return fresh, nil
+}
+
+func (g *Gateway) sessionCookie(r *Request, s *session) (string, error) {
+	name := g.cookieName(r)
+	v, err := g.cookies.Encode(name, s)
+	if err != nil {
+		return "", fmt.Errorf("encoding the session cookie: %w", err)
+	}
+	return g.cookie(r, name, v, sessionMaxLifetime), nil
 }

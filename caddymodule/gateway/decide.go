@@ -1,0 +1,432 @@
+package gateway
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"path"
+	"slices"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/authgate/authgate/policy"
+)
+
+// Decide answers a request: the gateway's own paths (sign-in callback,
+// logout, metadata), then the credentials and the policy.
+func (g *Gateway) Decide(ctx context.Context, r *Request) Decision {
+	d := g.decide(ctx, r)
+	if len(g.cfg.CORSOrigins) > 0 && !d.Allowed {
+		g.corsHeaders(r, d.Header)
+	}
+	return d
+}
+
+func (g *Gateway) decide(ctx context.Context, r *Request) Decision {
+	if g.cfg.MCP {
+		r.received = time.Now()
+	}
+	switch {
+	case r.Path == g.cfg.CallbackPath && g.cfg.AcceptSession && g.cfg.Login != nil:
+		return g.callback(ctx, r)
+	case r.Path == g.cfg.LogoutPath && g.cfg.AcceptSession:
+		return g.logout(ctx, r)
+	case r.Path == g.cfg.LoginPath && g.cfg.AcceptSession && g.cfg.Login != nil:
+		q, _ := url.ParseQuery(r.RawQuery)
+		back := q.Get("rd")
+		if !localPath(back) {
+			back = "/"
+		}
+		target := *r
+		target.Path, target.RawQuery = back, ""
+		if p, query, ok := strings.Cut(back, "?"); ok {
+			target.Path, target.RawQuery = p, query
+		}
+		return g.startLogin(ctx, &target)
+	case (r.Method == http.MethodGet || r.Method == http.MethodHead) && (r.Path == WellKnownPath || strings.HasPrefix(r.Path, WellKnownPath+"/")):
+		if d, ok := g.metadata(r); ok {
+			return d
+		}
+	case r.Method == http.MethodOptions && len(g.cfg.CORSOrigins) > 0 && r.Header.Get("Origin") != "" && r.Header.Get("Access-Control-Request-Method") != "":
+		return g.preflight(r)
+	}
+	var id *Identity
+	var setCookies []string
+	tokenSent := false
+	if g.cfg.AcceptBearer {
+		token, malformed := bearer(r.Header, g.cfg.BareToken)
+		if malformed {
+			return g.unauthorized(r, "invalid_request", "the Authorization header is not a Bearer token")
+		}
+		if token != "" {
+			tokenSent = true
+			var err error
+			if id, err = g.verifyToken(ctx, token); err != nil {
+				if !errors.Is(err, ErrInvalidToken) {
+					g.cfg.Logger.Error("verifying a bearer token", zap.Error(err))
+					return respond(http.StatusServiceUnavailable, "text/plain; charset=utf-8", []byte("The token could not be checked. Try again later.\n"))
+				}
+				return g.unauthorized(r, "invalid_token", "the access token is invalid, expired or revoked")
+			}
+			if !g.audienceOK(r, id) {
+				return g.unauthorized(r, "invalid_token", "the access token is not meant for this resource")
+			}
+		}
+	}
+	if !tokenSent && g.cfg.AcceptSession {
+		var refreshed bool
+		id, setCookies, refreshed = g.sessionIdentity(ctx, r)
+		if refreshed && r.Forwarded && !r.NoRedirect {
+			// forward_auth and Traefik pass only a non-2xx answer to the
+			// browser as it is: the renewed cookie travels on a redirect to
+			// the same URL.
+			d := respond(http.StatusTemporaryRedirect, "", nil)
+			d.Header.Set("Location", g.location(r, r.Path+query(r.RawQuery)))
+			for _, c := range setCookies {
+				d.Header.Add("Set-Cookie", c)
+			}
+			return d
+		}
+	}
+	if id == nil {
+		if g.isBrowser(r) && !r.NoRedirect {
+			return g.startLogin(ctx, r)
+		}
+		return g.unauthorized(r, "", "")
+	}
+	if g.readsMCP(r) {
+		msg, refused := g.readMCP(r)
+		if refused != nil {
+			return *refused
+		}
+		r.MCP = msg
+	}
+	if g.cfg.Policy != nil {
+		d := g.cfg.Policy.Evaluate(policyIdentity(id), policyRequest(r))
+		// A refused MCP message gets a JSON-RPC error (a token for another
+		// resource is still a 401); a refused tool call is logged as one.
+		mcpAnswer := !d.Allowed && r.MCP != nil && d.Reason != policy.ReasonWrongAudience
+		if mcpAnswer && r.MCP.IsToolCall() {
+			refused := g.mcpRefused(r, id, d)
+			g.logRefusedToolCall(r, id, d, refused.Status)
+			return refused
+		}
+		if !d.Allowed {
+			if ce := g.cfg.Logger.Check(zap.InfoLevel, "policy refused a request"); ce != nil {
+				fields := []zap.Field{zap.String("reason", string(d.Reason)), zap.String("subject", id.Subject)}
+				if d.Rule >= 0 {
+					fields = append(fields, zap.Int("rule", d.Rule))
+				}
+				if d.Err != nil {
+					fields = append(fields, zap.NamedError("rule_error", d.Err))
+				}
+				ce.Write(fields...)
+			}
+			if mcpAnswer {
+				return g.mcpRefused(r, id, d)
+			}
+			return g.forbidden(r, id, d)
+		}
+	}
+	dec := Decision{Allowed: true, Identity: id}
+	if len(setCookies) > 0 {
+		dec.Header = http.Header{"Set-Cookie": setCookies}
+	}
+	return dec
+}
+
+func query(raw string) string {
+	if raw == "" {
+		return ""
+	}
+	return "?" + raw
+}
+
+// CleanPath is a request path as Caddy's path matchers see it, and as
+// policy rules are given it: percent-decoded (the caller passes the
+// decoded path), backslashes read as slashes, slashes merged, dot
+// segments resolved, a trailing slash kept. Case is kept too: compare case-insensitively in a rule when the
+// upstream does.
+func CleanPath(p string) string {
+	if p == "" {
+		return "/"
+	}
+	// Some upstreams (IIS, ASP.NET) read a backslash as a slash.
+	p = strings.ReplaceAll(p, "\\", "/")
+	if !strings.HasPrefix(p, "/") {
+		p = "/" + p
+	}
+	for strings.Contains(p, "//") {
+		p = strings.ReplaceAll(p, "//", "/")
+	}
+	cleaned := path.Clean(p)
+	if cleaned != "/" && strings.HasSuffix(p, "/") {
+		cleaned += "/"
+	}
+	return cleaned
+}
+
+// audienceOK reports whether a bearer token names this resource (the
+// request's origin and the ResourcePath, on a host the gateway protects)
+// or one of the configured audiences: a token for another resource, or
+// for none, is not accepted here (RFC 8707, RFC 9700 §2.3).
+func (g *Gateway) audienceOK(r *Request, id *Identity) bool {
+	if g.hosts.Load().Allows(r.Host, r.Scheme, r.LocalPort) {
+		resource := strings.TrimSuffix(r.canonicalOrigin()+g.cfg.ResourcePath, "/")
+		for _, aud := range id.resourceAudiences() {
+			if aud == resource {
+				return true
+			}
+		}
+	}
+	for _, aud := range id.Audience {
+		for _, want := range g.cfg.Audiences {
+			if aud == want {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// normalResource is a resource URL as compared with a request's resource:
+// scheme and host in lower case, without the scheme's default port, the
+// path as written, without a trailing slash; "" if it is no such URL.
+func normalResource(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme == "" || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" || u.Opaque != "" {
+		return ""
+	}
+	origin := (&Request{Scheme: strings.ToLower(u.Scheme), Host: u.Host}).canonicalOrigin()
+	return strings.TrimSuffix(origin+u.EscapedPath(), "/")
+}
+
+// sameResource compares a token's audience with a resource URL: scheme
+// and host without case, the default port optional, a trailing slash
+// optional.
+func sameResource(aud, resource string) bool {
+	n := normalResource(aud)
+	return n != "" && n == strings.TrimSuffix(resource, "/")
+}
+
+// corsHeaders lets browser clients of the allowed origins read the
+// gateway's own answer, its challenge included.
+func (g *Gateway) corsHeaders(r *Request, h http.Header) {
+	origin := r.Header.Get("Origin")
+	if origin == "" || h == nil {
+		return
+	}
+	if slices.Contains(g.cfg.CORSOrigins, "*") {
+		h.Set("Access-Control-Allow-Origin", "*")
+	} else if slices.Contains(g.cfg.CORSOrigins, origin) {
+		h.Set("Access-Control-Allow-Origin", origin)
+		h.Add("Vary", "Origin")
+	} else {
+		return
+	}
+	h.Set("Access-Control-Expose-Headers", "WWW-Authenticate")
+}
+
+// preflight answers a CORS preflight (which carries no credentials) for
+// the protected resource.
+func (g *Gateway) preflight(r *Request) Decision {
+	d := respond(http.StatusNoContent, "", nil)
+	d.Header.Set("Access-Control-Allow-Methods", "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS")
+	d.Header.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, Accept, Mcp-Protocol-Version, Mcp-Session-Id, Last-Event-ID")
+	d.Header.Set("Access-Control-Max-Age", "600")
+	return d
+}
+
+// hostname is a Host header's name without the port, lower-cased, as
+// policies compare it.
+func hostname(host string) string {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	return strings.ToLower(host)
+}
+
+// bearer reads an Authorization: Bearer header (RFC 6750 §2.1), or with
+// bare a token alone ("Authorization: <token>": one word, no scheme).
+func bearer(h http.Header, bare bool) (token string, malformed bool) {
+	values := h.Values("Authorization")
+	if len(values) == 0 {
+		return "", false
+	}
+	if len(values) > 1 {
+		return "", true
+	}
+	scheme, tok, ok := strings.Cut(values[0], " ")
+	if bare && !ok && scheme != "" && len(scheme) <= 16<<10 && !strings.ContainsAny(scheme, "\t,") {
+		return scheme, false
+	}
+	if !strings.EqualFold(scheme, "Bearer") {
+		return "", false // another scheme is the upstream's business
+	}
+	tok = strings.TrimSpace(tok)
+	if !ok || tok == "" || len(tok) > 16<<10 {
+		return "", true
+	}
+	return tok, false
+}
+
+// tokenKey is the cache key of a bearer token. A JWT has more than one
+// base64url spelling of the same bytes (the unused low bits of a
+// segment's last character), and a signature verifies under each; keyed
+// by the decoded segments, every spelling of a token is one entry, so a
+// revocation that evicts it evicts them all.
+func tokenKey(token string) [sha256.Size]byte {
+	if strings.Count(token, ".") != 2 || len(token) > 3072 {
+		return sha256.Sum256([]byte(token))
+	}
+	// The decoded segments, each after its length, on the stack.
+	var out [3072]byte
+	var scratch [2048]byte
+	buf := out[:0]
+	rest := token
+	for range 3 {
+		seg, tail, _ := strings.Cut(rest, ".")
+		rest = tail
+		src := append(scratch[:0], seg...)
+		n := len(buf)
+		buf = binary.BigEndian.AppendUint32(buf, 0)
+		dec, err := base64.RawURLEncoding.AppendDecode(buf, src)
+		if err != nil {
+			return sha256.Sum256([]byte(token))
+		}
+		binary.BigEndian.PutUint32(buf[n:], uint32(len(dec)-n-4))
+		buf = dec
+	}
+	return sha256.Sum256(buf)
+}
+
+// verifyToken answers from the cache or the verifier.
+func (g *Gateway) verifyToken(ctx context.Context, token string) (*Identity, error) {
+	key := tokenKey(token)
+	now := g.now()
+	if id, refused, ok := g.tokens.get(key, now); ok {
+		if refused {
+			return nil, ErrInvalidToken
+		}
+		return id, nil
+	}
+	id, until, err := g.cfg.Verifier.Verify(ctx, token)
+	if errors.Is(err, ErrInvalidToken) {
+		g.tokens.refuse(key, now)
+		return nil, err
+	}
+	if err != nil {
+		return nil, err
+	}
+	id.Auth = AuthBearer
+	if !until.After(now) {
+		return id, nil
+	}
+	if !g.tokens.put(key, id, until) {
+		// Revoked while it was being verified.
+		g.tokens.refuse(key, now)
+		return nil, ErrInvalidToken
+	}
+	return id, nil
+}
+
+// isBrowser: a GET or HEAD that accepts HTML and carries no Authorization
+// header is a person's browser, which is sent to sign in.
+func (g *Gateway) isBrowser(r *Request) bool {
+	if !g.cfg.AcceptSession || g.cfg.Login == nil || (r.Method != http.MethodGet && r.Method != http.MethodHead) {
+		return false
+	}
+	if r.Header.Get("Authorization") != "" {
+		return false
+	}
+	for _, part := range strings.Split(r.Header.Get("Accept"), ",") {
+		mt, _, _ := strings.Cut(strings.TrimSpace(part), ";")
+		if strings.EqualFold(strings.TrimSpace(mt), "text/html") {
+			return true
+		}
+	}
+	return false
+}
+
+// challenge builds a WWW-Authenticate value (RFC 6750 §3, RFC 9728 §5.1).
+func (g *Gateway) challenge(r *Request, code, description, scope string) string {
+	realm := g.cfg.Realm
+	if realm == "" {
+		realm = r.Host
+	}
+	c := fmt.Sprintf("Bearer realm=%q", realm)
+	if code != "" {
+		c += fmt.Sprintf(", error=%q", code)
+		if description != "" {
+			c += fmt.Sprintf(", error_description=%q", description)
+		}
+	}
+	if scope != "" {
+		c += fmt.Sprintf(", scope=%q", scope)
+	}
+	if g.cfg.AcceptBearer {
+		c += fmt.Sprintf(", resource_metadata=%q", g.resourceMetadataURL(r))
+	}
+	return c
+}
+
+func (g *Gateway) unauthorized(r *Request, code, description string) Decision {
+	status := http.StatusUnauthorized
+	if code == "invalid_request" {
+		status = http.StatusBadRequest
+	}
+	body := map[string]string{}
+	if code != "" {
+		body["error"], body["error_description"] = code, description
+	}
+	b, _ := json.Marshal(body)
+	d := respond(status, "application/json", b)
+	// The scopes the resource needs (RFC 6750 §3), so that a client asks
+	// for just those (the MCP authorization specification's scope
+	// selection).
+	var scope string
+	if g.cfg.AcceptBearer && g.cfg.Policy != nil && code != "invalid_request" {
+		scope = strings.Join(g.cfg.Policy.RequiredScopes(), " ")
+	}
+	d.Header.Set("WWW-Authenticate", g.challenge(r, code, description, scope))
+	return d
+}
+
+func (g *Gateway) forbidden(r *Request, id *Identity, pd policy.Decision) Decision {
+	if pd.Reason == policy.ReasonWrongAudience {
+		return g.unauthorized(r, "invalid_token", "the access token is not meant for this resource")
+	}
+	// Every scope the request needs, granted or not (RFC 6750 §3.1; MCP
+	// authorization: servers name the scopes the operation needs, and
+	// clients add them to those they have).
+	scope := strings.Join(pd.NeededScopes, " ")
+	if scope == "" && g.cfg.Policy != nil {
+		scope = strings.Join(g.cfg.Policy.RequiredScopes(), " ")
+	}
+	if id.Auth == AuthSession {
+		d := respond(http.StatusForbidden, "text/html; charset=utf-8", page("Access denied",
+			"You are signed in as "+id.Username+", but you may not open this page.", g.cfg.LogoutPath, "Sign in as someone else"))
+		return d
+	}
+	b, _ := json.Marshal(map[string]string{"error": "insufficient_scope", "error_description": "the credentials do not allow this request"})
+	d := respond(http.StatusForbidden, "application/json", b)
+	d.Header.Set("WWW-Authenticate", g.challenge(r, "insufficient_scope", "the credentials do not allow this request", scope))
+	return d
+}
+
+// policyIdentity converts an identity for the policy engine.
+func policyIdentity(id *Identity) policy.Identity {
+	return policy.Identity{
+		Subject: id.Subject, ClientID: id.ClientID, Email: id.Email, Name: id.Name,
+		Scopes: id.Scopes, Groups: id.Groups, Audience: id.Audience, Claims: id.Claims, Auth: id.Auth,
+	}
+}

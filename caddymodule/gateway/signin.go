@@ -1,0 +1,225 @@
+package gateway
+
+import (
+	"context"
+	"crypto/subtle"
+	"html/template"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// flowCookiePrefix starts the name of each sign-in's own cookie.
+const flowCookiePrefix = "authgate_flow_"
+
+// flowCookieName names a sign-in's cookie after its state; over https it
+// has the __Host- prefix (never shared with other hosts).
+func flowCookieName(r *Request, state string) string {
+	name := flowCookiePrefix + state[:8]
+	if r.Scheme == "https" {
+		name = "__Host-" + name
+	}
+	return name
+}
+
+// originAllowed reports whether the request's origin is one the gateway
+// protects and may send a browser back to: a configured host, over https
+// or on loopback.
+func (g *Gateway) originAllowed(r *Request) bool {
+	return g.hosts.Load().Allows(r.Host, r.Scheme, r.LocalPort) && SecureOrigin(r.Scheme, r.Host)
+}
+
+// hostRefused is the answer for a sign-in on a host the configuration
+// does not name: never a redirect.
+func hostRefused() Decision {
+	return respond(http.StatusBadRequest, "text/html; charset=utf-8", page("Unknown site",
+		"This address is not one this sign-in protects, so the sign-in cannot start. Check the address, or ask the operator to add the host to the gateway's configuration.", "", ""))
+}
+
+// startLogin sends a browser to sign in, remembering where it was going.
+// The redirect URI is on the request's origin only if that is a host the
+// configuration names.
+func (g *Gateway) startLogin(ctx context.Context, r *Request) Decision {
+	if !g.originAllowed(r) {
+		g.cfg.Logger.Warn("refused a sign-in for a host that is not configured", zap.String("host", r.Host), zap.String("scheme", r.Scheme))
+		return hostRefused()
+	}
+	path := r.EscapedPath
+	if path == "" {
+		path = r.Path
+	}
+	returnTo := path + query(r.RawQuery)
+	if !localPath(returnTo) {
+		returnTo = "/"
+	}
+	f := flow{State: random(24), Nonce: random(24), Verifier: random(48), ReturnTo: returnTo, Redirect: r.canonicalOrigin() + g.cfg.CallbackPath}
+	u, err := g.cfg.Login.AuthURL(ctx, f.Redirect, f.State, f.Nonce, f.Verifier)
+	if err != nil {
+		g.cfg.Logger.Error("starting sign-in", zap.Error(err))
+		return respond(http.StatusServiceUnavailable, "text/html; charset=utf-8", page("Sign-in unavailable", "The sign-in service could not be reached. Try again later.", "", ""))
+	}
+	name := flowCookieName(r, f.State)
+	v, err := g.cookies.Encode(name, f)
+	if err != nil {
+		g.cfg.Logger.Error("encoding the sign-in cookie", zap.Error(err))
+		return respond(http.StatusServiceUnavailable, "text/html; charset=utf-8", page("Sign-in unavailable", "The sign-in could not start. Try again later.", "", ""))
+	}
+	d := respond(http.StatusFound, "", nil)
+	d.Header.Set("Location", u)
+	d.Header.Add("Set-Cookie", g.cookie(r, name, v, 10*time.Minute))
+	return d
+}
+
+// callback finishes a sign-in: state, the origin it started on, iss, the
+// code exchange, the ID token; then it records the session.
+func (g *Gateway) callback(ctx context.Context, r *Request) Decision {
+	q, _ := url.ParseQuery(r.RawQuery)
+	state := q.Get("state")
+	fail := func(status int, msg string) Decision {
+		return respond(status, "text/html; charset=utf-8", page("Sign-in failed", msg, "/", "Start again"))
+	}
+	if len(state) < 8 {
+		return fail(http.StatusBadRequest, "The sign-in response has no valid state.")
+	}
+	name := flowCookieName(r, state)
+	raw, ok := readCookie(r.Header, name)
+	var f flow
+	if !ok || g.cookies.Decode(name, raw, &f) != nil || subtle.ConstantTimeCompare([]byte(f.State), []byte(state)) != 1 {
+		return fail(http.StatusBadRequest, "This sign-in expired or was started in another browser.")
+	}
+	if !g.originAllowed(r) || f.Redirect != r.canonicalOrigin()+g.cfg.CallbackPath {
+		return fail(http.StatusBadRequest, "This sign-in was started on another site.")
+	}
+	clear := g.cookie(r, name, "", -1)
+	if e := q.Get("error"); e != "" {
+		d := fail(http.StatusForbidden, "The sign-in did not succeed ("+e+").")
+		d.Header.Add("Set-Cookie", clear)
+		return d
+	}
+	// RFC 9207 §2.4: a wrong iss is always refused, a missing one when the
+	// provider says it always sends it.
+	if iss := q.Get("iss"); iss != g.cfg.Login.Issuer && (iss != "" || g.cfg.Login.RequiresIss(ctx)) {
+		return fail(http.StatusBadRequest, "The sign-in response did not come from the expected issuer.")
+	}
+	tok, idt, err := g.cfg.Login.Exchange(ctx, f.Redirect, q.Get("code"), f.Verifier, f.Nonce)
+	if err != nil {
+		g.cfg.Logger.Warn("sign-in callback", zap.Error(err))
+		return fail(http.StatusBadGateway, "The sign-in could not be completed.")
+	}
+	now := g.now()
+	s, err := sessionFromIDToken(ctx, g.cfg.Login, tok, idt, tok.RefreshToken, now.Add(g.cfg.SessionLifetime))
+	if err != nil {
+		g.cfg.Logger.Warn("sign-in callback", zap.Error(err))
+		return fail(http.StatusBadGateway, "The sign-in could not be completed.")
+	}
+	var sid struct {
+		SID string `json:"sid"`
+	}
+	idt.Claims(&sid) //nolint:errcheck // optional claim
+	s.Until, s.Host = now.Add(sessionMaxLifetime).Unix(), hostname(r.Host)
+	if s.ID, err = g.cfg.Sessions.StartSession(ctx, s.Subject, sid.SID, time.Unix(s.Until, 0)); err != nil {
+		g.cfg.Logger.Error("recording a gateway session", zap.Error(err))
+		return fail(http.StatusServiceUnavailable, "The session could not be stored. Try again later.")
+	}
+	setCookie, err := g.sessionCookie(r, s)
+	if err != nil {
+		return fail(http.StatusServiceUnavailable, "The session could not be stored. Try again later.")
+	}
+	g.cfg.Logger.Info("gateway session started", zap.String("session", s.ID), zap.String("subject", s.Subject), zap.String("host", r.Host))
+	d := respond(http.StatusSeeOther, "", nil)
+	d.Header.Set("Location", g.location(r, f.ReturnTo))
+	d.Header.Add("Set-Cookie", setCookie)
+	d.Header.Add("Set-Cookie", clear)
+	return d
+}
+
+// crossSite reports whether a browser says another site made the request
+// (Fetch Metadata, or an Origin that is not this one).
+func crossSite(r *Request) bool {
+	switch r.Header.Get("Sec-Fetch-Site") {
+	case "cross-site", "same-site":
+		return true
+	}
+	origin := r.Header.Get("Origin")
+	return origin != "" && !strings.EqualFold(origin, r.canonicalOrigin())
+}
+
+// sessionMaxLifetime is how long a gateway session lasts at most, however
+// often it is refreshed; the session cookie lives as long.
+const sessionMaxLifetime = 30 * 24 * time.Hour
+
+// logout ends the gateway session everywhere (the store records it, so
+// every instance refuses a copy of the cookie), revokes its refresh token
+// at the provider, and, if the provider can, ends the user's session
+// there too.
+func (g *Gateway) logout(ctx context.Context, r *Request) Decision {
+	// Another site may not sign the user out (a link or an image would
+	// do): a cross-site GET is asked to confirm, a cross-site POST refused.
+	if crossSite(r) {
+		if r.Method == http.MethodPost {
+			return respond(http.StatusForbidden, "text/html; charset=utf-8", page("Sign-out refused", "Another site asked to sign you out. Sign out from this site instead.", "/", "Back"))
+		}
+		d := respond(http.StatusOK, "text/html; charset=utf-8", confirmPage("Sign out?", "Sign out of "+hostname(r.Host)+"?", g.cfg.LogoutPath, "Sign out"))
+		d.Header.Set("X-Frame-Options", "DENY")
+		d.Header.Set("Content-Security-Policy", "frame-ancestors 'none'")
+		return d
+	}
+	name := g.cookieName(r)
+	if raw, ok := readCookie(r.Header, name); ok {
+		g.sessions.forget(sessionKey(r, raw))
+		var s session
+		if g.cookies.Decode(name, raw, &s) == nil && s.ID != "" {
+			if err := g.cfg.Sessions.EndSession(ctx, s.ID); err != nil {
+				g.cfg.Logger.Error("ending a gateway session", zap.Error(err))
+			}
+			g.sessions.evict([]string{s.ID})
+			if s.Refresh != "" && g.cfg.Login != nil {
+				if err := g.cfg.Login.Revoke(ctx, s.Refresh); err != nil {
+					g.cfg.Logger.Warn("revoking a signed-out session's refresh token", zap.Error(err))
+				}
+			}
+		}
+	}
+	next := g.location(r, "/")
+	if g.cfg.Login != nil {
+		if u := g.cfg.Login.LogoutURL(ctx); u != "" {
+			next = u
+		}
+	}
+	d := respond(http.StatusSeeOther, "", nil)
+	d.Header.Set("Location", next)
+	d.Header.Add("Set-Cookie", g.cookie(r, name, "", -1))
+	return d
+}
+
+// localPath reports whether p is a path on this site, safe to return to.
+func localPath(p string) bool {
+	if !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") || strings.ContainsAny(p, "\\\r\n") {
+		return false
+	}
+	u, err := url.Parse(p)
+	return err == nil && u.Scheme == "" && u.Host == ""
+}
+
+var pageTemplate = template.Must(template.New("page").Parse(`<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{{.Title}}</title><style>body{font:16px/1.5 system-ui,sans-serif;max-width:30rem;margin:3rem auto;padding:0 1rem}</style></head>
+<body><h1>{{.Title}}</h1><p>{{.Message}}</p>{{if .Link}}<p><a href="{{.Link}}">{{.LinkText}}</a></p>{{end}}{{if .Action}}<form method="post" action="{{.Action}}"><button type="submit">{{.Button}}</button></form>{{end}}</body></html>`))
+
+// confirmPage renders a small HTML page with one button that posts to
+// action, a local path.
+func confirmPage(title, message, action, button string) []byte {
+	var b strings.Builder
+	pageTemplate.Execute(&b, map[string]string{"Title": title, "Message": message, "Action": action, "Button": button}) //nolint:errcheck
+	return []byte(b.String())
+}
+
+// page renders a small HTML page; link must be a local path.
+func page(title, message, link, linkText string) []byte {
+	var b strings.Builder
+	pageTemplate.Execute(&b, map[string]string{"Title": title, "Message": message, "Link": link, "LinkText": linkText}) //nolint:errcheck
+	return []byte(b.String())
+}
