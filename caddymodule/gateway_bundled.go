@@ -1,0 +1,152 @@
+package caddymodule
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"golang.org/x/oauth2"
+
+	"github.com/authgate/authgate/authserver"
+	"github.com/authgate/authgate/caddymodule/gateway"
+)
+
+// gatewaySessions keeps gateway sessions in the bundled server's store,
+// where every instance sees them and its revocation feed ends them.
+type gatewaySessions struct {
+	server *authserver.Server
+	// bundled: the sessions come from the bundled server, whose sid
+	// claims name its login sessions (an external provider's do not).
+	bundled bool
+}
+
+func (s gatewaySessions) StartSession(ctx context.Context, subject, loginSID string, until time.Time) (string, error) {
+	if !s.bundled {
+		loginSID = ""
+	}
+	return s.server.StartGatewaySession(ctx, subject, loginSID, until)
+}
+
+func (s gatewaySessions) SessionActive(ctx context.Context, id string) (bool, error) {
+	return s.server.GatewaySessionActive(ctx, id)
+}
+
+func (s gatewaySessions) EndSession(ctx context.Context, id string) error {
+	return s.server.EndGatewaySession(ctx, id)
+}
+
+// localVerifier verifies the bundled server's access tokens in-process.
+type localVerifier struct{ server *authserver.Server }
+
+func (v localVerifier) Verify(ctx context.Context, token string) (*gateway.Identity, time.Time, error) {
+	info, err := v.server.VerifyAccessToken(ctx, token)
+	if errors.Is(err, authserver.ErrInvalidToken) {
+		return nil, time.Time{}, gateway.ErrInvalidToken
+	}
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	c := info.Claims
+	claims := map[string]any{"iss": c.Issuer, "sub": c.Subject, "client_id": c.ClientID, "scope": c.Scope, "jti": c.ID,
+		"iat": float64(c.IssuedAt), "exp": float64(c.Expiry)}
+	aud := make([]any, len(c.Audience))
+	for i, a := range c.Audience {
+		aud[i] = a
+	}
+	claims["aud"] = aud
+	id := &gateway.Identity{
+		Subject: c.Subject, Username: c.Subject, ClientID: c.ClientID, Scopes: strings.Fields(c.Scope),
+		Audience: []string(c.Audience), TokenID: c.ID, Claims: claims,
+	}
+	// What the user is goes upstream only as far as the token's scopes
+	// released it (OIDC Core §5.4).
+	if u := info.User; u != nil {
+		if slices.Contains(id.Scopes, "email") {
+			id.Email, claims["email"] = u.Email, u.Email
+		}
+		if slices.Contains(id.Scopes, "profile") {
+			id.Name, claims["name"], claims["preferred_username"] = u.Name, u.Name, u.Username
+		}
+		if slices.Contains(id.Scopes, "groups") {
+			id.Groups = u.Groups
+			groups := make([]any, len(u.Groups))
+			for i, g := range u.Groups {
+				groups[i] = g
+			}
+			claims["groups"] = groups
+		}
+	}
+	return id, time.Unix(c.Expiry, 0), nil
+}
+
+// chainVerifier sends JWTs to one verifier and opaque tokens to another.
+type chainVerifier struct{ jwt, opaque gateway.Verifier }
+
+func (v chainVerifier) Verify(ctx context.Context, token string) (*gateway.Identity, time.Time, error) {
+	if strings.Count(token, ".") == 2 || v.opaque == nil {
+		return v.jwt.Verify(ctx, token)
+	}
+	return v.opaque.Verify(ctx, token)
+}
+
+// bundledLogin signs browsers in with the bundled server as its built-in
+// first-party client, entirely in-process.
+func bundledLogin(s *authserver.Server, scopes []string) *gateway.Login {
+	iss := s.Issuer()
+	return &gateway.Login{
+		Issuer: iss, ClientID: authserver.GatewayClientID, ClientSecret: s.GatewayClientSecret(), Scopes: scopes,
+		HTTPClient:    &http.Client{Transport: inProcess{s}, Timeout: 30 * time.Second},
+		Endpoint:      oauth2.Endpoint{AuthURL: iss + "/authorize", TokenURL: iss + "/token", AuthStyle: oauth2.AuthStyleInHeader},
+		EndSessionURL: iss + "/logout",
+		IssParameter:  true, // RFC 9207: it always sends iss
+		RevocationURL: iss + "/revoke",
+		KeySet:        s,
+		Push:          s.PushGatewayRequest,
+	}
+}
+
+// inProcess is an http.RoundTripper that hands requests to a handler in
+// the same process, so the gateway's OAuth client reaches the bundled
+// server without the network.
+type inProcess struct{ h http.Handler }
+
+func (t inProcess) RoundTrip(req *http.Request) (*http.Response, error) {
+	rec := &recorder{header: http.Header{}, status: http.StatusOK}
+	if req.Body == nil {
+		req.Body = http.NoBody
+	}
+	req.RemoteAddr = "127.0.0.1:0"
+	// The mark only in-process code can set: the gateway client
+	// authenticates with nothing else.
+	t.h.ServeHTTP(rec, req.WithContext(authserver.InProcessContext(req.Context())))
+	return &http.Response{
+		Status: fmt.Sprintf("%d %s", rec.status, http.StatusText(rec.status)), StatusCode: rec.status,
+		Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1, Header: rec.header,
+		Body: io.NopCloser(bytes.NewReader(rec.body.Bytes())), ContentLength: int64(rec.body.Len()), Request: req,
+	}, nil
+}
+
+// recorder collects a response in memory.
+type recorder struct {
+	header http.Header
+	status int
+	wrote  bool
+	body   bytes.Buffer
+}
+
+func (r *recorder) Header() http.Header { return r.header }
+func (r *recorder) WriteHeader(status int) {
+	if !r.wrote {
+		r.status, r.wrote = status, true
+	}
+}
+func (r *recorder) Write(b []byte) (int, error) {
+	r.wrote = true
+	return r.body.Write(b)
+}
