@@ -149,69 +149,6 @@ func (s *Server) handleDeviceCode(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// deviceGrant is the device code grant's polling (RFC 8628 §3.4, §3.5).
-func (s *Server) deviceGrant(ctx context.Context, f form, c *Client) (*tokenResponse, *Error) {
-	deviceCode := f.get("device_code")
-	if deviceCode == "" {
-		return nil, invalidRequest("device_code is missing")
-	}
-	id := hashID(deviceCode)
-	now := s.now()
-	var verdict *Error
-	var d deviceData
-	rec, err := s.cfg.Store.UpdateToken(ctx, store.DeviceCode, id, func(t store.Token) (store.Token, error) {
-		verdict = nil
-		if json.Unmarshal(t.Data, &d) != nil {
-			return t, errors.New("damaged device code record")
-		}
-		switch {
-		case t.ClientID != c.ID:
-			verdict = oauthError(ErrInvalidGrant, "the device code was issued to another client")
-			return t, nil
-		case !t.ConsumedAt.IsZero() || !t.RevokedAt.IsZero():
-			verdict = oauthError(ErrInvalidGrant, "the device code was already used")
-			return t, nil
-		case !now.Before(t.ExpiresAt):
-			verdict = oauthError(ErrExpiredToken, "the device code has expired; start again")
-			return t, nil
-		}
-		if d.LastPoll != 0 && now.Unix()-d.LastPoll < d.Interval {
-			d.Interval += 5
-			verdict = oauthError(ErrSlowDown, "polling too fast; wait longer between requests")
-		}
-		d.LastPoll = now.Unix()
-		t.Data, _ = json.Marshal(d)
-		return t, nil
-	})
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		return nil, oauthError(ErrInvalidGrant, "the device code is invalid")
-	case err != nil:
-		return nil, serverError(err)
-	case verdict != nil:
-		return nil, verdict
-	}
-	switch d.Status {
-	case devicePending:
-		return nil, oauthError(ErrAuthorizationPending, "the user has not yet approved the request")
-	case deviceDenied:
-		return nil, oauthError(ErrAccessDenied, "the user denied the request")
-	}
-	// Approved: the code is single use.
-	if rec, err = s.cfg.Store.ConsumeToken(ctx, store.DeviceCode, id, now); errors.Is(err, store.ErrConsumed) {
-		return nil, oauthError(ErrInvalidGrant, "the device code was already used")
-	} else if err != nil {
-		return nil, serverError(err)
-	}
-	u, ok := s.users.lookup(rec.Subject)
-	if !ok {
-		return nil, oauthError(ErrInvalidGrant, "the user can no longer sign in")
-	}
-	return s.respond(ctx, userGrant{
-		client: c, user: u, familyID: rec.FamilyID, scope: d.Scope, audience: d.Audience, authTime: d.AuthTime, amr: d.AMR,
-	})
-}
-
 // findUserCode resolves a typed user code to its pending device record.
 func (s *Server) findUserCode(ctx context.Context, typed string) (store.Token, deviceData, *Client, bool) {
 	code, ok := normalizeUserCode(typed)

@@ -1,0 +1,115 @@
+package authserver
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/authgate/authgate/authserver/store"
+)
+
+// consentData is what a remembered consent holds.
+type consentData struct {
+	Scope []string `json:"scope"`
+}
+
+func consentID(clientID, subject string) string { return hashID(clientID + "\x00" + subject) }
+
+// needsConsent reports whether the user must approve the request:
+// first-party clients never ask, prompt=consent always asks, otherwise a
+// remembered consent must cover every requested scope.
+func (s *Server) needsConsent(ctx context.Context, req *authzRequest, c *Client, u *User) bool {
+	if req.prompts("consent") {
+		return true
+	}
+	if c.SkipConsent {
+		return false
+	}
+	rec, err := s.cfg.Store.GetToken(ctx, store.Consent, consentID(c.ID, u.Username))
+	if err != nil || !rec.Active(s.now()) {
+		return true
+	}
+	var d consentData
+	if json.Unmarshal(rec.Data, &d) != nil {
+		return true
+	}
+	for _, sc := range req.Scope {
+		if !slices.Contains(d.Scope, sc) {
+			return true
+		}
+	}
+	return false
+}
+
+// rememberConsent stores (or widens) a user's consent for a client.
+func (s *Server) rememberConsent(ctx context.Context, c *Client, u *User, scope []string) error {
+	now := s.now()
+	id := consentID(c.ID, u.Username)
+	merge := func(t store.Token) (store.Token, error) {
+		var d consentData
+		json.Unmarshal(t.Data, &d) //nolint:errcheck // a damaged record is replaced
+		if !t.Active(now) {
+			d.Scope = nil
+		}
+		for _, sc := range scope {
+			if !slices.Contains(d.Scope, sc) {
+				d.Scope = append(d.Scope, sc)
+			}
+		}
+		t.Data, _ = json.Marshal(d)
+		t.IssuedAt, t.ExpiresAt, t.RevokedAt = now, now.Add(s.cfg.ConsentLifetime), time.Time{}
+		return t, nil
+	}
+	_, err := s.cfg.Store.UpdateToken(ctx, store.Consent, id, merge)
+	if errors.Is(err, store.ErrNotFound) {
+		t, _ := merge(store.Token{Kind: store.Consent, ID: id, ClientID: c.ID, Subject: u.Username})
+		err = s.cfg.Store.CreateToken(ctx, t)
+		if errors.Is(err, store.ErrAlreadyExists) {
+			_, err = s.cfg.Store.UpdateToken(ctx, store.Consent, id, merge)
+		}
+	}
+	return err
+}
+
+// handleConsent records the user's decision on the consent page.
+func (s *Server) handleConsent(w http.ResponseWriter, r *http.Request) {
+	f, ok := s.readPageForm(w, r)
+	if !ok {
+		return
+	}
+	handle := f.get("request")
+	req, c, ok := s.loadPending(r.Context(), handle)
+	if !ok {
+		s.errorPage(w, r, http.StatusBadRequest, "This request has expired or was already completed.")
+		return
+	}
+	sess, user := s.currentSession(r)
+	if sess == nil || s.needsLogin(req, sess) {
+		s.continueAuthorization(w, r, handle, req, c, sess, user)
+		return
+	}
+	switch f.get("decision") {
+	case "approve":
+		if f.get("remember") == "yes" {
+			if err := s.rememberConsent(r.Context(), c, user, req.Scope); err != nil {
+				s.logger.Error("remembering consent", zapErr(err))
+			}
+		}
+		s.issueCode(w, r, handle, req, c, sess)
+	case "deny":
+		s.failPending(w, r, handle, req, ErrAccessDenied, "the user denied the request")
+	default:
+		s.errorPage(w, r, http.StatusBadRequest, "The form did not say whether to allow or deny.")
+	}
+}
+
+func roundUp(d time.Duration) string {
+	if d < time.Minute {
+		return fmt.Sprintf("%d seconds", int(d.Seconds())+1)
+	}
+	return fmt.Sprintf("%d minutes", int(d.Minutes())+1)
+}

@@ -1,0 +1,99 @@
+package authserver
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/authgate/authgate/authserver/store"
+)
+
+// revocationFeed tells subscribers which access tokens were revoked: at
+// once for revocations made by this instance, and by polling the store
+// for those made by others. Each poll reads again from a margin before the
+// newest revocation seen, so a revocation stamped a little earlier (the
+// revoking instance's clock is behind, or its transaction committed late)
+// is still found; a set of those already sent keeps them from repeating.
+type revocationFeed struct {
+	store     store.TokenStore
+	mu        sync.Mutex
+	watermark time.Time
+	seen      map[string]time.Time
+	subs      []func(jtis, gatewaySessions []string)
+	subsMu    sync.RWMutex
+}
+
+// revocationMargin is how far back each poll reads again.
+const revocationMargin = 30 * time.Second
+
+// revocationPage is how many revocations one query reads.
+const revocationPage = 1000
+
+// SubscribeRevocations registers fn to receive the jtis of revoked access
+// tokens and the IDs of ended gateway sessions. fn must be quick and must
+// not block.
+func (s *Server) SubscribeRevocations(fn func(jtis, gatewaySessions []string)) {
+	f := s.revocations
+	f.subsMu.Lock()
+	f.subs = append(f.subs, fn)
+	f.subsMu.Unlock()
+}
+
+// PollRevocations reads the store for revocations not yet announced and
+// sends them to the subscribers. The app calls it every second; this
+// instance's own revocations call it at once.
+func (s *Server) PollRevocations(ctx context.Context) error {
+	f := s.revocations
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	cursor := store.RevocationCursor{At: f.watermark.Add(-revocationMargin)}
+	for {
+		revs, err := f.store.RevokedAfter(ctx, cursor, revocationPage)
+		if err != nil {
+			return fmt.Errorf("polling revocations: %w", err)
+		}
+		var jtis, sessions []string
+		for _, r := range revs {
+			cursor = store.RevocationCursor{At: r.RevokedAt, Kind: r.Kind, ID: r.ID}
+			key := string(r.Kind) + "\x00" + r.ID
+			if _, done := f.seen[key]; done {
+				continue
+			}
+			f.seen[key] = r.RevokedAt
+			if r.RevokedAt.After(f.watermark) {
+				f.watermark = r.RevokedAt
+			}
+			switch r.Kind {
+			case store.AccessToken:
+				jtis = append(jtis, r.ID)
+			case store.GatewaySession:
+				sessions = append(sessions, r.ID)
+			}
+		}
+		if len(jtis) > 0 || len(sessions) > 0 {
+			f.subsMu.RLock()
+			for _, fn := range f.subs {
+				fn(jtis, sessions)
+			}
+			f.subsMu.RUnlock()
+		}
+		if len(revs) < revocationPage {
+			break
+		}
+	}
+	for k, at := range f.seen {
+		if at.Before(f.watermark.Add(-2 * revocationMargin)) {
+			delete(f.seen, k)
+		}
+	}
+	return nil
+}
+
+// revoked is called after this instance revoked something. It announces
+// the revocation even if the client that asked for it has gone away.
+func (s *Server) revoked(ctx context.Context) {
+	if err := s.PollRevocations(context.WithoutCancel(ctx)); err != nil {
+		s.logger.Warn("announcing revocations", zapErr(err))
+	}
+}
