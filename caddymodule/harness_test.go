@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
@@ -38,27 +39,54 @@ func TestMain(m *testing.M) {
 }
 
 // handedOut remembers the ports freePort returned, so that one test's
-// sites never get the same port twice (the system may offer a port again
-// once its listener is closed).
+// sites never get the same port twice.
 var handedOut sync.Map
 
 // freePort returns a loopback port that was free a moment ago and that
-// this test process has not handed out before.
+// this test process has not handed out before. It comes from below the
+// system's ephemeral range when there is room there: a port from that
+// range, free when checked, can be taken by any outgoing connection (of
+// this or a parallel test package) before Caddy binds it.
 func freePort(t *testing.T) int {
 	t.Helper()
-	for range 100 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
+	low, high := 10000, ephemeralLow()-1
+	for range 200 {
+		var port int
+		if high-low >= 1000 {
+			port = low + rand.IntN(high-low)
+			l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+			if err != nil {
+				continue
+			}
+			l.Close()
+		} else {
+			l, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			port = l.Addr().(*net.TCPAddr).Port
+			l.Close()
 		}
-		port := l.Addr().(*net.TCPAddr).Port
-		l.Close()
 		if _, taken := handedOut.LoadOrStore(port, true); !taken {
 			return port
 		}
 	}
 	t.Fatal("no free port that was not handed out before")
 	return 0
+}
+
+// ephemeralLow is the first port of the system's ephemeral range (32768
+// where it cannot be read).
+func ephemeralLow() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 32768
+	}
+	var lo, hi int
+	if _, err := fmt.Sscan(string(b), &lo, &hi); err != nil || lo <= 0 {
+		return 32768
+	}
+	return lo
 }
 
 // testCaddy is one running Caddy with the authgate app.
