@@ -1,11 +1,8 @@
 package caddymodule
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"fmt"
-	"io"
 	"net/http"
 	"slices"
 	"strings"
@@ -117,36 +114,9 @@ func bundledLogin(s *authserver.Server, scopes []string) *gateway.Login {
 type inProcess struct{ h http.Handler }
 
 func (t inProcess) RoundTrip(req *http.Request) (*http.Response, error) {
-	rec := &recorder{header: http.Header{}, status: http.StatusOK}
-	if req.Body == nil {
-		req.Body = http.NoBody
-	}
-	req.RemoteAddr = "127.0.0.1:0"
+	in := req.WithContext(authserver.InProcessContext(req.Context()))
 	// The mark only in-process code can set: the gateway client
 	// authenticates with nothing else.
-	t.h.ServeHTTP(rec, req.WithContext(authserver.InProcessContext(req.Context())))
-	return &http.Response{
-		Status: fmt.Sprintf("%d %s", rec.status, http.StatusText(rec.status)), StatusCode: rec.status,
-		Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1, Header: rec.header,
-		Body: io.NopCloser(bytes.NewReader(rec.body.Bytes())), ContentLength: int64(rec.body.Len()), Request: req,
-	}, nil
-}
-
-// recorder collects a response in memory.
-type recorder struct {
-	header http.Header
-	status int
-	wrote  bool
-	body   bytes.Buffer
-}
-
-func (r *recorder) Header() http.Header { return r.header }
-func (r *recorder) WriteHeader(status int) {
-	if !r.wrote {
-		r.status, r.wrote = status, true
-	}
-}
-func (r *recorder) Write(b []byte) (int, error) {
-	r.wrote = true
-	return r.body.Write(b)
+	in.RemoteAddr = "127.0.0.1:0"
+	return authserver.ServeInProcess(t.h, in, req), nil
 }

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/authgate/authgate/authserver"
 )
 
 // maxResponseBytes bounds what is read of an authorization server's
@@ -303,20 +305,11 @@ func (t inProcess) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, fmt.Errorf("mcpserver: %s is not on the bundled server's origin", req.URL.Redacted())
 	}
 	in := req.Clone(valueless{req.Context()})
-	if in.Body == nil {
-		in.Body = http.NoBody
-	}
 	in.RemoteAddr = net.JoinHostPort(clientAddress(req.Context()), "0")
 	in.RequestURI = req.URL.RequestURI()
 	in.Host = req.URL.Host
 	in.Proto, in.ProtoMajor, in.ProtoMinor = "HTTP/1.1", 1, 1
-	rec := &recorder{header: http.Header{}, status: http.StatusOK}
-	t.h.ServeHTTP(rec, in)
-	return &http.Response{
-		Status: fmt.Sprintf("%d %s", rec.status, http.StatusText(rec.status)), StatusCode: rec.status,
-		Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1, Header: rec.header,
-		Body: io.NopCloser(bytes.NewReader(rec.body.Bytes())), ContentLength: int64(rec.body.Len()), Request: req,
-	}, nil
+	return authserver.ServeInProcess(t.h, in, req), nil
 }
 
 // valueless is a context with its parent's deadline and cancellation but
@@ -324,27 +317,6 @@ func (t inProcess) RoundTrip(req *http.Request) (*http.Response, error) {
 type valueless struct{ context.Context }
 
 func (valueless) Value(any) any { return nil }
-
-// recorder collects a response in memory.
-type recorder struct {
-	header http.Header
-	status int
-	wrote  bool
-	body   bytes.Buffer
-}
-
-func (r *recorder) Header() http.Header { return r.header }
-
-func (r *recorder) WriteHeader(status int) {
-	if !r.wrote {
-		r.status, r.wrote = status, true
-	}
-}
-
-func (r *recorder) Write(b []byte) (int, error) {
-	r.wrote = true
-	return r.body.Write(b)
-}
 
 // Interface guards
 var _ http.RoundTripper = inProcess{}
