@@ -21,6 +21,23 @@ import (
 // Caddy, to play an external OpenID provider.
 func externalProvider(t *testing.T) *httptest.Server {
 	t.Helper()
+	return startProvider(t, func(cfg *authserver.Config, h password.Hash) {
+		cfg.Users = []*authserver.User{{Username: "erin", Password: h, Email: "erin@ext.example", Groups: []string{"external"}}}
+		cfg.Clients = []*authserver.Client{
+			{ID: "gw", Secret: authserver.PlainSecret("gw-secret"), RedirectURIs: []string{"http://127.0.0.1/.authgate/callback"},
+				GrantTypes: []string{authserver.GrantAuthorizationCode, authserver.GrantRefreshToken},
+				Scopes:     []string{"openid", "profile", "email", "groups", "offline_access"}, SkipConsent: true},
+			{ID: "machine", Secret: authserver.PlainSecret("machine-secret"), GrantTypes: []string{authserver.GrantClientCredentials},
+				Scopes: []string{"read"}, Audiences: []string{"https://api.example.com"}},
+		}
+	})
+}
+
+// startProvider runs an authgate authorization server outside Caddy, with
+// RS256 keys on its own SQLite store, configured by configure (h is the
+// hash of ext-password), and stops it when the test ends.
+func startProvider(t *testing.T, configure func(cfg *authserver.Config, h password.Hash)) *httptest.Server {
+	t.Helper()
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "ext.db"))
 	if err != nil {
@@ -39,18 +56,9 @@ func externalProvider(t *testing.T) *httptest.Server {
 	var server *authserver.Server
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { server.ServeHTTP(w, r) }))
 	t.Cleanup(ts.Close)
-	server, err = authserver.New(ctx, authserver.Config{
-		Issuer: ts.URL, Store: st, Keys: km,
-		Users: []*authserver.User{{Username: "erin", Password: h, Email: "erin@ext.example", Groups: []string{"external"}}},
-		Clients: []*authserver.Client{
-			{ID: "gw", Secret: authserver.PlainSecret("gw-secret"), RedirectURIs: []string{"http://127.0.0.1/.authgate/callback"},
-				GrantTypes: []string{authserver.GrantAuthorizationCode, authserver.GrantRefreshToken},
-				Scopes:     []string{"openid", "profile", "email", "groups", "offline_access"}, SkipConsent: true},
-			{ID: "machine", Secret: authserver.PlainSecret("machine-secret"), GrantTypes: []string{authserver.GrantClientCredentials},
-				Scopes: []string{"read"}, Audiences: []string{"https://api.example.com"}},
-		},
-	})
-	if err != nil {
+	cfg := authserver.Config{Issuer: ts.URL, Store: st, Keys: km}
+	configure(&cfg, h)
+	if server, err = authserver.New(ctx, cfg); err != nil {
 		t.Fatal(err)
 	}
 	return ts

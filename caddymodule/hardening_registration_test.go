@@ -2,11 +2,9 @@ package caddymodule
 
 import (
 	"net/http"
-	"os"
 	"strings"
 	"testing"
 
-	"github.com/caddyserver/caddy/v2"
 	"golang.org/x/oauth2"
 )
 
@@ -17,20 +15,7 @@ import (
 // read without any user, is refused, and an unavailable scope is refused
 // with the list of those available.
 func TestExampleRegisteredClientCallsAPI(t *testing.T) {
-	text, err := os.ReadFile("../Caddyfile.example")
-	if err != nil {
-		t.Fatal(err)
-	}
-	local, ports := localExample(t, string(text))
-	cfgJSON, err := adaptCaddyfile(t, local)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := caddy.Load(cfgJSON, true); err != nil {
-		t.Fatalf("running Caddyfile.example: %v", err)
-	}
-	t.Cleanup(func() { caddy.Stop() }) //nolint:errcheck
-	tc := &testCaddy{t: t, issuer: "http://" + ports["9000"]}
+	tc, ports := startExample(t)
 
 	for _, tt := range []struct {
 		name string

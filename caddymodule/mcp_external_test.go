@@ -1,21 +1,15 @@
 package caddymodule
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"testing"
 
-	"golang.org/x/crypto/bcrypt"
-
 	"github.com/authgate/authgate/authserver"
-	"github.com/authgate/authgate/authserver/keys"
 	"github.com/authgate/authgate/authserver/password"
-	"github.com/authgate/authgate/authserver/store/sqlite"
 )
 
 // mcpExternalProvider runs a second authgate authorization server,
@@ -23,38 +17,15 @@ import (
 // provider for the tools to act on over HTTP.
 func mcpExternalProvider(t *testing.T) *httptest.Server {
 	t.Helper()
-	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "ext.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	km, err := keys.New(st, keys.Config{Algorithm: "RS256"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := km.Refresh(ctx); err != nil {
-		t.Fatal(err)
-	}
-	hash, _ := bcrypt.GenerateFromPassword([]byte("ext-password"), bcrypt.MinCost)
-	h, _ := password.Parse(string(hash))
-	var server *authserver.Server
-	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { server.ServeHTTP(w, r) }))
-	t.Cleanup(ts.Close)
-	server, err = authserver.New(ctx, authserver.Config{
-		Issuer: ts.URL, Store: st, Keys: km,
-		Users: []*authserver.User{{Username: "erin", Password: h, Email: "erin@ext.example"}},
-		Clients: []*authserver.Client{
+	return startProvider(t, func(cfg *authserver.Config, h password.Hash) {
+		cfg.Users = []*authserver.User{{Username: "erin", Password: h, Email: "erin@ext.example"}}
+		cfg.Clients = []*authserver.Client{
 			{ID: "machine", Secret: authserver.PlainSecret("machine-secret"), GrantTypes: []string{authserver.GrantClientCredentials},
 				Scopes: []string{"read"}, Audiences: []string{"https://api.example.com"}},
 			{ID: "rs", Secret: authserver.PlainSecret("ext-rs-secret"), GrantTypes: []string{authserver.GrantClientCredentials}, IntrospectAny: true},
-		},
-		Registration: authserver.RegistrationPolicy{Mode: authserver.RegistrationOpen, Scopes: []string{"openid", "profile", "offline_access", "read"}},
+		}
+		cfg.Registration = authserver.RegistrationPolicy{Mode: authserver.RegistrationOpen, Scopes: []string{"openid", "profile", "offline_access", "read"}}
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ts
 }
 
 // extSignIn opens an authorization URL of the external provider in a
