@@ -18,11 +18,11 @@ import (
 
 // Authorization endpoint errors (RFC 6749 §4.1.2.1, OIDC Core §3.1.2.6).
 const (
-	ErrUnsupportedResponseType = "unsupported_response_type"
-	ErrAccessDenied            = "access_denied"
-	ErrLoginRequired           = "login_required"
-	ErrConsentRequired         = "consent_required"
-	ErrInvalidRequestURI       = "invalid_request_uri"
+	codeUnsupportedResponseType = "unsupported_response_type"
+	codeAccessDenied            = "access_denied"
+	codeLoginRequired           = "login_required"
+	codeConsentRequired         = "consent_required"
+	codeInvalidRequestURI       = "invalid_request_uri"
 )
 
 const (
@@ -95,7 +95,7 @@ func (s *Server) readAuthorizeParams(w http.ResponseWriter, r *http.Request) (fo
 		if name == "client_id" || name == "redirect_uri" || name == "request_uri" {
 			return nil, pageError("parameter " + name + " is repeated")
 		}
-		return form(values), redirectError(ErrInvalidRequest, "parameter "+name+" is repeated")
+		return form(values), redirectError(codeInvalidRequest, "parameter "+name+" is repeated")
 	}
 	return form(values), nil
 }
@@ -136,19 +136,19 @@ func (s *Server) validateAuthorize(ctx context.Context, f form, viaPAR bool) (*a
 		return fail("request_not_supported", "request objects are not supported")
 	}
 	if !viaPAR && (s.cfg.RequirePAR || c.RequirePAR) {
-		return fail(ErrInvalidRequest, "this application must push its authorization request (PAR) first")
+		return fail(codeInvalidRequest, "this application must push its authorization request (PAR) first")
 	}
 	switch rt := f.get("response_type"); {
 	case rt == "":
-		return fail(ErrInvalidRequest, "response_type is missing")
+		return fail(codeInvalidRequest, "response_type is missing")
 	case rt != "code":
-		return fail(ErrUnsupportedResponseType, "only response_type=code is supported")
+		return fail(codeUnsupportedResponseType, "only response_type=code is supported")
 	}
 	if rm := f.get("response_mode"); rm != "" && rm != "query" {
-		return fail(ErrInvalidRequest, "only response_mode=query is supported")
+		return fail(codeInvalidRequest, "only response_mode=query is supported")
 	}
 	if !c.AllowsGrant(GrantAuthorizationCode) {
-		return fail(ErrUnauthorizedClient, "this application may not use the authorization code flow")
+		return fail(codeUnauthorizedClient, "this application may not use the authorization code flow")
 	}
 	scope, e := grantScope(f.get("scope"), c.Scopes)
 	if e != nil {
@@ -166,7 +166,7 @@ func (s *Server) validateAuthorize(ctx context.Context, f form, viaPAR bool) (*a
 	req.Nonce = f.get("nonce")
 	req.LoginHint = f.get("login_hint")
 	if len(req.Nonce) > 512 || len(req.State) > 2048 || len(req.LoginHint) > 256 {
-		return fail(ErrInvalidRequest, "nonce, state or login_hint is too long")
+		return fail(codeInvalidRequest, "nonce, state or login_hint is too long")
 	}
 	if p := f.get("prompt"); p != "" {
 		for _, v := range strings.Fields(p) {
@@ -176,17 +176,17 @@ func (s *Server) validateAuthorize(ctx context.Context, f form, viaPAR bool) (*a
 					req.Prompt = append(req.Prompt, v)
 				}
 			default:
-				return fail(ErrInvalidRequest, "unsupported prompt value")
+				return fail(codeInvalidRequest, "unsupported prompt value")
 			}
 		}
 		if req.prompts("none") && len(req.Prompt) > 1 {
-			return fail(ErrInvalidRequest, "prompt=none cannot be combined with other values")
+			return fail(codeInvalidRequest, "prompt=none cannot be combined with other values")
 		}
 	}
 	if ma := f.get("max_age"); ma != "" {
 		n, err := strconv.ParseInt(ma, 10, 64)
 		if err != nil || n < 0 {
-			return fail(ErrInvalidRequest, "max_age must be a non-negative number of seconds")
+			return fail(codeInvalidRequest, "max_age must be a non-negative number of seconds")
 		}
 		req.MaxAge = n
 	}
@@ -400,7 +400,7 @@ func (s *Server) continueAuthorization(w http.ResponseWriter, r *http.Request, h
 	}
 	if sess == nil {
 		if req.prompts("none") {
-			s.failPending(w, r, handle, req, ErrLoginRequired, "the user is not signed in")
+			s.failPending(w, r, handle, req, codeLoginRequired, "the user is not signed in")
 			return
 		}
 		s.templates.Render(w, "login", http.StatusOK, ui.Page{
@@ -411,7 +411,7 @@ func (s *Server) continueAuthorization(w http.ResponseWriter, r *http.Request, h
 	}
 	if s.needsConsent(r.Context(), req, c, user) {
 		if req.prompts("none") {
-			s.failPending(w, r, handle, req, ErrConsentRequired, "the user has not approved this application")
+			s.failPending(w, r, handle, req, codeConsentRequired, "the user has not approved this application")
 			return
 		}
 		s.templates.Render(w, "consent", http.StatusOK, ui.Page{
@@ -459,7 +459,7 @@ func (s *Server) issueCode(w http.ResponseWriter, r *http.Request, handle string
 	})
 	if err != nil {
 		s.logger.Error("storing authorization code", zapErr(err))
-		s.sendAuthzError(w, r, req, redirectError(ErrServerError, "the authorization could not be completed"))
+		s.sendAuthzError(w, r, req, redirectError(codeServerError, "the authorization could not be completed"))
 		return
 	}
 	s.redirectWithParams(w, r, req.RedirectURI, url.Values{"code": {code}, "state": {req.State}})
@@ -473,20 +473,20 @@ func (s *Server) loadPushedRequest(ctx context.Context, clientID, uri string) (f
 	}
 	ref, ok := strings.CutPrefix(uri, parRequestURIPrefix)
 	if !ok || ref == "" {
-		return nil, &authzError{Error: oauthError(ErrInvalidRequestURI, "request_uri was not issued by this server")}
+		return nil, &authzError{Error: oauthError(codeInvalidRequestURI, "request_uri was not issued by this server")}
 	}
 	rec, err := s.cfg.Store.ConsumeToken(ctx, store.PushedRequest, hashID(ref), s.now())
 	switch {
 	case errors.Is(err, store.ErrConsumed):
-		return nil, &authzError{Error: oauthError(ErrInvalidRequestURI, "request_uri was already used")}
+		return nil, &authzError{Error: oauthError(codeInvalidRequestURI, "request_uri was already used")}
 	case err != nil || !rec.RevokedAt.IsZero() || !s.now().Before(rec.ExpiresAt):
-		return nil, &authzError{Error: oauthError(ErrInvalidRequestURI, "request_uri is unknown or expired")}
+		return nil, &authzError{Error: oauthError(codeInvalidRequestURI, "request_uri is unknown or expired")}
 	case rec.ClientID != clientID:
-		return nil, &authzError{Error: oauthError(ErrInvalidRequestURI, "request_uri belongs to another client")}
+		return nil, &authzError{Error: oauthError(codeInvalidRequestURI, "request_uri belongs to another client")}
 	}
 	var values url.Values
 	if json.Unmarshal(rec.Data, &values) != nil {
-		return nil, &authzError{Error: oauthError(ErrInvalidRequestURI, "request_uri is damaged")}
+		return nil, &authzError{Error: oauthError(codeInvalidRequestURI, "request_uri is damaged")}
 	}
 	values.Set("client_id", clientID)
 	return form(values), nil

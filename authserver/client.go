@@ -230,7 +230,7 @@ func (s *Server) authenticateClient(r *http.Request, f form) (*Client, *Error) {
 		method = AuthMethodPost
 	}
 	fail := func(description string) *Error {
-		e := &Error{Code: ErrInvalidClient, Description: description, Status: http.StatusUnauthorized}
+		e := &Error{Code: codeInvalidClient, Description: description, Status: http.StatusUnauthorized}
 		if basic {
 			e.Header = http.Header{"Www-Authenticate": {fmt.Sprintf("Basic realm=%q", s.issuer)}}
 		}
@@ -316,7 +316,7 @@ func (s *Server) clientCredentials(r *http.Request, f form) (id, secret string, 
 	}
 	scheme, _, _ := strings.Cut(auth, " ")
 	if !strings.EqualFold(scheme, "Basic") {
-		return "", "", true, &Error{Code: ErrInvalidClient, Description: "client authentication must use the Basic scheme", Status: http.StatusUnauthorized}
+		return "", "", true, &Error{Code: codeInvalidClient, Description: "client authentication must use the Basic scheme", Status: http.StatusUnauthorized}
 	}
 	rawID, rawSecret, ok := r.BasicAuth()
 	if ok {
@@ -326,7 +326,7 @@ func (s *Server) clientCredentials(r *http.Request, f form) (id, secret string, 
 		ok = err1 == nil && err2 == nil && id != ""
 	}
 	if !ok {
-		return "", "", true, &Error{Code: ErrInvalidClient, Description: "the Basic credentials are malformed", Status: http.StatusUnauthorized,
+		return "", "", true, &Error{Code: codeInvalidClient, Description: "the Basic credentials are malformed", Status: http.StatusUnauthorized,
 			Header: http.Header{"Www-Authenticate": {fmt.Sprintf("Basic realm=%q", s.issuer)}}}
 	}
 	if bodySecret != "" {

@@ -101,7 +101,7 @@ func (s *Server) handleConsent(w http.ResponseWriter, r *http.Request) {
 		}
 		s.issueCode(w, r, handle, req, c, sess)
 	case "deny":
-		s.failPending(w, r, handle, req, ErrAccessDenied, "the user denied the request")
+		s.failPending(w, r, handle, req, codeAccessDenied, "the user denied the request")
 	default:
 		s.errorPage(w, r, http.StatusBadRequest, "The form did not say whether to allow or deny.")
 	}

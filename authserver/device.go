@@ -16,9 +16,9 @@ import (
 
 // Device grant errors (RFC 8628 §3.5).
 const (
-	ErrAuthorizationPending = "authorization_pending"
-	ErrSlowDown             = "slow_down"
-	ErrExpiredToken         = "expired_token"
+	codeAuthorizationPending = "authorization_pending"
+	codeSlowDown             = "slow_down"
+	codeExpiredToken         = "expired_token"
 )
 
 // userCodeAlphabet has no vowels (no words) and no look-alikes (RFC 8628
@@ -95,7 +95,7 @@ func (s *Server) handleDeviceCode(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !c.AllowsGrant(GrantDeviceCode) {
-		s.writeError(w, r, oauthError(ErrUnauthorizedClient, "the client may not use the device grant"))
+		s.writeError(w, r, oauthError(codeUnauthorizedClient, "the client may not use the device grant"))
 		return
 	}
 	scope, e := grantScope(f.get("scope"), c.Scopes)

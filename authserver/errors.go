@@ -6,16 +6,18 @@ import (
 	"net/http"
 )
 
-// OAuth error codes (RFC 6749 §5.2, RFC 7009 §2.2.1, RFC 8707 §2).
+// OAuth error codes (RFC 6749 §5.2, RFC 7009 §2.2.1, RFC 8707 §2): the
+// "error" member of a response, unexported since only this package writes
+// them. Codes one endpoint alone answers sit beside it.
 const (
-	ErrInvalidRequest       = "invalid_request"
-	ErrInvalidClient        = "invalid_client"
-	ErrInvalidGrant         = "invalid_grant"
-	ErrUnauthorizedClient   = "unauthorized_client"
-	ErrUnsupportedGrantType = "unsupported_grant_type"
-	ErrInvalidScope         = "invalid_scope"
-	ErrInvalidTarget        = "invalid_target"
-	ErrServerError          = "server_error"
+	codeInvalidRequest       = "invalid_request"
+	codeInvalidClient        = "invalid_client"
+	codeInvalidGrant         = "invalid_grant"
+	codeUnauthorizedClient   = "unauthorized_client"
+	codeUnsupportedGrantType = "unsupported_grant_type"
+	codeInvalidScope         = "invalid_scope"
+	codeInvalidTarget        = "invalid_target"
+	codeServerError          = "server_error"
 )
 
 // Error is an OAuth error response as a value: handlers return it and one
@@ -45,11 +47,11 @@ func oauthError(code, description string) *Error {
 	return &Error{Code: code, Description: description}
 }
 
-func invalidRequest(description string) *Error { return oauthError(ErrInvalidRequest, description) }
+func invalidRequest(description string) *Error { return oauthError(codeInvalidRequest, description) }
 
 // serverError hides cause from the client and keeps it for the log.
 func serverError(cause error) *Error {
-	return &Error{Code: ErrServerError, Description: "the server could not complete the request", Status: http.StatusInternalServerError, cause: cause}
+	return &Error{Code: codeServerError, Description: "the server could not complete the request", Status: http.StatusInternalServerError, cause: cause}
 }
 
 // noStore marks a response as never to be cached (RFC 6749 §5.1).

@@ -27,20 +27,20 @@ func (s *Server) authorizationCodeGrant(ctx context.Context, f form, c *Client) 
 	rec, err := s.cfg.Store.ConsumeToken(ctx, store.AuthorizationCode, hashID(code), now)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		return nil, oauthError(ErrInvalidGrant, "the code is invalid")
+		return nil, oauthError(codeInvalidGrant, "the code is invalid")
 	case errors.Is(err, store.ErrConsumed):
 		if _, err := s.cfg.Store.RevokeFamily(ctx, rec.FamilyID, now); err != nil {
 			return nil, serverError(err)
 		}
 		s.revoked(ctx)
 		s.logger.Warn("authorization code replayed; revoked its tokens", zapClient(c.ID))
-		return nil, oauthError(ErrInvalidGrant, "the code was already used")
+		return nil, oauthError(codeInvalidGrant, "the code was already used")
 	case err != nil:
 		return nil, serverError(err)
 	case !rec.RevokedAt.IsZero() || !now.Before(rec.ExpiresAt):
-		return nil, oauthError(ErrInvalidGrant, "the code has expired")
+		return nil, oauthError(codeInvalidGrant, "the code has expired")
 	case rec.ClientID != c.ID:
-		return nil, oauthError(ErrInvalidGrant, "the code was issued to another client")
+		return nil, oauthError(codeInvalidGrant, "the code was issued to another client")
 	}
 	var d codeData
 	if json.Unmarshal(rec.Data, &d) != nil {
@@ -48,14 +48,14 @@ func (s *Server) authorizationCodeGrant(ctx context.Context, f form, c *Client) 
 	}
 	req := d.Request
 	if redirect := f.get("redirect_uri"); redirect != req.RedirectURI && (req.RedirectGiven || redirect != "") {
-		return nil, oauthError(ErrInvalidGrant, "redirect_uri differs from the authorization request")
+		return nil, oauthError(codeInvalidGrant, "redirect_uri differs from the authorization request")
 	}
 	if e := checkVerifier(req, verifier); e != nil {
 		return nil, e
 	}
 	u, ok := s.users.lookup(rec.Subject)
 	if !ok {
-		return nil, oauthError(ErrInvalidGrant, "the user can no longer sign in")
+		return nil, oauthError(codeInvalidGrant, "the user can no longer sign in")
 	}
 	resp, e := s.respond(ctx, userGrant{
 		client: c, user: u, familyID: rec.FamilyID, scope: req.Scope, audience: req.Audience,
@@ -75,7 +75,7 @@ func checkVerifier(req authzRequest, verifier string) *Error {
 	case req.CodeChallenge == "" && verifier == "":
 		return nil
 	case req.CodeChallenge == "":
-		return oauthError(ErrInvalidGrant, "code_verifier sent for a request without code_challenge")
+		return oauthError(codeInvalidGrant, "code_verifier sent for a request without code_challenge")
 	case verifier == "":
 		return invalidRequest("code_verifier is missing")
 	}
@@ -85,7 +85,7 @@ func checkVerifier(req authzRequest, verifier string) *Error {
 		computed = base64.RawURLEncoding.EncodeToString(sum[:])
 	}
 	if subtle.ConstantTimeCompare([]byte(computed), []byte(req.CodeChallenge)) != 1 {
-		return oauthError(ErrInvalidGrant, "code_verifier does not match the code_challenge")
+		return oauthError(codeInvalidGrant, "code_verifier does not match the code_challenge")
 	}
 	return nil
 }

@@ -9,7 +9,7 @@ import (
 // (RFC 6749 §4.4). No refresh token is issued (§4.4.3).
 func (s *Server) clientCredentialsGrant(ctx context.Context, f form, c *Client) (*tokenResponse, *Error) {
 	if c.Public {
-		return nil, oauthError(ErrUnauthorizedClient, "a public client cannot use client credentials")
+		return nil, oauthError(codeUnauthorizedClient, "a public client cannot use client credentials")
 	}
 	scope, e := grantScope(f.get("scope"), c.Scopes)
 	if e != nil {

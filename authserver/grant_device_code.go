@@ -25,18 +25,18 @@ func (s *Server) deviceGrant(ctx context.Context, f form, c *Client) (*tokenResp
 		}
 		switch {
 		case t.ClientID != c.ID:
-			verdict = oauthError(ErrInvalidGrant, "the device code was issued to another client")
+			verdict = oauthError(codeInvalidGrant, "the device code was issued to another client")
 			return t, nil
 		case !t.ConsumedAt.IsZero() || !t.RevokedAt.IsZero():
-			verdict = oauthError(ErrInvalidGrant, "the device code was already used")
+			verdict = oauthError(codeInvalidGrant, "the device code was already used")
 			return t, nil
 		case !now.Before(t.ExpiresAt):
-			verdict = oauthError(ErrExpiredToken, "the device code has expired; start again")
+			verdict = oauthError(codeExpiredToken, "the device code has expired; start again")
 			return t, nil
 		}
 		if d.LastPoll != 0 && now.Unix()-d.LastPoll < d.Interval {
 			d.Interval += 5
-			verdict = oauthError(ErrSlowDown, "polling too fast; wait longer between requests")
+			verdict = oauthError(codeSlowDown, "polling too fast; wait longer between requests")
 		}
 		d.LastPoll = now.Unix()
 		t.Data, _ = json.Marshal(d)
@@ -44,7 +44,7 @@ func (s *Server) deviceGrant(ctx context.Context, f form, c *Client) (*tokenResp
 	})
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		return nil, oauthError(ErrInvalidGrant, "the device code is invalid")
+		return nil, oauthError(codeInvalidGrant, "the device code is invalid")
 	case err != nil:
 		return nil, serverError(err)
 	case verdict != nil:
@@ -52,19 +52,19 @@ func (s *Server) deviceGrant(ctx context.Context, f form, c *Client) (*tokenResp
 	}
 	switch d.Status {
 	case devicePending:
-		return nil, oauthError(ErrAuthorizationPending, "the user has not yet approved the request")
+		return nil, oauthError(codeAuthorizationPending, "the user has not yet approved the request")
 	case deviceDenied:
-		return nil, oauthError(ErrAccessDenied, "the user denied the request")
+		return nil, oauthError(codeAccessDenied, "the user denied the request")
 	}
 	// Approved: the code is single use.
 	if rec, err = s.cfg.Store.ConsumeToken(ctx, store.DeviceCode, id, now); errors.Is(err, store.ErrConsumed) {
-		return nil, oauthError(ErrInvalidGrant, "the device code was already used")
+		return nil, oauthError(codeInvalidGrant, "the device code was already used")
 	} else if err != nil {
 		return nil, serverError(err)
 	}
 	u, ok := s.users.lookup(rec.Subject)
 	if !ok {
-		return nil, oauthError(ErrInvalidGrant, "the user can no longer sign in")
+		return nil, oauthError(codeInvalidGrant, "the user can no longer sign in")
 	}
 	return s.respond(ctx, userGrant{
 		client: c, user: u, familyID: rec.FamilyID, scope: d.Scope, audience: d.Audience, authTime: d.AuthTime, amr: d.AMR,

@@ -38,15 +38,15 @@ func (s *Server) refreshTokenGrant(ctx context.Context, f form, c *Client) (*tok
 	rec, err := s.cfg.Store.GetToken(ctx, store.RefreshToken, id)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		return nil, oauthError(ErrInvalidGrant, "the refresh token is invalid")
+		return nil, oauthError(codeInvalidGrant, "the refresh token is invalid")
 	case err != nil:
 		return nil, serverError(err)
 	case rec.ClientID != c.ID:
-		return nil, oauthError(ErrInvalidGrant, "the refresh token was issued to another client")
+		return nil, oauthError(codeInvalidGrant, "the refresh token was issued to another client")
 	case !rec.ConsumedAt.IsZero():
 		return nil, s.refreshReused(ctx, rec, now)
 	case !rec.RevokedAt.IsZero() || !now.Before(rec.ExpiresAt):
-		return nil, oauthError(ErrInvalidGrant, "the refresh token has expired or was revoked")
+		return nil, oauthError(codeInvalidGrant, "the refresh token has expired or was revoked")
 	}
 	var d refreshData
 	if json.Unmarshal(rec.Data, &d) != nil {
@@ -56,7 +56,7 @@ func (s *Server) refreshTokenGrant(ctx context.Context, f form, c *Client) (*tok
 	if requested := f.get("scope"); requested != "" {
 		want, e := grantScope(requested, d.Scope)
 		if e != nil {
-			return nil, oauthError(ErrInvalidScope, "a refresh cannot widen the scope")
+			return nil, oauthError(codeInvalidScope, "a refresh cannot widen the scope")
 		}
 		scope = want
 	}
@@ -66,7 +66,7 @@ func (s *Server) refreshTokenGrant(ctx context.Context, f form, c *Client) (*tok
 			return nil, serverError(err)
 		}
 		s.revoked(ctx)
-		return nil, oauthError(ErrInvalidGrant, "the user can no longer sign in")
+		return nil, oauthError(codeInvalidGrant, "the user can no longer sign in")
 	}
 	// Checks passed: spend the token. Of two concurrent uses one wins; the
 	// other is a reuse.
@@ -93,7 +93,7 @@ func (s *Server) refreshReused(ctx context.Context, rec store.Token, now time.Ti
 	}
 	s.revoked(ctx)
 	s.logger.Warn("refresh token reused; revoked its family", zapClient(rec.ClientID))
-	return oauthError(ErrInvalidGrant, "the refresh token was already used")
+	return oauthError(codeInvalidGrant, "the refresh token was already used")
 }
 
 func (s *Server) findRefreshToken(ctx context.Context, raw string) (presentedToken, bool, error) {

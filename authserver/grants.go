@@ -90,5 +90,5 @@ func (s *Server) unlessReplayed(ctx context.Context, kind store.TokenKind, spent
 		return nil, serverError(err)
 	}
 	s.revoked(ctx)
-	return nil, oauthError(ErrInvalidGrant, "the grant was revoked while it was being redeemed")
+	return nil, oauthError(codeInvalidGrant, "the grant was revoked while it was being redeemed")
 }

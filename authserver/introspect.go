@@ -92,7 +92,7 @@ func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if caller.Public {
-		s.writeError(w, r, &Error{Code: ErrInvalidClient, Description: "a public client cannot introspect tokens", Status: http.StatusUnauthorized})
+		s.writeError(w, r, &Error{Code: codeInvalidClient, Description: "a public client cannot introspect tokens", Status: http.StatusUnauthorized})
 		return
 	}
 	raw := f.get("token")

@@ -20,8 +20,8 @@ import (
 
 // Registration errors (RFC 7591 §3.2.2).
 const (
-	ErrInvalidRedirectURI    = "invalid_redirect_uri"
-	ErrInvalidClientMetadata = "invalid_client_metadata"
+	codeInvalidRedirectURI    = "invalid_redirect_uri"
+	codeInvalidClientMetadata = "invalid_client_metadata"
 )
 
 // Registration modes.
@@ -110,7 +110,7 @@ type ClientMetadata struct {
 }
 
 func metadataError(description string) *Error {
-	return oauthError(ErrInvalidClientMetadata, description)
+	return oauthError(codeInvalidClientMetadata, description)
 }
 
 // readMetadata reads a JSON client metadata body.
@@ -123,7 +123,7 @@ func (s *Server) readMetadata(w http.ResponseWriter, r *http.Request) (*ClientMe
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
-			return nil, nil, &Error{Code: ErrInvalidClientMetadata, Description: fmt.Sprintf("the request body is larger than %d bytes", s.cfg.MaxBodyBytes), Status: http.StatusRequestEntityTooLarge}
+			return nil, nil, &Error{Code: codeInvalidClientMetadata, Description: fmt.Sprintf("the request body is larger than %d bytes", s.cfg.MaxBodyBytes), Status: http.StatusRequestEntityTooLarge}
 		}
 		return nil, nil, metadataError("the request body could not be read")
 	}
@@ -189,7 +189,7 @@ func (s *Server) validateMetadata(m *ClientMetadata) *Error {
 		return metadataError("refresh_token needs authorization_code or the device grant")
 	}
 	if code && len(m.RedirectURIs) == 0 {
-		return oauthError(ErrInvalidRedirectURI, "redirect_uris is required for the authorization code grant")
+		return oauthError(codeInvalidRedirectURI, "redirect_uris is required for the authorization code grant")
 	}
 	m.RedirectURIs = dedupe(m.RedirectURIs)
 	m.PostLogoutRedirectURIs = dedupe(m.PostLogoutRedirectURIs)
@@ -240,17 +240,17 @@ func (p *RegistrationPolicy) checkRedirectURI(raw string, public bool) *Error {
 	u, err := url.Parse(raw)
 	switch {
 	case err != nil || !u.IsAbs() || strings.Contains(raw, "#"):
-		return oauthError(ErrInvalidRedirectURI, "a redirect URI must be absolute and have no fragment")
+		return oauthError(codeInvalidRedirectURI, "a redirect URI must be absolute and have no fragment")
 	case u.Scheme == "https" && u.Host != "":
 		return nil
 	case u.Scheme == "http" && isLoopbackRedirectHost(u.Hostname()):
 		return nil
 	case u.Scheme == "http":
-		return oauthError(ErrInvalidRedirectURI, "http redirect URIs are allowed only for loopback hosts (127.0.0.1, [::1], localhost)")
+		return oauthError(codeInvalidRedirectURI, "http redirect URIs are allowed only for loopback hosts (127.0.0.1, [::1], localhost)")
 	case public && !p.NoCustomSchemes && strings.Contains(u.Scheme, ".") && !slices.Contains([]string{"javascript", "data", "file", "vbscript"}, u.Scheme):
 		return nil
 	default:
-		return oauthError(ErrInvalidRedirectURI, "a redirect URI must use https, http on a loopback host, or (public native clients) a private-use scheme such as com.example.app")
+		return oauthError(codeInvalidRedirectURI, "a redirect URI must use https, http on a loopback host, or (public native clients) a private-use scheme such as com.example.app")
 	}
 }
 
@@ -300,7 +300,7 @@ func (s *Server) allowRegistration(r *http.Request) (spend string, e *Error) {
 	}
 	ip, now := s.cfg.ClientIP(r), s.now()
 	if _, ok := s.registrationLimit.attempt(addressKey(ip), now); !ok { // every request counts
-		return "", &Error{Code: ErrInvalidRequest, Description: "too many registrations from this address; try again later", Status: http.StatusTooManyRequests}
+		return "", &Error{Code: codeInvalidRequest, Description: "too many registrations from this address; try again later", Status: http.StatusTooManyRequests}
 	}
 	if p.Mode == RegistrationOpen {
 		return "", nil
@@ -470,7 +470,7 @@ func (s *Server) handleClientConfiguration(w http.ResponseWriter, r *http.Reques
 		w.WriteHeader(http.StatusNoContent)
 	default:
 		w.Header().Set("Allow", strings.Join(clientConfigurationMethods, ", "))
-		s.writeError(w, r, &Error{Code: ErrInvalidRequest, Description: "method " + r.Method + " is not allowed here", Status: http.StatusMethodNotAllowed})
+		s.writeError(w, r, &Error{Code: codeInvalidRequest, Description: "method " + r.Method + " is not allowed here", Status: http.StatusMethodNotAllowed})
 	}
 }
 

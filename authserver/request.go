@@ -55,7 +55,7 @@ func parsePostForm(w http.ResponseWriter, r *http.Request, max int64) (form, *Er
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
-			return nil, &Error{Code: ErrInvalidRequest, Description: fmt.Sprintf("the request body is larger than %d bytes", max), Status: http.StatusRequestEntityTooLarge}
+			return nil, &Error{Code: codeInvalidRequest, Description: fmt.Sprintf("the request body is larger than %d bytes", max), Status: http.StatusRequestEntityTooLarge}
 		}
 		return nil, invalidRequest("the request body could not be read")
 	}

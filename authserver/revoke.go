@@ -29,7 +29,7 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 	}
 	if ok {
 		if pt.record.ClientID != caller.ID {
-			s.writeError(w, r, oauthError(ErrUnauthorizedClient, "the token was not issued to this client"))
+			s.writeError(w, r, oauthError(codeUnauthorizedClient, "the token was not issued to this client"))
 			return
 		}
 		now := s.now()

@@ -45,14 +45,14 @@ const (
 func grantScope(requested string, allowed []string) ([]string, *Error) {
 	want, ok := parseScope(requested)
 	if !ok {
-		return nil, oauthError(ErrInvalidScope, "the scope parameter has characters a scope cannot contain")
+		return nil, oauthError(codeInvalidScope, "the scope parameter has characters a scope cannot contain")
 	}
 	if len(want) == 0 {
 		return slices.Clone(allowed), nil
 	}
 	for _, sc := range want {
 		if !slices.Contains(allowed, sc) {
-			return nil, oauthError(ErrInvalidScope, "scope "+sc+" is not allowed for this client")
+			return nil, oauthError(codeInvalidScope, "scope "+sc+" is not allowed for this client")
 		}
 	}
 	return want, nil
@@ -73,10 +73,10 @@ func (s *Server) grantAudience(resources []string, c *Client) ([]string, *Error)
 	for _, res := range resources {
 		u, err := url.Parse(res)
 		if err != nil || !u.IsAbs() || u.Fragment != "" || strings.Contains(res, "#") {
-			return nil, oauthError(ErrInvalidTarget, "resource must be an absolute URI without a fragment")
+			return nil, oauthError(codeInvalidTarget, "resource must be an absolute URI without a fragment")
 		}
 		if !slices.Contains(c.Audiences, res) {
-			return nil, oauthError(ErrInvalidTarget, "the client may not request a token for that resource")
+			return nil, oauthError(codeInvalidTarget, "the client may not request a token for that resource")
 		}
 		if !slices.Contains(out, res) {
 			out = append(out, res)

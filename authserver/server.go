@@ -390,7 +390,7 @@ func (s *Server) Lookup(path string) (http.Handler, bool) {
 			}
 		}
 		w.Header().Set("Allow", strings.Join(ep.methods, ", "))
-		s.writeError(w, r, &Error{Code: ErrInvalidRequest, Description: "method " + r.Method + " is not allowed here", Status: http.StatusMethodNotAllowed})
+		s.writeError(w, r, &Error{Code: codeInvalidRequest, Description: "method " + r.Method + " is not allowed here", Status: http.StatusMethodNotAllowed})
 	}
 	if corsRoutes[rel] {
 		return withCORS(ep.methods, h), true

@@ -33,11 +33,11 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	}
 	grant, ok := s.grants[gt]
 	if !ok {
-		s.writeError(w, r, oauthError(ErrUnsupportedGrantType, "this server does not support that grant type"))
+		s.writeError(w, r, oauthError(codeUnsupportedGrantType, "this server does not support that grant type"))
 		return
 	}
 	if !c.AllowsGrant(gt) {
-		s.writeError(w, r, oauthError(ErrUnauthorizedClient, "the client may not use the "+gt+" grant"))
+		s.writeError(w, r, oauthError(codeUnauthorizedClient, "the client may not use the "+gt+" grant"))
 		return
 	}
 	resp, e := grant(r.Context(), f, c)

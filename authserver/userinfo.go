@@ -59,7 +59,7 @@ func (s *Server) handleUserInfo(w http.ResponseWriter, r *http.Request) {
 	raw, err := authorizationToken(r, s.cfg.UserinfoBareToken)
 	switch {
 	case err != nil:
-		s.bearerError(w, http.StatusBadRequest, ErrInvalidRequest, err.Error(), "")
+		s.bearerError(w, http.StatusBadRequest, codeInvalidRequest, err.Error(), "")
 		return
 	case raw == "":
 		s.bearerError(w, http.StatusUnauthorized, "", "", "")
