@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	"errors"
 	"fmt"
 	"math"
 	"net/http"
@@ -24,6 +25,9 @@ const (
 	GrantClientCredentials = "client_credentials"
 	GrantDeviceCode        = "urn:ietf:params:oauth:grant-type:device_code"
 )
+
+// knownGrants are the grant types this server implements.
+var knownGrants = []string{GrantAuthorizationCode, GrantRefreshToken, GrantClientCredentials, GrantDeviceCode}
 
 // Client authentication methods (RFC 7591 §2).
 const (
@@ -351,4 +355,69 @@ func (s *Server) clientRequest(w http.ResponseWriter, r *http.Request) (form, *C
 	}
 	s.writeError(w, r, e)
 	return nil, nil, false
+}
+
+// checkClient applies the defaults to a copy of a configured client and
+// checks it, so that every way of building a Server gets the same rules.
+func checkClient(configured *Client) (*Client, error) {
+	if configured == nil {
+		return nil, errors.New("a client is nil")
+	}
+	c := *configured
+	if c.Name == "" {
+		c.Name = c.ID
+	}
+	if len(c.GrantTypes) == 0 {
+		// A confidential client without redirect URIs is a service; any
+		// other signs users in.
+		if !c.Public && len(c.RedirectURIs) == 0 {
+			c.GrantTypes = []string{GrantClientCredentials}
+		} else {
+			c.GrantTypes = []string{GrantAuthorizationCode, GrantRefreshToken}
+		}
+	}
+	if err := validateClient(&c); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+func validateClient(c *Client) error {
+	switch {
+	case c.ID == "":
+		return errors.New("a client has no id")
+	case c.Public && !c.Secret.IsZero():
+		return fmt.Errorf("client %q: a public client cannot have a secret", c.ID)
+	case !c.Public && c.Secret.IsZero():
+		return fmt.Errorf("client %q: a confidential client needs a secret", c.ID)
+	case c.Public && c.AuthMethod != "" && c.AuthMethod != AuthMethodNone:
+		return fmt.Errorf("client %q: a public client authenticates with none", c.ID)
+	case !c.Public && c.AuthMethod != "" && c.AuthMethod != AuthMethodBasic && c.AuthMethod != AuthMethodPost:
+		return fmt.Errorf("client %q: unsupported authentication method %q", c.ID, c.AuthMethod)
+	case c.AllowsGrant(GrantAuthorizationCode) && len(c.RedirectURIs) == 0:
+		return fmt.Errorf("client %q: the authorization code grant needs redirect URIs", c.ID)
+	}
+	for _, gt := range c.GrantTypes {
+		if !slices.Contains(knownGrants, gt) {
+			return fmt.Errorf("client %q: unknown grant type %q (want one of %v)", c.ID, gt, knownGrants)
+		}
+	}
+	if c.Public && c.AllowsGrant(GrantClientCredentials) {
+		return fmt.Errorf("client %q: a public client cannot use client_credentials", c.ID)
+	}
+	for _, a := range c.Audiences {
+		if p, err := url.Parse(a); err != nil || !p.IsAbs() || p.Fragment != "" {
+			return fmt.Errorf("client %q: audience %q must be an absolute URI without a fragment (RFC 8707)", c.ID, a)
+		}
+	}
+	for _, u := range append(slices.Clone(c.RedirectURIs), c.PostLogoutRedirectURIs...) {
+		p, err := url.Parse(u)
+		if err != nil || !p.IsAbs() || p.Fragment != "" || strings.Contains(u, "#") {
+			return fmt.Errorf("client %q: redirect URI %q must be absolute and have no fragment", c.ID, u)
+		}
+		if p.Scheme == "http" && !isLoopbackRedirectHost(p.Hostname()) {
+			return fmt.Errorf("client %q: redirect URI %q must use https (http only for loopback)", c.ID, u)
+		}
+	}
+	return nil
 }

@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -266,8 +265,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if len(s.users.byName) != len(cfg.Users) {
 		return nil, errors.New("a user is defined twice")
 	}
-	for _, c := range cfg.Clients {
-		if err := validateClient(c); err != nil {
+	for _, configured := range cfg.Clients {
+		c, err := checkClient(configured)
+		if err != nil {
 			return nil, err
 		}
 		if c.ID == GatewayClientID {
@@ -320,33 +320,6 @@ func remoteIP(r *http.Request) string {
 		return r.RemoteAddr
 	}
 	return host
-}
-
-func validateClient(c *Client) error {
-	switch {
-	case c.ID == "":
-		return errors.New("a client has no id")
-	case c.Public && !c.Secret.IsZero():
-		return fmt.Errorf("client %q: a public client cannot have a secret", c.ID)
-	case !c.Public && c.Secret.IsZero():
-		return fmt.Errorf("client %q: a confidential client needs a secret", c.ID)
-	case c.Public && c.AuthMethod != "" && c.AuthMethod != AuthMethodNone:
-		return fmt.Errorf("client %q: a public client authenticates with none", c.ID)
-	case !c.Public && c.AuthMethod != "" && c.AuthMethod != AuthMethodBasic && c.AuthMethod != AuthMethodPost:
-		return fmt.Errorf("client %q: unsupported authentication method %q", c.ID, c.AuthMethod)
-	case c.AllowsGrant(GrantAuthorizationCode) && len(c.RedirectURIs) == 0:
-		return fmt.Errorf("client %q: the authorization code grant needs redirect URIs", c.ID)
-	}
-	for _, u := range append(slices.Clone(c.RedirectURIs), c.PostLogoutRedirectURIs...) {
-		p, err := url.Parse(u)
-		if err != nil || !p.IsAbs() || p.Fragment != "" || strings.Contains(u, "#") {
-			return fmt.Errorf("client %q: redirect URI %q must be absolute and have no fragment", c.ID, u)
-		}
-		if p.Scheme == "http" && !isLoopbackRedirectHost(p.Hostname()) {
-			return fmt.Errorf("client %q: redirect URI %q must use https (http only for loopback)", c.ID, u)
-		}
-	}
-	return nil
 }
 
 // Issuer returns the issuer identifier, without a trailing slash.

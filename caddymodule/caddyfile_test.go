@@ -161,7 +161,7 @@ func TestConfigErrors(t *testing.T) {
 		client c {
 			public
 			secret x
-		}`, "public client has no secret"},
+		}`, "public client cannot have a secret"},
 		{"secret and hash", `issuer https://a.example
 		client c {
 			secret x
