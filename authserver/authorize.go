@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -12,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/authgate/authgate/authserver/loopback"
 	"github.com/authgate/authgate/authserver/store"
 	"github.com/authgate/authgate/authserver/ui"
 )
@@ -245,7 +245,7 @@ func redirectURIMatches(registered []string, got string) bool {
 		return true
 	}
 	g, err := url.Parse(got)
-	if err != nil || g.Scheme != "http" || !isLoopbackRedirectHost(g.Hostname()) {
+	if err != nil || g.Scheme != "http" || !loopback.IsHost(g.Hostname()) {
 		return false
 	}
 	for _, reg := range registered {
@@ -258,14 +258,6 @@ func redirectURIMatches(registered []string, got string) bool {
 		}
 	}
 	return false
-}
-
-func isLoopbackRedirectHost(h string) bool {
-	if h == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(h)
-	return ip != nil && ip.IsLoopback()
 }
 
 // redirectWithParams sends the browser to the client's redirect URI with

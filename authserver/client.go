@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/authgate/authgate/authserver/loopback"
 	"github.com/authgate/authgate/authserver/password"
 )
 
@@ -415,7 +416,7 @@ func validateClient(c *Client) error {
 		if err != nil || !p.IsAbs() || p.Fragment != "" || strings.Contains(u, "#") {
 			return fmt.Errorf("client %q: redirect URI %q must be absolute and have no fragment", c.ID, u)
 		}
-		if p.Scheme == "http" && !isLoopbackRedirectHost(p.Hostname()) {
+		if p.Scheme == "http" && !loopback.IsHost(p.Hostname()) {
 			return fmt.Errorf("client %q: redirect URI %q must use https (http only for loopback)", c.ID, u)
 		}
 	}

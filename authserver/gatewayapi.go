@@ -4,28 +4,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
-	"slices"
 	"strings"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
 
+	"github.com/authgate/authgate/authserver/keys"
 	"github.com/authgate/authgate/authserver/store"
 )
 
-// This file is what the gateway uses in-process: verifying access tokens
-// with the identity behind them, learning of revocations, verifying
-// signatures for an OpenID Connect client, and pushing the gateway's own
-// authorization requests.
-
-// GatewayClientID is the built-in first-party client the gateway signs
-// users in with. Its secret is generated once and kept in the store; it
-// may use redirect URIs it pushed itself (RFC 9126 §2.4), since only the
-// gateway, in the same process, can push them.
-const GatewayClientID = "authgate-gateway"
-
-const secretGatewayClient = "gateway-client-secret"
+// This file is what the gateway uses in-process besides its sign-in client
+// (gatewayclient.go): verifying access tokens with the identity behind
+// them, verifying signatures, and the gateway's sessions.
 
 // TokenInfo is a verified access token and, for a user's token, the user.
 type TokenInfo struct {
@@ -59,7 +49,7 @@ func (s *Server) VerifySignature(ctx context.Context, jwt string) ([]byte, error
 	if len(jwt) > maxTokenLength {
 		return nil, errNotOurToken
 	}
-	jws, err := jose.ParseSigned(jwt, []jose.SignatureAlgorithm{jose.ES256, jose.EdDSA, jose.RS256})
+	jws, err := jose.ParseSigned(jwt, keys.SignatureAlgorithms())
 	if err != nil || len(jws.Signatures) != 1 {
 		return nil, errNotOurToken
 	}
@@ -69,65 +59,6 @@ func (s *Server) VerifySignature(ctx context.Context, jwt string) ([]byte, error
 		return nil, errNotOurToken
 	}
 	return jws.Verify(key)
-}
-
-// GatewayClientSecret returns the built-in gateway client's secret.
-func (s *Server) GatewayClientSecret() string { return s.gatewaySecret }
-
-// PushGatewayRequest stores an authorization request of the built-in
-// gateway client, as its authenticated PAR request would (RFC 9126), and
-// returns the URL to send the browser to.
-func (s *Server) PushGatewayRequest(ctx context.Context, params url.Values) (string, error) {
-	params = cloneValues(params)
-	params.Set("client_id", GatewayClientID)
-	if _, _, e := s.validateAuthorize(ctx, form(params), true); e != nil {
-		return "", fmt.Errorf("gateway authorization request: %s", e.Description)
-	}
-	uri, err := s.storePushedRequest(ctx, GatewayClientID, params)
-	if err != nil {
-		return "", err
-	}
-	return s.endpointURL(pathAuthorize) + "?" + url.Values{"client_id": {GatewayClientID}, "request_uri": {uri}}.Encode(), nil
-}
-
-func cloneValues(v url.Values) url.Values {
-	out := make(url.Values, len(v))
-	for k, vs := range v {
-		out[k] = slices.Clone(vs)
-	}
-	return out
-}
-
-// newGatewayClient makes the built-in gateway client.
-func newGatewayClient(secret string) *Client {
-	return &Client{
-		ID: GatewayClientID, Name: "this site", Secret: PlainSecret(secret),
-		GrantTypes:  []string{GrantAuthorizationCode, GrantRefreshToken},
-		Scopes:      []string{"openid", "profile", "email", "groups", "offline_access"},
-		SkipConsent: true, IssueRefreshTokens: true, RequirePKCE: true, RequirePAR: true,
-		TrustPushedRedirects: true,
-	}
-}
-
-// SetGatewayRedirects sets what decides which redirect URIs the gateway
-// client may push: those on the hosts the configuration's gateways
-// protect. Until it is set, none.
-func (s *Server) SetGatewayRedirects(allowed func(*url.URL) bool) {
-	s.gatewayRedirect.Store(&allowed)
-}
-
-// trustedPushedRedirect reports whether a redirect URI the gateway client
-// pushed itself is acceptable: absolute http(s), no fragment, query or
-// credentials, and on a host of the configuration (never one a request
-// named: RFC 9700 §4.1).
-func (s *Server) trustedPushedRedirect(raw string) bool {
-	u, err := url.Parse(raw)
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil ||
-		u.Fragment != "" || u.RawQuery != "" || strings.ContainsAny(raw, "#?") {
-		return false
-	}
-	allowed := s.gatewayRedirect.Load()
-	return allowed != nil && (*allowed)(u)
 }
 
 // gatewaySessionFamily is the family of the gateway sessions signed in

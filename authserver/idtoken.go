@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/authgate/authgate/authserver/keys"
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 )
@@ -144,7 +145,7 @@ func (s *Server) verifyJWT(ctx context.Context, raw string, typs []string, dst a
 	if len(raw) > maxTokenLength || strings.Count(raw, ".") != 2 {
 		return errNotOurToken
 	}
-	tok, err := jwt.ParseSigned(raw, []jose.SignatureAlgorithm{jose.ES256, jose.EdDSA, jose.RS256})
+	tok, err := jwt.ParseSigned(raw, keys.SignatureAlgorithms())
 	if err != nil || len(tok.Headers) != 1 {
 		return errNotOurToken
 	}

@@ -15,6 +15,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/authgate/authgate/authserver/bearer"
+	"github.com/authgate/authgate/authserver/loopback"
 	"github.com/authgate/authgate/authserver/store"
 )
 
@@ -243,7 +245,7 @@ func (p *RegistrationPolicy) checkRedirectURI(raw string, public bool) *Error {
 		return oauthError(codeInvalidRedirectURI, "a redirect URI must be absolute and have no fragment")
 	case u.Scheme == "https" && u.Host != "":
 		return nil
-	case u.Scheme == "http" && isLoopbackRedirectHost(u.Hostname()):
+	case u.Scheme == "http" && loopback.IsHost(u.Hostname()):
 		return nil
 	case u.Scheme == "http":
 		return oauthError(codeInvalidRedirectURI, "http redirect URIs are allowed only for loopback hosts (127.0.0.1, [::1], localhost)")
@@ -257,7 +259,7 @@ func (p *RegistrationPolicy) checkRedirectURI(raw string, public bool) *Error {
 // webURL reports whether u is an https URL (or http on a loopback host).
 func webURL(u string) bool {
 	p, err := url.Parse(u)
-	return err == nil && p.Host != "" && (p.Scheme == "https" || p.Scheme == "http" && isLoopbackRedirectHost(p.Hostname()))
+	return err == nil && p.Host != "" && (p.Scheme == "https" || p.Scheme == "http" && loopback.IsHost(p.Hostname()))
 }
 
 func dedupe(in []string) []string {
@@ -305,10 +307,10 @@ func (s *Server) allowRegistration(r *http.Request) (spend string, e *Error) {
 	if p.Mode == RegistrationOpen {
 		return "", nil
 	}
-	token, err := bearerToken(r)
+	token, err := bearer.FromHeader(r.Header, false)
 	if err != nil || token == "" {
 		return "", &Error{Code: "invalid_token", Description: "an initial access token is required", Status: http.StatusUnauthorized,
-			Header: http.Header{"Www-Authenticate": {fmt.Sprintf("Bearer realm=%q, error=\"invalid_token\"", s.issuer)}}}
+			Header: http.Header{"Www-Authenticate": {s.challenge("invalid_token", "", "")}}}
 	}
 	for _, t := range p.InitialAccessTokens {
 		if subtle.ConstantTimeCompare([]byte(t), []byte(token)) == 1 {
@@ -320,7 +322,7 @@ func (s *Server) allowRegistration(r *http.Request) (spend string, e *Error) {
 		return token, nil
 	}
 	return "", &Error{Code: "invalid_token", Description: "the initial access token is not valid", Status: http.StatusUnauthorized,
-		Header: http.Header{"Www-Authenticate": {fmt.Sprintf("Bearer realm=%q, error=\"invalid_token\"", s.issuer)}}}
+		Header: http.Header{"Www-Authenticate": {s.challenge("invalid_token", "", "")}}}
 }
 
 // IssueInitialAccessToken makes a single-use initial access token for
@@ -388,7 +390,7 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 // its registration access token.
 func (s *Server) handleClientConfiguration(w http.ResponseWriter, r *http.Request, id string) {
 	ctx := r.Context()
-	token, err := bearerToken(r)
+	token, err := bearer.FromHeader(r.Header, false)
 	rc, gerr := s.cfg.Store.GetClient(ctx, id)
 	if gerr != nil && !errors.Is(gerr, store.ErrNotFound) {
 		s.writeError(w, r, serverError(gerr))

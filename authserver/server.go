@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/authgate/authgate/authserver/keys"
+	"github.com/authgate/authgate/authserver/loopback"
 	"github.com/authgate/authgate/authserver/store"
 	"github.com/authgate/authgate/authserver/ui"
 )
@@ -158,7 +159,7 @@ func ValidateIssuer(issuer string) error {
 	switch {
 	case u.Host == "" || (u.Scheme != "https" && u.Scheme != "http"):
 		return fmt.Errorf("issuer %q must be an absolute https URL", issuer)
-	case u.Scheme == "http" && !isLoopbackHost(u.Hostname()):
+	case u.Scheme == "http" && !loopback.IsHost(u.Hostname()):
 		return fmt.Errorf("issuer %q must use https (http is only for loopback hosts)", issuer)
 	case u.RawQuery != "" || u.Fragment != "" || strings.HasSuffix(issuer, "?") || strings.Contains(issuer, "#"):
 		return fmt.Errorf("issuer %q must not have a query or fragment", issuer)
@@ -168,14 +169,6 @@ func ValidateIssuer(issuer string) error {
 		return fmt.Errorf("issuer %q must not end with a slash: clients compare it exactly", issuer)
 	}
 	return nil
-}
-
-func isLoopbackHost(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // New checks cfg and returns a Server. It loads (or on first use creates)

@@ -2,23 +2,17 @@ package authserver
 
 import (
 	"errors"
-	"fmt"
 	"net/http"
 	"slices"
 	"strings"
+
+	"github.com/authgate/authgate/authserver/bearer"
 )
 
 // bearerError answers a protected resource request per RFC 6750 §3: the
 // error goes in WWW-Authenticate.
 func (s *Server) bearerError(w http.ResponseWriter, status int, code, description, scope string) {
-	challenge := fmt.Sprintf("Bearer realm=%q", s.issuer)
-	if code != "" {
-		challenge += fmt.Sprintf(", error=%q, error_description=%q", code, description)
-	}
-	if scope != "" {
-		challenge += fmt.Sprintf(", scope=%q", scope)
-	}
-	w.Header().Set("WWW-Authenticate", challenge)
+	w.Header().Set("WWW-Authenticate", s.challenge(code, description, scope))
 	noStore(w)
 	body := map[string]string{}
 	if code != "" {
@@ -27,36 +21,17 @@ func (s *Server) bearerError(w http.ResponseWriter, status int, code, descriptio
 	writeJSON(w, status, body)
 }
 
-// bearerToken returns the access token of an Authorization: Bearer header
-// (RFC 6750 §2.1).
-func bearerToken(r *http.Request) (string, error) { return authorizationToken(r, false) }
-
-// authorizationToken returns the access token of an Authorization header:
-// Bearer, or with bare, a token alone ("Authorization: <token>", one word
-// with no scheme).
-func authorizationToken(r *http.Request, bare bool) (string, error) {
-	values := r.Header.Values("Authorization")
-	if len(values) == 0 {
-		return "", nil
-	}
-	if len(values) > 1 {
-		return "", errors.New("the Authorization header is repeated")
-	}
-	scheme, token, ok := strings.Cut(values[0], " ")
-	if bare && !ok && scheme != "" && !strings.ContainsAny(scheme, "\t,") {
-		return scheme, nil
-	}
-	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
-		return "", errors.New("the Authorization header is not a Bearer token")
-	}
-	return strings.TrimSpace(token), nil
+// challenge is the server's Bearer challenge (RFC 6750 §3), its realm the
+// issuer.
+func (s *Server) challenge(code, description, scope string) string {
+	return bearer.Challenge{Realm: s.issuer, Error: code, Description: description, Scope: scope}.String()
 }
 
 // handleUserInfo is the OpenID Connect UserInfo endpoint (OIDC Core §5.3):
 // the claims the token's scopes release about its user.
 func (s *Server) handleUserInfo(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Access-Control-Allow-Origin", "*")
-	raw, err := authorizationToken(r, s.cfg.UserinfoBareToken)
+	raw, err := bearer.FromHeader(r.Header, s.cfg.UserinfoBareToken)
 	switch {
 	case err != nil:
 		s.bearerError(w, http.StatusBadRequest, codeInvalidRequest, err.Error(), "")

@@ -164,5 +164,4 @@ var (
 	_ caddy.Provisioner           = (*Gateway)(nil)
 	_ caddy.CleanerUpper          = (*Gateway)(nil)
 	_ caddyhttp.MiddlewareHandler = (*Gateway)(nil)
-	_ http.RoundTripper           = inProcess{}
 )

@@ -3,7 +3,6 @@ package caddymodule
 import (
 	"context"
 	"errors"
-	"net/http"
 	"slices"
 	"strings"
 	"time"
@@ -93,30 +92,17 @@ func (v chainVerifier) Verify(ctx context.Context, token string) (*gateway.Ident
 }
 
 // bundledLogin signs browsers in with the bundled server as its built-in
-// first-party client, entirely in-process.
+// first-party client, entirely in-process, through the server's own seam.
 func bundledLogin(s *authserver.Server, scopes []string) *gateway.Login {
-	iss := s.Issuer()
+	c := s.GatewayClient()
 	return &gateway.Login{
-		Issuer: iss, ClientID: authserver.GatewayClientID, ClientSecret: s.GatewayClientSecret(), Scopes: scopes,
-		HTTPClient:    &http.Client{Transport: inProcess{s}, Timeout: 30 * time.Second},
-		Endpoint:      oauth2.Endpoint{AuthURL: iss + "/authorize", TokenURL: iss + "/token", AuthStyle: oauth2.AuthStyleInHeader},
-		EndSessionURL: iss + "/logout",
-		IssParameter:  true, // RFC 9207: it always sends iss
-		RevocationURL: iss + "/revoke",
-		KeySet:        s,
-		Push:          s.PushGatewayRequest,
+		Issuer: c.Issuer, ClientID: c.ClientID, Scopes: scopes, HTTPClient: c.HTTPClient,
+		Endpoint:          oauth2.Endpoint{AuthURL: c.AuthorizationURL, TokenURL: c.TokenURL, AuthStyle: oauth2.AuthStyleInHeader},
+		EndSessionURL:     c.EndSessionURL,
+		IssParameter:      true, // RFC 9207: it always sends iss
+		RevocationURL:     c.RevocationURL,
+		KeySet:            c.KeySet,
+		SigningAlgorithms: c.SigningAlgorithms,
+		Push:              c.Push,
 	}
-}
-
-// inProcess is an http.RoundTripper that hands requests to a handler in
-// the same process, so the gateway's OAuth client reaches the bundled
-// server without the network.
-type inProcess struct{ h http.Handler }
-
-func (t inProcess) RoundTrip(req *http.Request) (*http.Response, error) {
-	in := req.WithContext(authserver.InProcessContext(req.Context()))
-	// The mark only in-process code can set: the gateway client
-	// authenticates with nothing else.
-	in.RemoteAddr = "127.0.0.1:0"
-	return authserver.ServeInProcess(t.h, in, req), nil
 }

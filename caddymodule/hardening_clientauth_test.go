@@ -82,7 +82,7 @@ func TestClientAuthNoLockout(t *testing.T) {
 // in-process sign-in still works.
 func TestGatewayClientNotOverNetwork(t *testing.T) {
 	g := startGateway(t, gatewayClients, `accept bearer`, `accept session`)
-	secret := activeApp(t).AuthServer().GatewayClientSecret()
+	secret := gatewayClientSecret(t)
 	for _, tt := range []struct {
 		path string
 		form url.Values

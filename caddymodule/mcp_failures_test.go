@@ -45,7 +45,7 @@ func TestMCPToolFailures(t *testing.T) {
 	// PKCE mismatch: a verifier that is not the challenge's.
 	s.fails("oauth2_exchange_token", exchange(map[string]any{"code_verifier": strings.Repeat("v", 43)}), "invalid_grant")
 	// The gateway client, even with its real secret, is unknown here.
-	s.fails("oauth2_exchange_token", exchange(map[string]any{"client_id": "authgate-gateway", "client_secret": activeApp(t).server.GatewayClientSecret()}), "invalid_client")
+	s.fails("oauth2_exchange_token", exchange(map[string]any{"client_id": "authgate-gateway", "client_secret": gatewayClientSecret(t)}), "invalid_client")
 
 	// A fresh code through the whole flow, then its refresh token revoked.
 	az = s.ok("oauth2_authorize", map[string]any{"client_id": "app", "redirect_uri": redirect, "scope": "openid offline_access"})
@@ -70,7 +70,7 @@ func TestMCPToolFailures(t *testing.T) {
 	}
 	s.fails("oauth2_validate_token", map[string]any{"token": svc, "client_id": "svc", "client_secret": "wrong"}, "invalid_client")
 	s.fails("oauth2_validate_token", map[string]any{"token": svc, "client_id": "nobody", "client_secret": "x"}, "invalid_client")
-	s.fails("oauth2_validate_token", map[string]any{"token": svc, "client_id": "authgate-gateway", "client_secret": activeApp(t).server.GatewayClientSecret()}, "invalid_client")
+	s.fails("oauth2_validate_token", map[string]any{"token": svc, "client_id": "authgate-gateway", "client_secret": gatewayClientSecret(t)}, "invalid_client")
 	if v := s.ok("oauth2_validate_token", map[string]any{"token": svc, "client_id": "other", "client_secret": "other-secret"}); v["active"] != false {
 		t.Errorf("another client sees svc's token: %v", v)
 	}
@@ -85,7 +85,7 @@ func TestMCPToolFailures(t *testing.T) {
 	}
 	s.fails("oauth2_revoke_token", map[string]any{"token": svc, "client_id": "svc", "client_secret": "wrong"}, "invalid_client")
 	s.fails("oauth2_revoke_token", map[string]any{"token": svc, "client_id": "nobody", "client_secret": "x"}, "invalid_client")
-	s.fails("oauth2_revoke_token", map[string]any{"token": svc, "client_id": "authgate-gateway", "client_secret": activeApp(t).server.GatewayClientSecret()}, "invalid_client")
+	s.fails("oauth2_revoke_token", map[string]any{"token": svc, "client_id": "authgate-gateway", "client_secret": gatewayClientSecret(t)}, "invalid_client")
 	s.fails("oauth2_revoke_token", map[string]any{"token": svc, "client_id": "other", "client_secret": "other-secret"}, "unauthorized_client")
 	if !m.active(svc) {
 		t.Error("another client revoked svc's token")

@@ -3,6 +3,7 @@ package caddymodule
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -163,4 +164,18 @@ func toolText(res *mcp.CallToolResult) string {
 func str(out map[string]any, name string) string {
 	s, _ := out[name].(string)
 	return s
+}
+
+// gatewayClientSecret reads the built-in gateway client's secret from the
+// running app's store, as an attacker who read the database would have
+// it: the server itself never hands it out.
+func gatewayClientSecret(t *testing.T) string {
+	t.Helper()
+	secret, err := activeApp(t).store.GetOrCreateSecret(context.Background(), "gateway-client-secret", func() ([]byte, error) {
+		return nil, errors.New("the server made no gateway client secret")
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(secret)
 }

@@ -3,6 +3,7 @@ package mcpserver
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -17,6 +18,7 @@ import (
 	"github.com/authgate/authgate/authserver"
 	"github.com/authgate/authgate/authserver/keys"
 	"github.com/authgate/authgate/authserver/password"
+	"github.com/authgate/authgate/authserver/store"
 	"github.com/authgate/authgate/authserver/store/sqlite"
 )
 
@@ -197,4 +199,18 @@ func clientToken(t *testing.T, asURL, id, secret string, form url.Values) string
 		t.Fatalf("no token for %s: %d %v", id, resp.StatusCode, body)
 	}
 	return tok
+}
+
+// gatewayClientSecret reads the built-in gateway client's secret from the
+// store, as an attacker who read the database would have it: the server
+// itself never hands it out.
+func gatewayClientSecret(t *testing.T, st store.Store) string {
+	t.Helper()
+	secret, err := st.GetOrCreateSecret(context.Background(), "gateway-client-secret", func() ([]byte, error) {
+		return nil, errors.New("the server made no gateway client secret")
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(secret)
 }

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/authgate/authgate/authserver"
+	"github.com/authgate/authgate/authserver/store"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
@@ -84,7 +86,8 @@ func TestMCPAuthorizeURL(t *testing.T) {
 // TestValidateToken introspects as the caller's client and verifies JWTs
 // locally; garbage is inactive, not an error.
 func TestMCPValidateToken(t *testing.T) {
-	as, ts := authServer(t, nil)
+	var st store.Store
+	as, ts := authServer(t, func(c *authserver.Config) { st = c.Store })
 	env := bundledEnv(t, as, ts.URL, "")
 	tok := clientToken(t, ts.URL, "svc", "svc-secret", url.Values{"resource": {"https://api.example.com"}})
 
@@ -111,7 +114,7 @@ func TestMCPValidateToken(t *testing.T) {
 	}
 	env.fails("oauth2_validate_token", map[string]any{"token": tok, "client_id": "svc", "client_secret": "wrong"}, "invalid_client")
 	env.fails("oauth2_validate_token", map[string]any{"token": tok, "client_id": "nobody", "client_secret": "x"}, "invalid_client")
-	env.fails("oauth2_validate_token", map[string]any{"token": tok, "client_id": "authgate-gateway", "client_secret": as.GatewayClientSecret()}, "invalid_client")
+	env.fails("oauth2_validate_token", map[string]any{"token": tok, "client_id": "authgate-gateway", "client_secret": gatewayClientSecret(t, st)}, "invalid_client")
 	env.fails("oauth2_validate_token", map[string]any{"token": tok, "client_id": "svc"}, "invalid_request")
 	env.fails("oauth2_validate_token", map[string]any{"token": tok, "client_id": "app", "client_secret": "none"}, "invalid_client")
 

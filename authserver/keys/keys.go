@@ -34,8 +34,20 @@ import (
 // on the first signing key.
 const maxClockSkew = 5 * time.Minute
 
-// Algorithms lists the JWS algorithms a key can be generated for.
+// Algorithms lists the JWS algorithms a key can be generated for: every
+// algorithm a token of this server can be signed with, and so the one list
+// its verifiers accept.
 var Algorithms = []string{string(jose.ES256), string(jose.EdDSA), string(jose.RS256)}
+
+// SignatureAlgorithms returns [Algorithms] as go-jose values, for parsing
+// what this server signed.
+func SignatureAlgorithms() []jose.SignatureAlgorithm {
+	out := make([]jose.SignatureAlgorithm, len(Algorithms))
+	for i, a := range Algorithms {
+		out[i] = jose.SignatureAlgorithm(a)
+	}
+	return out
+}
 
 // Config sets the rotation schedule. Zero fields take the defaults given.
 type Config struct {

@@ -7,7 +7,6 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net"
 	"net/http"
 	"net/url"
@@ -18,6 +17,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/authgate/authgate/authserver/bearer"
 	"github.com/authgate/authgate/policy"
 )
 
@@ -63,13 +63,12 @@ func (g *Gateway) decide(ctx context.Context, r *Request) Decision {
 	var setCookies []string
 	tokenSent := false
 	if g.cfg.AcceptBearer {
-		token, malformed := bearer(r.Header, g.cfg.BareToken)
-		if malformed {
-			return g.unauthorized(r, "invalid_request", "the Authorization header is not a Bearer token")
+		token, err := bearer.FromHeader(r.Header, g.cfg.BareToken)
+		if err != nil && !errors.Is(err, bearer.ErrOtherScheme) { // another scheme is the upstream's business
+			return g.unauthorized(r, "invalid_request", err.Error())
 		}
 		if token != "" {
 			tokenSent = true
-			var err error
 			if id, err = g.verifyToken(ctx, token); err != nil {
 				if !errors.Is(err, ErrInvalidToken) {
 					g.cfg.Logger.Error("verifying a bearer token", zap.Error(err))
@@ -255,30 +254,6 @@ func hostname(host string) string {
 	return strings.ToLower(host)
 }
 
-// bearer reads an Authorization: Bearer header (RFC 6750 §2.1), or with
-// bare a token alone ("Authorization: <token>": one word, no scheme).
-func bearer(h http.Header, bare bool) (token string, malformed bool) {
-	values := h.Values("Authorization")
-	if len(values) == 0 {
-		return "", false
-	}
-	if len(values) > 1 {
-		return "", true
-	}
-	scheme, tok, ok := strings.Cut(values[0], " ")
-	if bare && !ok && scheme != "" && len(scheme) <= 16<<10 && !strings.ContainsAny(scheme, "\t,") {
-		return scheme, false
-	}
-	if !strings.EqualFold(scheme, "Bearer") {
-		return "", false // another scheme is the upstream's business
-	}
-	tok = strings.TrimSpace(tok)
-	if !ok || tok == "" || len(tok) > 16<<10 {
-		return "", true
-	}
-	return tok, false
-}
-
 // tokenKey is the cache key of a bearer token. A JWT has more than one
 // base64url spelling of the same bytes (the unused low bits of a
 // segment's last character), and a signature verifies under each; keyed
@@ -363,20 +338,11 @@ func (g *Gateway) challenge(r *Request, code, description, scope string) string 
 	if realm == "" {
 		realm = r.Host
 	}
-	c := fmt.Sprintf("Bearer realm=%q", realm)
-	if code != "" {
-		c += fmt.Sprintf(", error=%q", code)
-		if description != "" {
-			c += fmt.Sprintf(", error_description=%q", description)
-		}
-	}
-	if scope != "" {
-		c += fmt.Sprintf(", scope=%q", scope)
-	}
+	c := bearer.Challenge{Realm: realm, Error: code, Description: description, Scope: scope}
 	if g.cfg.AcceptBearer {
-		c += fmt.Sprintf(", resource_metadata=%q", g.resourceMetadataURL(r))
+		c.ResourceMetadata = g.resourceMetadataURL(r)
 	}
-	return c
+	return c.String()
 }
 
 func (g *Gateway) unauthorized(r *Request, code, description string) Decision {

@@ -5,6 +5,8 @@ import (
 	"net"
 	"net/netip"
 	"strings"
+
+	"github.com/authgate/authgate/authserver/loopback"
 )
 
 // HostList is the set of origins a gateway may send a browser back to
@@ -155,19 +157,8 @@ func (l *HostList) Len() int {
 	return len(l.exact) + len(l.wildcard)
 }
 
-// IsLoopback reports whether a host name (without port) is a loopback
-// address or localhost, where plain http is acceptable.
-func IsLoopback(host string) bool {
-	host = strings.TrimSuffix(strings.TrimPrefix(strings.ToLower(host), "["), "]")
-	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
-		return true
-	}
-	ip, err := netip.ParseAddr(host)
-	return err == nil && ip.Unmap().IsLoopback()
-}
-
 // SecureOrigin reports whether a redirect to scheme://host is acceptable
 // for sign-in: https, or http on a loopback host.
 func SecureOrigin(scheme, host string) bool {
-	return scheme == "https" || scheme == "http" && IsLoopback(hostname(host))
+	return scheme == "https" || scheme == "http" && loopback.IsHost(hostname(host))
 }

@@ -31,6 +31,9 @@ type Login struct {
 	Endpoint      oauth2.Endpoint
 	EndSessionURL string
 	KeySet        oidc.KeySet
+	// SigningAlgorithms are the JWS algorithms accepted for ID tokens
+	// verified with KeySet. Default: go-oidc's (RS256).
+	SigningAlgorithms []string
 	// RevocationURL is the provider's RFC 7009 revocation endpoint, where
 	// sign-out revokes the session's refresh token; discovered when empty.
 	RevocationURL string
@@ -103,9 +106,8 @@ func (l *Login) load(ctx context.Context) error {
 		l.provider = p
 	}
 	if l.verifier == nil {
-		// A key set of our own: accept the algorithms the bundled server
-		// can sign with (go-oidc's default would be RS256 alone).
-		cfg.SupportedSigningAlgs = []string{oidc.ES256, oidc.EdDSA, oidc.RS256}
+		// A key set of our own, with the algorithms its keys sign with.
+		cfg.SupportedSigningAlgs = l.SigningAlgorithms
 		l.verifier = oidc.NewVerifier(l.Issuer, l.KeySet, cfg)
 	}
 	if len(l.Scopes) == 0 {

@@ -1,0 +1,114 @@
+// Package bearer is the RFC 6750 bearer-token syntax every protected
+// resource of authgate shares: reading the access token from a request's
+// Authorization header (§2.1) and writing the WWW-Authenticate challenge
+// (§3, with RFC 9728's resource_metadata). The authorization server's
+// /userinfo and /register/{id} and the gateway use it; it verifies no
+// token and imports nothing of this module.
+package bearer
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+)
+
+// MaxTokenLength bounds a token read from a header: 16 KiB, far above
+// any access token this module issues or accepts.
+const MaxTokenLength = 16 << 10
+
+// Why an Authorization header yields no token.
+var (
+	// ErrRepeated: more than one Authorization header, which a proxy
+	// and a resource could each read differently.
+	ErrRepeated = errors.New("the Authorization header is repeated")
+	// ErrMalformed: the Bearer scheme with no token, or a token that is
+	// too long.
+	ErrMalformed = errors.New("the Authorization header is not a Bearer token")
+	// ErrOtherScheme: a scheme other than Bearer, such as Basic. A
+	// gateway passes such a header on as the upstream's business; an
+	// endpoint that takes only bearer tokens refuses it.
+	ErrOtherScheme = errors.New("the Authorization header is not a Bearer token")
+)
+
+// FromHeader returns the access token of h's Authorization header:
+// "Bearer <token>" (the scheme in any case), or with bare also a token
+// sent alone ("Authorization: <token>": one word, as some clients do,
+// though RFC 6750 names only Bearer). With no Authorization header it
+// returns "" and no error.
+func FromHeader(h http.Header, bare bool) (string, error) {
+	values := h.Values("Authorization")
+	switch len(values) {
+	case 0:
+		return "", nil
+	case 1:
+	default:
+		return "", ErrRepeated
+	}
+	scheme, token, hasSpace := strings.Cut(values[0], " ")
+	if bare && !hasSpace && scheme != "" && len(scheme) <= MaxTokenLength && !strings.ContainsAny(scheme, "\t,") {
+		return scheme, nil
+	}
+	if !strings.EqualFold(scheme, "Bearer") {
+		return "", ErrOtherScheme
+	}
+	token = strings.TrimSpace(token)
+	if !hasSpace || token == "" || len(token) > MaxTokenLength {
+		return "", ErrMalformed
+	}
+	return token, nil
+}
+
+// Challenge is a Bearer challenge, the value of a WWW-Authenticate
+// header (RFC 6750 §3; RFC 9728 §5.1). Empty fields are left out.
+type Challenge struct {
+	// Realm names the protection space.
+	Realm string
+	// Error is the RFC 6750 §3.1 error code: invalid_request,
+	// invalid_token or insufficient_scope; empty when no credentials
+	// were sent (§3.1: then no error is given).
+	Error string
+	// Description is the error's human-readable explanation; written
+	// only with an Error.
+	Description string
+	// Scope lists, space-separated, the scopes the resource needs.
+	Scope string
+	// ResourceMetadata is the URL of the protected resource metadata
+	// document (RFC 9728), where a client finds the authorization server.
+	ResourceMetadata string
+}
+
+// String renders the challenge, each value a quoted-string.
+func (c Challenge) String() string {
+	var b strings.Builder
+	b.WriteString("Bearer")
+	sep := " "
+	param := func(name, value string) {
+		if value == "" {
+			return
+		}
+		b.WriteString(sep)
+		sep = ", "
+		b.WriteString(name)
+		b.WriteString(`="`)
+		for i := 0; i < len(value); i++ {
+			switch ch := value[i]; {
+			case ch == '"' || ch == '\\':
+				b.WriteByte('\\')
+				b.WriteByte(ch)
+			case ch < 0x20 || ch == 0x7f:
+				// No control characters in a header (RFC 9110 §5.5).
+			default:
+				b.WriteByte(ch)
+			}
+		}
+		b.WriteByte('"')
+	}
+	param("realm", c.Realm)
+	param("error", c.Error)
+	if c.Error != "" {
+		param("error_description", c.Description)
+	}
+	param("scope", c.Scope)
+	param("resource_metadata", c.ResourceMetadata)
+	return b.String()
+}
