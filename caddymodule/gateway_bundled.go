@@ -50,35 +50,32 @@ func (v localVerifier) Verify(ctx context.Context, token string) (*gateway.Ident
 	}
 	c := info.Claims
 	claims := map[string]any{"iss": c.Issuer, "sub": c.Subject, "client_id": c.ClientID, "scope": c.Scope, "jti": c.ID,
-		"iat": float64(c.IssuedAt), "exp": float64(c.Expiry)}
-	aud := make([]any, len(c.Audience))
-	for i, a := range c.Audience {
-		aud[i] = a
-	}
-	claims["aud"] = aud
-	id := &gateway.Identity{
-		Subject: c.Subject, Username: c.Subject, ClientID: c.ClientID, Scopes: strings.Fields(c.Scope),
-		Audience: []string(c.Audience), TokenID: c.ID, Claims: claims,
-	}
+		"iat": float64(c.IssuedAt), "exp": float64(c.Expiry), "aud": anyList(c.Audience)}
 	// What the user is goes upstream only as far as the token's scopes
 	// released it (OIDC Core §5.4).
 	if u := info.User; u != nil {
-		if slices.Contains(id.Scopes, "email") {
-			id.Email, claims["email"] = u.Email, u.Email
+		scopes := strings.Fields(c.Scope)
+		if slices.Contains(scopes, "email") {
+			claims["email"] = u.Email
 		}
-		if slices.Contains(id.Scopes, "profile") {
-			id.Name, claims["name"], claims["preferred_username"] = u.Name, u.Name, u.Username
+		if slices.Contains(scopes, "profile") {
+			claims["name"], claims["preferred_username"] = u.Name, u.Username
 		}
-		if slices.Contains(id.Scopes, "groups") {
-			id.Groups = u.Groups
-			groups := make([]any, len(u.Groups))
-			for i, g := range u.Groups {
-				groups[i] = g
-			}
-			claims["groups"] = groups
+		if slices.Contains(scopes, "groups") {
+			claims["groups"] = anyList(u.Groups)
 		}
 	}
+	id := gateway.IdentityFromClaims(claims, gateway.AuthBearer)
 	return id, time.Unix(c.Expiry, 0), nil
+}
+
+// anyList is a string list as JSON decodes one, as claims hold it.
+func anyList(list []string) []any {
+	out := make([]any, len(list))
+	for i, v := range list {
+		out[i] = v
+	}
+	return out
 }
 
 // chainVerifier sends JWTs to one verifier and opaque tokens to another.

@@ -41,7 +41,7 @@ func (v *countingVerifier) Verify(context.Context, string) (*Identity, time.Time
 func benchIdentity() *Identity {
 	claims := map[string]any{"iss": "http://127.0.0.1:9000", "sub": "bench-service", "client_id": "bench-service", "scope": "read",
 		"jti": "jti-1", "aud": []any{"http://127.0.0.1:9001"}}
-	return identityFromClaims(claims, AuthBearer)
+	return IdentityFromClaims(claims, AuthBearer)
 }
 
 // es256Verifier verifies compact ES256 JWTs with go-jose, as the bundled
@@ -66,7 +66,7 @@ func (v es256Verifier) Verify(_ context.Context, token string) (*Identity, time.
 	if exp, _ := claims["exp"].(float64); time.Now().Unix() >= int64(exp) {
 		return nil, time.Time{}, fmt.Errorf("%w: expired", ErrInvalidToken)
 	}
-	return identityFromClaims(claims, AuthBearer), time.Time{}, nil
+	return IdentityFromClaims(claims, AuthBearer), time.Time{}, nil
 }
 
 // signES256 returns a compact JWS of claims, shaped like the bundled

@@ -110,7 +110,7 @@ func (g *Gateway) decide(ctx context.Context, r *Request) Decision {
 		r.MCP = msg
 	}
 	if g.cfg.Policy != nil {
-		d := g.cfg.Policy.Evaluate(policyIdentity(id), policyRequest(r))
+		d := g.cfg.Policy.Evaluate(id.Identity, policyRequest(r))
 		// A refused MCP message gets a JSON-RPC error (a token for another
 		// resource is still a 401); a refused tool call is logged as one.
 		mcpAnswer := !d.Allowed && r.MCP != nil && d.Reason != policy.ReasonWrongAudience
@@ -387,12 +387,4 @@ func (g *Gateway) forbidden(r *Request, id *Identity, pd policy.Decision) Decisi
 	d := respond(http.StatusForbidden, "application/json", b)
 	d.Header.Set("WWW-Authenticate", g.challenge(r, "insufficient_scope", "the credentials do not allow this request", scope))
 	return d
-}
-
-// policyIdentity converts an identity for the policy engine.
-func policyIdentity(id *Identity) policy.Identity {
-	return policy.Identity{
-		Subject: id.Subject, ClientID: id.ClientID, Email: id.Email, Name: id.Name,
-		Scopes: id.Scopes, Groups: id.Groups, Audience: id.Audience, Claims: id.Claims, Auth: id.Auth,
-	}
 }

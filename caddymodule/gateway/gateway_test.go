@@ -20,7 +20,7 @@ type revokingVerifier struct {
 func (v *revokingVerifier) Verify(context.Context, string) (*Identity, time.Time, error) {
 	v.calls.Add(1)
 	v.g.Revoked([]string{"jti-1"}, nil)
-	return &Identity{Subject: "svc", TokenID: "jti-1", Audience: []string{"https://a.example"}}, time.Now().Add(time.Hour), nil
+	return &Identity{Identity: policy.Identity{Subject: "svc", Audience: []string{"https://a.example"}}, TokenID: "jti-1"}, time.Now().Add(time.Hour), nil
 }
 
 func TestRevokedDuringVerification(t *testing.T) {
@@ -48,7 +48,7 @@ func (v *fixedVerifier) Verify(_ context.Context, tok string) (*Identity, time.T
 	if tok != "good" {
 		return nil, time.Time{}, ErrInvalidToken
 	}
-	return &Identity{Subject: "svc", TokenID: "j", Audience: []string{"https://api.example"}}, time.Now().Add(time.Hour), nil
+	return &Identity{Identity: policy.Identity{Subject: "svc", Audience: []string{"https://api.example"}}, TokenID: "j"}, time.Now().Add(time.Hour), nil
 }
 
 func TestCacheAndRevocation(t *testing.T) {

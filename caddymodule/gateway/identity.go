@@ -17,21 +17,17 @@ const (
 	AuthSession = policy.AuthSession
 )
 
-// Identity is who made a request.
+// Identity is who made a request: the identity the policy decides on
+// (subject, client, email, name, scopes, groups, audience, claims, and
+// whether it came from a bearer token or a session), with what the gateway
+// adds for the upstream and for revocation. Build it from claims with
+// [IdentityFromClaims], whatever verified them.
 type Identity struct {
-	Subject  string
+	policy.Identity
+	// Username is the preferred_username claim, or the subject.
 	Username string
-	Email    string
-	Name     string
-	ClientID string
-	Groups   []string
-	Scopes   []string
-	Audience []string
-	// Claims are the token's or ID token's claims.
-	Claims map[string]any
-	// Auth is AuthBearer or AuthSession.
-	Auth string
-	// TokenID is the access token's jti, for revocation.
+	// TokenID is the access token's jti, or the gateway session's ID,
+	// for revocation.
 	TokenID string
 
 	// groups and scopes joined once, since a cached identity serves many

@@ -577,7 +577,7 @@ func (g *Gateway) PassMCP(w http.ResponseWriter, r *Request, id *Identity) (http
 // that needs a scope the caller lacks is listed, so that a client can learn
 // of it and ask for the scope when it calls it).
 func (g *Gateway) toolFilter(r *Request, id *Identity) func(string) bool {
-	pid := policyIdentity(id)
+	pid := id.Identity
 	req := policyRequest(r)
 	req.MCPMethod = policy.MethodToolsCall
 	return func(name string) bool {

@@ -72,11 +72,9 @@ func (s *session) identity() *Identity {
 		}
 		claims["groups"] = g
 	}
-	u := s.Username
-	if u == "" {
-		u = s.Subject
-	}
-	return &Identity{Subject: s.Subject, Username: u, Email: s.Email, Name: s.Name, Groups: s.Groups, Claims: claims, Auth: AuthSession, TokenID: s.ID}
+	id := IdentityFromClaims(claims, AuthSession)
+	id.TokenID = s.ID
+	return id
 }
 
 // sessionFromIDToken makes a session of a sign-in's (or a refresh's) ID

@@ -4,6 +4,8 @@ import (
 	"crypto/sha256"
 	"testing"
 	"time"
+
+	"github.com/authgate/authgate/policy"
 )
 
 func TestHostList(t *testing.T) {
@@ -139,7 +141,7 @@ func TestTokenKeySpellings(t *testing.T) {
 func TestCacheEvictsEverySpelling(t *testing.T) {
 	c := newTokenCache(4)
 	now := time.Now()
-	id := &Identity{Subject: "alice", TokenID: "s1"}
+	id := &Identity{Identity: policy.Identity{Subject: "alice"}, TokenID: "s1"}
 	a, b := sha256.Sum256([]byte("a")), sha256.Sum256([]byte("b"))
 	c.put(a, id, now.Add(time.Hour))
 	c.put(b, id, now.Add(time.Hour))

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/authgate/authgate/policy"
 	"github.com/coreos/go-oidc/v3/oidc"
 	"github.com/go-jose/go-jose/v4"
 )
@@ -144,7 +145,7 @@ func (v *OIDCVerifier) Verify(ctx context.Context, token string) (*Identity, tim
 	if why := notForBearerUse(claims); why != "" {
 		return nil, time.Time{}, fmt.Errorf("%w: the token %s", ErrInvalidToken, why)
 	}
-	return identityFromClaims(claims, AuthBearer), tok.Expiry, nil
+	return IdentityFromClaims(claims, AuthBearer), tok.Expiry, nil
 }
 
 // tokenType reads the JWS protected header's typ: at+jwt (or
@@ -220,12 +221,18 @@ func notForBearerUse(claims map[string]any) string {
 	return ""
 }
 
-// identityFromClaims reads the usual JWT and OpenID Connect claims.
-func identityFromClaims(claims map[string]any, auth string) *Identity {
+// IdentityFromClaims makes the identity of a verified token or sign-in
+// from its claims (the usual JWT, OAuth and OpenID Connect ones: sub,
+// preferred_username, email, name, client_id or azp, jti, scope or scp,
+// groups, aud), auth saying how it was proven. Every verifier and the
+// session builds its identity here, so a claim means one thing whatever
+// issued it.
+func IdentityFromClaims(claims map[string]any, auth string) *Identity {
 	str := func(k string) string { s, _ := claims[k].(string); return s }
 	id := &Identity{
-		Subject: str("sub"), Username: str("preferred_username"), Email: str("email"), Name: str("name"),
-		ClientID: str("client_id"), TokenID: str("jti"), Claims: claims, Auth: auth,
+		Identity: policy.Identity{Subject: str("sub"), Email: str("email"), Name: str("name"),
+			ClientID: str("client_id"), Claims: claims, Auth: auth},
+		Username: str("preferred_username"), TokenID: str("jti"),
 	}
 	if id.ClientID == "" {
 		id.ClientID = str("azp")
@@ -312,5 +319,5 @@ func (v *IntrospectionVerifier) Verify(ctx context.Context, token string) (*Iden
 			return nil, time.Time{}, fmt.Errorf("%w: expired", ErrInvalidToken)
 		}
 	}
-	return identityFromClaims(claims, AuthBearer), until, nil
+	return IdentityFromClaims(claims, AuthBearer), until, nil
 }
