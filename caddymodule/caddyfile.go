@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -15,9 +16,10 @@ import (
 func init() {
 	httpcaddyfile.RegisterGlobalOption("authgate", parseGlobalOption)
 	httpcaddyfile.RegisterHandlerDirective("authgate_server", parseServerDirective)
-	httpcaddyfile.RegisterHandlerDirective("authgate", parseGatewayDirective)
-	httpcaddyfile.RegisterHandlerDirective("authgate_verify", parseVerifyDirective)
-	// Each goes just before basic_auth, so they line up as
+	// The gateway's directives are registered with their parsers in
+	// gateway_caddyfile.go; the order of all three is set here, in one
+	// place, since registration order decides it. Each goes just before
+	// basic_auth, so they line up as
 	// authgate_server, authgate, authgate_verify: the server's own
 	// endpoints are never behind the gateway, and all come before
 	// reverse_proxy and the other handlers.
@@ -217,36 +219,26 @@ func parseGlobalOption(d *caddyfile.Dispenser, _ any) (any, error) {
 	return httpcaddyfile.App{Name: "authgate", Value: caddyconfig.JSON(app, nil)}, nil
 }
 
-// parseStorage reads `storage sqlite [<path>]` or `storage postgres <dsn>`.
+// parseStorage reads `storage <backend> ...`: the storage module
+// authgate.storage.<backend> reads the rest of the line and its block, so a
+// third-party backend is configured like the bundled sqlite and postgres.
 func parseStorage(d *caddyfile.Dispenser) ([]byte, error) {
 	if !d.NextArg() {
 		return nil, d.ArgErr()
 	}
-	switch backend := d.Val(); backend {
-	case "sqlite":
-		s := new(SQLiteStorage)
-		if d.NextArg() {
-			s.Path = d.Val()
+	backend := d.Val()
+	if _, err := caddy.GetModule(storageNamespace + "." + backend); err != nil {
+		var known []string
+		for _, m := range caddy.GetModules(storageNamespace) {
+			known = append(known, m.ID.Name())
 		}
-		if d.NextArg() {
-			return nil, d.ArgErr()
-		}
-		return caddyconfig.JSONModuleObject(s, "backend", "sqlite", nil), nil
-	case "postgres":
-		s := new(PostgresStorage)
-		if !d.NextArg() || d.Val() == "" {
-			return nil, d.Err("storage postgres needs a DSN, such as postgres://user:password@host:5432/db or {env.AUTHGATE_DSN}")
-		}
-		s.DSN = d.Val()
-		if d.NextArg() {
-			// The surplus argument is not shown: it may be part of a
-			// key=value DSN that was not quoted, with its password.
-			return nil, d.Err("storage postgres takes one DSN; quote a key=value DSN that has spaces")
-		}
-		return caddyconfig.JSONModuleObject(s, "backend", "postgres", nil), nil
-	default:
-		return nil, d.Errf("unknown storage backend %q (want sqlite or postgres)", backend)
+		return nil, d.Errf("unknown storage backend %q (want one of %s)", backend, strings.Join(known, ", "))
 	}
+	unm, err := caddyfile.UnmarshalModule(d, storageNamespace+"."+backend)
+	if err != nil {
+		return nil, err
+	}
+	return caddyconfig.JSONModuleObject(unm, "backend", backend, nil), nil
 }
 
 func parseClient(d *caddyfile.Dispenser) (*ClientConfig, error) {

@@ -11,6 +11,11 @@ import (
 	"github.com/dustin/go-humanize"
 )
 
+func init() {
+	httpcaddyfile.RegisterHandlerDirective("authgate", parseGatewayDirective)
+	httpcaddyfile.RegisterHandlerDirective("authgate_verify", parseVerifyDirective)
+}
+
 // parseGatewayDirective sets up the authgate handler. Syntax:
 //
 //	authgate [<matcher>] {

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
 	"github.com/authgate/authgate/authserver/store"
 	"github.com/authgate/authgate/authserver/store/sqlite"
@@ -16,6 +17,10 @@ import (
 func init() {
 	caddy.RegisterModule(new(SQLiteStorage))
 }
+
+// storageNamespace is the module namespace of storage backends: a
+// backend named b is the module authgate.storage.b.
+const storageNamespace = "authgate.storage"
 
 // storePool shares open stores across config reloads, so that a reload
 // does not reopen the database.
@@ -118,8 +123,21 @@ type lockedStore struct {
 // Close closes the store, then releases the lock.
 func (l *lockedStore) Close() error { return errors.Join(l.Store.Close(), l.release()) }
 
+// UnmarshalCaddyfile reads `storage sqlite [<path>]`.
+func (s *SQLiteStorage) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // the backend's name
+	if d.NextArg() {
+		s.Path = d.Val()
+	}
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	return nil
+}
+
 // Interface guards
 var (
-	_ StorageBackend     = (*SQLiteStorage)(nil)
-	_ caddy.CleanerUpper = (*SQLiteStorage)(nil)
+	_ StorageBackend        = (*SQLiteStorage)(nil)
+	_ caddy.CleanerUpper    = (*SQLiteStorage)(nil)
+	_ caddyfile.Unmarshaler = (*SQLiteStorage)(nil)
 )

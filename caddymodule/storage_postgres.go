@@ -6,6 +6,7 @@ import (
 	"errors"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
 	"github.com/authgate/authgate/authserver/store"
 	"github.com/authgate/authgate/authserver/store/postgres"
@@ -61,8 +62,24 @@ func (s *PostgresStorage) OpenStore(ctx caddy.Context) (store.Store, error) {
 // Cleanup releases this config's use of the database.
 func (s *PostgresStorage) Cleanup() error { return releaseShared(s.key) }
 
+// UnmarshalCaddyfile reads `storage postgres <dsn>`.
+func (s *PostgresStorage) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // the backend's name
+	if !d.NextArg() || d.Val() == "" {
+		return d.Err("storage postgres needs a DSN, such as postgres://user:password@host:5432/db or {env.AUTHGATE_DSN}")
+	}
+	s.DSN = d.Val()
+	if d.NextArg() {
+		// The surplus argument is not shown: it may be part of a
+		// key=value DSN that was not quoted, with its password.
+		return d.Err("storage postgres takes one DSN; quote a key=value DSN that has spaces")
+	}
+	return nil
+}
+
 // Interface guards
 var (
-	_ StorageBackend     = (*PostgresStorage)(nil)
-	_ caddy.CleanerUpper = (*PostgresStorage)(nil)
+	_ StorageBackend        = (*PostgresStorage)(nil)
+	_ caddy.CleanerUpper    = (*PostgresStorage)(nil)
+	_ caddyfile.Unmarshaler = (*PostgresStorage)(nil)
 )

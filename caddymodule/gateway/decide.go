@@ -36,11 +36,11 @@ func (g *Gateway) decide(ctx context.Context, r *Request) Decision {
 		r.received = time.Now()
 	}
 	switch {
-	case r.Path == g.cfg.CallbackPath && g.cfg.AcceptSession && g.cfg.Login != nil:
+	case r.Path == g.cfg.CallbackPath && g.signsIn:
 		return g.callback(ctx, r)
 	case r.Path == g.cfg.LogoutPath && g.cfg.AcceptSession:
 		return g.logout(ctx, r)
-	case r.Path == g.cfg.LoginPath && g.cfg.AcceptSession && g.cfg.Login != nil:
+	case r.Path == g.cfg.LoginPath && g.signsIn:
 		q, _ := url.ParseQuery(r.RawQuery)
 		back := q.Get("rd")
 		if !localPath(back) {
@@ -317,7 +317,7 @@ func (g *Gateway) verifyToken(ctx context.Context, token string) (*Identity, err
 // isBrowser: a GET or HEAD that accepts HTML and carries no Authorization
 // header is a person's browser, which is sent to sign in.
 func (g *Gateway) isBrowser(r *Request) bool {
-	if !g.cfg.AcceptSession || g.cfg.Login == nil || (r.Method != http.MethodGet && r.Method != http.MethodHead) {
+	if !g.signsIn || (r.Method != http.MethodGet && r.Method != http.MethodHead) {
 		return false
 	}
 	if r.Header.Get("Authorization") != "" {

@@ -102,6 +102,9 @@ type Gateway struct {
 	refreshes singleflight.Group
 	strip     []string
 	now       func() time.Time
+	// signsIn: sessions are accepted and there is a provider to sign in
+	// with, decided once.
+	signsIn bool
 }
 
 // New checks cfg and returns a Gateway.
@@ -144,7 +147,7 @@ func New(cfg Config) (*Gateway, error) {
 		cfg.Logger = zap.NewNop()
 	}
 	g := &Gateway{cfg: cfg, tokens: newTokenCache(cfg.CacheSize), sessions: newTokenCache(cfg.CacheSize), now: time.Now,
-		strip: cfg.Headers.names()}
+		strip: cfg.Headers.names(), signsIn: cfg.AcceptSession && cfg.Login != nil}
 	if cfg.AcceptSession {
 		g.cookies = securecookie.New(cfg.CookieHashKey, cfg.CookieBlockKey)
 		g.cookies.MaxAge(int(sessionMaxLifetime.Seconds()))
@@ -167,7 +170,7 @@ func (g *Gateway) Hosts() *HostList { return g.hosts.Load() }
 func (g *Gateway) CallbackPath() string { return g.cfg.CallbackPath }
 
 // SignsIn reports whether the gateway sends browsers to sign in.
-func (g *Gateway) SignsIn() bool { return g.cfg.AcceptSession && g.cfg.Login != nil }
+func (g *Gateway) SignsIn() bool { return g.signsIn }
 
 // SessionCookieName is the session cookie's name on plain http; over
 // https it has the __Host- prefix unless the cookie is shared with a
