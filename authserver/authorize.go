@@ -3,7 +3,6 @@ package authserver
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"net/http"
 	"net/url"
 	"slices"
@@ -455,78 +454,4 @@ func (s *Server) issueCode(w http.ResponseWriter, r *http.Request, handle string
 		return
 	}
 	s.redirectWithParams(w, r, req.RedirectURI, url.Values{"code": {code}, "state": {req.State}})
-}
-
-// loadPushedRequest resolves a request_uri from PAR (RFC 9126 §4): it is
-// single use, short-lived and bound to the client that pushed it.
-func (s *Server) loadPushedRequest(ctx context.Context, clientID, uri string) (form, *authzError) {
-	if clientID == "" {
-		return nil, pageError("client_id is missing")
-	}
-	ref, ok := strings.CutPrefix(uri, parRequestURIPrefix)
-	if !ok || ref == "" {
-		return nil, &authzError{Error: oauthError(codeInvalidRequestURI, "request_uri was not issued by this server")}
-	}
-	rec, err := s.cfg.Store.ConsumeToken(ctx, store.PushedRequest, hashID(ref), s.now())
-	switch {
-	case errors.Is(err, store.ErrConsumed):
-		return nil, &authzError{Error: oauthError(codeInvalidRequestURI, "request_uri was already used")}
-	case err != nil || !rec.RevokedAt.IsZero() || !s.now().Before(rec.ExpiresAt):
-		return nil, &authzError{Error: oauthError(codeInvalidRequestURI, "request_uri is unknown or expired")}
-	case rec.ClientID != clientID:
-		return nil, &authzError{Error: oauthError(codeInvalidRequestURI, "request_uri belongs to another client")}
-	}
-	var values url.Values
-	if json.Unmarshal(rec.Data, &values) != nil {
-		return nil, &authzError{Error: oauthError(codeInvalidRequestURI, "request_uri is damaged")}
-	}
-	values.Set("client_id", clientID)
-	return form(values), nil
-}
-
-// clientInfo describes a client to the user. A client that registered
-// itself chose its own name, so the page marks it unverified and shows
-// the host it lives on: that of its metadata document (the client_id,
-// fetched over https), or else of the redirect URI in use, where the
-// answer goes.
-func clientInfo(c *Client, redirectURI string) *ui.Client {
-	info := &ui.Client{ID: c.ID, Name: c.Name, Host: c.Host}
-	if c.Registered {
-		info.Unverified = true
-		if info.Host == "" {
-			info.Host = redirectHost(redirectURI)
-		}
-	}
-	return info
-}
-
-// redirectHost is what a page shows of a redirect URI: its host, or for a
-// private-use scheme (a native app, RFC 8252 §7.1) the scheme.
-func redirectHost(raw string) string {
-	u, err := url.Parse(raw)
-	switch {
-	case err != nil || raw == "":
-		return ""
-	case u.Host != "":
-		return u.Host
-	default:
-		return u.Scheme + ":"
-	}
-}
-
-// scopeDescriptions explain the standard scopes on the consent page.
-var scopeDescriptions = map[string]string{
-	"openid":         "Confirm who you are",
-	"profile":        "See your name and username",
-	"email":          "See your email address",
-	"groups":         "See the groups you belong to",
-	"offline_access": "Stay connected when you are not using it",
-}
-
-func scopeInfo(scopes []string) []ui.Scope {
-	out := make([]ui.Scope, 0, len(scopes))
-	for _, sc := range scopes {
-		out = append(out, ui.Scope{Name: sc, Description: scopeDescriptions[sc]})
-	}
-	return out
 }

@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
 	"time"
 
 	"github.com/authgate/authgate/authserver/store"
+	"github.com/authgate/authgate/authserver/ui"
 )
 
 // consentData is what a remembered consent holds.
@@ -112,4 +114,51 @@ func roundUp(d time.Duration) string {
 		return fmt.Sprintf("%d seconds", int(d.Seconds())+1)
 	}
 	return fmt.Sprintf("%d minutes", int(d.Minutes())+1)
+}
+
+// clientInfo describes a client to the user. A client that registered
+// itself chose its own name, so the page marks it unverified and shows
+// the host it lives on: that of its metadata document (the client_id,
+// fetched over https), or else of the redirect URI in use, where the
+// answer goes.
+func clientInfo(c *Client, redirectURI string) *ui.Client {
+	info := &ui.Client{ID: c.ID, Name: c.Name, Host: c.Host}
+	if c.Registered {
+		info.Unverified = true
+		if info.Host == "" {
+			info.Host = redirectHost(redirectURI)
+		}
+	}
+	return info
+}
+
+// redirectHost is what a page shows of a redirect URI: its host, or for a
+// private-use scheme (a native app, RFC 8252 §7.1) the scheme.
+func redirectHost(raw string) string {
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil || raw == "":
+		return ""
+	case u.Host != "":
+		return u.Host
+	default:
+		return u.Scheme + ":"
+	}
+}
+
+// scopeDescriptions explain the standard scopes on the consent page.
+var scopeDescriptions = map[string]string{
+	"openid":         "Confirm who you are",
+	"profile":        "See your name and username",
+	"email":          "See your email address",
+	"groups":         "See the groups you belong to",
+	"offline_access": "Stay connected when you are not using it",
+}
+
+func scopeInfo(scopes []string) []ui.Scope {
+	out := make([]ui.Scope, 0, len(scopes))
+	for _, sc := range scopes {
+		out = append(out, ui.Scope{Name: sc, Description: scopeDescriptions[sc]})
+	}
+	return out
 }

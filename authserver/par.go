@@ -3,8 +3,10 @@ package authserver
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/authgate/authgate/authserver/store"
@@ -60,4 +62,31 @@ func (s *Server) storePushedRequest(ctx context.Context, clientID string, params
 		IssuedAt: now, ExpiresAt: now.Add(parLifetime),
 	})
 	return parRequestURIPrefix + ref, err
+}
+
+// loadPushedRequest resolves a request_uri from PAR (RFC 9126 §4): it is
+// single use, short-lived and bound to the client that pushed it.
+func (s *Server) loadPushedRequest(ctx context.Context, clientID, uri string) (form, *authzError) {
+	if clientID == "" {
+		return nil, pageError("client_id is missing")
+	}
+	ref, ok := strings.CutPrefix(uri, parRequestURIPrefix)
+	if !ok || ref == "" {
+		return nil, &authzError{Error: oauthError(codeInvalidRequestURI, "request_uri was not issued by this server")}
+	}
+	rec, err := s.cfg.Store.ConsumeToken(ctx, store.PushedRequest, hashID(ref), s.now())
+	switch {
+	case errors.Is(err, store.ErrConsumed):
+		return nil, &authzError{Error: oauthError(codeInvalidRequestURI, "request_uri was already used")}
+	case err != nil || !rec.RevokedAt.IsZero() || !s.now().Before(rec.ExpiresAt):
+		return nil, &authzError{Error: oauthError(codeInvalidRequestURI, "request_uri is unknown or expired")}
+	case rec.ClientID != clientID:
+		return nil, &authzError{Error: oauthError(codeInvalidRequestURI, "request_uri belongs to another client")}
+	}
+	var values url.Values
+	if json.Unmarshal(rec.Data, &values) != nil {
+		return nil, &authzError{Error: oauthError(codeInvalidRequestURI, "request_uri is damaged")}
+	}
+	values.Set("client_id", clientID)
+	return form(values), nil
 }
