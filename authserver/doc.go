@@ -6,6 +6,17 @@
 // (revocation), RFC 8414 (metadata), RFC 8707 (resource indicators) and
 // RFC 9068 (JWT access tokens), and the practices of RFC 9700.
 //
-// It takes a store, a key manager, a clock and a logger, and knows
-// nothing of Caddy.
+// It keeps its state through the interfaces of package store, signs
+// tokens and publishes its keys through package keys, checks hashed
+// secrets with package password and renders its pages with package ui.
+// Package caddymodule builds a [Server] from Caddy configuration and
+// serves it, and the gateways it wires up verify tokens, sign browsers
+// in and keep sessions through the server in-process
+// ([Server.VerifyAccessToken], [GatewayClientID],
+// [Server.SubscribeRevocations]). Package mcpserver's tools reach it
+// in-process too ([ServeInProcess], [Server.CheckAuthorizationRequest]).
+//
+// It takes a store, a key manager, a clock and a logger in a [Config],
+// and knows nothing of Caddy, of configuration syntax, of any storage
+// backend, or of the gateway's policy.
 package authserver

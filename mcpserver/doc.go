@@ -21,6 +21,10 @@
 // error and error_description in its structured content; malformed
 // JSON-RPC is the SDK's JSON-RPC error.
 //
-// It knows nothing of Caddy; package caddymodule serves it as the
-// authgate_mcp handler.
+// It imports package authserver only to reach the bundled server
+// in-process: [authserver.ServeInProcess] is its HTTP transport, and it
+// asks questions such as [authserver.Server.CheckAuthorizationRequest]
+// directly. Package caddymodule serves it as the authgate_mcp handler.
+// It knows nothing of Caddy, and leaves protecting the MCP endpoint to
+// the gateway in front of it.
 package mcpserver

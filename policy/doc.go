@@ -26,4 +26,8 @@
 // turns a [Decision] into 401, 403 (with error="insufficient_scope" and the
 // missing scopes, RFC 6750 §3.1) or a pass to the upstream, and logs
 // [Policy.Rule] for the rule that decided.
+//
+// It imports nothing from this module. Package caddymodule compiles each
+// gateway's Config from its require, allow and deny options, and package
+// gateway (caddymodule/gateway) evaluates it on every request.
 package policy

@@ -1,8 +1,3 @@
-// Package password checks passwords and client secrets against the slow
-// hashes an operator may configure: bcrypt (as `caddy hash-password`
-// prints it) and argon2id in the PHC string format
-// ($argon2id$v=19$m=…,t=…,p=…$salt$hash). The hashing itself is
-// golang.org/x/crypto's; this package only parses and compares.
 package password
 
 import (

@@ -7,4 +7,10 @@
 // operation, so that backends enforce it in the database rather than in
 // memory. The conformance suite in package storetest checks each backend
 // against this contract.
+//
+// It imports nothing from this module. Package authserver keeps its state
+// through it and package keys its signing keys ([KeyStore]); package
+// sqlstore implements it for the sqlite and postgres backends, and
+// package caddymodule opens a backend and hands it to them. It holds no
+// SQL and no logic of its own.
 package store

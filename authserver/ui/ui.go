@@ -1,9 +1,3 @@
-// Package ui renders the authorization server's HTML pages (sign-in,
-// consent, sign-out, device verification, errors) from embedded
-// html/template files. An operator can override any of the files with
-// one of the same name in a directory. Pages work without JavaScript,
-// carry no scripts at all, and are sent with headers that forbid framing
-// and caching. The package makes no protocol decisions.
 package ui
 
 import (

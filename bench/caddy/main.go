@@ -1,5 +1,3 @@
-// Command caddy is Caddy with its standard modules and the authgate
-// plugin, built with plain `go build` for the benchmark (bench/run.sh).
 package main
 
 import (

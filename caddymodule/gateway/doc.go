@@ -9,4 +9,11 @@
 // allow with an [Identity], or a 401 challenge (RFC 6750, RFC 9728), a 403,
 // or a redirect to sign in. It also serves the protected resource
 // metadata document (RFC 9728).
+//
+// It imports only package policy from this module. Package caddymodule
+// builds a [Gateway] for each authgate and authgate_verify handler,
+// writes its Decisions as responses, and supplies what involves the
+// bundled authorization server: an in-process [Verifier], the [Login] of
+// its built-in client and the [SessionStore]. It parses no configuration
+// and knows neither Caddy nor package authserver.
 package gateway

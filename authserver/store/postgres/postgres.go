@@ -1,11 +1,3 @@
-// Package postgres is the backend of the authorization server's store for
-// deployments of more than one instance: every instance opens the same
-// PostgreSQL database, through pgx behind database/sql, so a token issued
-// by one is introspected, revoked and refreshed on any other.
-//
-// Named locks are transaction-scoped advisory locks, so instances that
-// start together migrate the schema once, and key rotation and sweeping
-// take turns across instances.
 package postgres
 
 import (

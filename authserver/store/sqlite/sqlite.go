@@ -1,8 +1,3 @@
-// Package sqlite is the embedded default backend of the authorization
-// server's store: one SQLite file, through the pure-Go driver
-// modernc.org/sqlite, in WAL mode with a busy timeout. Write transactions
-// are immediate, so they queue for the database's single write lock
-// instead of failing when two of them meet.
 package sqlite
 
 import (

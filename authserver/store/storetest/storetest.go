@@ -1,8 +1,3 @@
-// Package storetest is the conformance suite for [store.Store] backends.
-// Each backend's tests call [Run] with a factory that returns an empty
-// store; the suite checks the contract documented in package store,
-// including the atomicity of single-use and compare-and-swap operations
-// under concurrent callers.
 package storetest
 
 import (

@@ -1,6 +1,3 @@
-// Command caddy is Caddy with its standard modules and authgate, as
-// xcaddy would build it, for the multi-instance tests, which run two of
-// them as separate processes.
 package main
 
 import (

@@ -1,5 +1,3 @@
-// Package pgtest gives tests a fresh PostgreSQL database of their own on
-// the server that AUTHGATE_TEST_POSTGRES names.
 package pgtest
 
 import (
