@@ -187,7 +187,7 @@ func TestClientAuthNoLockout(t *testing.T) {
 // requests) it can.
 func TestClientAuthGatewayClient(t *testing.T) {
 	e := newEnv(t, nil)
-	secret := e.srv.GatewayClientSecret()
+	secret := e.srv.gatewaySecret
 	for _, tt := range []struct {
 		path string
 		form url.Values

@@ -8,11 +8,14 @@
 //
 // It keeps its state through the interfaces of package store, signs
 // tokens and publishes its keys through package keys, checks hashed
-// secrets with package password and renders its pages with package ui.
+// secrets with package password, renders its pages with package ui, reads
+// and answers bearer tokens with package bearer and decides which hosts
+// are loopback with package loopback (the last two shared with the
+// gateway).
 // Package caddymodule builds a [Server] from Caddy configuration and
 // serves it, and the gateways it wires up verify tokens, sign browsers
 // in and keep sessions through the server in-process
-// ([Server.VerifyAccessToken], [GatewayClientID],
+// ([Server.VerifyAccessToken], [Server.GatewayClient],
 // [Server.SubscribeRevocations]). Package mcpserver's tools reach it
 // in-process too ([ServeInProcess], [Server.CheckAuthorizationRequest]).
 //

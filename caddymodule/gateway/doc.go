@@ -10,10 +10,13 @@
 // or a redirect to sign in. It also serves the protected resource
 // metadata document (RFC 9728).
 //
-// It imports only package policy from this module. Package caddymodule
+// From this module it imports package policy, and the two leaf packages it
+// shares with the authorization server: authserver/bearer (the
+// Authorization header and the WWW-Authenticate challenge) and
+// authserver/loopback. Package caddymodule
 // builds a [Gateway] for each authgate and authgate_verify handler,
 // writes its Decisions as responses, and supplies what involves the
 // bundled authorization server: an in-process [Verifier], the [Login] of
 // its built-in client and the [SessionStore]. It parses no configuration
-// and knows neither Caddy nor package authserver.
+// and knows neither Caddy nor package authserver itself.
 package gateway
