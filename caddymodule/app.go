@@ -246,8 +246,8 @@ func (a *App) Start() error {
 	ctx, cancel := context.WithCancel(a.ctx)
 	a.cancel = cancel
 	go a.keys.Run(ctx, func(err error) { a.logger.Error("refreshing signing keys", zap.Error(err)) })
-	go a.sweep(ctx)
-	go a.pollRevocations(ctx)
+	go every(ctx, time.Duration(a.SweepInterval), a.sweep)
+	go every(ctx, revocationPollInterval, a.pollRevocations)
 	return nil
 }
 
@@ -259,16 +259,21 @@ const revocationPollInterval = time.Second
 // by other instances sharing the store (one query a second, none per
 // request).
 func (a *App) pollRevocations(ctx context.Context) {
-	t := time.NewTicker(revocationPollInterval)
+	if err := a.server.PollRevocations(ctx); err != nil && ctx.Err() == nil {
+		a.logger.Warn("polling revocations", zap.Error(err))
+	}
+}
+
+// every runs job every interval until ctx ends.
+func every(ctx context.Context, interval time.Duration, job func(context.Context)) {
+	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if err := a.server.PollRevocations(ctx); err != nil && ctx.Err() == nil {
-				a.logger.Warn("polling revocations", zap.Error(err))
-			}
+			job(ctx)
 		}
 	}
 }
@@ -300,25 +305,17 @@ func (a *App) Stop() error {
 	return nil
 }
 
+// sweep deletes expired records.
 func (a *App) sweep(ctx context.Context) {
-	t := time.NewTicker(time.Duration(a.SweepInterval))
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			res, err := a.store.Sweep(ctx, time.Now())
-			if err != nil {
-				if ctx.Err() == nil {
-					a.logger.Error("sweeping expired records", zap.Error(err))
-				}
-				continue
-			}
-			if res.Tokens > 0 || res.Keys > 0 {
-				a.logger.Debug("swept expired records", zap.Int64("tokens", res.Tokens), zap.Int64("keys", res.Keys))
-			}
+	res, err := a.store.Sweep(ctx, time.Now())
+	if err != nil {
+		if ctx.Err() == nil {
+			a.logger.Error("sweeping expired records", zap.Error(err))
 		}
+		return
+	}
+	if res.Tokens > 0 || res.Keys > 0 {
+		a.logger.Debug("swept expired records", zap.Int64("tokens", res.Tokens), zap.Int64("keys", res.Keys))
 	}
 }
 

@@ -117,22 +117,31 @@ func (p *provider) discover(ctx context.Context) (*metadata, error) {
 	return nil, errors.Join(errs...)
 }
 
-func (p *provider) fetchMetadata(ctx context.Context, loc string) (*metadata, error) {
+// getJSON fetches a JSON document of the provider into v; what names it
+// in errors ("JSON metadata", "a JWK set").
+func (p *provider) getJSON(ctx context.Context, loc, what string, v any) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, loc, nil)
 	if err != nil {
-		return nil, fmt.Errorf("building the metadata request: %w", err)
+		return fmt.Errorf("building the request for %s: %w", what, err)
 	}
 	req.Header.Set("Accept", "application/json")
 	status, _, body, err := p.do(req)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if status != http.StatusOK {
-		return nil, fmt.Errorf("%s answered HTTP %d", loc, status)
+		return fmt.Errorf("%s answered HTTP %d", loc, status)
 	}
+	if err := json.Unmarshal(body, v); err != nil {
+		return fmt.Errorf("%s is not %s", loc, what)
+	}
+	return nil
+}
+
+func (p *provider) fetchMetadata(ctx context.Context, loc string) (*metadata, error) {
 	var m metadata
-	if err := json.Unmarshal(body, &m); err != nil {
-		return nil, fmt.Errorf("%s is not JSON metadata", loc)
+	if err := p.getJSON(ctx, loc, "JSON metadata", &m); err != nil {
+		return nil, err
 	}
 	if m.Issuer != p.issuer {
 		return nil, fmt.Errorf("%s names the issuer %q, not %q", loc, m.Issuer, p.issuer)

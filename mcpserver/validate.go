@@ -3,9 +3,7 @@ package mcpserver
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"net/http"
 	"net/url"
 	"slices"
 	"strings"
@@ -295,21 +293,9 @@ func (c *keyCache) lookup(ctx context.Context, p *provider, uri, kid string) ([]
 }
 
 func fetchJWKS(ctx context.Context, p *provider, uri string) (*jose.JSONWebKeySet, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, uri, nil)
-	if err != nil {
-		return nil, fmt.Errorf("building the JWKS request: %w", err)
-	}
-	req.Header.Set("Accept", "application/json")
-	status, _, body, err := p.do(req)
-	if err != nil {
-		return nil, err
-	}
-	if status != http.StatusOK {
-		return nil, fmt.Errorf("%s answered HTTP %d", uri, status)
-	}
 	var set jose.JSONWebKeySet
-	if err := json.Unmarshal(body, &set); err != nil {
-		return nil, errors.New(uri + " is not a JWK set")
+	if err := p.getJSON(ctx, uri, "a JWK set", &set); err != nil {
+		return nil, err
 	}
 	return &set, nil
 }
