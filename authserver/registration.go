@@ -309,8 +309,7 @@ func (s *Server) allowRegistration(r *http.Request) (spend string, e *Error) {
 	}
 	token, err := bearer.FromHeader(r.Header, false)
 	if err != nil || token == "" {
-		return "", &Error{Code: "invalid_token", Description: "an initial access token is required", Status: http.StatusUnauthorized,
-			Header: http.Header{"Www-Authenticate": {s.challenge("invalid_token", "", "")}}}
+		return "", s.invalidBearerToken("an initial access token is required")
 	}
 	for _, t := range p.InitialAccessTokens {
 		if subtle.ConstantTimeCompare([]byte(t), []byte(token)) == 1 {
@@ -321,7 +320,13 @@ func (s *Server) allowRegistration(r *http.Request) (spend string, e *Error) {
 	if err == nil && rec.Active(now) {
 		return token, nil
 	}
-	return "", &Error{Code: "invalid_token", Description: "the initial access token is not valid", Status: http.StatusUnauthorized,
+	return "", s.invalidBearerToken("the initial access token is not valid")
+}
+
+// invalidBearerToken is the 401 for a missing or bad initial access
+// token, with its Bearer challenge (RFC 6750 §3.1).
+func (s *Server) invalidBearerToken(description string) *Error {
+	return &Error{Code: "invalid_token", Description: description, Status: http.StatusUnauthorized,
 		Header: http.Header{"Www-Authenticate": {s.challenge("invalid_token", "", "")}}}
 }
 
@@ -351,8 +356,14 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := r.Context()
 	if spend != "" {
-		if _, err := s.cfg.Store.ConsumeToken(ctx, store.InitialAccessToken, hashID(spend), s.now()); err != nil {
-			s.writeError(w, r, &Error{Code: "invalid_token", Description: "the initial access token was already used", Status: http.StatusUnauthorized})
+		_, err := s.cfg.Store.ConsumeToken(ctx, store.InitialAccessToken, hashID(spend), s.now())
+		switch {
+		case errors.Is(err, store.ErrConsumed) || errors.Is(err, store.ErrNotFound):
+			// Another registration spent it first.
+			s.writeError(w, r, s.invalidBearerToken("the initial access token was already used"))
+			return
+		case err != nil:
+			s.writeError(w, r, serverError(err))
 			return
 		}
 	}
