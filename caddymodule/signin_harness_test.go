@@ -2,8 +2,6 @@ package caddymodule
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"html"
 	"net/http"
 	"net/http/cookiejar"
@@ -15,8 +13,6 @@ import (
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
-
-	"github.com/authgate/authgate/authserver/store"
 )
 
 // signinClients are the users and clients of the sign-in tests.
@@ -203,18 +199,4 @@ func (tc *testCaddy) verifyIDToken(raw, clientID string) *oidc.IDToken {
 		tc.t.Fatalf("verifying ID token: %v", err)
 	}
 	return id
-}
-
-// expire moves a stored record's expiry into the past, through the
-// running app's store, to test expiry without waiting.
-func expire(t *testing.T, kind store.TokenKind, secret string) {
-	t.Helper()
-	sum := sha256.Sum256([]byte(secret))
-	_, err := activeApp(t).store.UpdateToken(context.Background(), kind, hex.EncodeToString(sum[:]), func(tok store.Token) (store.Token, error) {
-		tok.ExpiresAt = time.Now().Add(-time.Second)
-		return tok, nil
-	})
-	if err != nil {
-		t.Fatalf("expiring %s: %v", kind, err)
-	}
 }
