@@ -50,7 +50,9 @@ type authzRequest struct {
 	MaxAge              int64    `json:"max_age"` // -1 when absent
 	LoginHint           string   `json:"login_hint,omitempty"`
 	Audience            []string `json:"aud,omitempty"`
-	CreatedAt           int64    `json:"created_at"`
+	// LoginSession is the record ID of the login session the user signed
+	// in with for this very request, which alone satisfies prompt=login.
+	LoginSession string `json:"login_session,omitempty"`
 }
 
 func (a *authzRequest) prompts(p string) bool { return slices.Contains(a.Prompt, p) }
@@ -111,7 +113,7 @@ func (s *Server) validateAuthorize(ctx context.Context, f form, viaPAR bool) (*a
 	if c == nil {
 		return nil, nil, pageError("the application is not registered here (unknown client_id)")
 	}
-	req := &authzRequest{ClientID: c.ID, State: f.get("state"), MaxAge: -1, CreatedAt: s.now().Unix()}
+	req := &authzRequest{ClientID: c.ID, State: f.get("state"), MaxAge: -1}
 	if redirect := f.get("redirect_uri"); redirect != "" {
 		if viaPAR && c.TrustPushedRedirects {
 			if !s.trustedPushedRedirect(redirect) {
@@ -373,7 +375,7 @@ func (s *Server) loadPending(ctx context.Context, handle string) (*authzRequest,
 // although a session exists: prompt=login asks for a sign-in after the
 // request was made, max_age bounds the age of the last sign-in.
 func (s *Server) needsLogin(req *authzRequest, sess *session) bool {
-	if sess.data.AuthTime >= req.CreatedAt {
+	if req.LoginSession != "" && req.LoginSession == sess.id {
 		return false // signed in for this very request
 	}
 	if req.prompts("login") {
@@ -413,6 +415,21 @@ func (s *Server) continueAuthorization(w http.ResponseWriter, r *http.Request, h
 		return
 	}
 	s.issueCode(w, r, handle, req, c, sess)
+}
+
+// signedInFor records on a pending request that the user signed in for
+// it with the session sess.
+func (s *Server) signedInFor(ctx context.Context, handle string, req *authzRequest, sess *session) error {
+	req.LoginSession = sess.id
+	data, err := json.Marshal(req)
+	if err != nil {
+		return err
+	}
+	_, err = s.cfg.Store.UpdateToken(ctx, store.AuthorizeRequest, hashID(handle), func(t store.Token) (store.Token, error) {
+		t.Data = data
+		return t, nil
+	})
+	return err
 }
 
 // failPending closes a pending request and sends its error to the client.

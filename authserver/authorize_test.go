@@ -339,9 +339,6 @@ func TestAuthorizeRequestURI(t *testing.T) {
 // request, before it: only a sign-in made for the request itself may
 // satisfy it (OIDC Core §3.1.2.1).
 func TestAuthorizePromptLoginSameSecond(t *testing.T) {
-	t.Skip("BUG: needsLogin takes a session whose auth_time equals the request's created_at (both whole seconds) " +
-		"for a sign-in made for the request, so prompt=login in the same second as an earlier sign-in returns a code " +
-		"without asking for the password")
 	e := signinEnv(t, nil)
 	b := e.signinSignedIn() // no clock advance: the same second
 	r := b.get(signinAuthorizeURL("prompt", "login"))

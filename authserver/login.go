@@ -67,6 +67,11 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case req != nil:
 		// The new session satisfies prompt=login and max_age.
+		if err := s.signedInFor(r.Context(), handle, req, sess); err != nil {
+			s.logger.Error("recording the sign-in on the request", zapErr(err))
+			s.errorPage(w, r, http.StatusInternalServerError, "You could not be signed in.")
+			return
+		}
 		s.continueAuthorization(w, r, handle, req, c, sess, u)
 	case returnTo != "":
 		http.Redirect(w, r, returnTo, http.StatusSeeOther)

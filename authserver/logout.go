@@ -15,10 +15,27 @@ import (
 func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 	var f form
 	if r.Method == http.MethodPost {
-		var ok bool
-		if f, ok = s.readPageForm(w, r); !ok {
+		posted, e := parsePostForm(w, r, s.cfg.MaxBodyBytes)
+		if e != nil {
+			s.errorPage(w, r, http.StatusBadRequest, "The sign-out request is malformed.")
 			return
 		}
+		if _, confirming := posted["decision"]; !confirming {
+			// An application's POST (RP-Initiated Logout §2 allows it).
+			// The session cookie is SameSite=Lax, so a cross-site POST
+			// does not carry it: continue as the same request by GET,
+			// which does.
+			http.Redirect(w, r, s.prefix+pathLogout+"?"+url.Values(posted).Encode(), http.StatusSeeOther)
+			return
+		}
+		if !s.checkCSRF(r, posted) {
+			s.templates.Render(w, "message", http.StatusForbidden, ui.Page{
+				Title: "Something went wrong", Error: "This form has expired or did not come from this site.",
+				Message: "Go back, reload the page and try again.",
+			})
+			return
+		}
+		f = posted
 	} else {
 		values, err := url.ParseQuery(r.URL.RawQuery)
 		if err != nil {
