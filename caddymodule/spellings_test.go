@@ -10,10 +10,15 @@ import (
 // TestSpecificationSpellings: "Authorization: TOKEN" without "Bearer",
 // as the product's first specification spelled it, works at the demo API,
 // which opts in; a route that does not opt in refuses it, and challenges
-// stay Bearer. (The specification's /device-authorization spelling is
-// tested in authserver.)
+// stay Bearer. The device authorization request at /device-authorization/
+// works against the demo as the README's curl sends it (authserver tests
+// the alias in detail).
 func TestSpecificationSpellings(t *testing.T) {
 	tc, ports := startExample(t)
+	dev := tc.postForm("/device-authorization/", url.Values{"client_id": {"demo-tv"}, "scope": {"openid profile"}}, "", "")
+	if dev.status != http.StatusOK || dev.json(t)["device_code"] == nil {
+		t.Errorf("POST /device-authorization/ on the demo: %d %s", dev.status, dev.body)
+	}
 	api := "http://" + ports["9001"] + "/api/hello"
 	token := tc.token("demo-service", "demo-service-secret", url.Values{"scope": {"read"}})
 	for _, tt := range []struct {
