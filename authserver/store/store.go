@@ -24,6 +24,7 @@ type Store interface {
 	TokenStore
 	SecretStore
 	ClientStore
+	UserStore
 	// Sweep deletes records that expired before now and reports how many
 	// of each kind went.
 	Sweep(ctx context.Context, now time.Time) (SweepResult, error)
@@ -226,4 +227,67 @@ type ClientStore interface {
 	UpdateClient(ctx context.Context, id string, update func(RegisteredClient) (RegisteredClient, error)) (RegisteredClient, error)
 	// DeleteClient removes the client; ErrNotFound if there is none.
 	DeleteClient(ctx context.Context, id string) error
+}
+
+// UserRecord is a user kept in the store: one created at runtime (from the
+// CLI or the admin API, with a password) or one who first signed in
+// through an upstream identity provider (with no password). Users from
+// configuration are not stored.
+type UserRecord struct {
+	// ID is the user's stable identifier and the subject (sub) of its
+	// tokens: for a local user its username, for a federated user a
+	// random ID that does not change when the provider's email does.
+	ID string
+	// Username is unique among stored users (compared exactly).
+	Username string
+	// Provider names the identity provider a federated user signs in
+	// through, and ProviderSubject is that provider's identifier of the
+	// user; both are empty for a local user. The pair is unique.
+	Provider        string
+	ProviderSubject string
+	// PasswordHash is a local user's argon2id or bcrypt hash; empty for a
+	// federated user.
+	PasswordHash  string
+	Email         string
+	EmailVerified bool
+	Name          string
+	Groups        []string
+	// Disabled users cannot sign in.
+	Disabled  bool
+	CreatedAt time.Time
+	UpdatedAt time.Time
+	// LastLogin is when the user last signed in; zero if never.
+	LastLogin time.Time
+}
+
+// UserStore keeps users created at runtime and federated users.
+type UserStore interface {
+	// CreateUser stores u; ErrAlreadyExists if its ID, its Username, or
+	// (for a federated user) its Provider and ProviderSubject are taken.
+	CreateUser(ctx context.Context, u UserRecord) error
+	// GetUser returns the user with the ID; ErrNotFound if there is none.
+	GetUser(ctx context.Context, id string) (UserRecord, error)
+	// GetUserByUsername returns the user with the username; ErrNotFound
+	// if there is none.
+	GetUserByUsername(ctx context.Context, username string) (UserRecord, error)
+	// GetUserByProvider returns the federated user a provider knows by
+	// subject; ErrNotFound if there is none. An empty provider finds no
+	// one: local users are not found this way.
+	GetUserByProvider(ctx context.Context, provider, subject string) (UserRecord, error)
+	// UpdateUser runs update on the user inside a transaction that
+	// excludes concurrent updates of it and stores the result; the ID
+	// cannot change, and a Username taken by another user is
+	// ErrAlreadyExists. An error from update aborts and is returned.
+	UpdateUser(ctx context.Context, id string, update func(UserRecord) (UserRecord, error)) (UserRecord, error)
+	// DeleteUser removes the user; ErrNotFound if there is none.
+	DeleteUser(ctx context.Context, id string) error
+	// ListUsers returns every stored user, ordered by Username (byte-wise,
+	// whatever the database's collation).
+	ListUsers(ctx context.Context) ([]UserRecord, error)
+	// RevokeSubjectTokens marks every record whose Subject is subject
+	// (sessions, refresh tokens, access tokens, codes) revoked at now and
+	// returns how many were not revoked before: what disabling or
+	// deleting a user does. The records then show in RevokedAfter. An
+	// empty subject matches nothing.
+	RevokeSubjectTokens(ctx context.Context, subject string, now time.Time) (int64, error)
 }

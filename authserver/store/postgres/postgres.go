@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/authgate/authgate/authserver/store/sqlstore"
@@ -20,6 +21,17 @@ var Flavor = sqlstore.Flavor{
 	NumberedPlaceholders: true,
 	RowLock:              " FOR UPDATE",
 	Lock:                 lock,
+	UniqueViolation:      uniqueViolation,
+}
+
+// uniqueViolationCode is PostgreSQL's SQLSTATE for a broken unique index or
+// primary key.
+const uniqueViolationCode = "23505"
+
+// uniqueViolation reports whether err is PostgreSQL's unique_violation.
+func uniqueViolation(err error) bool {
+	var e *pgconn.PgError
+	return errors.As(err, &e) && e.Code == uniqueViolationCode
 }
 
 // lock takes the advisory lock named name until tx ends. It must be the

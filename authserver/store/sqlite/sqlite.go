@@ -3,21 +3,34 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 
-	"github.com/authgate/authgate/authserver/store/sqlstore"
+	moderncsqlite "modernc.org/sqlite" // also registers the "sqlite" driver
+	sqlite3 "modernc.org/sqlite/lib"
 
-	_ "modernc.org/sqlite" // registers the "sqlite" driver
+	"github.com/authgate/authgate/authserver/store/sqlstore"
 )
 
 // Flavor is SQLite's dialect for the shared SQL store.
 var Flavor = sqlstore.Flavor{
-	Name:  "sqlite",
-	Types: map[string]string{},
+	Name:            "sqlite",
+	Types:           map[string]string{},
+	UniqueViolation: uniqueViolation,
+}
+
+// uniqueViolation reports whether err is SQLite's error for a broken
+// primary key or unique index.
+func uniqueViolation(err error) bool {
+	var e *moderncsqlite.Error
+	if !errors.As(err, &e) {
+		return false
+	}
+	return e.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || e.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
 }
 
 // Open opens (creating if needed) the SQLite database at path, migrates it

@@ -25,6 +25,18 @@ type Flavor struct {
 	// transaction ends. Where it is nil, every write transaction is
 	// already exclusive.
 	Lock func(ctx context.Context, tx *sql.Tx, name string) error
+	// UniqueViolation reports whether err is the driver's error for a
+	// statement that broke a primary key or unique index, which the store
+	// returns as store.ErrAlreadyExists where no ON CONFLICT clause can
+	// catch it (an UPDATE). Where it is nil, such errors are returned as
+	// they are.
+	UniqueViolation func(err error) bool
+}
+
+// uniqueViolation reports whether err broke a unique constraint, as the
+// flavor's UniqueViolation tells.
+func (f Flavor) uniqueViolation(err error) bool {
+	return err != nil && f.UniqueViolation != nil && f.UniqueViolation(err)
 }
 
 // rebind rewrites the generic query q for the flavor.

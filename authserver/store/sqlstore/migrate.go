@@ -56,6 +56,29 @@ var migrations = [][]string{
 		)`,
 		`CREATE INDEX tokens_by_client ON tokens (client_id)`,
 	},
+	// 3: stored users, and finding a subject's tokens. Local users have an
+	// empty provider, so the provider pair is unique only where provider
+	// is set. Groups are a JSON array of strings.
+	{
+		`CREATE TABLE users (
+			id TEXT PRIMARY KEY,
+			username TEXT NOT NULL,
+			provider TEXT NOT NULL,
+			provider_subject TEXT NOT NULL,
+			password_hash TEXT NOT NULL,
+			email TEXT NOT NULL,
+			email_verified BOOLEAN NOT NULL,
+			name TEXT NOT NULL,
+			groups_json TEXT NOT NULL,
+			disabled BOOLEAN NOT NULL,
+			created_at BIGINT NOT NULL,
+			updated_at BIGINT NOT NULL,
+			last_login BIGINT
+		)`,
+		`CREATE UNIQUE INDEX users_by_username ON users (username)`,
+		`CREATE UNIQUE INDEX users_by_provider ON users (provider, provider_subject) WHERE provider <> ''`,
+		`CREATE INDEX tokens_by_subject ON tokens (subject)`,
+	},
 }
 
 // SchemaVersion is the version the migrations above bring a database to.

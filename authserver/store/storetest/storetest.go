@@ -38,6 +38,13 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Clients", testClients},
 		{"RevokeClientTokens", testRevokeClientTokens},
 		{"Sweep", testSweep},
+		{"UserLookups", testUserLookups},
+		{"UserDuplicates", testUserDuplicates},
+		{"UserUpdate", testUserUpdate},
+		{"UserConcurrentUpdate", testUserConcurrentUpdate},
+		{"UserDelete", testUserDelete},
+		{"UserList", testUserList},
+		{"RevokeSubjectTokens", testRevokeSubjectTokens},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
