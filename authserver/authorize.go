@@ -463,7 +463,7 @@ func (s *Server) issueCode(w http.ResponseWriter, r *http.Request, handle string
 	data, _ := json.Marshal(codeData{Request: *req, AuthTime: sess.data.AuthTime, AMR: sess.data.AMR, SID: loginSID(sess.id)})
 	err := s.cfg.Store.CreateToken(ctx, store.Token{
 		Kind: store.AuthorizationCode, ID: hashID(code), FamilyID: randomID(16), ClientID: c.ID,
-		Subject: sess.data.Username, Data: data, IssuedAt: now, ExpiresAt: now.Add(codeLifetime),
+		Subject: sess.data.UserID, Data: data, IssuedAt: now, ExpiresAt: now.Add(codeLifetime),
 	})
 	if err != nil {
 		s.logger.Error("storing authorization code", zapErr(err))

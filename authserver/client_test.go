@@ -323,8 +323,14 @@ func TestServerConfigRules(t *testing.T) {
 		{"a client twice", func(c *Config) {
 			c.Clients = []*Client{{ID: "c", Secret: secret}, {ID: "c", Secret: secret}}
 		}, `client "c" is defined twice`},
-		{"a user twice", func(c *Config) { c.Users = append(c.Users, c.Users[0]) }, "a user is defined twice"},
-		{"a user without a password", func(c *Config) { c.Users = append(c.Users, &User{Username: "carol"}) }, "needs a username and a password hash"},
+		{"a user twice", func(c *Config) { c.Users = append(c.Users, c.Users[0]) }, "is defined twice"},
+		{"a user without a password", func(c *Config) { c.Users = append(c.Users, &User{Username: "carol"}) }, "needs a username (without a colon) and a password hash"},
+		{"a username with a colon", func(c *Config) {
+			c.Users = append(c.Users, &User{Username: "github:carol", Password: c.Users[0].Password})
+		}, "without a colon"},
+		{"a configured user with another ID", func(c *Config) {
+			c.Users = append(c.Users, &User{ID: "x", Username: "carol", Password: c.Users[0].Password})
+		}, "a configured user's ID is its username"},
 		{"an issuer with a slash at the end", func(c *Config) { c.Issuer += "/" }, "must not end with a slash"},
 		{"an http issuer off loopback", func(c *Config) { c.Issuer = "http://auth.example" }, "must use https"},
 		{"no store", func(c *Config) { c.Store = nil }, "a store and a key manager are required"},

@@ -31,7 +31,7 @@ func (s *Server) needsConsent(ctx context.Context, req *authzRequest, c *Client,
 	if c.SkipConsent {
 		return false
 	}
-	rec, err := s.cfg.Store.GetToken(ctx, store.Consent, consentID(c.ID, u.Username))
+	rec, err := s.cfg.Store.GetToken(ctx, store.Consent, consentID(c.ID, u.ID))
 	if err != nil || !rec.Active(s.now()) {
 		return true
 	}
@@ -50,7 +50,7 @@ func (s *Server) needsConsent(ctx context.Context, req *authzRequest, c *Client,
 // rememberConsent stores (or widens) a user's consent for a client.
 func (s *Server) rememberConsent(ctx context.Context, c *Client, u *User, scope []string) error {
 	now := s.now()
-	id := consentID(c.ID, u.Username)
+	id := consentID(c.ID, u.ID)
 	merge := func(t store.Token) (store.Token, error) {
 		var d consentData
 		json.Unmarshal(t.Data, &d) //nolint:errcheck // a damaged record is replaced
@@ -68,7 +68,7 @@ func (s *Server) rememberConsent(ctx context.Context, c *Client, u *User, scope 
 	}
 	_, err := s.cfg.Store.UpdateToken(ctx, store.Consent, id, merge)
 	if errors.Is(err, store.ErrNotFound) {
-		t, _ := merge(store.Token{Kind: store.Consent, ID: id, ClientID: c.ID, Subject: u.Username})
+		t, _ := merge(store.Token{Kind: store.Consent, ID: id, ClientID: c.ID, Subject: u.ID})
 		err = s.cfg.Store.CreateToken(ctx, t)
 		if errors.Is(err, store.ErrAlreadyExists) {
 			_, err = s.cfg.Store.UpdateToken(ctx, store.Consent, id, merge)

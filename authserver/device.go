@@ -233,7 +233,7 @@ func (s *Server) handleDevice(w http.ResponseWriter, r *http.Request) {
 				return t, errors.New("no longer pending")
 			}
 			cur.Status, cur.AuthTime, cur.AMR = status, sess.data.AuthTime, sess.data.AMR
-			t.Subject = user.Username
+			t.Subject = user.ID
 			t.Data, _ = json.Marshal(cur)
 			return t, nil
 		})

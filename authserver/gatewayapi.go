@@ -93,8 +93,8 @@ func (s *Server) GatewaySessionActive(ctx context.Context, id string) (bool, err
 		return false, fmt.Errorf("looking up a gateway session: %w", err)
 	}
 	if strings.HasPrefix(rec.FamilyID, gatewaySessionFamily("")) {
-		if _, ok := s.users.lookup(rec.Subject); !ok {
-			return false, nil
+		if _, ok, err := s.users.lookup(ctx, rec.Subject); !ok {
+			return false, err
 		}
 	}
 	return rec.Active(s.now()), nil

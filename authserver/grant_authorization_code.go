@@ -53,7 +53,10 @@ func (s *Server) authorizationCodeGrant(ctx context.Context, f form, c *Client) 
 	if e := checkVerifier(req, verifier); e != nil {
 		return nil, e
 	}
-	u, ok := s.users.lookup(rec.Subject)
+	u, ok, err := s.users.lookup(ctx, rec.Subject)
+	if err != nil {
+		return nil, serverError(err)
+	}
 	if !ok {
 		return nil, oauthError(codeInvalidGrant, "the user can no longer sign in")
 	}

@@ -62,7 +62,10 @@ func (s *Server) deviceGrant(ctx context.Context, f form, c *Client) (*tokenResp
 	} else if err != nil {
 		return nil, serverError(err)
 	}
-	u, ok := s.users.lookup(rec.Subject)
+	u, ok, err := s.users.lookup(ctx, rec.Subject)
+	if err != nil {
+		return nil, serverError(err)
+	}
 	if !ok {
 		return nil, oauthError(codeInvalidGrant, "the user can no longer sign in")
 	}

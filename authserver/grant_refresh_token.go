@@ -60,7 +60,10 @@ func (s *Server) refreshTokenGrant(ctx context.Context, f form, c *Client) (*tok
 		}
 		scope = want
 	}
-	u, ok := s.users.lookup(rec.Subject)
+	u, ok, err := s.users.lookup(ctx, rec.Subject)
+	if err != nil {
+		return nil, serverError(err)
+	}
 	if !ok {
 		if _, err := s.cfg.Store.RevokeFamily(ctx, rec.FamilyID, now); err != nil {
 			return nil, serverError(err)

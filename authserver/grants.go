@@ -36,7 +36,7 @@ type userGrant struct {
 // have one, and an ID token for openid.
 func (s *Server) respond(ctx context.Context, g userGrant) (*tokenResponse, *Error) {
 	raw, lifetime, err := s.issueAccessToken(ctx, issuedToken{
-		client: g.client, subject: g.user.Username, scope: g.scope, audience: g.audience, familyID: g.familyID,
+		client: g.client, subject: g.user.ID, scope: g.scope, audience: g.audience, familyID: g.familyID,
 	})
 	if err != nil {
 		return nil, serverError(err)
@@ -55,7 +55,7 @@ func (s *Server) respond(ctx context.Context, g userGrant) (*tokenResponse, *Err
 		data, _ := json.Marshal(refreshData{Scope: g.grantScope, Audience: g.audience, AuthTime: g.authTime, AMR: g.amr, SID: g.sid})
 		err := s.cfg.Store.CreateToken(ctx, store.Token{
 			Kind: store.RefreshToken, ID: hashID(rt), FamilyID: g.familyID, ClientID: g.client.ID,
-			Subject: g.user.Username, Data: data, IssuedAt: now, ExpiresAt: expiry,
+			Subject: g.user.ID, Data: data, IssuedAt: now, ExpiresAt: expiry,
 		})
 		if err != nil {
 			return nil, serverError(err)

@@ -87,7 +87,7 @@ type idTokenInput struct {
 func (s *Server) issueIDToken(ctx context.Context, in idTokenInput) (string, error) {
 	now := s.now()
 	c := IDTokenClaims{
-		Issuer: s.issuer, Subject: in.user.Username, Audience: jwt.Audience{in.client.ID},
+		Issuer: s.issuer, Subject: in.user.ID, Audience: jwt.Audience{in.client.ID},
 		Expiry: now.Add(s.cfg.IDTokenLifetime).Unix(), IssuedAt: now.Unix(), AuthTime: in.authTime,
 		Nonce: in.nonce, AuthorizedParty: in.client.ID, AMR: in.amr, SessionID: in.sid,
 	}

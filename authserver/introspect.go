@@ -59,7 +59,11 @@ func (s *Server) findAccessToken(ctx context.Context, raw string) (presentedToke
 	}
 	pt := presentedToken{record: rec, claims: claims}
 	if rec.FamilyID != "" {
-		if u, ok := s.users.lookup(rec.Subject); ok {
+		u, ok, err := s.users.lookup(ctx, rec.Subject)
+		if err != nil {
+			return presentedToken{}, false, err
+		}
+		if ok {
 			pt.user = u
 		} else if rec.RevokedAt.IsZero() {
 			pt.record.RevokedAt = s.now()

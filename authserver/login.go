@@ -40,7 +40,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	now := s.now()
 	ip := s.cfg.ClientIP(r)
 	known := ""
-	if _, exists := s.users.byName[username]; exists {
+	if s.users.isLocal(r.Context(), username) {
 		known = username
 	}
 	if wait, ok := s.loginLimits.attempt(known, ip, now); !ok {
@@ -48,7 +48,12 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 			fmt.Sprintf("Too many failed sign-in attempts. Try again in %s.", roundUp(wait)))
 		return
 	}
-	u, ok := s.users.authenticate(username, pw)
+	u, ok, err := s.users.authenticate(r.Context(), username, pw)
+	if err != nil {
+		s.logger.Error("checking a password", zapErr(err))
+		s.errorPage(w, r, http.StatusServiceUnavailable, "You could not be signed in. Try again later.")
+		return
+	}
 	if !ok {
 		// The typed name is logged only if it is a user's: a mistyped
 		// password in the username field must not reach the log.
@@ -57,7 +62,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.loginLimits.succeed(u.Username, ip, now)
-	sess, err := s.startSession(w, r, u)
+	sess, err := s.startSession(w, r, u, amrPassword)
 	if err != nil {
 		s.logger.Error("starting session", zapErr(err))
 		s.errorPage(w, r, http.StatusInternalServerError, "You could not be signed in.")

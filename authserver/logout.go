@@ -90,7 +90,7 @@ func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 	case sess == nil:
 		done()
 	case r.Method == http.MethodPost && f.get("decision") == "logout",
-		r.Method == http.MethodGet && hint != nil && hint.Subject == user.Username:
+		r.Method == http.MethodGet && hint != nil && hint.Subject == user.ID:
 		s.endSession(w, r)
 		s.logger.Info("signed out", zapUser(user.Username))
 		done()

@@ -15,6 +15,7 @@ import (
 
 	"github.com/authgate/authgate/authserver/keys"
 	"github.com/authgate/authgate/authserver/loopback"
+	"github.com/authgate/authgate/authserver/password"
 	"github.com/authgate/authgate/authserver/store"
 	"github.com/authgate/authgate/authserver/ui"
 )
@@ -242,11 +243,6 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if s.cookies, err = newCookies(ctx, cfg.Store, u.Scheme == "https", cfg.SessionLifetime); err != nil {
 		return nil, err
 	}
-	for _, usr := range cfg.Users {
-		if usr.Username == "" || usr.Password.IsZero() {
-			return nil, fmt.Errorf("user %q needs a username and a password hash", usr.Username)
-		}
-	}
 	s.revocations = &revocationFeed{store: cfg.Store, watermark: s.now(), seen: map[string]time.Time{}}
 	secret, err := cfg.Store.GetOrCreateSecret(ctx, secretGatewayClient, func() ([]byte, error) { return []byte(randomID(32)), nil })
 	if err != nil {
@@ -254,9 +250,18 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	s.gatewaySecret = string(secret)
 	s.clients[GatewayClientID] = newGatewayClient(s.gatewaySecret)
-	s.users = newUserDirectory(cfg.Users)
-	if len(s.users.byName) != len(cfg.Users) {
-		return nil, errors.New("a user is defined twice")
+	if s.users, err = newUserDirectory(cfg.Users, cfg.Store); err != nil {
+		return nil, err
+	}
+	if err := s.users.checkNoDuplicates(ctx); err != nil {
+		return nil, err
+	}
+	if s.users.decoy.IsZero() {
+		// No configured user lends its hash: make one, so an unknown
+		// username costs what a stored user's does.
+		if s.users.decoy, err = password.Decoy(); err != nil {
+			return nil, err
+		}
 	}
 	for _, configured := range cfg.Clients {
 		c, err := checkClient(configured)

@@ -133,7 +133,9 @@ type session struct {
 }
 
 type sessionData struct {
-	Username string   `json:"username"`
+	// UserID is the user's ID, the subject (under its first name, which
+	// stored sessions keep).
+	UserID   string   `json:"username"`
 	AuthTime int64    `json:"auth_time"`
 	LastSeen int64    `json:"last_seen"`
 	AMR      []string `json:"amr,omitempty"`
@@ -163,7 +165,10 @@ func (s *Server) currentSession(r *http.Request) (*session, *User) {
 	if json.Unmarshal(rec.Data, &d) != nil || now.Sub(time.Unix(d.LastSeen, 0)) > s.cfg.SessionIdleTimeout {
 		return nil, nil
 	}
-	u, ok := s.users.lookup(d.Username)
+	u, ok, err := s.users.lookup(ctx, d.UserID)
+	if err != nil {
+		s.logger.Error("looking up a session's user", zapErr(err))
+	}
 	if !ok {
 		return nil, nil
 	}
@@ -180,16 +185,20 @@ func (s *Server) currentSession(r *http.Request) (*session, *User) {
 	return &session{id: id, data: d}, u
 }
 
+// amrPassword is the amr of a sign-in with a password (RFC 8176).
+var amrPassword = []string{"pwd"}
+
 // startSession signs u in: it ends the browser's previous session, if
-// any, and sets a cookie for a new one.
-func (s *Server) startSession(w http.ResponseWriter, r *http.Request, u *User) (*session, error) {
+// any, and sets a cookie for a new one. amr says how the user signed in
+// (RFC 8176), nil when an identity provider did it.
+func (s *Server) startSession(w http.ResponseWriter, r *http.Request, u *User, amr []string) (*session, error) {
 	s.endSession(w, r)
 	secret := randomID(32)
 	now := s.now()
-	d := sessionData{Username: u.Username, AuthTime: now.Unix(), LastSeen: now.Unix(), AMR: []string{"pwd"}}
+	d := sessionData{UserID: u.ID, AuthTime: now.Unix(), LastSeen: now.Unix(), AMR: amr}
 	data, _ := json.Marshal(d)
 	rec := store.Token{
-		Kind: store.Session, ID: hashID(secret), Subject: u.Username, Data: data,
+		Kind: store.Session, ID: hashID(secret), Subject: u.ID, Data: data,
 		IssuedAt: now, ExpiresAt: now.Add(s.cfg.SessionLifetime),
 	}
 	if err := s.cfg.Store.CreateToken(r.Context(), rec); err != nil {

@@ -61,7 +61,7 @@ func (s *Server) handleUserInfo(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out := userClaims(u, scope)
-	out["sub"] = u.Username
+	out["sub"] = u.ID
 	noStore(w)
 	writeJSON(w, http.StatusOK, out)
 }

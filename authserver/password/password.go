@@ -1,6 +1,7 @@
 package password
 
 import (
+	"crypto/rand"
 	"crypto/subtle"
 	"encoding/base64"
 	"errors"
@@ -89,3 +90,41 @@ func (h Hash) Verify(password string) bool {
 
 // IsZero reports whether h holds no hash.
 func (h Hash) IsZero() bool { return h.bcrypt == nil && h.argon == nil }
+
+// Parameters of the argon2id hashes this package makes: OWASP's
+// recommended minimum (19 MiB, two passes, one lane), a 16-byte salt and
+// a 32-byte key.
+const (
+	argonMemory  = 19 * 1024
+	argonTime    = 2
+	argonThreads = 1
+	argonSaltLen = 16
+	argonKeyLen  = 32
+)
+
+// HashArgon2id hashes a password with argon2id and a random salt, as a
+// PHC string ($argon2id$v=19$m=…,t=…,p=…$salt$key) that [Parse] reads.
+func HashArgon2id(password string) (string, error) {
+	salt := make([]byte, argonSaltLen)
+	if _, err := rand.Read(salt); err != nil {
+		return "", fmt.Errorf("making a salt: %w", err)
+	}
+	key := argon2.IDKey([]byte(password), salt, argonTime, argonMemory, argonThreads, argonKeyLen)
+	return fmt.Sprintf("$argon2id$v=19$m=%d,t=%d,p=%d$%s$%s", argonMemory, argonTime, argonThreads,
+		base64.RawStdEncoding.EncodeToString(salt), base64.RawStdEncoding.EncodeToString(key)), nil
+}
+
+// Decoy returns the hash of a random password, made as [HashArgon2id]
+// makes users' hashes: checking a password against it costs what checking
+// a user's does, so that an unknown username takes as long as a known one.
+func Decoy() (Hash, error) {
+	secret := make([]byte, 24)
+	if _, err := rand.Read(secret); err != nil {
+		return Hash{}, fmt.Errorf("making a decoy password: %w", err)
+	}
+	encoded, err := HashArgon2id(base64.RawStdEncoding.EncodeToString(secret))
+	if err != nil {
+		return Hash{}, err
+	}
+	return Parse(encoded)
+}

@@ -60,3 +60,29 @@ func TestParseRejects(t *testing.T) {
 		t.Error("the zero Hash accepted a password")
 	}
 }
+
+// TestHashArgon2id: a made hash verifies its password only, parses, and
+// has a fresh salt each time; a decoy verifies nothing.
+func TestHashArgon2id(t *testing.T) {
+	a, err := password.HashArgon2id("correct horse")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := password.HashArgon2id("correct horse")
+	if a == b {
+		t.Error("two hashes of one password are equal: no fresh salt")
+	}
+	h, err := password.Parse(a)
+	if err != nil {
+		t.Fatalf("Parse(%q): %v", a, err)
+	}
+	for pw, want := range map[string]bool{"correct horse": true, "correct horse ": false, "": false} {
+		if got := h.Verify(pw); got != want {
+			t.Errorf("Verify(%q) = %v; want %v", pw, got, want)
+		}
+	}
+	d, err := password.Decoy()
+	if err != nil || d.IsZero() || d.Verify("") || d.Verify("correct horse") {
+		t.Errorf("Decoy: %v", err)
+	}
+}
