@@ -85,6 +85,30 @@ type Page struct {
 	UserCode string
 	// SignedInAs names the signed-in user, where a page shows it.
 	SignedInAs string
+	// Providers are the identity providers the sign-in page offers,
+	// each a link that starts signing in there.
+	Providers []Provider
+	// PasswordSources, when there is more than one, let the user choose
+	// where the sign-in form checks the password: this server's own
+	// accounts or a directory. The form sends the chosen Value as "idp".
+	PasswordSources []Option
+	// NoPasswordForm hides the sign-in page's password form: no one
+	// signs in here with a password.
+	NoPasswordForm bool
+}
+
+// Provider is an identity provider offered on the sign-in page.
+type Provider struct {
+	Name        string
+	DisplayName string
+	// URL starts signing in with the provider.
+	URL string
+}
+
+// Option is one choice of a select field.
+type Option struct {
+	Value, Label string
+	Selected     bool
 }
 
 // Client describes an application to the user.
