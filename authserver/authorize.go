@@ -49,7 +49,10 @@ type authzRequest struct {
 	Prompt              []string `json:"prompt,omitempty"`
 	MaxAge              int64    `json:"max_age"` // -1 when absent
 	LoginHint           string   `json:"login_hint,omitempty"`
-	Audience            []string `json:"aud,omitempty"`
+	// IDP names the identity provider to sign in with (the idp
+	// parameter, as other servers call it), if the client chose one.
+	IDP      string   `json:"idp,omitempty"`
+	Audience []string `json:"aud,omitempty"`
 	// LoginSession is the record ID of the login session the user signed
 	// in with for this very request, which alone satisfies prompt=login.
 	LoginSession string `json:"login_session,omitempty"`
@@ -166,6 +169,9 @@ func (s *Server) validateAuthorize(ctx context.Context, f form, viaPAR bool) (*a
 	}
 	req.Nonce = f.get("nonce")
 	req.LoginHint = f.get("login_hint")
+	if idp := f.get("idp"); providerName.MatchString(idp) {
+		req.IDP = idp // one that is not configured is ignored: the page offers them all
+	}
 	if len(req.Nonce) > 512 || len(req.State) > 2048 || len(req.LoginHint) > 256 {
 		return fail(codeInvalidRequest, "nonce, state or login_hint is too long")
 	}
@@ -396,10 +402,13 @@ func (s *Server) continueAuthorization(w http.ResponseWriter, r *http.Request, h
 			s.failPending(w, r, handle, req, codeLoginRequired, "the user is not signed in")
 			return
 		}
-		s.templates.Render(w, "login", http.StatusOK, ui.Page{
-			Title: "Sign in", Action: s.prefix + pathLogin, CSRFToken: s.csrfToken(w, r),
-			Client: clientInfo(c, req.RedirectURI), Username: req.LoginHint, Hidden: map[string]string{"request": handle},
-		})
+		// idp names the identity provider to sign in with: a provider
+		// that redirects is gone to at once; a directory is preselected.
+		if p, ok := s.provider(req.IDP); ok && p.Redirect != nil {
+			http.Redirect(w, r, s.startURL(p.Name, handle, ""), http.StatusSeeOther)
+			return
+		}
+		s.renderLogin(w, r, http.StatusOK, loginForm{handle: handle, req: req, c: c, username: req.LoginHint, idp: req.IDP}, "")
 		return
 	}
 	if s.needsConsent(r.Context(), req, c, user) {

@@ -5,50 +5,71 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
+	"time"
 
+	"go.uber.org/zap"
+
+	"github.com/authgate/authgate/authserver/connector"
 	"github.com/authgate/authgate/authserver/ui"
 )
 
-// handleLogin serves the sign-in page. A POST signs the user in and
-// continues the pending authorization request, or returns to a local
-// page (return_to), or says the user is signed in.
+// loginForm is where a sign-in stands: what it continues (a pending
+// authorization request of a client, or a local page) and what the user
+// chose and typed.
+type loginForm struct {
+	handle   string
+	req      *authzRequest
+	c        *Client
+	returnTo string
+	username string
+	// idp is the password source chosen: "" for this server's own
+	// accounts, or a directory's provider name.
+	idp string
+}
+
+// handleLogin serves the sign-in page. A POST signs the user in, with a
+// local account or a directory's, and continues the pending authorization
+// request, or returns to a local page (return_to), or says the user is
+// signed in.
 func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
-		returnTo := r.URL.Query().Get("return_to")
-		if !s.localPath(returnTo) {
-			returnTo = ""
+		lf := loginForm{returnTo: r.URL.Query().Get("return_to")}
+		if !s.localPath(lf.returnTo) {
+			lf.returnTo = ""
 		}
-		s.renderLogin(w, r, http.StatusOK, nil, nil, "", "", returnTo, "")
+		s.renderLogin(w, r, http.StatusOK, lf, "")
 		return
 	}
 	f, ok := s.readPageForm(w, r)
 	if !ok {
 		return
 	}
-	handle, returnTo := f.get("request"), f.get("return_to")
-	var req *authzRequest
-	var c *Client
-	if handle != "" {
-		if req, c, ok = s.loadPending(r.Context(), handle); !ok {
+	lf := loginForm{handle: f.get("request"), returnTo: f.get("return_to"), username: f.get("username"), idp: f.get("idp")}
+	if lf.handle != "" {
+		if lf.req, lf.c, ok = s.loadPending(r.Context(), lf.handle); !ok {
 			s.errorPage(w, r, http.StatusBadRequest, "This sign-in request has expired or was already completed.")
 			return
 		}
-	} else if returnTo != "" && !s.localPath(returnTo) {
-		returnTo = ""
+	} else if lf.returnTo != "" && !s.localPath(lf.returnTo) {
+		lf.returnTo = ""
 	}
-	username, pw := f.get("username"), f.get("password")
+	pw := f.get("password")
+	if lf.idp != "" {
+		s.directoryLogin(w, r, lf, pw)
+		return
+	}
 	now := s.now()
 	ip := s.cfg.ClientIP(r)
 	known := ""
-	if s.users.isLocal(r.Context(), username) {
-		known = username
+	if s.users.isLocal(r.Context(), lf.username) {
+		known = lf.username
 	}
 	if wait, ok := s.loginLimits.attempt(known, ip, now); !ok {
-		s.renderLogin(w, r, http.StatusTooManyRequests, c, req, handle, username, returnTo,
-			fmt.Sprintf("Too many failed sign-in attempts. Try again in %s.", roundUp(wait)))
+		s.renderLogin(w, r, http.StatusTooManyRequests, lf, fmt.Sprintf("Too many failed sign-in attempts. Try again in %s.", roundUp(wait)))
 		return
 	}
-	u, ok, err := s.users.authenticate(r.Context(), username, pw)
+	u, ok, err := s.users.authenticate(r.Context(), lf.username, pw)
 	if err != nil {
 		s.logger.Error("checking a password", zapErr(err))
 		s.errorPage(w, r, http.StatusServiceUnavailable, "You could not be signed in. Try again later.")
@@ -58,47 +79,139 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		// The typed name is logged only if it is a user's: a mistyped
 		// password in the username field must not reach the log.
 		s.logger.Info("sign-in failed", zapUser(known), zapIP(ip))
-		s.renderLogin(w, r, http.StatusUnauthorized, c, req, handle, username, returnTo, "Wrong username or password.")
+		s.renderLogin(w, r, http.StatusUnauthorized, lf, "Wrong username or password.")
 		return
 	}
 	s.loginLimits.succeed(u.Username, ip, now)
-	sess, err := s.startSession(w, r, u, amrPassword)
+	s.completeLogin(w, r, lf, u, amrPassword, zapIP(ip))
+}
+
+// directoryLogin checks a password with a directory (a password
+// connector), and signs the person in as the directory's user.
+func (s *Server) directoryLogin(w http.ResponseWriter, r *http.Request, lf loginForm, pw string) {
+	p, ok := s.provider(lf.idp)
+	if !ok || p.Password == nil {
+		s.errorPage(w, r, http.StatusBadRequest, "There is no such way to sign in here.")
+		return
+	}
+	now := s.now()
+	ip := s.cfg.ClientIP(r)
+	// Only the address is limited: which names exist is the directory's
+	// to know, and its own lockout policy applies to them.
+	if wait, ok := s.loginLimits.attempt("", ip, now); !ok {
+		s.renderLogin(w, r, http.StatusTooManyRequests, lf, fmt.Sprintf("Too many failed sign-in attempts. Try again in %s.", roundUp(wait)))
+		return
+	}
+	id, ok, err := p.Password.Login(r.Context(), lf.username, pw)
+	if refused, isRefused := connector.IsRefused(err); isRefused {
+		s.logger.Info("sign-in refused by the provider's allow-list", zap.String("provider", p.Name), zap.String("reason", refused.Reason))
+		s.templates.Render(w, "message", http.StatusForbidden, ui.Page{Title: "You cannot sign in here", Error: refused.Reason,
+			Message: "Ask the people who run this site for access, or sign in with another account."})
+		return
+	}
+	if err != nil {
+		s.logger.Error("checking a password with a directory", zap.String("provider", p.Name), zapErr(err))
+		s.renderLogin(w, r, http.StatusServiceUnavailable, lf, p.DisplayName+" cannot be reached right now. Try again later.")
+		return
+	}
+	if !ok {
+		s.logger.Info("sign-in failed", zap.String("provider", p.Name), zapIP(ip))
+		s.renderLogin(w, r, http.StatusUnauthorized, lf, "Wrong username or password.")
+		return
+	}
+	s.loginLimits.byAddr.forgive(addressKey(ip), now)
+	s.finishProviderLogin(w, r, p, id, amrPassword, lf)
+}
+
+// completeLogin signs u in and continues where the sign-in began: the
+// pending request (the new session satisfies prompt=login and max_age), a
+// local page, or a page saying so.
+func (s *Server) completeLogin(w http.ResponseWriter, r *http.Request, lf loginForm, u *User, amr []string, logFields ...zap.Field) {
+	sess, err := s.startSession(w, r, u, amr)
 	if err != nil {
 		s.logger.Error("starting session", zapErr(err))
 		s.errorPage(w, r, http.StatusInternalServerError, "You could not be signed in.")
 		return
 	}
-	s.logger.Info("signed in", zapUser(u.Username), zapIP(ip))
+	s.logger.Info("signed in", append([]zap.Field{zapUser(u.Username)}, logFields...)...)
 	switch {
-	case req != nil:
-		// The new session satisfies prompt=login and max_age.
-		if err := s.signedInFor(r.Context(), handle, req, sess); err != nil {
+	case lf.req != nil:
+		if err := s.signedInFor(r.Context(), lf.handle, lf.req, sess); err != nil {
 			s.logger.Error("recording the sign-in on the request", zapErr(err))
 			s.errorPage(w, r, http.StatusInternalServerError, "You could not be signed in.")
 			return
 		}
-		s.continueAuthorization(w, r, handle, req, c, sess, u)
-	case returnTo != "":
-		http.Redirect(w, r, returnTo, http.StatusSeeOther)
+		s.continueAuthorization(w, r, lf.handle, lf.req, lf.c, sess, u)
+	case lf.returnTo != "":
+		http.Redirect(w, r, lf.returnTo, http.StatusSeeOther)
 	default:
 		s.templates.Render(w, "message", http.StatusOK, ui.Page{Title: "Signed in", Message: "You are signed in as " + u.Username + "."})
 	}
 }
 
-// renderLogin shows the sign-in page again, for the pending request req
-// of client c if there is one.
-func (s *Server) renderLogin(w http.ResponseWriter, r *http.Request, status int, c *Client, req *authzRequest, handle, username, returnTo, msg string) {
-	p := ui.Page{Title: "Sign in", Action: s.prefix + pathLogin, CSRFToken: s.csrfToken(w, r), Error: msg, Username: username, Hidden: map[string]string{}}
-	if c != nil && req != nil {
-		p.Client = clientInfo(c, req.RedirectURI)
+// renderLogin shows the sign-in page, for the pending request of lf if
+// there is one: the identity providers to continue with, and the password
+// form for the password sources there are.
+func (s *Server) renderLogin(w http.ResponseWriter, r *http.Request, status int, lf loginForm, msg string) {
+	p := ui.Page{Title: "Sign in", Action: s.prefix + pathLogin, CSRFToken: s.csrfToken(w, r), Error: msg, Username: lf.username, Hidden: map[string]string{}}
+	if lf.c != nil && lf.req != nil {
+		p.Client = clientInfo(lf.c, lf.req.RedirectURI)
 	}
-	if handle != "" {
-		p.Hidden["request"] = handle
+	if lf.handle != "" {
+		p.Hidden["request"] = lf.handle
 	}
-	if returnTo != "" {
-		p.Hidden["return_to"] = returnTo
+	if lf.returnTo != "" {
+		p.Hidden["return_to"] = lf.returnTo
 	}
+	var directories []ui.Option
+	for _, idp := range s.cfg.IdentityProviders {
+		if idp.Redirect != nil {
+			p.Providers = append(p.Providers, ui.Provider{Name: idp.Name, DisplayName: idp.DisplayName, URL: s.startURL(idp.Name, lf.handle, lf.returnTo)})
+		} else {
+			directories = append(directories, ui.Option{Value: idp.Name, Label: idp.DisplayName, Selected: idp.Name == lf.idp})
+		}
+	}
+	if len(p.Providers) == 0 || s.localAccounts.exist(r, s) {
+		p.PasswordSources = append(p.PasswordSources, ui.Option{Value: "", Label: "Account on this site", Selected: lf.idp == ""})
+	}
+	p.PasswordSources = append(p.PasswordSources, directories...)
+	p.NoPasswordForm = len(p.PasswordSources) == 0
 	s.templates.Render(w, "login", status, p)
+}
+
+// localAccountCheck remembers for a minute whether anyone can sign in
+// with a local account, which decides whether the sign-in page shows the
+// password form when identity providers are offered.
+type localAccountCheck struct {
+	mu     sync.Mutex
+	until  time.Time
+	exists bool
+}
+
+func (l *localAccountCheck) exist(r *http.Request, s *Server) bool {
+	if len(s.users.config) > 0 {
+		return true
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := s.now()
+	if now.Before(l.until) {
+		return l.exists
+	}
+	users, err := s.cfg.Store.ListUsers(r.Context())
+	if err != nil {
+		s.logger.Error("listing users", zapErr(err))
+		return true // show the form rather than hide a way in
+	}
+	l.exists = false
+	for _, u := range users {
+		if u.Provider == "" && u.PasswordHash != "" && !u.Disabled {
+			l.exists = true
+			break
+		}
+	}
+	l.until = now.Add(time.Minute)
+	return l.exists
 }
 
 // localPath reports whether p is a path on this server under the

@@ -15,6 +15,7 @@ import (
 	"github.com/authgate/authgate/authserver/connector"
 	"github.com/authgate/authgate/authserver/store"
 	"github.com/authgate/authgate/authserver/ui"
+	"go.uber.org/zap"
 )
 
 // Signing in through an upstream identity provider: /login/{name} sends
@@ -198,7 +199,15 @@ func (s *Server) handleProviderCallback(w http.ResponseWriter, r *http.Request, 
 		s.providerFailed(w, r, p, err)
 		return
 	}
-	s.finishProviderLogin(w, r, p, id, nil, flow.Request, flow.ReturnTo)
+	lf := loginForm{handle: flow.Request, returnTo: flow.ReturnTo}
+	if lf.handle != "" {
+		var ok bool
+		if lf.req, lf.c, ok = s.loadPending(r.Context(), lf.handle); !ok {
+			s.errorPage(w, r, http.StatusBadRequest, "This sign-in request has expired or was already completed. Start again from the application.")
+			return
+		}
+	}
+	s.finishProviderLogin(w, r, p, id, nil, lf)
 }
 
 // providerFailed shows why signing in with a provider did not work, in
@@ -224,10 +233,10 @@ func (s *Server) providerFailed(w http.ResponseWriter, r *http.Request, p Identi
 	}
 }
 
-// finishProviderLogin signs in the person a provider vouched for and
-// continues where the sign-in began: the pending request, a local page,
-// or a page saying so.
-func (s *Server) finishProviderLogin(w http.ResponseWriter, r *http.Request, p IdentityProvider, id connector.Identity, amr []string, handle, returnTo string) {
+// finishProviderLogin signs in the person a provider vouched for, as the
+// user it makes or refreshes for them, and continues where the sign-in
+// began.
+func (s *Server) finishProviderLogin(w http.ResponseWriter, r *http.Request, p IdentityProvider, id connector.Identity, amr []string, lf loginForm) {
 	u, err := s.federatedUser(r.Context(), p.Name, id)
 	if err != nil {
 		s.logger.Error("recording a federated user", zap.String("provider", p.Name), zapErr(err))
@@ -240,35 +249,7 @@ func (s *Server) finishProviderLogin(w http.ResponseWriter, r *http.Request, p I
 			Error: "This account is disabled.", Message: "Ask the people who run this site for access."})
 		return
 	}
-	var req *authzRequest
-	var c *Client
-	if handle != "" {
-		var ok bool
-		if req, c, ok = s.loadPending(r.Context(), handle); !ok {
-			s.errorPage(w, r, http.StatusBadRequest, "This sign-in request has expired or was already completed. Start again from the application.")
-			return
-		}
-	}
-	sess, err := s.startSession(w, r, u, amr)
-	if err != nil {
-		s.logger.Error("starting session", zapErr(err))
-		s.errorPage(w, r, http.StatusInternalServerError, "You could not be signed in.")
-		return
-	}
-	s.logger.Info("signed in", zapUser(u.Username), zap.String("provider", p.Name), zapIP(s.cfg.ClientIP(r)))
-	switch {
-	case req != nil:
-		if err := s.signedInFor(r.Context(), handle, req, sess); err != nil {
-			s.logger.Error("recording the sign-in on the request", zapErr(err))
-			s.errorPage(w, r, http.StatusInternalServerError, "You could not be signed in.")
-			return
-		}
-		s.continueAuthorization(w, r, handle, req, c, sess, u)
-	case returnTo != "":
-		http.Redirect(w, r, returnTo, http.StatusSeeOther)
-	default:
-		s.templates.Render(w, "message", http.StatusOK, ui.Page{Title: "Signed in", Message: "You are signed in as " + u.Username + "."})
-	}
+	s.completeLogin(w, r, lf, u, amr, zap.String("provider", p.Name), zapIP(s.cfg.ClientIP(r)))
 }
 
 // federatedUser returns the user of a person a provider vouched for,

@@ -57,6 +57,9 @@ type Config struct {
 	Clients []*Client
 	// Users are the local users who can sign in.
 	Users []*User
+	// IdentityProviders are the upstream identity providers people may
+	// sign in with, in the order the sign-in page offers them.
+	IdentityProviders []IdentityProvider
 	// AccessTokenLifetime is how long access tokens live unless a client
 	// says otherwise. Default 1 hour.
 	AccessTokenLifetime time.Duration
@@ -130,7 +133,10 @@ type Server struct {
 	cookies     *cookies
 	templates   *ui.Templates
 	loginLimits pairLimiter
-	clientAuth  pairLimiter
+	// localAccounts remembers whether local accounts exist, for the
+	// sign-in page.
+	localAccounts localAccountCheck
+	clientAuth    pairLimiter
 	// deviceLimits counts wrong user codes per session and address.
 	deviceLimits pairLimiter
 	// registrationLimit counts registration requests per address.
@@ -147,6 +153,21 @@ type Server struct {
 type endpoint struct {
 	methods []string
 	handler http.HandlerFunc
+}
+
+// checked is the endpoint's handler behind its method check: another
+// method gets 405 with Allow.
+func (ep endpoint) checked(s *Server) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		for _, m := range ep.methods {
+			if r.Method == m {
+				ep.handler(w, r)
+				return
+			}
+		}
+		w.Header().Set("Allow", strings.Join(ep.methods, ", "))
+		s.writeError(w, r, &Error{Code: codeInvalidRequest, Description: "method " + r.Method + " is not allowed here", Status: http.StatusMethodNotAllowed})
+	}
 }
 
 // ValidateIssuer checks an issuer identifier (RFC 8414 §2): an absolute
@@ -211,6 +232,10 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	var err error
+	if cfg.IdentityProviders, err = checkProviders(cfg.IdentityProviders); err != nil {
+		return nil, err
+	}
 	u, _ := url.Parse(cfg.Issuer)
 	s := &Server{
 		cfg:     cfg,
@@ -236,7 +261,6 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.MetadataDocuments != nil {
 		s.metadataDocs = newMetadataFetcher(*cfg.MetadataDocuments, s)
 	}
-	var err error
 	if s.templates, err = ui.Load(cfg.TemplatesDir); err != nil {
 		return nil, err
 	}
@@ -345,28 +369,41 @@ func (s *Server) Lookup(path string) (http.Handler, bool) {
 	}
 	ep, ok := s.routes[rel]
 	if !ok {
-		id, isClient := strings.CutPrefix(rel, pathRegister+"/")
-		if !isClient || id == "" || strings.Contains(id, "/") {
-			return nil, false
-		}
+		return s.lookupNamed(rel)
+	}
+	h := ep.checked(s)
+	if corsRoutes[rel] {
+		return withCORS(ep.methods, h), true
+	}
+	return h, true
+}
+
+// lookupNamed finds the endpoints with a name in their path: a
+// registered client's configuration (/register/{client_id}) and an
+// identity provider's sign-in and callback (/login/{name},
+// /login/{name}/callback).
+func (s *Server) lookupNamed(rel string) (http.Handler, bool) {
+	if id, ok := strings.CutPrefix(rel, pathRegister+"/"); ok && id != "" && !strings.Contains(id, "/") {
 		return withCORS(clientConfigurationMethods, func(w http.ResponseWriter, r *http.Request) {
 			s.handleClientConfiguration(w, r, id)
 		}), true
 	}
-	h := func(w http.ResponseWriter, r *http.Request) {
-		for _, m := range ep.methods {
-			if r.Method == m {
-				ep.handler(w, r)
-				return
-			}
+	rest, ok := strings.CutPrefix(rel, pathLogin+"/")
+	if !ok {
+		return nil, false
+	}
+	name, callback := strings.CutSuffix(rest, "/callback")
+	if p, known := s.provider(name); !known || p.Redirect == nil {
+		return nil, false
+	}
+	get := []string{http.MethodGet, http.MethodHead}
+	return endpoint{get, func(w http.ResponseWriter, r *http.Request) {
+		if callback {
+			s.handleProviderCallback(w, r, name)
+		} else {
+			s.handleProviderLogin(w, r, name)
 		}
-		w.Header().Set("Allow", strings.Join(ep.methods, ", "))
-		s.writeError(w, r, &Error{Code: codeInvalidRequest, Description: "method " + r.Method + " is not allowed here", Status: http.StatusMethodNotAllowed})
-	}
-	if corsRoutes[rel] {
-		return withCORS(ep.methods, h), true
-	}
-	return http.HandlerFunc(h), true
+	}}.checked(s), true
 }
 
 // ServeHTTP serves the server's endpoints and answers 404 for any other
