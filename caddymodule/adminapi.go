@@ -27,6 +27,30 @@ func init() {
 //	                                    ends a gateway sign-in session on
 //	                                    every instance (its ID is in the
 //	                                    "gateway session started" log)
+//	GET    /authgate/users              lists the users: those from the
+//	                                    configuration (read_only) and those
+//	                                    in the store, local or federated
+//	POST   /authgate/users              adds a local user to the store:
+//	                                    {"username", "password", "email",
+//	                                    "name", "groups"}; 201 and the user
+//	GET    /authgate/users/{username}   shows one user
+//	PATCH  /authgate/users/{username}   changes a stored user: any of
+//	                                    {"password", "disabled", "email",
+//	                                    "name", "groups"}; 200 and the user
+//	DELETE /authgate/users/{username}   deletes a stored user; 204
+//
+// The username in a path is percent-encoded (a space as %20, a slash as
+// %2F). A new password, disabling and deleting end everything the user
+// is signed in with (sessions, gateway sessions, refresh and access
+// tokens) on every instance, at once on this one and within the
+// revocation feed's poll on the others. Users from the configuration are
+// read-only (403); a federated user has no password here and its
+// profile comes from its provider, but it can be disabled, enabled and
+// deleted. Errors: 400 for a refused body, password or change (a
+// federated user's password or profile), 403 for a configured user, 404
+// for an unknown user, 405 for another method, 409 for a taken username. The users'
+// answers are Cache-Control: no-store and never hold a password or its
+// hash.
 type AdminAPI struct {
 	app *App
 }
@@ -52,6 +76,9 @@ func (a *AdminAPI) Routes() []caddy.AdminRoute {
 func (a *AdminAPI) serve(w http.ResponseWriter, r *http.Request) error {
 	if a.app == nil || a.app.keys == nil {
 		return caddy.APIError{HTTPStatus: http.StatusNotFound, Err: errors.New("the authgate app is not configured")}
+	}
+	if isUsersPath(r.URL.Path) {
+		return a.serveUsers(w, r)
 	}
 	if id, ok := strings.CutPrefix(r.URL.Path, "/authgate/gateway-sessions/"); ok {
 		return a.endGatewaySession(w, r, id)

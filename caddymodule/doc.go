@@ -81,7 +81,10 @@
 //
 // admin.api.authgate ([AdminAPI]) adds /authgate/ to Caddy's admin API:
 // list the signing keys, rotate them now, issue an initial access token
-// for client registration, and end a gateway session on every instance.
+// for client registration, end a gateway session on every instance, and
+// manage the users kept in the store (/authgate/users). The command
+// `caddy authgate user add|passwd|disable|enable|delete|list` calls the
+// latter on a running Caddy.
 //
 // # Neighbours
 //
