@@ -170,6 +170,12 @@ func (s *Server) AddUser(ctx context.Context, nu NewUser) (UserInfo, error) {
 	if _, ok := s.users.config[nu.Username]; ok {
 		return UserInfo{}, fmt.Errorf("user %q: %w (by a user in the configuration)", nu.Username, ErrUserExists)
 	}
+	// A user's ID is the subject of its tokens, as a client's ID is of
+	// its client-credentials tokens: the two must not meet, or ending
+	// the user's sign-ins would end the client's tokens too.
+	if c, err := s.lookupClient(ctx, nu.Username); err == nil && c != nil {
+		return UserInfo{}, fmt.Errorf("user %q: %w (by a client)", nu.Username, ErrUserExists)
+	}
 	if err := checkProfile(nu.Username, nu.Email, nu.Name, nu.Groups); err != nil {
 		return UserInfo{}, err
 	}
