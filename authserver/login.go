@@ -171,7 +171,9 @@ func (s *Server) renderLogin(w http.ResponseWriter, r *http.Request, status int,
 			directories = append(directories, ui.Option{Value: idp.Name, Label: idp.DisplayName, Selected: idp.Name == lf.idp})
 		}
 	}
-	if len(p.Providers) == 0 || s.localAccounts.exist(r, s) {
+	// This server's own accounts are offered when someone has one, or
+	// when there is no other way to sign in at all.
+	if s.localAccounts.exist(r, s) || len(p.Providers) == 0 && len(directories) == 0 {
 		p.PasswordSources = append(p.PasswordSources, ui.Option{Value: "", Label: "Account on this site", Selected: lf.idp == ""})
 	}
 	p.PasswordSources = append(p.PasswordSources, directories...)
@@ -214,10 +216,14 @@ func (l *localAccountCheck) exist(r *http.Request, s *Server) bool {
 	return l.exists
 }
 
+// maxReturnTo bounds return_to, which a sign-in at a provider keeps in a
+// cookie.
+const maxReturnTo = 1024
+
 // localPath reports whether p is a path on this server under the
-// issuer's path, safe to redirect to after signing in.
+// issuer's path, safe to redirect to after signing in, and not too long.
 func (s *Server) localPath(p string) bool {
-	if p == "" || !strings.HasPrefix(p, s.prefix+"/") || strings.HasPrefix(p, "//") || strings.ContainsAny(p, "\\\r\n") {
+	if p == "" || len(p) > maxReturnTo || !strings.HasPrefix(p, s.prefix+"/") || strings.HasPrefix(p, "//") || strings.ContainsAny(p, "\\\r\n") {
 		return false
 	}
 	u, err := url.Parse(p)

@@ -9,8 +9,11 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/authgate/authgate/authserver/connector"
 	"github.com/authgate/authgate/authserver/store"
@@ -84,19 +87,37 @@ type providerLogin struct {
 	// ReturnTo a local page to go back to.
 	Request  string `json:"r,omitempty"`
 	ReturnTo string `json:"t,omitempty"`
+	// Expires is when the sign-in ends (Unix seconds, on the server's
+	// clock): the cookie's Max-Age binds only the browser, not a copy of
+	// the cookie.
+	Expires int64 `json:"e"`
 }
 
 // providerLoginLifetime bounds the time a person may take at the provider.
 const providerLoginLifetime = 10 * time.Minute
 
+// maxProviderLogins bounds the sign-ins at providers a browser has going
+// at once (a cookie each): more are abandoned, or forced on the browser
+// by another site's links to pile up cookies until its requests are too
+// large to serve; starting one more then clears them.
+const maxProviderLogins = 5
+
+// providerCookiePrefix starts the names of sign-in cookies (after
+// __Host- on https).
+const providerCookiePrefix = "authgate_idp_"
+
 // providerCookie names the cookie of the sign-in with the given state:
 // one per sign-in, so two tabs do not overwrite each other's.
 func (s *Server) providerCookie(state string) string {
-	name := "authgate_idp_" + state[:8]
+	return s.providerCookiePrefix() + state[:8]
+}
+
+// providerCookiePrefix starts the names of the sign-in cookies.
+func (s *Server) providerCookiePrefix() string {
 	if s.cookies.secure {
-		name = "__Host-" + name
+		return "__Host-" + providerCookiePrefix
 	}
-	return name
+	return providerCookiePrefix
 }
 
 // callbackURL is a provider's redirect URI at this server.
@@ -134,7 +155,7 @@ func (s *Server) handleProviderLogin(w http.ResponseWriter, r *http.Request, nam
 		return
 	}
 	flow := providerLogin{Provider: name, State: randomID(24), Nonce: randomID(24), Verifier: randomID(32),
-		Request: q.Get("request"), ReturnTo: q.Get("return_to")}
+		Request: q.Get("request"), ReturnTo: q.Get("return_to"), Expires: s.now().Add(providerLoginLifetime).Unix()}
 	if flow.Request != "" {
 		if _, _, ok := s.loadPending(r.Context(), flow.Request); !ok {
 			s.errorPage(w, r, http.StatusBadRequest, "This sign-in request has expired or was already completed. Start again from the application.")
@@ -150,6 +171,7 @@ func (s *Server) handleProviderLogin(w http.ResponseWriter, r *http.Request, nam
 		s.errorPage(w, r, http.StatusBadGateway, p.DisplayName+" cannot be reached right now. Try again later.")
 		return
 	}
+	s.clearProviderLogins(w, r)
 	data, _ := json.Marshal(flow)
 	if err := s.cookies.set(w, s.providerCookie(flow.State), string(data), providerLoginLifetime); err != nil {
 		s.logger.Error("setting the sign-in cookie", zapErr(err))
@@ -158,6 +180,24 @@ func (s *Server) handleProviderLogin(w http.ResponseWriter, r *http.Request, nam
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	http.Redirect(w, r, target, http.StatusSeeOther)
+}
+
+// clearProviderLogins clears the browser's sign-in cookies when it has
+// as many as maxProviderLogins.
+func (s *Server) clearProviderLogins(w http.ResponseWriter, r *http.Request) {
+	prefix := s.providerCookiePrefix()
+	var names []string
+	for _, c := range r.Cookies() {
+		if strings.HasPrefix(c.Name, prefix) && !slices.Contains(names, c.Name) {
+			names = append(names, c.Name)
+		}
+	}
+	if len(names) < maxProviderLogins {
+		return
+	}
+	for _, name := range names {
+		s.cookies.clear(w, name)
+	}
 }
 
 // handleProviderCallback finishes a sign-in at a provider: it checks that
@@ -190,7 +230,8 @@ func (s *Server) handleProviderCallback(w http.ResponseWriter, r *http.Request, 
 			s.cookies.clear(w, cookie) // single use
 		}
 	}
-	if flow.State == "" || subtle.ConstantTimeCompare([]byte(flow.State), []byte(state)) != 1 || flow.Provider != name {
+	if flow.State == "" || subtle.ConstantTimeCompare([]byte(flow.State), []byte(state)) != 1 || flow.Provider != name ||
+		s.now().Unix() >= flow.Expires {
 		s.errorPage(w, r, http.StatusBadRequest, "This sign-in was not started in this browser, or took too long. Start again.")
 		return
 	}
@@ -257,10 +298,13 @@ func (s *Server) finishProviderLogin(w http.ResponseWriter, r *http.Request, p I
 // of them (email, name, groups) on every sign-in. The user is found by the
 // provider's subject alone: never by email, so no account is taken over
 // through an address someone else controls or the provider did not
-// verify, and never merged with a local user.
+// verify, and never merged with a local user. The username is given once
+// and stays, so that a name the provider hands on to someone else later
+// does not move with it.
 func (s *Server) federatedUser(ctx context.Context, provider string, id connector.Identity) (*User, error) {
-	if id.Subject == "" {
-		return nil, errors.New("the identity provider named no subject")
+	id, err := cleanIdentity(id)
+	if err != nil {
+		return nil, err
 	}
 	email := ""
 	if id.EmailVerified {
@@ -284,17 +328,19 @@ func (s *Server) federatedUser(ctx context.Context, provider string, id connecto
 			return nil, fmt.Errorf("looking up user: %w", err)
 		}
 		rec, _ = refresh(store.UserRecord{
-			ID: "fed:" + randomID(16), Username: federatedUsername(provider, id), Provider: provider,
-			ProviderSubject: id.Subject, CreatedAt: now,
+			ID: "fed:" + randomID(16), Provider: provider, ProviderSubject: id.Subject, CreatedAt: now,
 		})
-		err = s.cfg.Store.CreateUser(ctx, rec)
-		if errors.Is(err, store.ErrAlreadyExists) {
-			// Another account has the provider's username (a renamed
-			// GitHub login, say), or this person's first sign-in is
-			// happening twice at once: fall back to the subject, which
-			// is the provider's own unique name.
-			rec.Username = provider + ":" + id.Subject
-			err = s.cfg.Store.CreateUser(ctx, rec)
+		// The provider's username; if another account has it (a renamed
+		// GitHub login, say) the subject, which is the provider's own
+		// unique name; if someone took that too as their username, the
+		// user's random ID, which no one can take before. All are taken
+		// when this person's first sign-in is happening twice at once:
+		// then the other one's user is found next time round.
+		for _, name := range []string{federatedUsername(provider, id), provider + ":" + id.Subject, provider + ":" + rec.ID} {
+			rec.Username = name
+			if err = s.cfg.Store.CreateUser(ctx, rec); !errors.Is(err, store.ErrAlreadyExists) {
+				break
+			}
 		}
 		if err == nil {
 			s.logger.Info("federated user created", zapUser(rec.Username), zap.String("provider", provider))
@@ -307,11 +353,83 @@ func (s *Server) federatedUser(ctx context.Context, provider string, id connecto
 	return nil, errors.New("creating user: the username stays taken")
 }
 
+// Bounds on what a provider says of a person. A provider is trusted to
+// say who someone is, not to be well-behaved: at most providers people
+// choose their own names and usernames, and what is kept of them reaches
+// pages, tokens, logs and, through the gateway, request headers.
+const (
+	maxSubjectBytes = 512
+	maxUsernameLen  = 128
+	maxNameBytes    = 256
+	maxEmailBytes   = 254 // RFC 5321's longest path
+	maxGroupBytes   = 256
+	maxGroups       = 1000
+)
+
+// cleanIdentity checks and cleans what a provider said of a person. A
+// subject that is empty, too long, or not printable text refuses the
+// sign-in, and so do more than maxGroups groups (an incomplete list could
+// let someone past a rule that excludes a group). Control characters and
+// bidirectional overrides leave the name, which is cut to maxNameBytes;
+// an email that is not plausibly one is dropped; a group that is empty,
+// too long or not printable is dropped, and repeats are dropped.
+func cleanIdentity(id connector.Identity) (connector.Identity, error) {
+	switch {
+	case id.Subject == "":
+		return id, errors.New("the identity provider named no subject")
+	case len(id.Subject) > maxSubjectBytes || !printable(id.Subject):
+		return id, fmt.Errorf("the identity provider named a subject that is not printable text of at most %d bytes", maxSubjectBytes)
+	case len(id.Groups) > maxGroups:
+		return id, fmt.Errorf("the identity provider named %d groups, more than %d", len(id.Groups), maxGroups)
+	}
+	id.Name = cutUTF8(strings.TrimSpace(strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r) {
+			return -1
+		}
+		return r
+	}, strings.ToValidUTF8(id.Name, ""))), maxNameBytes)
+	if len(id.Email) > maxEmailBytes || !strings.Contains(id.Email, "@") || !printable(id.Email) ||
+		strings.ContainsFunc(id.Email, unicode.IsSpace) {
+		id.Email, id.EmailVerified = "", false
+	}
+	groups := make([]string, 0, len(id.Groups))
+	for _, g := range id.Groups {
+		if g != "" && len(g) <= maxGroupBytes && printable(g) && !slices.Contains(groups, g) {
+			groups = append(groups, g)
+		}
+	}
+	id.Groups = groups
+	return id, nil
+}
+
+// printable reports whether s is valid UTF-8 without control characters
+// or bidirectional overrides.
+func printable(s string) bool {
+	return utf8.ValidString(s) && !strings.ContainsFunc(s, func(r rune) bool {
+		return unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r)
+	})
+}
+
+// cutUTF8 shortens s to at most n bytes without splitting a character.
+func cutUTF8(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
+
 // federatedUsername is a federated user's username: the provider's name,
-// a colon, and the provider's username of the person (or their subject).
+// a colon, and the provider's username of the person, or their subject
+// when the username is missing, long, or has anything but visible
+// characters (spaces, controls, zero-width or direction-changing
+// characters that make one name look like another).
 func federatedUsername(provider string, id connector.Identity) string {
 	name := id.Username
-	if name == "" || len(name) > 128 || strings.ContainsFunc(name, func(r rune) bool { return r < 0x20 || r == 0x7f || r == ' ' }) {
+	if name == "" || utf8.RuneCountInString(name) > maxUsernameLen || !utf8.ValidString(name) ||
+		strings.ContainsFunc(name, func(r rune) bool { return !unicode.IsGraphic(r) || unicode.IsSpace(r) }) {
 		name = id.Subject
 	}
 	return provider + ":" + name

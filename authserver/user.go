@@ -103,11 +103,16 @@ func usernameOf(u *User) string {
 }
 
 // checkNoDuplicates refuses a configured user whose username a stored
-// user has too: the two would be one subject, so they never merge
-// silently.
+// user has too, or whose ID (the username) is a stored user's ID (one
+// renamed since, say): the two would be one subject, so they never merge
+// silently, and the stored user's sessions and tokens never become the
+// configured user's.
 func (d *userDirectory) checkNoDuplicates(ctx context.Context) error {
 	for name := range d.config {
 		_, err := d.store.GetUserByUsername(ctx, name)
+		if errors.Is(err, store.ErrNotFound) {
+			_, err = d.store.GetUser(ctx, name)
+		}
 		switch {
 		case err == nil:
 			return fmt.Errorf("user %q is both in the configuration and in the store; remove one of them", name)
