@@ -306,6 +306,12 @@ func (s *Server) federatedUser(ctx context.Context, provider string, id connecto
 	if err != nil {
 		return nil, err
 	}
+	// A provider's groups are its own: "github:admins" is the
+	// organisation a GitHub user may have made, never the operator's
+	// "admins", so a policy names them with the provider's prefix.
+	for i, g := range id.Groups {
+		id.Groups[i] = provider + ":" + g
+	}
 	email := ""
 	if id.EmailVerified {
 		email = id.Email

@@ -82,7 +82,7 @@ func TestIdpCodeFlow(t *testing.T) {
 				t.Errorf("sub = %q; want the federated user's ID %q", c.Subject, wantID)
 			}
 			if storedName != tt.username || c.PreferredUsername != tt.username || c.Email != tt.email || c.Name != tt.id.Name ||
-				!slices.Equal(c.Groups, tt.id.Groups) || len(c.AMR) != 0 || c.Nonce != "n-1" {
+				!slices.Equal(c.Groups, idpPrefixed("x", tt.id.Groups)) || len(c.AMR) != 0 || c.Nonce != "n-1" {
 				t.Errorf("ID token claims = %+v", c)
 			}
 			info := e.signinUserinfo(http.MethodGet, "Bearer "+m["access_token"].(string))
@@ -127,7 +127,7 @@ func TestIdpReturningUser(t *testing.T) {
 		Name: "Renamed", Groups: []string{"dogs"}}
 	again := signIn(e.x, "X", changed)
 	if again.Subject != first.Subject || again.Email != "new@example.com" || again.Name != "Renamed" ||
-		!slices.Equal(again.Groups, []string{"dogs"}) || again.PreferredUsername != "x:octocat" {
+		!slices.Equal(again.Groups, []string{"x:dogs"}) || again.PreferredUsername != "x:octocat" {
 		t.Errorf("second sign-in = %+v; want sub %s refreshed, username kept", again, first.Subject)
 	}
 	changed.EmailVerified = false
@@ -584,7 +584,7 @@ func TestIdpDirectory(t *testing.T) {
 	m := e.signinToken(signinRedeemForm(q.Get("code"), verifier)).json(t)
 	c := e.idpClaims(m["id_token"].(string))
 	id, _ := e.idpUser("corp", "uid=dana,ou=people")
-	if c.Subject != id || c.PreferredUsername != "corp:dana" || !slices.Equal(c.AMR, []string{"pwd"}) || !slices.Equal(c.Groups, []string{"staff"}) {
+	if c.Subject != id || c.PreferredUsername != "corp:dana" || !slices.Equal(c.AMR, []string{"pwd"}) || !slices.Equal(c.Groups, []string{"corp:staff"}) {
 		t.Errorf("dana's ID token = %+v", c)
 	}
 
@@ -877,7 +877,7 @@ func TestIdpMaliciousIdentity(t *testing.T) {
 			func(t *testing.T, rec store.UserRecord) {
 				idpWant(t, "name", rec.Name, "EvilX-Admin: yes")
 				idpWant(t, "email", rec.Email, "")
-				if !slices.Equal(rec.Groups, []string{"ok"}) {
+				if !slices.Equal(rec.Groups, []string{"x:ok"}) {
 					t.Errorf("groups = %q", rec.Groups)
 				}
 			}},
@@ -889,7 +889,7 @@ func TestIdpMaliciousIdentity(t *testing.T) {
 			}},
 		{"huge groups", connector.Identity{Subject: "m10", Username: "m10", Groups: []string{"ok", strings.Repeat("g", 10000)}}, true,
 			func(t *testing.T, rec store.UserRecord) {
-				if !slices.Equal(rec.Groups, []string{"ok"}) {
+				if !slices.Equal(rec.Groups, []string{"x:ok"}) {
 					t.Errorf("%d groups", len(rec.Groups))
 				}
 			}},
@@ -981,12 +981,20 @@ func TestIdpDirectoryCSRF(t *testing.T) {
 // policy trusts ("admins"), and the GitHub connector reports all of a
 // person's organisations.
 func TestIdpGroupsNamespace(t *testing.T) {
-	t.Skip("BUG: a provider's groups share one namespace with the configured users' groups: " +
-		"x's group \"admins\" is alice's \"admins\" in tokens and policies (needs a design decision: prefix federated groups with the provider, or map them in configuration)")
 	e := newIdpEnv(t, nil)
 	e.x.as(connector.Identity{Subject: "g1", Username: "mallory", Groups: []string{"admins"}})
 	c := e.idpClaims(e.idpCodeFlow(e.browser(), "X", "openid groups")["id_token"].(string))
-	if slices.Contains(c.Groups, "admins") {
-		t.Errorf("groups = %q: the provider's admins pass for the operator's", c.Groups)
+	if slices.Contains(c.Groups, "admins") || !slices.Contains(c.Groups, "x:admins") {
+		t.Errorf("groups = %q: want the provider's admins as x:admins, never the operator's admins", c.Groups)
 	}
+}
+
+// idpPrefixed is a provider's groups as the server keeps them: each with
+// the provider's name and a colon before it.
+func idpPrefixed(provider string, groups []string) []string {
+	out := make([]string, len(groups))
+	for i, g := range groups {
+		out[i] = provider + ":" + g
+	}
+	return out
 }
