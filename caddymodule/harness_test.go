@@ -201,6 +201,10 @@ func (tc *testCaddy) reload(options string) {
 	tc.t.Helper()
 	tc.config = tc.adapt(options)
 	tc.load()
+	// A kept-alive connection the old config's server was reading a
+	// request from as it stopped may still answer it with the old config;
+	// what a test sends after the reload goes on a new connection.
+	http.DefaultClient.CloseIdleConnections()
 }
 
 // restart stops Caddy and starts the same config again, as a process
