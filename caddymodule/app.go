@@ -119,6 +119,15 @@ type App struct {
 	// Users are the local users who can sign in.
 	Users []*UserConfig `json:"users,omitempty"`
 
+	// IdentityProviders are the upstream identity providers people may
+	// sign in with besides the local users, offered on the sign-in page
+	// in this order: modules in the authgate.identity_providers
+	// namespace, each object naming its module in "provider" (oidc,
+	// github, ldap, or another plugin's) and itself in "name". A
+	// provider that redirects (oidc, github) sends the browser back to
+	// <issuer>/login/<name>/callback.
+	IdentityProvidersRaw []json.RawMessage `json:"identity_providers,omitempty" caddy:"namespace=authgate.identity_providers inline_key=provider"`
+
 	storage  StorageBackend
 	store    store.Store
 	keys     *keys.Manager
@@ -161,6 +170,10 @@ func (a *App) Provision(ctx caddy.Context) error {
 		a.SweepInterval = caddy.Duration(10 * time.Minute)
 	}
 	clients, err := buildClients(a.Clients)
+	if err != nil {
+		return fmt.Errorf("authgate: %w", err)
+	}
+	providers, err := a.loadIdentityProviders(ctx)
 	if err != nil {
 		return fmt.Errorf("authgate: %w", err)
 	}
@@ -214,6 +227,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 		Keys:                 a.keys,
 		Clients:              clients,
 		Users:                users,
+		IdentityProviders:    providers,
 		AccessTokenLifetime:  time.Duration(a.AccessTokenLifetime),
 		RefreshTokenLifetime: time.Duration(a.RefreshTokenLifetime),
 		IDTokenLifetime:      time.Duration(a.IDTokenLifetime),

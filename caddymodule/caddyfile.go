@@ -89,9 +89,13 @@ func init() {
 //	        require_par
 //	        post_logout_redirect_uris  <uri...>
 //	    }
+//	    identity_provider <name> oidc|github|ldap|<other> {
+//	        ... (read by the module authgate.identity_providers.<type>)
+//	    }
 //	}
 func parseGlobalOption(d *caddyfile.Dispenser, _ any) (any, error) {
 	app := new(App)
+	providers := map[string]bool{}
 	d.Next() // the option name
 	if d.NextArg() {
 		return nil, d.ArgErr()
@@ -212,6 +216,16 @@ func parseGlobalOption(d *caddyfile.Dispenser, _ any) (any, error) {
 				return nil, err
 			}
 			app.Clients = append(app.Clients, c)
+		case "identity_provider":
+			name, raw, err := parseIdentityProvider(d)
+			if err != nil {
+				return nil, err
+			}
+			if providers[name] {
+				return nil, d.Errf("identity_provider %s is defined twice", name)
+			}
+			providers[name] = true
+			app.IdentityProvidersRaw = append(app.IdentityProvidersRaw, raw)
 		default:
 			return nil, d.Errf("unrecognized authgate option %q", d.Val())
 		}

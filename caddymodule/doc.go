@@ -11,8 +11,8 @@
 // the authgate.storage namespace; SQLite at authgate/authgate.db in
 // Caddy's data directory unless `storage` says otherwise), loads the
 // signing keys from it (generating the first on first start), and builds
-// the bundled authorization server with the clients and users of the
-// configuration. While it runs, it refreshes and rotates the signing
+// the bundled authorization server with the clients, users and identity
+// providers of the configuration. While it runs, it refreshes and rotates the signing
 // keys, sweeps expired records from the store, and polls the store every
 // second for the revocation feed: access tokens revoked and gateway
 // sessions ended by any instance, which every gateway of this instance
@@ -79,6 +79,19 @@
 // chosen by `storage sqlite [<path>]` or `storage postgres <dsn>` in the
 // global option. An open store is kept across config reloads.
 //
+// # Identity providers
+//
+// The upstream identity providers people may sign in with are modules in
+// the authgate.identity_providers namespace ([IdentityProviderModule]):
+// authgate.identity_providers.oidc ([OIDCProvider]), .github
+// ([GitHubProvider]) and .ldap ([LDAPProvider]), set up by
+// `identity_provider <name> <type> { … }` in the global option, or other
+// plugins' modules. Each replaces the placeholders of its secrets and
+// builds its connector when provisioned, without contacting the
+// provider; the app hands them to the bundled server, whose sign-in page
+// offers them and whose <issuer>/login/<name>/callback finishes a
+// provider's sign-in.
+//
 // admin.api.authgate ([AdminAPI]) adds /authgate/ to Caddy's admin API:
 // list the signing keys, rotate them now, issue an initial access token
 // for client registration, end a gateway session on every instance, and
@@ -89,7 +102,7 @@
 // # Neighbours
 //
 // It imports package authserver (and its keys, password, store, sqlite
-// and postgres packages), [gateway], policy and mcpserver, and connects
+// and postgres packages, and the oidc, github and ldap connectors), [gateway], policy and mcpserver, and connects
 // them: it gives the gateway the bundled server as an in-process token
 // verifier, sign-in client and session store. It is imported by the
 // module's root package, the import path xcaddy builds. It holds no

@@ -28,10 +28,25 @@ const echo = `respond "sub={http.request.header.X-Auth-Subject} user={http.reque
 // $FWDHOST for the latter's host and port.
 func startGateway(t *testing.T, options, api, web string) *gatewaySetup {
 	t.Helper()
-	tc := newTestCaddy(t)
-	g := &gatewaySetup{testCaddy: tc,
+	g := newGateway(t)
+	g.start(options, api, web)
+	return g
+}
+
+// newGateway picks the three sites' ports, for services that must know
+// the issuer or the app's origin before the sites start (an upstream
+// identity provider's redirect URI, say); start starts them.
+func newGateway(t *testing.T) *gatewaySetup {
+	t.Helper()
+	return &gatewaySetup{testCaddy: newTestCaddy(t),
 		app: fmt.Sprintf("http://127.0.0.1:%d", freePort(t)),
 		fwd: fmt.Sprintf("http://127.0.0.1:%d", freePort(t))}
+}
+
+// start runs the sites of newGateway as startGateway does.
+func (g *gatewaySetup) start(options, api, web string) {
+	t, tc := g.t, g.testCaddy
+	t.Helper()
 	origins := strings.NewReplacer("$APP", g.app, "$FWDHOST", strings.TrimPrefix(g.fwd, "http://"), "$FWD", g.fwd)
 	options, api, web = origins.Replace(options), origins.Replace(api), origins.Replace(web)
 	caddyfile := tc.globalOptions(options) + fmt.Sprintf(`
@@ -80,7 +95,6 @@ func startGateway(t *testing.T, options, api, web string) *gatewaySetup {
 	tc.config = cfg
 	tc.load()
 	t.Cleanup(func() { caddy.Stop() }) //nolint:errcheck
-	return g
 }
 
 // call sends a request to one of the sites, with an optional bearer token

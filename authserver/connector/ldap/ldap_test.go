@@ -13,12 +13,13 @@ import (
 	"time"
 
 	"github.com/authgate/authgate/authserver/connector"
+	"github.com/authgate/authgate/authserver/connector/ldap/ldaptest"
 )
 
 // serviceConfig is a configuration searching as the service account over
 // plain ldap://.
-func serviceConfig(d *directory) Config {
-	return Config{URL: d.url, BindDN: serviceDN, BindPassword: servicePW, BaseDN: peopleDN, GroupBaseDN: groupsDN}
+func serviceConfig(d *ldaptest.Directory) Config {
+	return Config{URL: d.URL, BindDN: ldaptest.ServiceDN, BindPassword: ldaptest.ServicePassword, BaseDN: ldaptest.PeopleDN, GroupBaseDN: ldaptest.GroupsDN}
 }
 
 // mustNew builds the connector or fails the test.
@@ -37,7 +38,7 @@ func noSecrets(t *testing.T, err error) {
 	if err == nil {
 		return
 	}
-	for _, pw := range []string{servicePW, rootPW, alice.password, "wrong-service-pw"} {
+	for _, pw := range []string{ldaptest.ServicePassword, ldaptest.RootPassword, ldaptest.Alice.Password, "wrong-service-pw"} {
 		if strings.Contains(err.Error(), pw) {
 			t.Errorf("the error %q holds a password", err)
 		}
@@ -105,10 +106,10 @@ func TestNew(t *testing.T) {
 // account: who gets in, with which identity, and who gets a plain
 // ok=false.
 func TestLogin(t *testing.T) {
-	d := startDirectory(t)
+	d := ldaptest.Start(t)
 	disabledFilter := "(&(objectClass=person)(uid={username})(!(employeeType=disabled)))"
 	aliceID := connector.Identity{
-		Subject: d.entryUUID(t, alice.dn()), Username: "alice", Email: "alice@example.org", EmailVerified: true,
+		Subject: d.EntryUUID(t, ldaptest.Alice.DN()), Username: "alice", Email: "alice@example.org", EmailVerified: true,
 		Name: "Alice Liddell", Groups: []string{"admins", "staff"},
 	}
 	for _, tc := range []struct {
@@ -131,14 +132,14 @@ func TestLogin(t *testing.T) {
 		{name: "injection with a NUL", username: "alice\x00", password: "alice-pw"},
 		{name: "username matching two entries", username: "twin", password: "twin-pw"},
 		{name: "filter characters in a real username", username: "par(en)*", password: "paren-pw", want: &connector.Identity{
-			Subject: d.entryUUID(t, paren.dn()), Username: "par(en)*", Email: "paren@example.org", EmailVerified: true,
+			Subject: d.EntryUUID(t, ldaptest.Paren.DN()), Username: "par(en)*", Email: "paren@example.org", EmailVerified: true,
 			Name: "Paren Thesis", Groups: []string{"odd"},
 		}},
 		{name: "no mail and no groups", username: "carol", password: "carol-pw", want: &connector.Identity{
-			Subject: d.entryUUID(t, carol.dn()), Username: "carol", Name: "Carol",
+			Subject: d.EntryUUID(t, ldaptest.Carol.DN()), Username: "carol", Name: "Carol",
 		}},
 		{name: "account the default filter keeps", username: "dave", password: "dave-pw", want: &connector.Identity{
-			Subject: d.entryUUID(t, dave.dn()), Username: "dave", Email: "dave@example.org", EmailVerified: true,
+			Subject: d.EntryUUID(t, ldaptest.Dave.DN()), Username: "dave", Email: "dave@example.org", EmailVerified: true,
 			Name: "Dave Disabled", Groups: []string{"staff"},
 		}},
 		{name: "disabled account left out by UserFilter", username: "dave", password: "dave-pw",
@@ -160,9 +161,9 @@ func TestLogin(t *testing.T) {
 				c.Attributes = AttributeNames{Subject: "employeeNumber", Name: "sn", Username: "cn", Email: "description"}
 				c.GroupBaseDN = ""
 			},
-			want: &connector.Identity{Subject: alice.dn(), Username: "Alice Liddell", Name: "Alice Liddell"}},
+			want: &connector.Identity{Subject: ldaptest.Alice.DN(), Username: "Alice Liddell", Name: "Alice Liddell"}},
 		{name: "group search base without the groups", username: "alice", password: "alice-pw",
-			change: func(c *Config) { c.GroupBaseDN = "ou=services," + suffix },
+			change: func(c *Config) { c.GroupBaseDN = "ou=services," + ldaptest.Suffix },
 			want: &connector.Identity{
 				Subject: aliceID.Subject, Username: "alice", Email: "alice@example.org", EmailVerified: true, Name: "Alice Liddell",
 			}},
@@ -202,7 +203,7 @@ func identityEqual(a, b connector.Identity) bool {
 // in and the others are refused in plain words, once their password is
 // right.
 func TestLoginAllowGroups(t *testing.T) {
-	d := startDirectory(t)
+	d := ldaptest.Start(t)
 	for _, tc := range []struct {
 		name               string
 		allow              []string
@@ -242,7 +243,7 @@ func TestLoginAllowGroups(t *testing.T) {
 // wrong password, and comes back within the Timeout; the errors hold no
 // password. An empty password never reaches the directory.
 func TestLoginErrors(t *testing.T) {
-	d := startDirectory(t)
+	d := ldaptest.Start(t)
 
 	t.Run("service account with a wrong password", func(t *testing.T) {
 		cfg := serviceConfig(d)
@@ -258,18 +259,18 @@ func TestLoginErrors(t *testing.T) {
 	})
 	t.Run("user base that does not exist", func(t *testing.T) {
 		cfg := serviceConfig(d)
-		cfg.BaseDN = "ou=nobody," + suffix
+		cfg.BaseDN = "ou=nobody," + ldaptest.Suffix
 		_, ok, err := mustNew(t, cfg).Login(t.Context(), "alice", "alice-pw")
 		if ok || err == nil || !strings.Contains(err.Error(), "searching the user") {
 			t.Fatalf("ok %v, err %v; want the search error", ok, err)
 		}
 	})
 
-	nobody := freePort(t) // nothing listens there
+	nobody := ldaptest.FreePort(t) // nothing listens there
 	unreachable := "ldap://127.0.0.1:" + strconv.Itoa(nobody)
 	t.Run("unreachable directory", func(t *testing.T) {
 		start := time.Now()
-		_, ok, err := mustNew(t, Config{URL: unreachable, BaseDN: peopleDN, Timeout: 2 * time.Second}).
+		_, ok, err := mustNew(t, Config{URL: unreachable, BaseDN: ldaptest.PeopleDN, Timeout: 2 * time.Second}).
 			Login(t.Context(), "alice", "alice-pw")
 		if ok || err == nil || !strings.Contains(err.Error(), "connecting") {
 			t.Fatalf("ok %v, err %v; want a connection error", ok, err)
@@ -280,7 +281,7 @@ func TestLoginErrors(t *testing.T) {
 		noSecrets(t, err)
 	})
 	t.Run("empty password never reaches the directory", func(t *testing.T) {
-		_, ok, err := mustNew(t, Config{URL: unreachable, BaseDN: peopleDN}).Login(t.Context(), "alice", "")
+		_, ok, err := mustNew(t, Config{URL: unreachable, BaseDN: ldaptest.PeopleDN}).Login(t.Context(), "alice", "")
 		if ok || err != nil {
 			t.Fatalf("ok %v, err %v; want ok=false and no error (no connection attempted)", ok, err)
 		}
@@ -321,21 +322,21 @@ func TestLoginErrors(t *testing.T) {
 		wantErr  error
 		wantText string
 	}{
-		{"silent directory, Timeout", Config{URL: silentURL, BindDN: serviceDN, BindPassword: servicePW, BaseDN: peopleDN, Timeout: 300 * time.Millisecond},
+		{"silent directory, Timeout", Config{URL: silentURL, BindDN: ldaptest.ServiceDN, BindPassword: ldaptest.ServicePassword, BaseDN: ldaptest.PeopleDN, Timeout: 300 * time.Millisecond},
 			func() (context.Context, context.CancelFunc) { return context.WithCancel(context.Background()) },
 			300 * time.Millisecond, context.DeadlineExceeded, "no answer within 300ms"},
-		{"silent directory, StartTLS, Timeout", Config{URL: silentURL, StartTLS: true, CACert: d.caPEM, BaseDN: peopleDN, Timeout: 300 * time.Millisecond},
+		{"silent directory, StartTLS, Timeout", Config{URL: silentURL, StartTLS: true, CACert: d.CAPEM, BaseDN: ldaptest.PeopleDN, Timeout: 300 * time.Millisecond},
 			func() (context.Context, context.CancelFunc) { return context.WithCancel(context.Background()) },
 			300 * time.Millisecond, context.DeadlineExceeded, "StartTLS"},
-		{"silent directory, ldaps, Timeout", Config{URL: "ldaps://" + silent.Addr().String(), CACert: d.caPEM, BaseDN: peopleDN, Timeout: 300 * time.Millisecond},
+		{"silent directory, ldaps, Timeout", Config{URL: "ldaps://" + silent.Addr().String(), CACert: d.CAPEM, BaseDN: ldaptest.PeopleDN, Timeout: 300 * time.Millisecond},
 			func() (context.Context, context.CancelFunc) { return context.WithCancel(context.Background()) },
 			300 * time.Millisecond, context.DeadlineExceeded, "TLS handshake"},
-		{"silent directory, context deadline", Config{URL: silentURL, BindDN: serviceDN, BindPassword: servicePW, BaseDN: peopleDN},
+		{"silent directory, context deadline", Config{URL: silentURL, BindDN: ldaptest.ServiceDN, BindPassword: ldaptest.ServicePassword, BaseDN: ldaptest.PeopleDN},
 			func() (context.Context, context.CancelFunc) {
 				return context.WithTimeout(context.Background(), 300*time.Millisecond)
 			},
 			300 * time.Millisecond, context.DeadlineExceeded, "binding as the service account"},
-		{"silent directory, context cancelled", Config{URL: silentURL, BindDN: serviceDN, BindPassword: servicePW, BaseDN: peopleDN},
+		{"silent directory, context cancelled", Config{URL: silentURL, BindDN: ldaptest.ServiceDN, BindPassword: ldaptest.ServicePassword, BaseDN: ldaptest.PeopleDN},
 			func() (context.Context, context.CancelFunc) {
 				ctx, cancel := context.WithCancel(context.Background())
 				time.AfterFunc(300*time.Millisecond, cancel)
@@ -365,27 +366,27 @@ func TestLoginErrors(t *testing.T) {
 // another CA than the trusted one, or checked against the system's CAs,
 // it is an error, never a wrong password.
 func TestLoginTLS(t *testing.T) {
-	d := startDirectory(t)
-	otherCA, _, _ := newCA(t, "some other CA")
+	d := ldaptest.Start(t)
+	otherCA, _, _ := ldaptest.NewCA(t, "some other CA")
 	otherFile := filepath.Join(t.TempDir(), "other.pem")
 	if err := os.WriteFile(otherFile, otherCA, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	localhostStartTLS := strings.Replace(d.url, "127.0.0.1", "localhost", 1)
+	localhostStartTLS := strings.Replace(d.URL, "127.0.0.1", "localhost", 1)
 	for _, tc := range []struct {
 		name   string
 		change func(*Config)
 		wantOK bool
 	}{
-		{"StartTLS, CACert", func(c *Config) { c.StartTLS, c.CACert = true, d.caPEM }, true},
-		{"StartTLS, CAFile", func(c *Config) { c.StartTLS, c.CAFile = true, d.caFile }, true},
-		{"StartTLS by name, CACert", func(c *Config) { c.URL, c.StartTLS, c.CACert = localhostStartTLS, true, d.caPEM }, true},
+		{"StartTLS, CACert", func(c *Config) { c.StartTLS, c.CACert = true, d.CAPEM }, true},
+		{"StartTLS, CAFile", func(c *Config) { c.StartTLS, c.CAFile = true, d.CAFile }, true},
+		{"StartTLS by name, CACert", func(c *Config) { c.URL, c.StartTLS, c.CACert = localhostStartTLS, true, d.CAPEM }, true},
 		{"StartTLS, untrusted CACert", func(c *Config) { c.StartTLS, c.CACert = true, otherCA }, false},
 		{"StartTLS, untrusted CAFile", func(c *Config) { c.StartTLS, c.CAFile = true, otherFile }, false},
 		{"StartTLS, system CAs", func(c *Config) { c.StartTLS = true }, false},
-		{"ldaps, CACert", func(c *Config) { c.URL, c.CACert = d.tlsURL, d.caPEM }, true},
-		{"ldaps, untrusted CACert", func(c *Config) { c.URL, c.CACert = d.tlsURL, otherCA }, false},
-		{"ldaps, system CAs", func(c *Config) { c.URL = d.tlsURL }, false},
+		{"ldaps, CACert", func(c *Config) { c.URL, c.CACert = d.TLSURL, d.CAPEM }, true},
+		{"ldaps, untrusted CACert", func(c *Config) { c.URL, c.CACert = d.TLSURL, otherCA }, false},
+		{"ldaps, system CAs", func(c *Config) { c.URL = d.TLSURL }, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := serviceConfig(d)

@@ -1,4 +1,4 @@
-package ldap
+package ldaptest
 
 import (
 	"bytes"
@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"syscall"
@@ -24,67 +25,144 @@ import (
 	"github.com/go-ldap/ldap/v3"
 )
 
-// The test directory's fixed names and secrets.
+// The directory's fixed names and secrets.
 const (
-	suffix      = "dc=example,dc=org"
-	rootDN      = "cn=admin," + suffix
-	rootPW      = "root-secret"
-	peopleDN    = "ou=people," + suffix
-	groupsDN    = "ou=groups," + suffix
-	serviceDN   = "cn=search,ou=services," + suffix
-	servicePW   = "service-secret"
+	// Suffix is the directory's naming context.
+	Suffix = "dc=example,dc=org"
+	// RootDN and RootPassword are slapd's rootdn, which may do anything.
+	RootDN       = "cn=admin," + Suffix
+	RootPassword = "root-secret"
+	// PeopleDN is where the people are.
+	PeopleDN = "ou=people," + Suffix
+	// GroupsDN is where the groups are.
+	GroupsDN = "ou=groups," + Suffix
+	// ServiceDN and ServicePassword are the service account a connector
+	// searches as.
+	ServiceDN       = "cn=search,ou=services," + Suffix
+	ServicePassword = "service-secret"
+	// startupTime bounds slapd's start.
 	startupTime = 20 * time.Second
 )
 
-// testUser is a person loaded into the test directory.
-type testUser struct {
-	ou       string // under peopleDN; "" for directly under it
-	uid      string
-	cn       string
-	mail     string
-	password string
-	extra    map[string][]string
+// User is a person loaded into the directory.
+type User struct {
+	// OU is the organisational unit under PeopleDN the entry is in; empty
+	// for directly under it.
+	OU string
+	// UID, CN and Mail are the entry's uid, cn (and sn) and mail; an
+	// empty Mail means the entry has none.
+	UID, CN, Mail string
+	// Password is the entry's password, in clear.
+	Password string
+	// Extra are further attributes of the entry.
+	Extra map[string][]string
 }
 
-// dn is the user's DN.
-func (u testUser) dn() string {
-	base := peopleDN
-	if u.ou != "" {
-		base = "ou=" + u.ou + "," + peopleDN
+// DN is the user's DN.
+func (u User) DN() string {
+	base := PeopleDN
+	if u.OU != "" {
+		base = "ou=" + u.OU + "," + PeopleDN
 	}
-	return "uid=" + escapeDNValue(u.uid) + "," + base
+	return "uid=" + EscapeDNValue(u.UID) + "," + base
 }
 
-// The people and groups every test directory has.
+// The people every directory has.
 var (
-	alice  = testUser{uid: "alice", cn: "Alice Liddell", mail: "alice@example.org", password: "alice-pw"}
-	bob    = testUser{uid: "bob", cn: "Bob Builder", mail: "bob@example.org", password: "bob-pw"}
-	carol  = testUser{uid: "carol", cn: "Carol", password: "carol-pw"} // no mail, no groups
-	dave   = testUser{uid: "dave", cn: "Dave Disabled", mail: "dave@example.org", password: "dave-pw", extra: map[string][]string{"employeeType": {"disabled"}}}
-	paren  = testUser{uid: "par(en)*", cn: "Paren Thesis", mail: "paren@example.org", password: "paren-pw"}
-	twin1  = testUser{ou: "east", uid: "twin", cn: "Twin East", password: "twin-pw"}
-	twin2  = testUser{ou: "west", uid: "twin", cn: "Twin West", password: "twin-pw"}
-	people = []testUser{alice, bob, carol, dave, paren, twin1, twin2}
-	// groups maps each groupOfNames to its members.
-	groups = map[string][]testUser{
-		"admins": {alice},
-		"staff":  {alice, bob, dave},
-		"odd":    {paren},
+	// Alice is in the groups admins and staff (and developers, by
+	// memberUid).
+	Alice = User{UID: "alice", CN: "Alice Liddell", Mail: "alice@example.org", Password: "alice-pw"}
+	// Bob is in staff (and developers, by memberUid).
+	Bob = User{UID: "bob", CN: "Bob Builder", Mail: "bob@example.org", Password: "bob-pw"}
+	// Carol has no mail and is in no group.
+	Carol = User{UID: "carol", CN: "Carol", Password: "carol-pw"}
+	// Dave has employeeType disabled, for a UserFilter that leaves him
+	// out; he is in staff.
+	Dave = User{UID: "dave", CN: "Dave Disabled", Mail: "dave@example.org", Password: "dave-pw", Extra: map[string][]string{"employeeType": {"disabled"}}}
+	// Paren has filter characters in his uid and is in odd.
+	Paren = User{UID: "par(en)*", CN: "Paren Thesis", Mail: "paren@example.org", Password: "paren-pw"}
+	// TwinEast and TwinWest share the uid twin, in ou=east and ou=west.
+	TwinEast = User{OU: "east", UID: "twin", CN: "Twin East", Password: "twin-pw"}
+	TwinWest = User{OU: "west", UID: "twin", CN: "Twin West", Password: "twin-pw"}
+	// People are all of them.
+	People = []User{Alice, Bob, Carol, Dave, Paren, TwinEast, TwinWest}
+	// Groups maps each groupOfNames under GroupsDN, by cn, to its
+	// members.
+	Groups = map[string][]User{
+		"admins": {Alice},
+		"staff":  {Alice, Bob, Dave},
+		"odd":    {Paren},
 	}
 )
 
-// directory is one running slapd with the test data.
-type directory struct {
-	url    string // ldap://127.0.0.1:port
-	tlsURL string // ldaps://127.0.0.1:port
-	caPEM  []byte // the CA that signed slapd's certificate
-	caFile string // caPEM in a file
-	dir    string
+// Directory is one running slapd with the people and groups above.
+type Directory struct {
+	// URL is the plain address, ldap://127.0.0.1:<port>, which also
+	// takes StartTLS.
+	URL string
+	// TLSURL is the TLS address, ldaps://127.0.0.1:<port>.
+	TLSURL string
+	// BaseDN is the suffix; PeopleDN and GroupsDN are where people and
+	// groups are.
+	BaseDN, PeopleDN, GroupsDN string
+	// ServiceDN and ServicePassword are the service account.
+	ServiceDN, ServicePassword string
+	// RootDN and RootPassword are the rootdn.
+	RootDN, RootPassword string
+	// Users and Groups are the people and groups loaded.
+	Users  []User
+	Groups map[string][]User
+	// CAPEM is the certificate of the CA that signed slapd's certificate
+	// (for 127.0.0.1 and localhost); CAFile holds it in a file.
+	CAPEM  []byte
+	CAFile string
+
+	dir  string
+	stop func()
+	once sync.Once
+}
+
+// Start starts slapd (OpenLDAP) in a temporary directory, listening for
+// ldap:// and ldaps:// on free loopback ports with a certificate for
+// 127.0.0.1 and localhost, loads the people and groups, and stops it
+// when the test ends. Without slapd the test is skipped, or fails when
+// the CI environment variable is set.
+func Start(t testing.TB) *Directory {
+	t.Helper()
+	slapd := slapdPath(t)
+	d := &Directory{
+		dir: t.TempDir(), BaseDN: Suffix, PeopleDN: PeopleDN, GroupsDN: GroupsDN,
+		ServiceDN: ServiceDN, ServicePassword: ServicePassword, RootDN: RootDN, RootPassword: RootPassword,
+		Users: People, Groups: Groups,
+	}
+	d.CAPEM = writeCertificates(t, d.dir)
+	d.CAFile = filepath.Join(d.dir, "ca.pem")
+
+	var lastErr error
+	for range 3 { // a port taken between FreePort and slapd's bind: again
+		port, tlsPort := FreePort(t), FreePort(t)
+		d.URL = fmt.Sprintf("ldap://127.0.0.1:%d", port)
+		d.TLSURL = fmt.Sprintf("ldaps://127.0.0.1:%d", tlsPort)
+		if lastErr = d.start(t, slapd); lastErr == nil {
+			d.load(t)
+			return d
+		}
+		t.Log(lastErr)
+	}
+	t.Fatalf("slapd did not start: %v", lastErr)
+	return nil
+}
+
+// Stop stops slapd now, for tests of a directory that went away; its
+// ports then refuse connections. Start already stops it when the test
+// ends.
+func (d *Directory) Stop() {
+	d.once.Do(d.stop)
 }
 
 // slapdPath returns slapd's path, skipping the test where it is not
 // installed, unless on CI (which installs it), where that fails the test.
-func slapdPath(t *testing.T) string {
+func slapdPath(t testing.TB) string {
 	t.Helper()
 	if p, err := exec.LookPath("slapd"); err == nil {
 		return p
@@ -99,38 +177,11 @@ func slapdPath(t *testing.T) string {
 	return ""
 }
 
-// startDirectory starts slapd (OpenLDAP) in a temporary directory,
-// listening for ldap:// and ldaps:// on free loopback ports with a
-// certificate for 127.0.0.1 and localhost, loads the people and groups
-// above, and stops it when the test ends.
-func startDirectory(t *testing.T) *directory {
-	t.Helper()
-	slapd := slapdPath(t)
-	d := &directory{dir: t.TempDir()}
-	d.caPEM = writeCertificates(t, d.dir)
-	d.caFile = filepath.Join(d.dir, "ca.pem")
-
-	var lastErr error
-	for range 3 { // a port taken between freePort and slapd's bind: again
-		port, tlsPort := freePort(t), freePort(t)
-		d.url = fmt.Sprintf("ldap://127.0.0.1:%d", port)
-		d.tlsURL = fmt.Sprintf("ldaps://127.0.0.1:%d", tlsPort)
-		if lastErr = d.start(t, slapd); lastErr == nil {
-			d.load(t)
-			return d
-		}
-		t.Log(lastErr)
-	}
-	t.Fatalf("slapd did not start: %v", lastErr)
-	return nil
-}
-
 // start runs slapd in the foreground as a child process and waits until
 // it accepts binds; it returns an error when slapd exits first. The groups
 // can be read by the service account and anonymously, not by the people
-// themselves, so that a group search left bound as the person finds
-// nothing.
-func (d *directory) start(t *testing.T, slapd string) error {
+// themselves.
+func (d *Directory) start(t testing.TB, slapd string) error {
 	data := filepath.Join(d.dir, fmt.Sprintf("data-%d", mrand.Int()))
 	if err := os.MkdirAll(data, 0o700); err != nil {
 		t.Fatal(err)
@@ -164,13 +215,13 @@ access to dn.subtree="%[6]s"
 	by * none
 access to *
 	by * read
-`, d.dir, suffix, rootDN, rootPW, data, groupsDN, serviceDN)), 0o600)
+`, d.dir, Suffix, RootDN, RootPassword, data, GroupsDN, ServiceDN)), 0o600)
 	if err != nil {
 		t.Fatal(err)
 	}
 
 	var out syncBuffer
-	cmd := exec.Command(slapd, "-f", conf, "-h", d.url+"/ "+d.tlsURL+"/", "-d", "0")
+	cmd := exec.Command(slapd, "-f", conf, "-h", d.URL+"/ "+d.TLSURL+"/", "-d", "0")
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("starting slapd: %v", err)
@@ -194,8 +245,8 @@ access to *
 			return fmt.Errorf("slapd exited (%v) before accepting connections:\n%s", err, out.String())
 		default:
 		}
-		if conn, err := ldap.DialURL(d.url, ldap.DialWithDialer(&net.Dialer{Timeout: time.Second})); err == nil {
-			err = conn.Bind(rootDN, rootPW)
+		if conn, err := ldap.DialURL(d.URL, ldap.DialWithDialer(&net.Dialer{Timeout: time.Second})); err == nil {
+			err = conn.Bind(RootDN, RootPassword)
 			conn.Close() //nolint:errcheck
 			if err == nil {
 				break
@@ -207,8 +258,9 @@ access to *
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	d.stop = stop
 	t.Cleanup(func() {
-		stop()
+		d.Stop()
 		if t.Failed() {
 			t.Logf("slapd's output:\n%s", out.String())
 		}
@@ -219,15 +271,20 @@ access to *
 // load adds the organisational units, the service account, the people
 // (their passwords set with the password modify operation, so that slapd
 // hashes them) and the groups.
-func (d *directory) load(t *testing.T) {
+func (d *Directory) load(t testing.TB) {
 	t.Helper()
-	conn := d.root(t)
+	conn := d.Root(t)
 	defer conn.Close() //nolint:errcheck
 	add := func(dn string, attrs map[string][]string) {
 		t.Helper()
 		req := ldap.NewAddRequest(dn, nil)
-		for name, values := range attrs {
-			req.Attribute(name, values)
+		names := make([]string, 0, len(attrs))
+		for name := range attrs {
+			names = append(names, name)
+		}
+		sort.Strings(names)
+		for _, name := range names {
+			req.Attribute(name, attrs[name])
 		}
 		if err := conn.Add(req); err != nil {
 			t.Fatalf("adding %s: %v", dn, err)
@@ -239,39 +296,39 @@ func (d *directory) load(t *testing.T) {
 			t.Fatalf("setting the password of %s: %v", dn, err)
 		}
 	}
-	add(suffix, map[string][]string{"objectClass": {"dcObject", "organization"}, "dc": {"example"}, "o": {"Example"}})
-	for _, ou := range []string{peopleDN, groupsDN, "ou=services," + suffix, "ou=east," + peopleDN, "ou=west," + peopleDN} {
+	add(Suffix, map[string][]string{"objectClass": {"dcObject", "organization"}, "dc": {"example"}, "o": {"Example"}})
+	for _, ou := range []string{PeopleDN, GroupsDN, "ou=services," + Suffix, "ou=east," + PeopleDN, "ou=west," + PeopleDN} {
 		add(ou, map[string][]string{"objectClass": {"organizationalUnit"}, "ou": {strings.TrimPrefix(strings.SplitN(ou, ",", 2)[0], "ou=")}})
 	}
-	add(serviceDN, map[string][]string{"objectClass": {"organizationalRole", "simpleSecurityObject"}, "cn": {"search"}, "userPassword": {"replaced below"}})
-	setPassword(serviceDN, servicePW)
-	for _, u := range people {
+	add(ServiceDN, map[string][]string{"objectClass": {"organizationalRole", "simpleSecurityObject"}, "cn": {"search"}, "userPassword": {"replaced below"}})
+	setPassword(ServiceDN, ServicePassword)
+	for _, u := range d.Users {
 		attrs := map[string][]string{
 			"objectClass": {"inetOrgPerson"},
-			"uid":         {u.uid},
-			"cn":          {u.cn},
-			"sn":          {u.cn},
+			"uid":         {u.UID},
+			"cn":          {u.CN},
+			"sn":          {u.CN},
 		}
-		if u.mail != "" {
-			attrs["mail"] = []string{u.mail}
+		if u.Mail != "" {
+			attrs["mail"] = []string{u.Mail}
 		}
-		for k, v := range u.extra {
+		for k, v := range u.Extra {
 			attrs[k] = v
 		}
-		add(u.dn(), attrs)
-		setPassword(u.dn(), u.password)
+		add(u.DN(), attrs)
+		setPassword(u.DN(), u.Password)
 	}
-	for name, members := range groups {
+	for name, members := range d.Groups {
 		var dns []string
 		for _, m := range members {
-			dns = append(dns, m.dn())
+			dns = append(dns, m.DN())
 		}
-		add("cn="+name+","+groupsDN, map[string][]string{"objectClass": {"groupOfNames"}, "cn": {name}, "member": dns})
+		add("cn="+name+","+GroupsDN, map[string][]string{"objectClass": {"groupOfNames"}, "cn": {name}, "member": dns})
 	}
-	add("cn=developers,"+groupsDN, map[string][]string{"objectClass": {"posixGroup"}, "cn": {"developers"}, "gidNumber": {"1000"}, "memberUid": {"alice", "bob"}})
+	add("cn=developers,"+GroupsDN, map[string][]string{"objectClass": {"posixGroup"}, "cn": {"developers"}, "gidNumber": {"1000"}, "memberUid": {"alice", "bob"}})
 
 	// The passwords are stored hashed, as slapd made them.
-	res, err := conn.Search(ldap.NewSearchRequest(alice.dn(), ldap.ScopeBaseObject, ldap.NeverDerefAliases, 0, 0, false,
+	res, err := conn.Search(ldap.NewSearchRequest(Alice.DN(), ldap.ScopeBaseObject, ldap.NeverDerefAliases, 0, 0, false,
 		"(objectClass=*)", []string{"userPassword"}, nil))
 	if err != nil || len(res.Entries) != 1 {
 		t.Fatalf("reading alice's password: %v", err)
@@ -281,24 +338,24 @@ func (d *directory) load(t *testing.T) {
 	}
 }
 
-// root returns a connection bound as the rootdn.
-func (d *directory) root(t *testing.T) *ldap.Conn {
+// Root returns a connection bound as the rootdn; the caller closes it.
+func (d *Directory) Root(t testing.TB) *ldap.Conn {
 	t.Helper()
-	conn, err := ldap.DialURL(d.url)
+	conn, err := ldap.DialURL(d.URL)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := conn.Bind(rootDN, rootPW); err != nil {
+	if err := conn.Bind(RootDN, RootPassword); err != nil {
 		conn.Close() //nolint:errcheck
 		t.Fatal(err)
 	}
 	return conn
 }
 
-// entryUUID returns the entryUUID slapd gave the entry at dn.
-func (d *directory) entryUUID(t *testing.T, dn string) string {
+// EntryUUID returns the entryUUID slapd gave the entry at dn.
+func (d *Directory) EntryUUID(t testing.TB, dn string) string {
 	t.Helper()
-	conn := d.root(t)
+	conn := d.Root(t)
 	defer conn.Close() //nolint:errcheck
 	res, err := conn.Search(ldap.NewSearchRequest(dn, ldap.ScopeBaseObject, ldap.NeverDerefAliases, 0, 0, false,
 		"(objectClass=*)", []string{"entryUUID"}, nil))
@@ -312,8 +369,8 @@ func (d *directory) entryUUID(t *testing.T, dn string) string {
 	return id
 }
 
-// escapeDNValue escapes an attribute value for a DN (RFC 4514 §2.4).
-func escapeDNValue(v string) string {
+// EscapeDNValue escapes an attribute value for a DN (RFC 4514 §2.4).
+func EscapeDNValue(v string) string {
 	var b strings.Builder
 	for i, r := range v {
 		switch {
@@ -330,9 +387,9 @@ func escapeDNValue(v string) string {
 // writeCertificates makes a CA and a server certificate it signs, for
 // 127.0.0.1 and localhost, writes ca.pem, server.pem and server-key.pem
 // into dir, and returns the CA certificate's PEM.
-func writeCertificates(t *testing.T, dir string) []byte {
+func writeCertificates(t testing.TB, dir string) []byte {
 	t.Helper()
-	caPEM, caCert, caKey := newCA(t, "authgate test LDAP CA")
+	caPEM, caCert, caKey := NewCA(t, "authgate test LDAP CA")
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -367,9 +424,10 @@ func writeCertificates(t *testing.T, dir string) []byte {
 	return caPEM
 }
 
-// newCA makes a self-signed CA certificate and returns it as PEM and
-// parsed, with its key.
-func newCA(t *testing.T, name string) ([]byte, *x509.Certificate, *ecdsa.PrivateKey) {
+// NewCA makes a self-signed CA certificate and returns it as PEM and
+// parsed, with its key: another CA than the directory's, for tests of a
+// certificate that is not trusted.
+func NewCA(t testing.TB, name string) ([]byte, *x509.Certificate, *ecdsa.PrivateKey) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -395,16 +453,17 @@ func newCA(t *testing.T, name string) ([]byte, *x509.Certificate, *ecdsa.Private
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), cert, key
 }
 
-// handedOut remembers the ports freePort returned, so that one test
+// handedOut remembers the ports FreePort returned, so that one test
 // process never gets the same port twice.
 var handedOut sync.Map
 
-// freePort returns a loopback port that was free a moment ago and that
-// this test process has not handed out before. It comes from below the
-// system's ephemeral range when there is room there: a port from that
-// range, free when checked, can be taken by any outgoing connection (of
-// this or a parallel test package) before slapd binds it.
-func freePort(t *testing.T) int {
+// FreePort returns a loopback port that was free a moment ago and that
+// this test process has not handed out before: for slapd, or for an
+// address where nothing listens. It comes from below the system's
+// ephemeral range when there is room there: a port from that range, free
+// when checked, can be taken by any outgoing connection (of this or a
+// parallel test package) before slapd binds it.
+func FreePort(t testing.TB) int {
 	t.Helper()
 	low, high := 10000, ephemeralLow()-1
 	for range 200 {
