@@ -144,7 +144,7 @@ func TestIdentityProviderOIDC(t *testing.T) {
 	t.Run("admitted", func(t *testing.T) {
 		b := newBrowser(g.testCaddy)
 		r := b.signInAtCorp(g, upstream, "/page?x=1", "corp", "Corp")
-		for _, want := range []string{"user=corp:erin ", "email=erin@ext.example ", "groups=external,ops "} {
+		for _, want := range []string{"user=corp:erin ", "email=erin@ext.example ", "groups=corp:external,corp:ops "} {
 			if r.status != http.StatusOK || !strings.Contains(string(r.body), want) {
 				t.Fatalf("the upstream app should see %q: %d %s", want, r.status, r.body)
 			}
@@ -216,7 +216,7 @@ func TestBrowserIdentityProviderOIDC(t *testing.T) {
 		t.Fatalf("never came back to %s: %s %v", target, loc, err)
 	}
 	body, err := waitText(ctx, "email=erin@ext.example ")
-	if err != nil || !strings.Contains(body, "groups=external,ops ") || !strings.Contains(body, "user=corp:erin ") {
+	if err != nil || !strings.Contains(body, "groups=corp:external,corp:ops ") || !strings.Contains(body, "user=corp:erin ") {
 		t.Fatalf("the upstream app saw %q (%v)", body, err)
 	}
 }

@@ -208,7 +208,7 @@ func TestIdentityProviderGitHub(t *testing.T) {
 			orgs: []string{"acme", "gamma"}, teams: []string{"acme/devs"}})
 		b := newBrowser(g.testCaddy)
 		r := signIn(b)
-		for _, want := range []string{"user=github:octocat ", "email=octocat@example.com ", "groups=acme,gamma,acme:devs "} {
+		for _, want := range []string{"user=github:octocat ", "email=octocat@example.com ", "groups=github:acme,github:gamma,github:acme:devs "} {
 			if r.status != http.StatusOK || !strings.Contains(string(r.body), want) {
 				t.Fatalf("the upstream app should see %q: %d %s", want, r.status, r.body)
 			}
@@ -217,7 +217,7 @@ func TestIdentityProviderGitHub(t *testing.T) {
 	t.Run("member of an allowed team only", func(t *testing.T) {
 		gh.setUser(fakeGitHubUser{id: 42, login: "teamie", primaryEmail: "teamie@example.com", teams: []string{"beta/ops"}})
 		r := signIn(newBrowser(g.testCaddy))
-		if r.status != http.StatusOK || !strings.Contains(string(r.body), "groups=beta,beta:ops ") {
+		if r.status != http.StatusOK || !strings.Contains(string(r.body), "groups=github:beta,github:beta:ops ") {
 			t.Fatalf("a member of beta/ops: %d %s", r.status, r.body)
 		}
 	})

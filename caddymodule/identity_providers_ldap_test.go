@@ -62,7 +62,7 @@ func TestIdentityProviderLDAP(t *testing.T) {
 	t.Run("directory account", func(t *testing.T) {
 		b := newBrowser(g.testCaddy)
 		r, _ := b.follow(g.issuer+"/login", signIn(b, "corp-ldap", alice.UID, alice.Password))
-		for _, want := range []string{"user=corp-ldap:alice ", "email=alice@example.org ", "groups=admins,staff "} {
+		for _, want := range []string{"user=corp-ldap:alice ", "email=alice@example.org ", "groups=corp-ldap:admins,corp-ldap:staff "} {
 			if r.status != http.StatusOK || !strings.Contains(string(r.body), want) {
 				t.Fatalf("the upstream app should see %q: %d %s", want, r.status, r.body)
 			}

@@ -35,7 +35,9 @@ type Identity struct {
 	// Name is the display name.
 	Name string
 	// Groups are the provider's groups of the person (OIDC groups claim,
-	// GitHub "org" and "org:team", LDAP group names).
+	// GitHub "org" and "org:team", LDAP group names). The server keeps
+	// each with the provider's name and a colon before it, so that no
+	// provider's group passes for another's or for a configured one.
 	Groups []string
 }
 
