@@ -152,15 +152,19 @@ func TestPagesSayWhereYouAre(t *testing.T) {
 			text: []string{"You are still signed in as alice."},
 		},
 		{
-			name:   "sign-out of a gateway's site, asked",
-			page:   func(*testing.T) response { return signedIn.get(signinLogoutURL("client_id", GatewayClientID, GatewaySiteParam, pagesSite)) },
+			name: "sign-out of a gateway's site, asked",
+			page: func(*testing.T) response {
+				return signedIn.get(signinLogoutURL("client_id", GatewayClientID, GatewaySiteParam, pagesSite))
+			},
 			status: http.StatusOK, title: "Sign out?",
 			want: []string{`<input type="hidden" name="` + GatewaySiteParam + `" value="` + pagesSite + `">`},
 			text: []string{"Do you want to sign out of grafana.example.com and every other application?"},
 		},
 		{
-			name:   "signed out of a gateway's site",
-			page:   func(*testing.T) response { return e.browser().get(signinLogoutURL("client_id", GatewayClientID, GatewaySiteParam, pagesSite)) },
+			name: "signed out of a gateway's site",
+			page: func(*testing.T) response {
+				return e.browser().get(signinLogoutURL("client_id", GatewayClientID, GatewaySiteParam, pagesSite))
+			},
 			status: http.StatusOK, title: "Signed out",
 			want: []string{`<a href="https://grafana.example.com/">Back to grafana.example.com</a>`},
 		},
@@ -212,8 +216,10 @@ func TestPagesSayWhereYouAre(t *testing.T) {
 			text: []string{"This sign-in service does not know the application that sent you here."},
 		},
 		{
-			name:   "error, an unregistered redirect",
-			page:   func(*testing.T) response { return e.browser().get(signinAuthorizeURL("redirect_uri", "https://evil.example/cb")) },
+			name: "error, an unregistered redirect",
+			page: func(*testing.T) response {
+				return e.browser().get(signinAuthorizeURL("redirect_uri", "https://evil.example/cb"))
+			},
 			status: http.StatusBadRequest, title: "Something went wrong",
 			text: []string{"has not registered, so the sign-in stopped to keep you safe."},
 		},
@@ -224,8 +230,10 @@ func TestPagesSayWhereYouAre(t *testing.T) {
 			text: []string{"The application did not say where to send you back after signing in."},
 		},
 		{
-			name:   "error, a used sign-in link",
-			page:   func(*testing.T) response { return e.browser().get("/authorize?client_id=app&request_uri=urn:ietf:params:oauth:request_uri:nope") },
+			name: "error, a used sign-in link",
+			page: func(*testing.T) response {
+				return e.browser().get("/authorize?client_id=app&request_uri=urn:ietf:params:oauth:request_uri:nope")
+			},
 			status: http.StatusBadRequest, title: "Something went wrong",
 			text: []string{"This sign-in link has expired or was already used."},
 		},

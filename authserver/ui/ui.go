@@ -183,7 +183,11 @@ type Page struct {
 
 // Link is a link a page shows.
 type Link struct {
-	URL, Text string
+	// URL is where it goes: a path on this server, or an http(s) URL
+	// the server checked.
+	URL string
+	// Text is what it says.
+	Text string
 	// Note, if set, explains the link in a smaller line.
 	Note string
 }

@@ -167,7 +167,7 @@ func (g *Gateway) logout(ctx context.Context, r *Request) Decision {
 		if r.Method == http.MethodPost {
 			return respond(http.StatusForbidden, "text/html; charset=utf-8", page("Sign-out refused", "Another site asked to sign you out. Sign out from this site instead.", "/", "Back"))
 		}
-		d := respond(http.StatusOK, "text/html; charset=utf-8", confirmPage("Sign out?", "Sign out of "+hostname(r.Host)+"?", g.cfg.LogoutPath, "Sign out"))
+		d := respond(http.StatusOK, "text/html; charset=utf-8", confirmPage("Sign out?", "Sign out of "+g.siteName(r)+"?", g.cfg.LogoutPath, "Sign out"))
 		d.Header.Set("X-Frame-Options", "DENY")
 		d.Header.Set("Content-Security-Policy", "frame-ancestors 'none'")
 		return d
