@@ -239,7 +239,7 @@ func (t *Templates) Render(w http.ResponseWriter, name string, status int, p Pag
 	p.Brand = t.brand
 	var buf bytes.Buffer
 	if err := tpl.ExecuteTemplate(&buf, "layout.html", p); err != nil {
-		http.Error(w, "the page could not be rendered", http.StatusInternalServerError)
+		http.Error(w, "The page could not be shown.", http.StatusInternalServerError)
 		return
 	}
 	SecurityHeaders(w.Header())
