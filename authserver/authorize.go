@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/authgate/authgate/authserver/loopback"
 	"github.com/authgate/authgate/authserver/store"
 	"github.com/authgate/authgate/authserver/ui"
@@ -53,6 +55,9 @@ type authzRequest struct {
 	// parameter, as other servers call it), if the client chose one.
 	IDP      string   `json:"idp,omitempty"`
 	Audience []string `json:"aud,omitempty"`
+	// AppName is the name of the site the gateway signs the user in to,
+	// from its pushed request (GatewayAppNameParam).
+	AppName string `json:"app_name,omitempty"`
 	// LoginSession is the record ID of the login session the user signed
 	// in with for this very request, which alone satisfies prompt=login.
 	LoginSession string `json:"login_session,omitempty"`
@@ -66,15 +71,41 @@ func (a *authzRequest) prompts(p string) bool { return slices.Contains(a.Prompt,
 type authzError struct {
 	*Error
 	redirect bool
+	// message says on the page, in plain words, what went wrong; the
+	// Description, for the application's developers, goes to the log.
+	message string
 }
 
-func pageError(description string) *authzError {
-	return &authzError{Error: invalidRequest(description)}
+// userMessage is what the error page says: the error's own message, or
+// one that fits its code.
+func (e *authzError) userMessage() string {
+	switch {
+	case e.message != "":
+		return e.message
+	case e.Code == codeInvalidRequestURI:
+		return "This sign-in link has expired or was already used. Start again from the application."
+	case e.Code == codeServerError:
+		return "The sign-in could not be started. Try again later."
+	}
+	return msgBadSignInRequest
+}
+
+// pageError is an error shown on a page: message for the user,
+// description for the application's developers (the log, and a PAR
+// answer).
+func pageError(message, description string) *authzError {
+	return &authzError{Error: invalidRequest(description), message: message}
 }
 
 func redirectError(code, description string) *authzError {
 	return &authzError{Error: oauthError(code, description), redirect: true}
 }
+
+// Plain-language messages of the authorization endpoint's error page.
+const (
+	msgBadSignInRequest = "The application sent a sign-in request that is not valid."
+	msgDamagedLink      = "The sign-in link is damaged or incomplete."
+)
 
 // readAuthorizeParams reads the request's parameters: the query of a GET,
 // the form body of a POST. Repeated parameters are refused.
@@ -88,16 +119,16 @@ func (s *Server) readAuthorizeParams(w http.ResponseWriter, r *http.Request) (fo
 		values = url.Values(f)
 	} else {
 		if len(r.URL.RawQuery) > maxAuthorizeQuery {
-			return nil, pageError("the authorization request is too long")
+			return nil, pageError("The sign-in link is too long.", "the authorization request is too long")
 		}
 		var err error
 		if values, err = url.ParseQuery(r.URL.RawQuery); err != nil {
-			return nil, pageError("the request's query string is malformed")
+			return nil, pageError(msgDamagedLink, "the request's query string is malformed")
 		}
 	}
 	if name, ok := repeatedParam(values); ok {
 		if name == "client_id" || name == "redirect_uri" || name == "request_uri" {
-			return nil, pageError("parameter " + name + " is repeated")
+			return nil, pageError(msgBadSignInRequest, "parameter "+name+" is repeated")
 		}
 		return form(values), redirectError(codeInvalidRequest, "parameter "+name+" is repeated")
 	}
@@ -114,23 +145,26 @@ func (s *Server) validateAuthorize(ctx context.Context, f form, viaPAR bool) (*a
 		return nil, nil, &authzError{Error: serverError(err)}
 	}
 	if c == nil {
-		return nil, nil, pageError("the application is not registered here (unknown client_id)")
+		return nil, nil, pageError("This sign-in service does not know the application that sent you here.",
+			"the application is not registered here (unknown client_id)")
 	}
 	req := &authzRequest{ClientID: c.ID, State: f.get("state"), MaxAge: -1}
 	if redirect := f.get("redirect_uri"); redirect != "" {
 		if viaPAR && c.TrustPushedRedirects {
 			if !s.trustedPushedRedirect(redirect) {
-				return nil, c, pageError("the pushed redirect_uri is not on a host this server's gateways protect")
+				return nil, c, pageError("The site that sent you here is not one this sign-in service protects.",
+					"the pushed redirect_uri is not on a host this server's gateways protect")
 			}
 		} else if !redirectURIMatches(c.RedirectURIs, redirect) {
-			return nil, c, pageError("the redirect_uri is not registered for this application")
+			return nil, c, pageError("The application asked to send you back to an address it has not registered, so the sign-in stopped to keep you safe.",
+				"the redirect_uri is not registered for this application")
 		}
 		req.RedirectURI, req.RedirectGiven = redirect, true
 	} else if len(c.RedirectURIs) == 1 && !slices.Contains(strings.Fields(f.get("scope")), "openid") {
 		// OpenID Connect requires redirect_uri (OIDC Core §3.1.2.1).
 		req.RedirectURI = c.RedirectURIs[0]
 	} else {
-		return nil, c, pageError("redirect_uri is missing")
+		return nil, c, pageError("The application did not say where to send you back after signing in.", "redirect_uri is missing")
 	}
 	// From here on, errors go back to the client.
 	fail := func(code, description string) (*authzRequest, *Client, *authzError) {
@@ -171,6 +205,12 @@ func (s *Server) validateAuthorize(ctx context.Context, f form, viaPAR bool) (*a
 	req.LoginHint = f.get("login_hint")
 	if idp := f.get("idp"); providerName.MatchString(idp) {
 		req.IDP = idp // one that is not configured is ignored: the page offers them all
+	}
+	if name := f.get(GatewayAppNameParam); name != "" && viaPAR && c.ID == GatewayClientID {
+		if CheckAppName(name) != nil {
+			return fail(codeInvalidRequest, "the gateway's app name is not plain text of at most 80 characters")
+		}
+		req.AppName = name
 	}
 	if len(req.Nonce) > 512 || len(req.State) > 2048 || len(req.LoginHint) > 256 {
 		return fail(codeInvalidRequest, "nonce, state or login_hint is too long")
@@ -272,7 +312,8 @@ func redirectURIMatches(registered []string, got string) bool {
 func (s *Server) redirectWithParams(w http.ResponseWriter, r *http.Request, redirectURI string, params url.Values) {
 	u, err := url.Parse(redirectURI)
 	if err != nil {
-		s.errorPage(w, r, http.StatusBadRequest, "The application's redirect URI is invalid.")
+		s.logger.Info("a redirect URI does not parse", zap.String("redirect_uri", redirectURI))
+		s.errorPage(w, r, http.StatusBadRequest, "The address to send you back to is not valid.")
 		return
 	}
 	q := u.Query()
@@ -297,7 +338,12 @@ func (s *Server) sendAuthzError(w http.ResponseWriter, r *http.Request, req *aut
 		if status == 0 {
 			status = http.StatusBadRequest
 		}
-		s.errorPage(w, r, status, e.Description)
+		if e.Code == codeServerError {
+			s.logError(r, e.Error)
+		} else {
+			s.logger.Info("authorization request refused", zap.String("error", e.Code), zap.String("reason", e.Description))
+		}
+		s.errorPage(w, r, status, e.userMessage())
 		return
 	}
 	s.redirectWithParams(w, r, req.RedirectURI, url.Values{
@@ -418,7 +464,7 @@ func (s *Server) continueAuthorization(w http.ResponseWriter, r *http.Request, h
 		}
 		s.templates.Render(w, "consent", http.StatusOK, ui.Page{
 			Title: "Allow access?", Action: s.prefix + pathConsent, CSRFToken: s.csrfToken(w, r),
-			Client: clientInfo(c, req.RedirectURI), Scopes: scopeInfo(req.Scope), SignedInAs: user.Username,
+			Client: appInfo(c, req), Scopes: scopeInfo(req.Scope), SignedInAs: user.Username,
 			Hidden: map[string]string{"request": handle},
 		})
 		return

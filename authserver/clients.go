@@ -45,12 +45,15 @@ func (s *Server) lookupClient(ctx context.Context, id string) (*Client, error) {
 
 // takesConfiguredName reports whether a self-chosen client name is, but
 // for case, spacing and invisible characters, the name of a client from
-// configuration (or the gateway's), which a registered client may not
-// pass itself off as.
+// configuration or the product's (this server's own, on its pages),
+// which a registered client may not pass itself off as.
 func (s *Server) takesConfiguredName(name string) bool {
 	n := comparableName(name)
 	if n == "" {
 		return false
+	}
+	if n == comparableName(s.cfg.ProductName) {
+		return true
 	}
 	for _, c := range s.clients {
 		if !c.Registered && comparableName(c.Name) == n {

@@ -132,6 +132,26 @@ func clientInfo(c *Client, redirectURI string) *ui.Client {
 	return info
 }
 
+// appInfo describes to the user the application a pending request is
+// for. For the gateway's built-in client that is the site the gateway
+// protects: the host of the redirect URI it pushed, named as the
+// gateway's configuration names the site, if it does.
+func appInfo(c *Client, req *authzRequest) *ui.Client {
+	if c.ID == GatewayClientID {
+		return siteInfo(req.AppName, redirectHost(req.RedirectURI))
+	}
+	return clientInfo(c, req.RedirectURI)
+}
+
+// siteInfo describes a site the gateway protects: by its name, with its
+// host beside it, or by its host alone.
+func siteInfo(name, host string) *ui.Client {
+	if name == "" {
+		return &ui.Client{ID: GatewayClientID, Name: host}
+	}
+	return &ui.Client{ID: GatewayClientID, Name: name, Host: host}
+}
+
 // redirectHost is what a page shows of a redirect URI: its host, or for a
 // private-use scheme (a native app, RFC 8252 §7.1) the scheme.
 func redirectHost(raw string) string {

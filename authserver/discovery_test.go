@@ -140,7 +140,8 @@ func TestDiscoveryFollowsConfiguration(t *testing.T) {
 // TestDiscoveryIssuerWithPath: with an issuer that has a path, every
 // endpoint is served under it, the metadata is found both under it and
 // where RFC 8414 §3.1 puts it (/.well-known/oauth-authorization-server
-// followed by the path), and nothing is served outside the path.
+// followed by the path), the issuer's own path is the landing page, and
+// nothing is served outside the path.
 func TestDiscoveryIssuerWithPath(t *testing.T) {
 	e := newEnv(t, func(cfg *Config) { cfg.Issuer += "/oauth" })
 	root := e.http.URL
@@ -159,9 +160,14 @@ func TestDiscoveryIssuerWithPath(t *testing.T) {
 		t.Errorf("a token under the path: iss %s", c.Issuer)
 	}
 	for _, p := range []string{"/jwks", "/token", "/.well-known/oauth-authorization-server", "/.well-known/openid-configuration",
-		"/.well-known/oauth-authorization-server/other", "/oauth", "/oauthx/jwks"} {
+		"/.well-known/oauth-authorization-server/other", "/", "/oauthx", "/oauthx/jwks"} {
 		if r := e.get(root+p, nil); r.status != http.StatusNotFound {
 			t.Errorf("GET %s outside the issuer path answered %d; want it not served", p, r.status)
+		}
+	}
+	for _, p := range []string{"/oauth", "/oauth/"} {
+		if r := e.get(root+p, nil); !isPage(r, "Sign-in service") {
+			t.Errorf("GET %s, the issuer's path: %d; want the landing page", p, r.status)
 		}
 	}
 	// The device's verification URI and the sign-in redirect keep the path.

@@ -20,6 +20,21 @@ const GatewayClientID = "authgate-gateway"
 
 const secretGatewayClient = "gateway-client-secret"
 
+// GatewayAppNameParam is the pushed authorization request parameter in
+// which the gateway names the site it signs people in to (its name
+// option), for the sign-in pages to show beside the site's host. It
+// counts only in the gateway client's pushed requests, which only the
+// gateway in this process can make, and must pass CheckAppName.
+const GatewayAppNameParam = "authgate_app_name"
+
+// GatewaySiteParam is the end session endpoint parameter in which the
+// gateway passes its redirect URI on the site being signed out of, so
+// that the sign-out pages can name the site and link back to it. It
+// counts only with the gateway's client_id, and only for a redirect URI
+// the gateway could push (on a host it protects); the browser is never
+// sent there.
+const GatewaySiteParam = "authgate_site"
+
 // GatewayClient is this server as the gateway's OpenID provider: all the
 // gateway needs to sign browsers in with the built-in client, in-process,
 // so that it hard-codes none of this server's paths or algorithms and
@@ -98,10 +113,12 @@ func cloneValues(v url.Values) url.Values {
 	return out
 }
 
-// newGatewayClient makes the built-in gateway client.
+// newGatewayClient makes the built-in gateway client. It has no name of
+// its own: the pages name the site it signs people in to (see
+// [Server.appInfo]).
 func newGatewayClient(secret string) *Client {
 	return &Client{
-		ID: GatewayClientID, Name: "this site", Secret: PlainSecret(secret),
+		ID: GatewayClientID, Secret: PlainSecret(secret),
 		GrantTypes:  []string{GrantAuthorizationCode, GrantRefreshToken},
 		Scopes:      []string{"openid", "profile", "email", "groups", "offline_access"},
 		SkipConsent: true, IssueRefreshTokens: true, RequirePKCE: true, RequirePAR: true,

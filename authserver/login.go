@@ -155,7 +155,10 @@ func (s *Server) completeLogin(w http.ResponseWriter, r *http.Request, lf loginF
 func (s *Server) renderLogin(w http.ResponseWriter, r *http.Request, status int, lf loginForm, msg string) {
 	p := ui.Page{Title: "Sign in", Action: s.prefix + pathLogin, CSRFToken: s.csrfToken(w, r), Error: msg, Username: lf.username, Hidden: map[string]string{}}
 	if lf.c != nil && lf.req != nil {
-		p.Client = clientInfo(lf.c, lf.req.RedirectURI)
+		p.Client = appInfo(lf.c, lf.req)
+	} else {
+		// Signing in to this server itself (its device page, say).
+		p.Client = &ui.Client{Name: s.cfg.ProductName, Host: redirectHost(s.issuer)}
 	}
 	if lf.handle != "" {
 		p.Hidden["request"] = lf.handle
@@ -174,7 +177,7 @@ func (s *Server) renderLogin(w http.ResponseWriter, r *http.Request, status int,
 	// This server's own accounts are offered when someone has one, or
 	// when there is no other way to sign in at all.
 	if s.localAccounts.exist(r, s) || len(p.Providers) == 0 && len(directories) == 0 {
-		p.PasswordSources = append(p.PasswordSources, ui.Option{Value: "", Label: "Account on this site", Selected: lf.idp == ""})
+		p.PasswordSources = append(p.PasswordSources, ui.Option{Value: "", Label: s.cfg.ProductName + " account", Selected: lf.idp == ""})
 	}
 	p.PasswordSources = append(p.PasswordSources, directories...)
 	p.NoPasswordForm = len(p.PasswordSources) == 0

@@ -151,7 +151,7 @@ func (s *Server) handleProviderLogin(w http.ResponseWriter, r *http.Request, nam
 	}
 	q, err := url.ParseQuery(r.URL.RawQuery)
 	if err != nil {
-		s.errorPage(w, r, http.StatusBadRequest, "The sign-in link is malformed.")
+		s.errorPage(w, r, http.StatusBadRequest, msgDamagedLink)
 		return
 	}
 	flow := providerLogin{Provider: name, State: randomID(24), Nonce: randomID(24), Verifier: randomID(32),
@@ -213,12 +213,12 @@ func (s *Server) handleProviderCallback(w http.ResponseWriter, r *http.Request, 
 	}
 	q, err := url.ParseQuery(r.URL.RawQuery)
 	if err != nil {
-		s.errorPage(w, r, http.StatusBadRequest, "The answer from "+p.DisplayName+" is malformed.")
+		s.errorPage(w, r, http.StatusBadRequest, p.DisplayName+" sent back an answer that could not be read.")
 		return
 	}
 	for _, vs := range q {
 		if len(vs) > 1 {
-			s.errorPage(w, r, http.StatusBadRequest, "The answer from "+p.DisplayName+" repeats a parameter.")
+			s.errorPage(w, r, http.StatusBadRequest, p.DisplayName+" sent back an answer that could not be read.")
 			return
 		}
 	}

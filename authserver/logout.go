@@ -4,6 +4,9 @@ import (
 	"net/http"
 	"net/url"
 
+	"go.uber.org/zap"
+
+	"github.com/authgate/authgate/authserver/loopback"
 	"github.com/authgate/authgate/authserver/ui"
 )
 
@@ -11,13 +14,15 @@ import (
 // endpoint. With an id_token_hint of the signed-in user, the user is
 // signed out at once; otherwise a page asks. A post_logout_redirect_uri
 // must be registered for the client the hint or client_id names, and
-// gets state back.
+// gets state back. The pages name the application and, when it is
+// known, link back to it.
 func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 	var f form
 	if r.Method == http.MethodPost {
 		posted, e := parsePostForm(w, r, s.cfg.MaxBodyBytes)
 		if e != nil {
-			s.errorPage(w, r, http.StatusBadRequest, "The sign-out request is malformed.")
+			s.logger.Info("sign-out request refused", zap.String("reason", e.Description))
+			s.errorPage(w, r, http.StatusBadRequest, "The sign-out request could not be read.")
 			return
 		}
 		if _, confirming := posted["decision"]; !confirming {
@@ -29,22 +34,19 @@ func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if !s.checkCSRF(r, posted) {
-			s.templates.Render(w, "message", http.StatusForbidden, ui.Page{
-				Title: "Something went wrong", Error: "This form has expired or did not come from this site.",
-				Message: "Go back, reload the page and try again.",
-			})
+			s.formExpired(w)
 			return
 		}
 		f = posted
 	} else {
 		values, err := url.ParseQuery(r.URL.RawQuery)
 		if err != nil {
-			s.errorPage(w, r, http.StatusBadRequest, "The sign-out request is malformed.")
+			s.errorPage(w, r, http.StatusBadRequest, "The sign-out link is damaged.")
 			return
 		}
 		for _, vs := range values {
 			if len(vs) > 1 {
-				s.errorPage(w, r, http.StatusBadRequest, "The sign-out request repeats a parameter.")
+				s.errorPage(w, r, http.StatusBadRequest, "The sign-out link is damaged.")
 				return
 			}
 		}
@@ -55,11 +57,13 @@ func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 	if raw := f.get("id_token_hint"); raw != "" {
 		var err error
 		if hint, err = s.verifyIDTokenHint(r.Context(), raw); err != nil {
-			s.errorPage(w, r, http.StatusBadRequest, "The id_token_hint is not a valid ID token from this server.")
+			s.logger.Info("sign-out request refused: the id_token_hint is not a valid ID token of this server", zapErr(err))
+			s.errorPage(w, r, http.StatusBadRequest, "The application's sign-out request could not be checked: it does not come from a sign-in here.")
 			return
 		}
 		if clientID != "" && clientID != hint.ClientID() {
-			s.errorPage(w, r, http.StatusBadRequest, "client_id does not match the id_token_hint.")
+			s.logger.Info("sign-out request refused: client_id does not match the id_token_hint", zapClient(clientID))
+			s.errorPage(w, r, http.StatusBadRequest, "The sign-out request names another application than the one you signed in to.")
 			return
 		}
 		clientID = hint.ClientID()
@@ -68,22 +72,31 @@ func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 	if clientID != "" {
 		var err error
 		if c, err = s.lookupClient(r.Context(), clientID); err != nil || c == nil {
-			s.errorPage(w, r, http.StatusBadRequest, "The application is not registered here.")
+			s.logger.Info("sign-out request refused: unknown client_id", zapClient(clientID), zapErr(err))
+			s.errorPage(w, r, http.StatusBadRequest, "This sign-in service does not know the application that sent you here.")
 			return
 		}
 	}
 	redirect := f.get("post_logout_redirect_uri")
 	if redirect != "" && (c == nil || !redirectURIMatches(c.PostLogoutRedirectURIs, redirect)) {
-		s.errorPage(w, r, http.StatusBadRequest, "The post_logout_redirect_uri is not registered for this application.")
+		s.logger.Info("sign-out request refused: the post_logout_redirect_uri is not registered", zapClient(clientID))
+		s.errorPage(w, r, http.StatusBadRequest, "The application asked to send you on to an address it has not registered, so the sign-out stopped to keep you safe.")
 		return
 	}
+	// The gateway names the site being signed out of by its redirect
+	// URI there, which must be one it could push.
+	site := ""
+	if c != nil && c.ID == GatewayClientID && s.trustedPushedRedirect(f.get(GatewaySiteParam)) {
+		site = f.get(GatewaySiteParam)
+	}
+	info := s.logoutAppInfo(c, site)
 	state := f.get("state")
 	done := func() {
 		if redirect != "" {
 			s.redirectWithParams(w, r, redirect, url.Values{"state": {state}})
 			return
 		}
-		s.templates.Render(w, "message", http.StatusOK, ui.Page{Title: "Signed out", Message: "You are signed out."})
+		s.templates.Render(w, "message", http.StatusOK, ui.Page{Title: "Signed out", Message: "You are signed out.", Back: backLink(c, info, "", site)})
 	}
 	sess, user := s.currentSession(r)
 	switch {
@@ -95,7 +108,8 @@ func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 		s.logger.Info("signed out", zapUser(user.Username))
 		done()
 	case r.Method == http.MethodPost:
-		s.templates.Render(w, "message", http.StatusOK, ui.Page{Title: "Still signed in", Message: "You are still signed in as " + user.Username + "."})
+		s.templates.Render(w, "message", http.StatusOK, ui.Page{Title: "Still signed in", Message: "You are still signed in as " + user.Username + ".",
+			Back: backLink(c, info, redirect, site)})
 	default:
 		hidden := map[string]string{}
 		for _, k := range []string{"post_logout_redirect_uri", "state"} {
@@ -106,10 +120,73 @@ func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 		if clientID != "" {
 			hidden["client_id"] = clientID
 		}
-		p := ui.Page{Title: "Sign out?", Action: s.prefix + pathLogout, CSRFToken: s.csrfToken(w, r), SignedInAs: user.Username, Hidden: hidden}
-		if c != nil {
-			p.Client = clientInfo(c, "")
+		if site != "" {
+			hidden[GatewaySiteParam] = site
 		}
-		s.templates.Render(w, "logout", http.StatusOK, p)
+		s.templates.Render(w, "logout", http.StatusOK, ui.Page{Title: "Sign out?", Action: s.prefix + pathLogout,
+			CSRFToken: s.csrfToken(w, r), SignedInAs: user.Username, Hidden: hidden, Client: info})
 	}
+}
+
+// logoutAppInfo describes the application being signed out of, if any:
+// a client, or the gateway's site when the gateway named one.
+func (s *Server) logoutAppInfo(c *Client, site string) *ui.Client {
+	switch {
+	case c == nil:
+		return nil
+	case c.ID == GatewayClientID && site == "":
+		return nil
+	case c.ID == GatewayClientID:
+		return siteInfo("", redirectHost(site))
+	}
+	return clientInfo(c, "")
+}
+
+// backLink is the link of a sign-out page back to the application the
+// user came from, when it is known: the origin of the
+// post_logout_redirect_uri the application sent (for a page that does
+// not go there itself), the gateway's site, or where the client lives.
+func backLink(c *Client, info *ui.Client, postLogout, site string) *ui.Link {
+	if c == nil || info == nil {
+		return nil
+	}
+	target := postLogout
+	switch {
+	case target != "":
+	case site != "":
+		target = site
+	case c.Host != "":
+		target = "https://" + c.Host + "/"
+	default:
+		target = clientHome(c)
+	}
+	u, err := url.Parse(target)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil {
+		return nil
+	}
+	name := info.Name
+	if info.Unverified {
+		// A name the client chose itself: say where the link goes.
+		name = u.Host
+	}
+	return &ui.Link{URL: u.Scheme + "://" + u.Host + "/", Text: "Back to " + name}
+}
+
+// clientHome is the one web origin a configured client's redirect URIs
+// share, as a URL, or "" if they have none (a native app's loopback or
+// private-use scheme redirects) or several.
+func clientHome(c *Client) string {
+	home := ""
+	for _, raw := range append(append([]string(nil), c.RedirectURIs...), c.PostLogoutRedirectURIs...) {
+		u, err := url.Parse(raw)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || loopback.IsHost(u.Hostname()) {
+			continue
+		}
+		origin := u.Scheme + "://" + u.Host + "/"
+		if home != "" && home != origin {
+			return ""
+		}
+		home = origin
+	}
+	return home
 }

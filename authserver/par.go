@@ -68,7 +68,7 @@ func (s *Server) storePushedRequest(ctx context.Context, clientID string, params
 // single use, short-lived and bound to the client that pushed it.
 func (s *Server) loadPushedRequest(ctx context.Context, clientID, uri string) (form, *authzError) {
 	if clientID == "" {
-		return nil, pageError("client_id is missing")
+		return nil, pageError(msgDamagedLink, "client_id is missing")
 	}
 	ref, ok := strings.CutPrefix(uri, parRequestURIPrefix)
 	if !ok || ref == "" {

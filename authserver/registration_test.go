@@ -437,7 +437,7 @@ func TestRegistrationApplicationType(t *testing.T) {
 }
 
 // TestRegistrationNames: a self-registered client cannot take the name
-// of a configured client (or the gateway's), whatever the case, spacing
+// of a configured client (or the product's), whatever the case, spacing
 // or invisible characters, at registration or by an update; it is
 // marked unverified, with its redirect URI's host, on the sign-in page
 // (also shown again after a wrong password) and the consent page, where
@@ -445,7 +445,7 @@ func TestRegistrationApplicationType(t *testing.T) {
 // client of its name, it loses the name.
 func TestRegistrationNames(t *testing.T) {
 	e := newEnv(t, svcOpenRegistration)
-	for _, name := range []string{"webapp", "WebApp", "  Web\u200bapp ", "APP", "this site"} {
+	for _, name := range []string{"webapp", "WebApp", "  Web\u200bapp ", "APP", "AuthGate"} {
 		t.Run("name "+name, func(t *testing.T) {
 			r := e.svcRegister(map[string]any{"redirect_uris": []string{"https://evil.example/cb"}, "token_endpoint_auth_method": "none", "client_name": name}, "")
 			svcWantError(t, r, http.StatusBadRequest, codeInvalidClientMetadata)

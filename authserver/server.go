@@ -41,6 +41,8 @@ const (
 	pathDeviceAuthorization = "/device-authorization"
 	pathDevice              = "/device"
 	pathRegister            = "/register"
+	// pathLanding is the issuer's own path: the landing page.
+	pathLanding = "/"
 )
 
 // Config is what a Server is made from.
@@ -88,6 +90,17 @@ type Config struct {
 	// TemplatesDir, if set, holds page templates that replace the
 	// embedded ones of the same name.
 	TemplatesDir string
+	// ProductName names this server on its pages (their titles and
+	// header, the landing page): plain text of at most 60 characters.
+	// Default "authgate".
+	ProductName string
+	// LogoURL, if set, is an image the pages show beside ProductName:
+	// an https URL, or a URL or absolute path under the issuer. The
+	// pages' Content-Security-Policy lets images load from its origin.
+	LogoURL string
+	// AccentColor colors the pages' buttons and focus outlines: #rrggbb.
+	// Default #1f5fbf.
+	AccentColor string
 	// LoginAttempts is how many failed sign-ins a username, or a client
 	// address, may make within LoginWindow before it must wait for the
 	// window's end. Default 5 per username and 4 times that per address;
@@ -261,9 +274,14 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.MetadataDocuments != nil {
 		s.metadataDocs = newMetadataFetcher(*cfg.MetadataDocuments, s)
 	}
+	brand, err := checkBrand(&s.cfg, u)
+	if err != nil {
+		return nil, err
+	}
 	if s.templates, err = ui.Load(cfg.TemplatesDir); err != nil {
 		return nil, err
 	}
+	s.templates.SetBrand(brand)
 	if s.cookies, err = newCookies(ctx, cfg.Store, u.Scheme == "https", cfg.SessionLifetime); err != nil {
 		return nil, err
 	}
@@ -325,6 +343,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		pathDeviceAuthorization: {post, s.handleDeviceCode},
 		pathDevice:              {both, s.handleDevice},
 		pathRegister:            {post, s.handleRegister},
+		pathLanding:             {get, s.handleLanding},
 	}
 	return s, nil
 }
@@ -353,13 +372,16 @@ func (s *Server) endpointURL(path string) string { return s.issuer + path }
 // Lookup returns the handler for a request path, if the path is one of
 // the server's endpoints. Every endpoint also answers with a trailing
 // slash. The RFC 8414 metadata is also found where §3.1 puts it for an
-// issuer with a path: /.well-known/oauth-authorization-server{path}.
+// issuer with a path: /.well-known/oauth-authorization-server{path}. The
+// issuer's own path is the landing page.
 func (s *Server) Lookup(path string) (http.Handler, bool) {
 	if len(path) > 1 {
 		path = strings.TrimSuffix(path, "/")
 	}
 	var rel string
 	switch {
+	case path == s.prefix || path == "/" && s.prefix == "":
+		rel = pathLanding
 	case s.prefix != "" && path == pathASMetadata+s.prefix:
 		rel = pathASMetadata
 	case strings.HasPrefix(path, s.prefix+"/"):

@@ -107,8 +107,9 @@ func TestTokenResponseHeaders(t *testing.T) {
 }
 
 // TestTokenPathsAreExact: only the endpoints' own paths (with or without
-// a trailing slash) are served; a longer or similar path is not an
-// endpoint, so a server in a middleware chain passes it on.
+// a trailing slash) are served, and the issuer's own path (the landing
+// page); a longer or similar path is not an endpoint, so a server in a
+// middleware chain passes it on.
 func TestTokenPathsAreExact(t *testing.T) {
 	e := newEnv(t, nil)
 	for _, tt := range []struct {
@@ -119,8 +120,9 @@ func TestTokenPathsAreExact(t *testing.T) {
 		{"/token/", true},
 		{"/tokens", false},
 		{"/token/x", false},
-		{"/", false},
-		{"", false},
+		{"/", true},
+		{"", true},
+		{"/x", false},
 		{"/register/", true},
 		{"/register/a/b", false},
 		{"/.well-known/openid-configuration/", true},
@@ -130,7 +132,7 @@ func TestTokenPathsAreExact(t *testing.T) {
 			t.Errorf("Lookup(%q) = %v; want %v", tt.path, ok, tt.endpoint)
 		}
 	}
-	for _, p := range []string{"/tokens", "/token/x", "/"} {
+	for _, p := range []string{"/tokens", "/token/x", "/x"} {
 		if r := e.get(p, nil); r.status != http.StatusNotFound {
 			t.Errorf("GET %s: %d; want 404 from ServeHTTP", p, r.status)
 		}

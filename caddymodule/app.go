@@ -84,9 +84,24 @@ type App struct {
 	RequirePAR bool `json:"require_par,omitempty"`
 
 	// Templates is a directory of page templates (layout.html,
-	// login.html, consent.html, logout.html, message.html, device.html)
-	// that replace the embedded ones of the same name.
+	// login.html, consent.html, logout.html, message.html, device.html,
+	// landing.html) that replace the embedded ones of the same name.
 	Templates string `json:"templates,omitempty"`
+
+	// ProductName names the server on its pages: their titles and
+	// header, and the landing page at the issuer. Plain text, at most 60
+	// characters. Default "authgate".
+	ProductName string `json:"product_name,omitempty"`
+
+	// LogoURL is an image the pages show beside ProductName: an https
+	// URL, or a URL or path under the issuer (served by another handler
+	// of its site). The pages' Content-Security-Policy lets images load
+	// from its origin.
+	LogoURL string `json:"logo_url,omitempty"`
+
+	// AccentColor colors the pages' buttons and focus outlines, as
+	// #rrggbb. Default #1f5fbf.
+	AccentColor string `json:"accent_color,omitempty"`
 
 	// LoginAttempts is how many failed sign-ins one username may make
 	// within LoginWindow before it must wait for the window to end; one
@@ -237,6 +252,9 @@ func (a *App) Provision(ctx caddy.Context) error {
 		RequirePAR:           a.RequirePAR,
 		UserinfoBareToken:    a.UserinfoBareToken,
 		TemplatesDir:         a.Templates,
+		ProductName:          a.ProductName,
+		LogoURL:              a.LogoURL,
+		AccentColor:          a.AccentColor,
 		LoginAttempts:        a.LoginAttempts,
 		LoginWindow:          time.Duration(a.LoginWindow),
 		DeviceCodeLifetime:   time.Duration(a.DeviceCodeLifetime),

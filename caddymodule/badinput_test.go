@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/caddyserver/caddy/v2"
@@ -9,9 +10,10 @@ import (
 
 // TestServerHandlerPassesOn: authgate_server serves only the server's
 // endpoints, under the issuer's path (and the RFC 8414 §3.1 metadata
-// location outside it), and passes every other request on to the next
-// handler of the site, here a respond. The endpoints' own request rules
-// are tested in authserver.
+// location outside it), and the landing page at the issuer's own path,
+// and passes every other request on to the next handler of the site,
+// here a respond. The endpoints' own request rules are tested in
+// authserver.
 func TestServerHandlerPassesOn(t *testing.T) {
 	tc := &testCaddy{t: t, port: freePort(t), dataDir: t.TempDir()}
 	tc.admin = "127.0.0.1:" + itoa(freePort(t))
@@ -30,7 +32,13 @@ func TestServerHandlerPassesOn(t *testing.T) {
 			t.Errorf("GET %s: %d %s", path, r.status, r.body)
 		}
 	}
-	for _, path := range []string{"/jwks", "/token", "/oauth/tokens", "/oauth/token/x", "/oauth", "/"} {
+	for _, path := range []string{"/oauth", "/oauth/"} {
+		req, _ := http.NewRequest(http.MethodGet, site+path, nil)
+		if r := do(t, req); r.status != http.StatusOK || !strings.Contains(string(r.body), "<h1>Sign-in service</h1>") {
+			t.Errorf("GET %s: %d; want the landing page", path, r.status)
+		}
+	}
+	for _, path := range []string{"/jwks", "/token", "/oauth/tokens", "/oauth/token/x", "/oauthx", "/"} {
 		req, _ := http.NewRequest(http.MethodGet, site+path, nil)
 		if r := do(t, req); r.status != http.StatusNotFound || string(r.body) != "site content" {
 			t.Errorf("GET %s: %d %q; want the site's own response", path, r.status, r.body)

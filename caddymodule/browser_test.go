@@ -70,18 +70,20 @@ func waitText(ctx context.Context, want string) (string, error) {
 	}
 }
 
-// waitLocation waits until the browser's URL starts with prefix.
+// waitLocation waits until the browser's URL starts with prefix. Asking
+// while the page navigates may fail ("Inspected target navigated or
+// closed"): it asks again.
 func waitLocation(ctx context.Context, prefix string) (string, error) {
 	for {
 		loc, err := chromedp.Run(ctx, chromedp.Location())
-		if err != nil {
-			return "", err
-		}
-		if strings.HasPrefix(loc, prefix) {
+		if err == nil && strings.HasPrefix(loc, prefix) {
 			return loc, nil
 		}
 		select {
 		case <-ctx.Done():
+			if err != nil {
+				return loc, fmt.Errorf("%v: %w", err, ctx.Err())
+			}
 			return loc, fmt.Errorf("still at %s: %w", loc, ctx.Err())
 		case <-time.After(50 * time.Millisecond):
 		}

@@ -46,6 +46,9 @@ func init() {
 //	    consent_lifetime      <duration>
 //	    require_par
 //	    templates             <directory>
+//	    product_name          <text>
+//	    logo_url              <https url or path under the issuer>
+//	    accent_color          "#rrggbb"
 //	    login_limit           <attempts> <window>
 //	    device_code_lifetime  <duration>
 //	    device_poll_interval  <duration>
@@ -177,6 +180,23 @@ func parseGlobalOption(d *caddyfile.Dispenser, _ any) (any, error) {
 		case "templates":
 			if err := oneArg(d, &app.Templates); err != nil {
 				return nil, err
+			}
+		case "product_name":
+			if err := oneArg(d, &app.ProductName); err != nil {
+				return nil, err
+			}
+		case "logo_url":
+			if err := oneArg(d, &app.LogoURL); err != nil {
+				return nil, err
+			}
+		case "accent_color":
+			// # starts a comment unless quoted: "#rrggbb", or rrggbb.
+			if !d.NextArg() || d.CountRemainingArgs() > 0 {
+				return nil, d.Errf(`accent_color takes one color, "#rrggbb" (quoted, since # starts a comment) or rrggbb`)
+			}
+			app.AccentColor = d.Val()
+			if len(app.AccentColor) == 6 && !strings.HasPrefix(app.AccentColor, "#") {
+				app.AccentColor = "#" + app.AccentColor
 			}
 		case "login_limit":
 			args := d.RemainingArgs()

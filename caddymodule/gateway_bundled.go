@@ -3,6 +3,7 @@ package caddymodule
 import (
 	"context"
 	"errors"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -90,8 +91,17 @@ func (v chainVerifier) Verify(ctx context.Context, token string) (*gateway.Ident
 
 // bundledLogin signs browsers in with the bundled server as its built-in
 // first-party client, entirely in-process, through the server's own seam.
-func bundledLogin(s *authserver.Server, scopes []string) *gateway.Login {
+// The pushed requests name the site (name, if not empty) for the sign-in
+// pages, and sign-out names it by its redirect URI.
+func bundledLogin(s *authserver.Server, scopes []string, name string) *gateway.Login {
 	c := s.GatewayClient()
+	push := c.Push
+	if name != "" {
+		push = func(ctx context.Context, params url.Values) (string, error) {
+			params.Set(authserver.GatewayAppNameParam, name)
+			return c.Push(ctx, params)
+		}
+	}
 	return &gateway.Login{
 		Issuer: c.Issuer, ClientID: c.ClientID, Scopes: scopes, HTTPClient: c.HTTPClient,
 		Endpoint:          oauth2.Endpoint{AuthURL: c.AuthorizationURL, TokenURL: c.TokenURL, AuthStyle: oauth2.AuthStyleInHeader},
@@ -100,6 +110,7 @@ func bundledLogin(s *authserver.Server, scopes []string) *gateway.Login {
 		RevocationURL:     c.RevocationURL,
 		KeySet:            c.KeySet,
 		SigningAlgorithms: c.SigningAlgorithms,
-		Push:              c.Push,
+		Push:              push,
+		SiteParam:         authserver.GatewaySiteParam,
 	}
 }

@@ -20,6 +20,7 @@ func init() {
 //
 //	authgate [<matcher>] {
 //	    accept          bearer|session...
+//	    name            <text>
 //	    require         scope|audience <value...>
 //	    require         scope <scope...> for tool <tool...>
 //	    allow|deny      user|group|client|scope|audience <value...>
@@ -91,6 +92,8 @@ func parseGatewayOption(d *caddyfile.Dispenser, g *GatewayConfig) error {
 	switch opt := d.Val(); opt {
 	case "accept":
 		return someArgs(d, &g.Accept)
+	case "name":
+		return oneArg(d, &g.Name)
 	case "require":
 		var args []string
 		if err := someArgs(d, &args); err != nil {

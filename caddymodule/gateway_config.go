@@ -9,6 +9,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 
+	"github.com/authgate/authgate/authserver"
 	"github.com/authgate/authgate/caddymodule/gateway"
 	"github.com/authgate/authgate/policy"
 )
@@ -20,6 +21,11 @@ type GatewayConfig struct {
 	// Accept lists the credentials that count: bearer (an Authorization:
 	// Bearer token) and session (a sign-in cookie). Default both.
 	Accept []string `json:"accept,omitempty"`
+
+	// Name names the site on the sign-in pages ("Sign in to continue to
+	// Grafana (grafana.example.com)") and on the gateway's own pages.
+	// Plain text, at most 80 characters. Default: the site's host alone.
+	Name string `json:"name,omitempty"`
 
 	// Issuer is an external OpenID provider whose tokens and sign-in are
 	// used instead of the bundled authorization server's.
@@ -202,7 +208,12 @@ func (gc *GatewayConfig) provision(ctx caddy.Context, register bool) error {
 		CookieName: gc.CookieName, CookieDomain: gc.CookieDomain, SessionLifetime: time.Duration(gc.SessionLifetime),
 		CallbackPath: gc.CallbackPath, LogoutPath: gc.LogoutPath, ResourcePath: gc.ResourcePath, Realm: gc.Realm,
 		CacheSize: gc.CacheSize, Logger: ctx.Logger(), Hosts: gc.Hosts, CORSOrigins: gc.CORS, BareToken: gc.BareToken,
-		MCP: gc.MCP, MCPMaxBody: gc.MCPMaxBody,
+		MCP: gc.MCP, MCPMaxBody: gc.MCPMaxBody, Name: gc.Name,
+	}
+	if gc.Name != "" {
+		if err := authserver.CheckAppName(gc.Name); err != nil {
+			return err
+		}
 	}
 	if gc.MCP && !register {
 		return errors.New("mcp is for the authgate handler only: the verify endpoint never sees request bodies, so it cannot read MCP messages (put authgate with mcp in front of the MCP server)")
@@ -260,7 +271,7 @@ func (gc *GatewayConfig) provision(ctx caddy.Context, register bool) error {
 		}
 		cfg.Sessions = gatewaySessions{server: server, bundled: gc.Issuer == ""}
 		if gc.Issuer == "" {
-			cfg.Login = bundledLogin(server, gc.Scopes)
+			cfg.Login = bundledLogin(server, gc.Scopes, gc.Name)
 		} else {
 			if gc.ClientID == "" {
 				return errors.New("sessions with an external issuer need client_id and client_secret")

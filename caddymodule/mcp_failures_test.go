@@ -105,7 +105,7 @@ func TestMCPToolFailures(t *testing.T) {
 		{map[string]any{"redirect_uris": []string{"http://evil.example/cb"}}, "invalid_redirect_uri"},
 		{map[string]any{"redirect_uris": []string{"https://app.example/cb#frag"}}, "invalid_redirect_uri"},
 		{map[string]any{"grant_types": []string{"authorization_code"}}, "invalid_redirect_uri"},
-		{map[string]any{"redirect_uris": []string{redirect}, "client_name": "This  SITE"}, "invalid_client_metadata"},
+		{map[string]any{"redirect_uris": []string{redirect}, "client_name": "  AUTHGATE "}, "invalid_client_metadata"},
 	} {
 		s.fails("oauth2_register_client", c.args, c.code)
 	}

@@ -1,9 +1,11 @@
 // Package ui renders the authorization server's HTML pages (sign-in,
-// consent, sign-out, device verification, errors) from embedded
-// html/template files. An operator can override any of the files with
-// one of the same name in a directory. Pages work without JavaScript,
-// carry no scripts at all, and are sent with headers that forbid framing
-// and caching.
+// consent, sign-out, device verification, errors, the landing page) from
+// embedded html/template files. An operator can override any of the files
+// with one of the same name in a directory, and brand them (product name,
+// logo, accent color; see Brand). Pages work without JavaScript, carry no
+// scripts at all, follow the browser's light or dark scheme, fit a
+// phone's width, and are sent with headers that forbid framing and
+// caching.
 //
 // It imports nothing from this module, and only package authserver uses
 // it: authserver decides what a page shows and where its form posts, and

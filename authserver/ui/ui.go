@@ -7,19 +7,94 @@ import (
 	"html/template"
 	"io/fs"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 )
 
 //go:embed templates/*.html
 var embedded embed.FS
 
 // Pages lists the page templates; each is rendered inside layout.html.
-var Pages = []string{"login", "consent", "logout", "message", "device"}
+var Pages = []string{"login", "consent", "logout", "message", "device", "landing"}
 
 // Templates holds the parsed pages.
 type Templates struct {
 	pages map[string]*template.Template
+	brand Brand
+	// csp is the Content-Security-Policy of every page, which lets
+	// images come from the logo's origin too.
+	csp string
+}
+
+// Brand is how every page presents the server: the product's name in
+// the title and header, its logo, and the accent color of buttons and
+// focus outlines. The caller validates it (see SetBrand).
+type Brand struct {
+	// ProductName names the server to its users ("authgate" by default).
+	ProductName string
+	// LogoURL, if set, is an image shown beside the product name: an
+	// https URL or a path on the server's own origin.
+	LogoURL string
+	// AccentColor is a color as #rrggbb.
+	AccentColor string
+}
+
+// DefaultAccentColor is the accent of the embedded pages.
+const DefaultAccentColor = "#1f5fbf"
+
+// AccentCSS is the accent color for a style sheet: the validated
+// #rrggbb, or the default.
+func (b Brand) AccentCSS() template.CSS {
+	if !ValidColor(b.AccentColor) {
+		return template.CSS(DefaultAccentColor)
+	}
+	return template.CSS(b.AccentColor) //nolint:gosec // ValidColor: exactly #rrggbb
+}
+
+// AccentTextCSS is the text color that reads on the accent: black on a
+// light accent, white on a dark one.
+func (b Brand) AccentTextCSS() template.CSS {
+	c := string(b.AccentCSS())
+	var lum float64
+	for i, weight := range []float64{0.2126, 0.7152, 0.0722} {
+		v, _ := strconv.ParseUint(c[1+2*i:3+2*i], 16, 8)
+		lum += weight * float64(v) / 255
+	}
+	if lum > 0.55 {
+		return "#000"
+	}
+	return "#fff"
+}
+
+// ValidColor reports whether c is a color as #rrggbb, the only form an
+// accent color may take.
+func ValidColor(c string) bool {
+	if len(c) != 7 || c[0] != '#' {
+		return false
+	}
+	for i := 1; i < 7; i++ {
+		x := c[i]
+		if !('0' <= x && x <= '9' || 'a' <= x && x <= 'f' || 'A' <= x && x <= 'F') {
+			return false
+		}
+	}
+	return true
+}
+
+// SetBrand sets how the pages present the server, and the
+// Content-Security-Policy that lets the logo load: images from the
+// pages' own origin, and from the logo's origin when it is an absolute
+// https URL elsewhere. The caller has validated b (ValidColor, an https
+// or same-origin LogoURL).
+func (t *Templates) SetBrand(b Brand) {
+	t.brand = b
+	imgSrc := "'self' data:"
+	if u, err := url.Parse(b.LogoURL); err == nil && u.Scheme == "https" && u.Host != "" {
+		imgSrc += " https://" + u.Host
+	}
+	t.csp = "default-src 'none'; style-src 'unsafe-inline'; img-src " + imgSrc + "; frame-ancestors 'none'; base-uri 'none'"
 }
 
 // Load parses the embedded templates, replacing any file that also exists
@@ -42,6 +117,7 @@ func Load(overrideDir string) (*Templates, error) {
 		return nil, err
 	}
 	t := &Templates{pages: make(map[string]*template.Template, len(Pages))}
+	t.SetBrand(Brand{ProductName: "authgate", AccentColor: DefaultAccentColor})
 	for _, name := range Pages {
 		body, err := read(name + ".html")
 		if err != nil {
@@ -62,8 +138,11 @@ func Load(overrideDir string) (*Templates, error) {
 // Page is what every template receives. Fields a page does not use are
 // empty.
 type Page struct {
-	// Title is the page's heading.
+	// Title is the page's heading; the document title adds the product
+	// name to it.
 	Title string
+	// Brand is how the server presents itself; Render sets it.
+	Brand Brand
 	// Action is the path forms post to.
 	Action string
 	// CSRFToken goes in a hidden field named csrf_token.
@@ -95,6 +174,22 @@ type Page struct {
 	// NoPasswordForm hides the sign-in page's password form: no one
 	// signs in here with a password.
 	NoPasswordForm bool
+	// Back, if set, links back to where the user came from: the
+	// application or site, after signing out or choosing to stay.
+	Back *Link
+	// Links are the landing page's links.
+	Links []Link
+}
+
+// Link is a link a page shows.
+type Link struct {
+	// URL is where it goes: a path on this server, or an http(s) URL
+	// the server checked.
+	URL string
+	// Text is what it says.
+	Text string
+	// Note, if set, explains the link in a smaller line.
+	Note string
 }
 
 // Provider is an identity provider offered on the sign-in page.
@@ -133,19 +228,22 @@ type Scope struct {
 }
 
 // Render writes page name with status, with headers that forbid framing
-// (X-Frame-Options and CSP frame-ancestors), scripts and caching.
+// (X-Frame-Options and CSP frame-ancestors), scripts and caching; images
+// may come only from the page's origin and the logo's.
 func (t *Templates) Render(w http.ResponseWriter, name string, status int, p Page) {
 	tpl, ok := t.pages[name]
 	if !ok {
 		http.Error(w, "unknown page", http.StatusInternalServerError)
 		return
 	}
+	p.Brand = t.brand
 	var buf bytes.Buffer
 	if err := tpl.ExecuteTemplate(&buf, "layout.html", p); err != nil {
-		http.Error(w, "the page could not be rendered", http.StatusInternalServerError)
+		http.Error(w, "The page could not be shown.", http.StatusInternalServerError)
 		return
 	}
 	SecurityHeaders(w.Header())
+	w.Header().Set("Content-Security-Policy", t.csp)
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(status)
 	w.Write(buf.Bytes()) //nolint:errcheck // the client went away

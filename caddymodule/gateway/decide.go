@@ -323,13 +323,49 @@ func (g *Gateway) isBrowser(r *Request) bool {
 	if r.Header.Get("Authorization") != "" {
 		return false
 	}
-	for _, part := range strings.Split(r.Header.Get("Accept"), ",") {
-		mt, _, _ := strings.Cut(strings.TrimSpace(part), ";")
-		if strings.EqualFold(strings.TrimSpace(mt), "text/html") {
+	return accepts(r.Header, "text/html")
+}
+
+// accepts reports whether the Accept header lists the media type mt.
+func accepts(h http.Header, mt string) bool {
+	for _, part := range strings.Split(h.Get("Accept"), ",") {
+		t, _, _ := strings.Cut(strings.TrimSpace(part), ";")
+		if strings.EqualFold(strings.TrimSpace(t), mt) {
 			return true
 		}
 	}
 	return false
+}
+
+// wantsPage reports whether the client is a browser opening a page: it
+// asks for HTML and not for JSON, as API clients do.
+func wantsPage(r *Request) bool {
+	return accepts(r.Header, "text/html") && !accepts(r.Header, "application/json")
+}
+
+// siteName is how the gateway's pages name the site: its configured name
+// with the host, or the host alone.
+func (g *Gateway) siteName(r *Request) string {
+	host := hostname(r.Host)
+	if g.cfg.Name == "" {
+		return host
+	}
+	return g.cfg.Name + " (" + host + ")"
+}
+
+// credentialsPage is what a browser is shown instead of an API's JSON
+// 401: what the site needs, in plain words.
+func (g *Gateway) credentialsPage(r *Request, code string) []byte {
+	site := g.siteName(r)
+	switch {
+	case code == "invalid_request":
+		return page("Sign-in details not readable", "The sign-in details sent to "+site+" could not be read. Open it from the application you use it with, or sign in again there.", "", "")
+	case code == "invalid_token":
+		return page("Access token not accepted", "The access token sent to "+site+" is not valid here: it has expired, was revoked, or is for another site. Sign in again in the application you use it with.", "", "")
+	case g.signsIn:
+		return page("Sign-in required", "You need to be signed in to "+site+" to do this, and you are not, or your session ended. Open the site's page again to sign in.", "/", "Go to the site's home page")
+	}
+	return page("Access token required", site+" is an API for applications: it needs an access token, which the application sends with each request, and a browser does not have one. Open it from an application that signs you in to it.", "", "")
 }
 
 // challenge builds a WWW-Authenticate value (RFC 6750 §3, RFC 9728 §5.1).
@@ -350,12 +386,19 @@ func (g *Gateway) unauthorized(r *Request, code, description string) Decision {
 	if code == "invalid_request" {
 		status = http.StatusBadRequest
 	}
-	body := map[string]string{}
-	if code != "" {
-		body["error"], body["error_description"] = code, description
+	var d Decision
+	if wantsPage(r) {
+		// A browser gets a page it can show: the same status and
+		// challenge, in words a person reads.
+		d = htmlPage(status, g.credentialsPage(r, code))
+	} else {
+		body := map[string]string{}
+		if code != "" {
+			body["error"], body["error_description"] = code, description
+		}
+		b, _ := json.Marshal(body)
+		d = respond(status, "application/json", b)
 	}
-	b, _ := json.Marshal(body)
-	d := respond(status, "application/json", b)
 	// The scopes the resource needs (RFC 6750 §3), so that a client asks
 	// for just those (the MCP authorization specification's scope
 	// selection).

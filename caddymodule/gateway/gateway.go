@@ -90,6 +90,10 @@ type Config struct {
 	MCP bool
 	// MCPMaxBody bounds the message read. Default DefaultMCPMaxBody.
 	MCPMaxBody int64
+	// Name names the site on the gateway's own pages, beside its host
+	// (such as the page a browser gets from an API that needs an access
+	// token). Default: the host alone.
+	Name string
 }
 
 // Gateway decides about requests.

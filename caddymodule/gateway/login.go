@@ -46,6 +46,12 @@ type Login struct {
 	// returns the URL to send the browser to (the bundled server's
 	// in-process PAR). Otherwise the request goes in the URL.
 	Push func(ctx context.Context, params url.Values) (string, error)
+	// SiteParam, when set, names the end session URL parameter in which
+	// LogoutURL passes the gateway's redirect URI on the site being
+	// signed out of, so that the provider's sign-out pages can name the
+	// site and link back to it (the bundled server's
+	// authserver.GatewaySiteParam).
+	SiteParam string
 
 	mu       sync.Mutex
 	ready    bool
@@ -256,10 +262,16 @@ func (l *Login) Refresh(ctx context.Context, refreshToken string) (*oauth2.Token
 
 // LogoutURL is the provider's end session URL, or "". The session cookie
 // keeps no ID token (it would triple the cookie every request carries),
-// so the provider asks the user to confirm.
-func (l *Login) LogoutURL(ctx context.Context) string {
+// so the provider asks the user to confirm. redirectURI, if not empty, is
+// the gateway's redirect URI on the site being signed out of, passed as
+// SiteParam when that is set.
+func (l *Login) LogoutURL(ctx context.Context, redirectURI string) string {
 	if l.load(ctx) != nil || l.EndSessionURL == "" {
 		return ""
 	}
-	return l.EndSessionURL + "?" + url.Values{"client_id": {l.ClientID}}.Encode()
+	q := url.Values{"client_id": {l.ClientID}}
+	if l.SiteParam != "" && redirectURI != "" {
+		q.Set(l.SiteParam, redirectURI)
+	}
+	return l.EndSessionURL + "?" + q.Encode()
 }

@@ -82,7 +82,7 @@ func (g *Gateway) callback(ctx context.Context, r *Request) Decision {
 		return respond(status, "text/html; charset=utf-8", page("Sign-in failed", msg, "/", "Start again"))
 	}
 	if len(state) < 8 {
-		return fail(http.StatusBadRequest, "The sign-in response has no valid state.")
+		return fail(http.StatusBadRequest, "This sign-in link is not valid.")
 	}
 	name := flowCookieName(r, state)
 	raw, ok := readCookie(r.Header, name)
@@ -95,14 +95,19 @@ func (g *Gateway) callback(ctx context.Context, r *Request) Decision {
 	}
 	clear := g.cookie(r, name, "", -1)
 	if e := q.Get("error"); e != "" {
-		d := fail(http.StatusForbidden, "The sign-in did not succeed ("+e+").")
+		msg := "The sign-in did not succeed."
+		if e == "access_denied" {
+			msg = "The sign-in was cancelled or refused."
+		}
+		g.cfg.Logger.Info("the provider answered the sign-in with an error", zap.String("error", e))
+		d := fail(http.StatusForbidden, msg)
 		d.Header.Add("Set-Cookie", clear)
 		return d
 	}
 	// RFC 9207 §2.4: a wrong iss is always refused, a missing one when the
 	// provider says it always sends it.
 	if iss := q.Get("iss"); iss != g.cfg.Login.Issuer && (iss != "" || g.cfg.Login.RequiresIss(ctx)) {
-		return fail(http.StatusBadRequest, "The sign-in response did not come from the expected issuer.")
+		return fail(http.StatusBadRequest, "The sign-in answer did not come from this site's sign-in service.")
 	}
 	tok, idt, err := g.cfg.Login.Exchange(ctx, f.Redirect, q.Get("code"), f.Verifier, f.Nonce)
 	if err != nil {
@@ -162,7 +167,7 @@ func (g *Gateway) logout(ctx context.Context, r *Request) Decision {
 		if r.Method == http.MethodPost {
 			return respond(http.StatusForbidden, "text/html; charset=utf-8", page("Sign-out refused", "Another site asked to sign you out. Sign out from this site instead.", "/", "Back"))
 		}
-		d := respond(http.StatusOK, "text/html; charset=utf-8", confirmPage("Sign out?", "Sign out of "+hostname(r.Host)+"?", g.cfg.LogoutPath, "Sign out"))
+		d := respond(http.StatusOK, "text/html; charset=utf-8", confirmPage("Sign out?", "Sign out of "+g.siteName(r)+"?", g.cfg.LogoutPath, "Sign out"))
 		d.Header.Set("X-Frame-Options", "DENY")
 		d.Header.Set("Content-Security-Policy", "frame-ancestors 'none'")
 		return d
@@ -185,7 +190,11 @@ func (g *Gateway) logout(ctx context.Context, r *Request) Decision {
 	}
 	next := g.location(r, "/")
 	if g.cfg.Login != nil {
-		if u := g.cfg.Login.LogoutURL(ctx); u != "" {
+		site := ""
+		if g.originAllowed(r) {
+			site = r.canonicalOrigin() + g.cfg.CallbackPath
+		}
+		if u := g.cfg.Login.LogoutURL(ctx, site); u != "" {
 			next = u
 		}
 	}
@@ -205,9 +214,19 @@ func localPath(p string) bool {
 }
 
 var pageTemplate = template.Must(template.New("page").Parse(`<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{{.Title}}</title><style>body{font:16px/1.5 system-ui,sans-serif;max-width:30rem;margin:3rem auto;padding:0 1rem}</style></head>
-<body><h1>{{.Title}}</h1><p>{{.Message}}</p>{{if .Link}}<p><a href="{{.Link}}">{{.LinkText}}</a></p>{{end}}{{if .Action}}<form method="post" action="{{.Action}}"><button type="submit">{{.Button}}</button></form>{{end}}</body></html>`))
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><meta name="color-scheme" content="light dark">
+<title>{{.Title}}</title><style>:root{color-scheme:light dark}body{font:16px/1.5 system-ui,sans-serif;max-width:30rem;margin:3rem auto;padding:0 1rem;overflow-wrap:anywhere}:focus-visible{outline:3px solid #1f5fbf;outline-offset:2px}</style></head>
+<body><main><h1>{{.Title}}</h1><p>{{.Message}}</p>{{if .Link}}<p><a href="{{.Link}}">{{.LinkText}}</a></p>{{end}}{{if .Action}}<form method="post" action="{{.Action}}"><button type="submit">{{.Button}}</button></form>{{end}}</main></body></html>`))
+
+// htmlPage is an answer with one of the gateway's pages, which may not be
+// framed and run no scripts.
+func htmlPage(status int, body []byte) Decision {
+	d := respond(status, "text/html; charset=utf-8", body)
+	d.Header.Set("X-Frame-Options", "DENY")
+	d.Header.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'")
+	d.Header.Set("X-Content-Type-Options", "nosniff")
+	return d
+}
 
 // confirmPage renders a small HTML page with one button that posts to
 // action, a local path.
