@@ -23,6 +23,8 @@ const (
 	varAud      = "aud"
 	varClaims   = "claims"
 	varAuth     = "auth"
+	varAMR      = "amr"
+	varACR      = "acr"
 	varMethod   = "request.method"
 	varPath     = "request.path"
 	varHost     = "request.host"
@@ -33,7 +35,7 @@ const (
 
 // varList lists the variables for error messages.
 const varList = varSub + ", " + varClientID + ", " + varEmail + ", " + varName + ", " +
-	varScopes + ", " + varGroups + ", " + varAud + ", " + varClaims + ", " + varAuth + ", " +
+	varScopes + ", " + varGroups + ", " + varAud + ", " + varClaims + ", " + varAuth + ", " + varAMR + ", " + varACR + ", " +
 	varMethod + ", " + varPath + ", " + varHost + ", " + varRemoteIP + ", " + varMCPMeth + ", " + varMCPTool
 
 // newEnv returns the environment expressions compile in.
@@ -49,6 +51,8 @@ func newEnv() (*cel.Env, error) {
 		cel.Variable(varAud, listOfStrings),
 		cel.Variable(varClaims, cel.MapType(cel.StringType, cel.DynType)),
 		cel.Variable(varAuth, cel.StringType),
+		cel.Variable(varAMR, listOfStrings),
+		cel.Variable(varACR, cel.StringType),
 		cel.Variable(varMethod, cel.StringType),
 		cel.Variable(varPath, cel.StringType),
 		cel.Variable(varHost, cel.StringType),
@@ -146,6 +150,10 @@ func (a *activation) ResolveName(name string) (any, bool) {
 		return types.NewStringInterfaceMap(a.adapter, a.id.Claims), true
 	case varAuth:
 		return types.String(a.id.Auth), true
+	case varAMR:
+		return types.NewStringList(a.adapter, a.id.AMR), true
+	case varACR:
+		return types.String(a.id.ACR), true
 	case varMethod:
 		return types.String(a.req.Method), true
 	case varPath:

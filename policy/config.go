@@ -162,8 +162,8 @@ func quoteIfNeeded(s string) string {
 	return s
 }
 
-// Requirements must all hold before any rule is looked at, except Tools,
-// which is checked last (see [Policy.Evaluate]).
+// Requirements must all hold before any rule is looked at, except MFA
+// and Tools, which are checked after the rules (see [Policy.Evaluate]).
 type Requirements struct {
 	// Scopes must all be in [Identity.Scopes]. Default: none.
 	Scopes []string
@@ -174,6 +174,10 @@ type Requirements struct {
 	// Scopes: a "tools/call" of a tool that entries name needs all of
 	// their scopes. Default: none.
 	Tools []ToolScopes
+	// MFA requires a sign-in that included a second factor
+	// ([Identity.HasMFA]); an identity without one gets
+	// [ReasonMFARequired]. Default: any sign-in.
+	MFA bool
 }
 
 // ToolScopes requires scopes for calling some tools.

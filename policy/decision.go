@@ -15,6 +15,12 @@ const (
 	// ReasonInsufficientScope: required scopes are missing; see
 	// [Decision.MissingScopes].
 	ReasonInsufficientScope Reason = "insufficient_scope"
+	// ReasonMFARequired: [Requirements.MFA] is set and the identity's
+	// sign-in included no second factor ([Identity.HasMFA] is false). A
+	// browser is sent to sign in again with one (acr_values=mfa); a client
+	// with a bearer token is answered per RFC 9470
+	// (insufficient_user_authentication).
+	ReasonMFARequired Reason = "mfa_required"
 	// ReasonDenied: a deny rule matched; see [Decision.Rule].
 	ReasonDenied Reason = "denied"
 	// ReasonNoAllowMatched: there are allow rules and none matched; for a

@@ -3,8 +3,8 @@
 // answers allowed or not, and why, as a [Decision] that names the rule that
 // decided.
 //
-// A policy has requirements (every listed scope, and one of the listed
-// audiences) and ordered allow/deny [Rule]s matching on the subject, groups,
+// A policy has requirements (every listed scope, one of the listed
+// audiences, and a sign-in with a second factor) and ordered allow/deny [Rule]s matching on the subject, groups,
 // client, scopes, audience, claim values, or a CEL expression
 // (https://cel.dev) over the identity and the request. Deny wins over allow
 // whatever the order, and once any allow rule is set, an identity that no
@@ -24,7 +24,8 @@
 // The package owns only the decision. It does not authenticate, knows no
 // configuration format, writes no responses and logs nothing: the caller
 // turns a [Decision] into 401, 403 (with error="insufficient_scope" and the
-// missing scopes, RFC 6750 §3.1) or a pass to the upstream, and logs
+// missing scopes, RFC 6750 §3.1), a step-up for [ReasonMFARequired]
+// (RFC 9470) or a pass to the upstream, and logs
 // [Policy.Rule] for the rule that decided.
 //
 // It imports nothing from this module. Package caddymodule compiles each

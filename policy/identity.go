@@ -8,6 +8,13 @@ const (
 	AuthSession = "session"
 )
 
+// MFAValue is the value that marks a sign-in that included a second
+// factor: the "mfa" authentication method reference (RFC 8176 §2) in
+// [Identity.AMR], or the authentication context class reference in
+// [Identity.ACR] that a client asks for with acr_values=mfa (OpenID
+// Connect Core §3.1.2.1, RFC 9470 §4).
+const MFAValue = "mfa"
+
 // Identity is the authenticated caller a policy decides about. The policy
 // only reads it, and keeps none of it after [Policy.Evaluate] returns.
 type Identity struct {
@@ -26,12 +33,34 @@ type Identity struct {
 	Groups []string
 	// Audience is the token's "aud": the resources it is meant for.
 	Audience []string
+	// AMR lists the authentication methods of the sign-in the token or
+	// session comes from: the "amr" claim (RFC 8176 values such as "pwd",
+	// "otp", "hwk", "swk" and "mfa"), empty when the provider sent none.
+	AMR []string
+	// ACR is the authentication context class reference of that sign-in:
+	// the "acr" claim, such as "mfa"; empty when the provider sent none.
+	ACR string
 	// Claims holds the token's or session's claims as decoded from JSON
 	// (string, float64, bool, []any, map[string]any, nil); other Go types
 	// are tolerated. Claim rules and the CEL variable claims read it.
 	Claims map[string]any
 	// Auth is how the identity was proven: [AuthBearer] or [AuthSession].
 	Auth string
+}
+
+// HasMFA reports whether the identity's sign-in included a second
+// factor: [Identity.AMR] lists [MFAValue] or [Identity.ACR] is
+// [MFAValue]. It is what [Requirements.MFA] requires.
+func (id *Identity) HasMFA() bool {
+	if id.ACR == MFAValue {
+		return true
+	}
+	for _, m := range id.AMR {
+		if m == MFAValue {
+			return true
+		}
+	}
+	return false
 }
 
 // Request is the request being authorized, as CEL expressions see it.

@@ -20,6 +20,7 @@ type Policy struct {
 	allow      []compiledRule // allow rules of every kind but tool
 	allowTools []compiledRule // allow tool rules
 	toolScopes []toolScopes
+	mfa        bool          // Requirements.MFA
 	usesMCP    bool          // some rule or requirement reads the MCP fields
 	adapter    types.Adapter // for CEL values; nil without expressions
 }
@@ -61,6 +62,8 @@ const MaxExpressionCost = 100_000
 //	scopes, groups, aud          list(string)
 //	claims                       map(string, dyn)  Identity.Claims
 //	auth                         string   "bearer" or "session"
+//	amr                          list(string)  Identity.AMR, such as ["pwd", "otp", "mfa"]
+//	acr                          string   Identity.ACR, such as "mfa"
 //	request.method, request.path, request.host, request.remote_ip  string
 //	mcp.method, mcp.tool         string   Request.MCPMethod, Request.MCPTool
 //
@@ -76,7 +79,7 @@ const MaxExpressionCost = 100_000
 // and as an allow rule it does not.
 func Compile(cfg Config) (*Policy, error) {
 	var errs []error
-	p := &Policy{rules: cloneRules(cfg.Rules)}
+	p := &Policy{rules: cloneRules(cfg.Rules), mfa: cfg.Require.MFA}
 
 	for _, s := range cfg.Require.Scopes {
 		if s == "" {
@@ -229,6 +232,11 @@ func (p *Policy) RequiredScopes() []string {
 	return append([]string(nil), p.scopes...)
 }
 
+// RequiresMFA reports whether the policy requires a sign-in with a second
+// factor ([Requirements.MFA]), so that a browser signing in for it can
+// ask for one at once (acr_values=mfa) rather than step up afterwards.
+func (p *Policy) RequiresMFA() bool { return p != nil && p.mfa }
+
 // UsesMCP reports whether a decision can depend on [Request.MCPMethod] or
 // [Request.MCPTool]: there are tool rules, scopes required for tools, or
 // expressions that read mcp.method or mcp.tool. A policy that does not
@@ -252,11 +260,15 @@ func (p *Policy) UsesMCP() bool { return p != nil && p.usesMCP }
 //     decide which tools may be called, so they apply to tools/call only:
 //     the rest of MCP (initialize, tools/list, notifications, responses)
 //     is not refused because a tool rule exists.
-//  6. For a "tools/call", if [Requirements.Tools] requires scopes for the
+//  6. If [Requirements.MFA] is set and the identity's sign-in included no
+//     second factor ([Identity.HasMFA]): [ReasonMFARequired]. This comes
+//     after the rules, so nobody is asked for a second factor for a
+//     request that would be refused anyway.
+//  7. For a "tools/call", if [Requirements.Tools] requires scopes for the
 //     tool that are missing: [ReasonInsufficientScope]. This comes after
 //     the rules, so a client is never asked to step up for a call that
 //     would be refused anyway.
-//  7. Otherwise: [ReasonAllowed]. [Decision.Rule] is the allow tool rule
+//  8. Otherwise: [ReasonAllowed]. [Decision.Rule] is the allow tool rule
 //     that matched, else the other allow rule that matched, else -1.
 //
 // It does not allocate unless an expression rule is evaluated or scopes
@@ -323,10 +335,7 @@ func (p *Policy) Evaluate(id Identity, req Request) Decision {
 			return Decision{Reason: ReasonNoAllowMatched, Rule: -1, Err: firstErr}
 		}
 	}
-	if !call {
-		return Decision{Allowed: true, Reason: ReasonAllowed, Rule: rule}
-	}
-	if len(p.allowTools) > 0 {
+	if call && len(p.allowTools) > 0 {
 		matched := false
 		for i := range p.allowTools {
 			if r := &p.allowTools[i]; r.tools.match(req.MCPTool) {
@@ -337,6 +346,12 @@ func (p *Policy) Evaluate(id Identity, req Request) Decision {
 		if !matched {
 			return Decision{Reason: ReasonNoAllowMatched, Rule: -1}
 		}
+	}
+	if p.mfa && !id.HasMFA() {
+		return Decision{Reason: ReasonMFARequired, Rule: -1}
+	}
+	if !call {
+		return Decision{Allowed: true, Reason: ReasonAllowed, Rule: rule}
 	}
 	for i := range p.toolScopes {
 		ts := &p.toolScopes[i]

@@ -296,7 +296,7 @@ func TestCompileErrors(t *testing.T) {
 		{name: "dyn result", cfg: rules(allowExpr(`claims.admin`)), want: []string{"has type dyn, not bool", "claims.admin == true"}},
 		{name: "list result", cfg: rules(allowExpr(`groups`)), want: []string{"has type list(string), not bool"}},
 		{name: "unknown variable", cfg: rules(allowExpr(`user == "alice"`)), want: []string{"undeclared reference to 'user'"}},
-		{name: "unknown request field", cfg: rules(allowExpr(`request.methd == "GET"`)), want: []string{"undeclared reference to 'request'", "(the variables are sub, client_id, email, name, scopes, groups, aud, claims, auth, request.method, request.path, request.host, request.remote_ip, mcp.method, mcp.tool)"}},
+		{name: "unknown request field", cfg: rules(allowExpr(`request.methd == "GET"`)), want: []string{"undeclared reference to 'request'", "(the variables are sub, client_id, email, name, scopes, groups, aud, claims, auth, amr, acr, request.method, request.path, request.host, request.remote_ip, mcp.method, mcp.tool)"}},
 		{name: "wrong operand types", cfg: rules(allowExpr(`sub == 1`)), want: []string{"no matching overload"}},
 		{name: "bad regex literal", cfg: rules(allowExpr(`sub.matches("(")`)), want: []string{"invalid matches argument"}},
 		{name: "bad cidr literal", cfg: rules(allowExpr(`cidr("10.0.0.0/99").containsIP(request.remote_ip)`)), want: []string{"rule 0"}},
