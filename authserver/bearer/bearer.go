@@ -1,7 +1,8 @@
 // Package bearer is the RFC 6750 bearer-token syntax every protected
 // resource of authgate shares: reading the access token from a request's
 // Authorization header (§2.1) and writing the WWW-Authenticate challenge
-// (§3, with RFC 9728's resource_metadata). The authorization server's
+// (§3, with RFC 9728's resource_metadata and RFC 9470's acr_values and
+// max_age). The authorization server's
 // /userinfo and /register/{id} and the gateway use it; it verifies no
 // token and imports nothing of this module.
 package bearer
@@ -9,8 +10,15 @@ package bearer
 import (
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
 )
+
+// InsufficientUserAuthentication is the error code of a challenge that
+// asks for a stronger or more recent sign-in than the access token's
+// (RFC 9470 §3): the client asks the authorization server for a new
+// token with the challenge's acr_values and max_age.
+const InsufficientUserAuthentication = "insufficient_user_authentication"
 
 // MaxTokenLength bounds a token read from a header: 16 KiB, far above
 // any access token this module issues or accepts.
@@ -59,25 +67,39 @@ func FromHeader(h http.Header, bare bool) (string, error) {
 }
 
 // Challenge is a Bearer challenge, the value of a WWW-Authenticate
-// header (RFC 6750 §3; RFC 9728 §5.1). Empty fields are left out.
+// header (RFC 6750 §3; RFC 9728 §5.1; RFC 9470 §3). Empty fields are
+// left out.
 type Challenge struct {
 	// Realm names the protection space.
 	Realm string
-	// Error is the RFC 6750 §3.1 error code: invalid_request,
-	// invalid_token or insufficient_scope; empty when no credentials
-	// were sent (§3.1: then no error is given).
+	// Error is the error code: invalid_request, invalid_token or
+	// insufficient_scope (RFC 6750 §3.1), or
+	// [InsufficientUserAuthentication] (RFC 9470 §3); empty when no
+	// credentials were sent (RFC 6750 §3.1: then no error is given).
 	Error string
 	// Description is the error's human-readable explanation; written
 	// only with an Error.
 	Description string
 	// Scope lists, space-separated, the scopes the resource needs.
 	Scope string
+	// ACRValues lists, space-separated and in order of preference, the
+	// authentication context class references of which the sign-in
+	// behind the access token must have one (RFC 9470 §3), such as
+	// "mfa"; the client passes them on as the acr_values parameter of
+	// its authorization request. Sent with [InsufficientUserAuthentication].
+	ACRValues string
+	// MaxAge, when not nil, is the most seconds that may have passed
+	// since the user last actively signed in (RFC 9470 §3: compared with
+	// the token's auth_time); the client passes it on as max_age. 0 asks
+	// for a sign-in now. Sent with [InsufficientUserAuthentication].
+	MaxAge *int
 	// ResourceMetadata is the URL of the protected resource metadata
 	// document (RFC 9728), where a client finds the authorization server.
 	ResourceMetadata string
 }
 
-// String renders the challenge, each value a quoted-string.
+// String renders the challenge, each value a quoted-string (max_age too,
+// as in RFC 9470's examples; a negative MaxAge is left out).
 func (c Challenge) String() string {
 	var b strings.Builder
 	b.WriteString("Bearer")
@@ -109,6 +131,10 @@ func (c Challenge) String() string {
 		param("error_description", c.Description)
 	}
 	param("scope", c.Scope)
+	param("acr_values", c.ACRValues)
+	if c.MaxAge != nil && *c.MaxAge >= 0 {
+		param("max_age", strconv.Itoa(*c.MaxAge))
+	}
 	param("resource_metadata", c.ResourceMetadata)
 	return b.String()
 }

@@ -61,9 +61,19 @@ func TestChallenge(t *testing.T) {
 		{Challenge{Realm: "api", Error: "insufficient_scope", Scope: "read write", ResourceMetadata: "https://api.example/.well-known/oauth-protected-resource"},
 			`Bearer realm="api", error="insufficient_scope", scope="read write", resource_metadata="https://api.example/.well-known/oauth-protected-resource"`},
 		{Challenge{Realm: `a"b\c` + "\r\nX: y"}, `Bearer realm="a\"b\\cX: y"`},
+		// RFC 9470 §3's examples.
+		{Challenge{Error: InsufficientUserAuthentication, Description: "A different authentication level is required", ACRValues: "myACR"},
+			`Bearer error="insufficient_user_authentication", error_description="A different authentication level is required", acr_values="myACR"`},
+		{Challenge{Error: InsufficientUserAuthentication, Description: "More recent authentication is required", MaxAge: intPtr(5)},
+			`Bearer error="insufficient_user_authentication", error_description="More recent authentication is required", max_age="5"`},
+		{Challenge{Realm: "api", Error: InsufficientUserAuthentication, Scope: "read", ACRValues: "mfa phr", MaxAge: intPtr(0), ResourceMetadata: "https://api.example/.well-known/oauth-protected-resource"},
+			`Bearer realm="api", error="insufficient_user_authentication", scope="read", acr_values="mfa phr", max_age="0", resource_metadata="https://api.example/.well-known/oauth-protected-resource"`},
+		{Challenge{Realm: "api", MaxAge: intPtr(-1)}, `Bearer realm="api"`},
 	} {
 		if got := tt.c.String(); got != tt.want {
 			t.Errorf("%+v: got %s; want %s", tt.c, got, tt.want)
 		}
 	}
 }
+
+func intPtr(n int) *int { return &n }
