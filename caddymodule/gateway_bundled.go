@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/url"
 	"slices"
@@ -66,6 +67,22 @@ func (v localVerifier) Verify(ctx context.Context, token string) (*gateway.Ident
 			claims["groups"] = anyList(u.Groups)
 		}
 	}
+	// How the user signed in (amr, acr: RFC 8176, OIDC Core §2), read
+	// from the token's claims as they are written in the JWT, so that
+	// every such claim the server puts in its access tokens counts.
+	var how struct {
+		AMR []string `json:"amr"`
+		ACR string   `json:"acr"`
+	}
+	if b, err := json.Marshal(c); err == nil {
+		json.Unmarshal(b, &how) //nolint:errcheck // a claim of another type counts as none
+	}
+	if len(how.AMR) > 0 {
+		claims["amr"] = anyList(how.AMR)
+	}
+	if how.ACR != "" {
+		claims["acr"] = how.ACR
+	}
 	id := gateway.IdentityFromClaims(claims, gateway.AuthBearer)
 	return id, time.Unix(c.Expiry, 0), nil
 }
@@ -112,5 +129,8 @@ func bundledLogin(s *authserver.Server, scopes []string, name string) *gateway.L
 		SigningAlgorithms: c.SigningAlgorithms,
 		Push:              push,
 		SiteParam:         authserver.GatewaySiteParam,
+		// Where a user adds a second factor, for the page shown when a
+		// route needs one and the account has none.
+		AccountURL: strings.TrimSuffix(c.Issuer, "/") + "/account",
 	}
 }

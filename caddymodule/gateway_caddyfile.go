@@ -23,6 +23,7 @@ func init() {
 //	    name            <text>
 //	    require         scope|audience <value...>
 //	    require         scope <scope...> for tool <tool...>
+//	    require         mfa
 //	    allow|deny      user|group|client|scope|audience <value...>
 //	    allow|deny      claim <name> <value...>
 //	    allow|deny      expression <cel expression>
@@ -99,11 +100,18 @@ func parseGatewayOption(d *caddyfile.Dispenser, g *GatewayConfig) error {
 		if err := someArgs(d, &args); err != nil {
 			return err
 		}
-		if len(args) < 2 {
-			return d.Errf("require takes scope or audience and at least one value")
-		}
 		if g.Require == nil {
 			g.Require = new(RequireConfig)
+		}
+		if args[0] == "mfa" {
+			if len(args) > 1 {
+				return d.Errf("require mfa takes no values")
+			}
+			g.Require.MFA = true
+			return nil
+		}
+		if len(args) < 2 {
+			return d.Errf("require takes scope or audience and at least one value, or mfa")
 		}
 		// require scope <scope...> for tool <tool...>
 		if i := slices.Index(args, "for"); (args[0] == "scope" || args[0] == "scopes") && i > 0 && i+1 < len(args) && (args[i+1] == "tool" || args[i+1] == "tools") {
@@ -119,7 +127,7 @@ func parseGatewayOption(d *caddyfile.Dispenser, g *GatewayConfig) error {
 		case "audience", "audiences":
 			g.Require.Audiences = append(g.Require.Audiences, args[1:]...)
 		default:
-			return d.Errf("require %q: want scope or audience", args[0])
+			return d.Errf("require %q: want scope, audience or mfa", args[0])
 		}
 		return nil
 	case "allow", "deny":

@@ -52,7 +52,8 @@ type GatewayConfig struct {
 	Introspection *IntrospectionConfig `json:"introspection,omitempty"`
 
 	// Require lists scopes that must all be granted and audiences of
-	// which one must be in the token.
+	// which one must be in the token, and can require a sign-in with a
+	// second factor.
 	Require *RequireConfig `json:"require,omitempty"`
 
 	// Rules allow or deny by user, group, client, scope, audience, claim
@@ -61,9 +62,10 @@ type GatewayConfig struct {
 	Rules []RuleConfig `json:"rules,omitempty"`
 
 	// Headers maps request header names to identity fields (subject,
-	// username, email, name, groups, scopes, client_id, auth), added to
-	// the defaults X-Auth-Subject, X-Auth-Username, X-Auth-Email,
-	// X-Auth-Name, X-Auth-Groups, X-Auth-Scopes and X-Auth-Client-Id.
+	// username, email, name, groups, scopes, client_id, auth, amr, acr),
+	// added to the defaults X-Auth-Subject, X-Auth-Username, X-Auth-Email,
+	// X-Auth-Name, X-Auth-Groups, X-Auth-Scopes and X-Auth-Client-Id
+	// (amr and acr, how the user signed in, go upstream only if mapped).
 	// Copies of these headers sent by the client are always removed.
 	Headers map[string]string `json:"headers,omitempty"`
 
@@ -161,6 +163,12 @@ type RequireConfig struct {
 	Audiences []string `json:"audiences,omitempty"`
 	// Tools lists scopes that calling some tools needs, on an MCP route.
 	Tools []ToolScopesConfig `json:"tools,omitempty"`
+	// MFA requires a sign-in that included a second factor: the token's
+	// or session's amr claim lists "mfa", or its acr is "mfa". A browser
+	// session without one signs in again asking for it (acr_values=mfa);
+	// a bearer token without one gets 401 with error
+	// insufficient_user_authentication and acr_values="mfa" (RFC 9470).
+	MFA bool `json:"mfa,omitempty"`
 }
 
 // ToolScopesConfig requires scopes for calling some tools: a tools/call
@@ -184,8 +192,9 @@ type RuleConfig struct {
 	// Values that match (any one), for every kind but expression.
 	Values []string `json:"values,omitempty"`
 	// Expression is a CEL expression over sub, client_id, email, name,
-	// scopes, groups, aud, claims, auth, request.method, request.path,
-	// request.host, request.remote_ip, mcp.method and mcp.tool.
+	// scopes, groups, aud, claims, auth, amr, acr, request.method,
+	// request.path, request.host, request.remote_ip, mcp.method and
+	// mcp.tool.
 	Expression string `json:"expression,omitempty"`
 }
 
@@ -284,7 +293,7 @@ func (gc *GatewayConfig) provision(ctx caddy.Context, register bool) error {
 	pc := policy.Config{}
 	if gc.Require != nil {
 		// The audiences are the gateway's to check, with the resource's own.
-		pc.Require = policy.Requirements{Scopes: gc.Require.Scopes}
+		pc.Require = policy.Requirements{Scopes: gc.Require.Scopes, MFA: gc.Require.MFA}
 		for _, ts := range gc.Require.Tools {
 			pc.Require.Tools = append(pc.Require.Tools, policy.ToolScopes{Tools: ts.Tools, Scopes: ts.Scopes})
 		}

@@ -112,8 +112,9 @@ func (g *Gateway) decide(ctx context.Context, r *Request) Decision {
 	if g.cfg.Policy != nil {
 		d := g.cfg.Policy.Evaluate(id.Identity, policyRequest(r))
 		// A refused MCP message gets a JSON-RPC error (a token for another
-		// resource is still a 401); a refused tool call is logged as one.
-		mcpAnswer := !d.Allowed && r.MCP != nil && d.Reason != policy.ReasonWrongAudience
+		// resource, or from a sign-in without the second factor required,
+		// is still a 401); a refused tool call is logged as one.
+		mcpAnswer := !d.Allowed && r.MCP != nil && d.Reason != policy.ReasonWrongAudience && d.Reason != policy.ReasonMFARequired
 		if mcpAnswer && r.MCP.IsToolCall() {
 			refused := g.mcpRefused(r, id, d)
 			g.logRefusedToolCall(r, id, d, refused.Status)
@@ -132,6 +133,9 @@ func (g *Gateway) decide(ctx context.Context, r *Request) Decision {
 			}
 			if mcpAnswer {
 				return g.mcpRefused(r, id, d)
+			}
+			if d.Reason == policy.ReasonMFARequired {
+				return g.stepUp(ctx, r, id)
 			}
 			return g.forbidden(r, id, d)
 		}
@@ -370,15 +374,64 @@ func (g *Gateway) credentialsPage(r *Request, code string) []byte {
 
 // challenge builds a WWW-Authenticate value (RFC 6750 §3, RFC 9728 §5.1).
 func (g *Gateway) challenge(r *Request, code, description, scope string) string {
+	c := g.bearerChallenge(r)
+	c.Error, c.Description, c.Scope = code, description, scope
+	return c.String()
+}
+
+// bearerChallenge is the challenge's realm and, where bearer tokens count,
+// resource metadata URL.
+func (g *Gateway) bearerChallenge(r *Request) bearer.Challenge {
 	realm := g.cfg.Realm
 	if realm == "" {
 		realm = r.Host
 	}
-	c := bearer.Challenge{Realm: realm, Error: code, Description: description, Scope: scope}
+	c := bearer.Challenge{Realm: realm}
 	if g.cfg.AcceptBearer {
 		c.ResourceMetadata = g.resourceMetadataURL(r)
 	}
-	return c.String()
+	return c
+}
+
+// mfaDescription is the error_description of a refusal for want of a
+// second factor.
+const mfaDescription = "this request needs a sign-in with a second factor (acr mfa)"
+
+// stepUp answers an identity whose sign-in lacks the second factor the
+// policy requires. A browser with a session signs in again, asking for
+// the factor (acr_values=mfa, which the provider answers by asking for it
+// only; see startLogin). Everything else gets 401 with the RFC 9470
+// challenge: error="insufficient_user_authentication" and
+// acr_values="mfa", which a client passes on in its next authorization
+// request to get a token from a sign-in with a second factor. Never a
+// 2xx: through the verify endpoint, a proxy would let the request in.
+func (g *Gateway) stepUp(ctx context.Context, r *Request, id *Identity) Decision {
+	if id.Auth == AuthSession && g.isBrowser(r) && !r.NoRedirect {
+		return g.startLogin(ctx, r)
+	}
+	var d Decision
+	if wantsPage(r) {
+		d = htmlPage(http.StatusUnauthorized, g.secondFactorPage(r, id))
+	} else {
+		b, _ := json.Marshal(map[string]string{"error": bearer.InsufficientUserAuthentication, "error_description": mfaDescription})
+		d = respond(http.StatusUnauthorized, "application/json", b)
+	}
+	c := g.bearerChallenge(r)
+	c.Error, c.Description, c.ACRValues = bearer.InsufficientUserAuthentication, mfaDescription, policy.MFAValue
+	if g.cfg.AcceptBearer && g.cfg.Policy != nil {
+		c.Scope = strings.Join(g.cfg.Policy.RequiredScopes(), " ")
+	}
+	d.Header.Set("WWW-Authenticate", c.String())
+	return d
+}
+
+// secondFactorPage is what a browser is shown instead of stepUp's JSON.
+func (g *Gateway) secondFactorPage(r *Request, id *Identity) []byte {
+	site := g.siteName(r)
+	if id.Auth == AuthSession {
+		return page("Second factor required", site+" needs you to sign in with a second factor, such as a code from an authenticator app or a security key, to do this. Open the site's page again to sign in with one.", "/", "Go to the site's home page")
+	}
+	return page("Second factor required", "The access token sent to "+site+" comes from a sign-in without a second factor, which this site requires. Sign in again, with a second factor, in the application you use it with.", "", "")
 }
 
 func (g *Gateway) unauthorized(r *Request, code, description string) Decision {

@@ -18,8 +18,9 @@ const (
 )
 
 // Identity is who made a request: the identity the policy decides on
-// (subject, client, email, name, scopes, groups, audience, claims, and
-// whether it came from a bearer token or a session), with what the gateway
+// (subject, client, email, name, scopes, groups, audience, how the user
+// signed in (amr, acr), claims, and whether it came from a bearer token or
+// a session), with what the gateway
 // adds for the upstream and for revocation. Build it from claims with
 // [IdentityFromClaims], whatever verified them.
 type Identity struct {
@@ -70,10 +71,17 @@ const (
 	FieldScopes   = "scopes"
 	FieldClientID = "client_id"
 	FieldAuth     = "auth"
+	// FieldAMR is how the user signed in: the amr claim's methods (RFC
+	// 8176: pwd, otp, hwk, swk, mfa…), comma-separated. No header carries
+	// it unless mapped (header X-Auth-Amr amr).
+	FieldAMR = "amr"
+	// FieldACR is the sign-in's acr claim, such as mfa. No header
+	// carries it unless mapped.
+	FieldACR = "acr"
 )
 
 // Fields lists the identity fields headers can carry.
-var Fields = []string{FieldSubject, FieldUsername, FieldEmail, FieldName, FieldGroups, FieldScopes, FieldClientID, FieldAuth}
+var Fields = []string{FieldSubject, FieldUsername, FieldEmail, FieldName, FieldGroups, FieldScopes, FieldClientID, FieldAuth, FieldAMR, FieldACR}
 
 // Value returns one field as a header value: lists are comma-separated
 // (scopes space-separated, as OAuth writes them).
@@ -97,6 +105,10 @@ func (id *Identity) Value(field string) string {
 		return id.ClientID
 	case FieldAuth:
 		return id.Auth
+	case FieldAMR:
+		return strings.Join(id.AMR, ",")
+	case FieldACR:
+		return id.ACR
 	}
 	return ""
 }

@@ -52,6 +52,11 @@ type Login struct {
 	// site and link back to it (the bundled server's
 	// authserver.GatewaySiteParam).
 	SiteParam string
+	// AccountURL, when set, is where users manage how they sign in (the
+	// bundled server's /account): the page shown when a route needs a
+	// second factor and the provider signed the user in without one links
+	// there, to add one. Default: no link.
+	AccountURL string
 
 	mu       sync.Mutex
 	ready    bool
@@ -127,20 +132,31 @@ func (l *Login) oauth2Config(redirectURI string) *oauth2.Config {
 	return &oauth2.Config{ClientID: l.ClientID, ClientSecret: l.ClientSecret, Endpoint: l.Endpoint, Scopes: l.Scopes, RedirectURL: redirectURI}
 }
 
-// AuthURL returns where to send the browser to sign in.
-func (l *Login) AuthURL(ctx context.Context, redirectURI, state, nonce, verifier string) (string, error) {
+// AuthURL returns where to send the browser to sign in. extra adds
+// parameters to the authorization request (pushed with it, with Push),
+// such as [ACRValues] to ask for a second factor.
+func (l *Login) AuthURL(ctx context.Context, redirectURI, state, nonce, verifier string, extra ...oauth2.AuthCodeOption) (string, error) {
 	if err := l.load(ctx); err != nil {
 		return "", err
 	}
 	cfg := l.oauth2Config(redirectURI)
+	opts := append([]oauth2.AuthCodeOption{oauth2.S256ChallengeOption(verifier), oidc.Nonce(nonce)}, extra...)
 	if l.Push == nil {
-		return cfg.AuthCodeURL(state, oauth2.S256ChallengeOption(verifier), oidc.Nonce(nonce)), nil
+		return cfg.AuthCodeURL(state, opts...), nil
 	}
-	u, err := url.Parse(cfg.AuthCodeURL(state, oauth2.S256ChallengeOption(verifier), oidc.Nonce(nonce)))
+	u, err := url.Parse(cfg.AuthCodeURL(state, opts...))
 	if err != nil {
 		return "", err
 	}
 	return l.Push(ctx, u.Query())
+}
+
+// ACRValues is the authorization request parameter acr_values (OpenID
+// Connect Core §3.1.2.1; RFC 9470 §4), for [Login.AuthURL]: the
+// authentication context class references the sign-in should meet, in
+// order of preference, such as "mfa" for a second factor.
+func ACRValues(values string) oauth2.AuthCodeOption {
+	return oauth2.SetAuthURLParam("acr_values", values)
 }
 
 // Exchange redeems a code and verifies the ID token and its nonce.
@@ -183,6 +199,12 @@ type Profile struct {
 	Name              string
 	PreferredUsername string
 	Groups            []string
+	// AMR and ACR are the ID token's amr and acr claims: how the user
+	// signed in (RFC 8176 methods such as pwd, otp, mfa) and the
+	// authentication context class reached, such as mfa. They describe
+	// the sign-in, so they come from the ID token only, never userinfo.
+	AMR []string
+	ACR string
 }
 
 // profileClaims are the claims a Profile is made of, besides sub and sid.
@@ -226,8 +248,9 @@ func (l *Login) Profile(ctx context.Context, tok *oauth2.Token, idt *oidc.IDToke
 		}
 	}
 	str := func(k string) string { s, _ := claims[k].(string); return s }
+	// amr and acr are the ID token's: userinfo fills in profileClaims only.
 	return &Profile{Subject: idt.Subject, Email: str("email"), Name: str("name"), PreferredUsername: str("preferred_username"),
-		Groups: stringList(claims["groups"])}, nil
+		Groups: stringList(claims["groups"]), AMR: stringList(claims["amr"]), ACR: str("acr")}, nil
 }
 
 func (l *Login) userInfoURL() string {

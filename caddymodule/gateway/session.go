@@ -47,6 +47,10 @@ type session struct {
 	Email    string   `json:"e,omitempty"`
 	Name     string   `json:"n,omitempty"`
 	Groups   []string `json:"g,omitempty"`
+	// AMR and ACR say how the user signed in: the ID token's amr and acr
+	// claims, which a policy that requires a second factor reads.
+	AMR []string `json:"m,omitempty"`
+	ACR string   `json:"c,omitempty"`
 	// Expiry is when the session must be refreshed; Until is when it
 	// ends, however often it was refreshed.
 	Expiry  int64  `json:"x"`
@@ -72,6 +76,16 @@ func (s *session) identity() *Identity {
 		}
 		claims["groups"] = g
 	}
+	if len(s.AMR) > 0 {
+		amr := make([]any, len(s.AMR))
+		for i, v := range s.AMR {
+			amr[i] = v
+		}
+		claims["amr"] = amr
+	}
+	if s.ACR != "" {
+		claims["acr"] = s.ACR
+	}
 	id := IdentityFromClaims(claims, AuthSession)
 	id.TokenID = s.ID
 	return id
@@ -86,7 +100,7 @@ func sessionFromIDToken(ctx context.Context, l *Login, tok *oauth2.Token, id *oi
 		return nil, err
 	}
 	return &session{Issuer: l.Issuer, Subject: p.Subject, Username: p.PreferredUsername, Email: p.Email, Name: p.Name, Groups: p.Groups,
-		Expiry: expiry.Unix(), Refresh: refresh}, nil
+		AMR: p.AMR, ACR: p.ACR, Expiry: expiry.Unix(), Refresh: refresh}, nil
 }
 
 // flow is a sign-in in progress, kept in a short-lived cookie of its own.
@@ -96,6 +110,10 @@ type flow struct {
 	Verifier string `json:"v"`
 	ReturnTo string `json:"t"`
 	Redirect string `json:"r"`
+	// ACR is the acr_values the sign-in asked for ("mfa" for a route that
+	// requires a second factor), so that the callback can tell a provider
+	// that did not give one from a sign-in that needed none.
+	ACR string `json:"c,omitempty"`
 }
 
 func random(n int) string {
@@ -254,6 +272,12 @@ func (g *Gateway) refresh(ctx context.Context, old *session, now time.Time) (*se
 		return nil, err
 	}
 	fresh.ID, fresh.Until, fresh.Issuer, fresh.Host = old.ID, old.Until, old.Issuer, old.Host
+	if len(fresh.AMR) == 0 && fresh.ACR == "" {
+		// A refresh authenticates nobody: the grant still comes from the
+		// sign-in the session started with, whose methods a provider need
+		// not repeat in a refreshed ID token.
+		fresh.AMR, fresh.ACR = old.AMR, old.ACR
+	}
 	return fresh, nil
 }
 

@@ -10,6 +10,9 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+	"golang.org/x/oauth2"
+
+	"github.com/authgate/authgate/policy"
 )
 
 // flowCookiePrefix starts the name of each sign-in's own cookie.
@@ -41,7 +44,10 @@ func hostRefused() Decision {
 
 // startLogin sends a browser to sign in, remembering where it was going.
 // The redirect URI is on the request's origin only if that is a host the
-// configuration names.
+// configuration names. Where the policy requires a second factor, the
+// sign-in asks for one (acr_values=mfa): at once for a browser not signed
+// in, and as a step-up for a session without one, which the provider
+// answers by asking for the factor only.
 func (g *Gateway) startLogin(ctx context.Context, r *Request) Decision {
 	if !g.originAllowed(r) {
 		g.cfg.Logger.Warn("refused a sign-in for a host that is not configured", zap.String("host", r.Host), zap.String("scheme", r.Scheme))
@@ -56,7 +62,12 @@ func (g *Gateway) startLogin(ctx context.Context, r *Request) Decision {
 		returnTo = "/"
 	}
 	f := flow{State: random(24), Nonce: random(24), Verifier: random(48), ReturnTo: returnTo, Redirect: r.canonicalOrigin() + g.cfg.CallbackPath}
-	u, err := g.cfg.Login.AuthURL(ctx, f.Redirect, f.State, f.Nonce, f.Verifier)
+	var extra []oauth2.AuthCodeOption
+	if g.cfg.Policy.RequiresMFA() {
+		f.ACR = policy.MFAValue
+		extra = append(extra, ACRValues(f.ACR))
+	}
+	u, err := g.cfg.Login.AuthURL(ctx, f.Redirect, f.State, f.Nonce, f.Verifier, extra...)
 	if err != nil {
 		g.cfg.Logger.Error("starting sign-in", zap.Error(err))
 		return respond(http.StatusServiceUnavailable, "text/html; charset=utf-8", page("Sign-in unavailable", "The sign-in service could not be reached. Try again later.", "", ""))
@@ -133,12 +144,45 @@ func (g *Gateway) callback(ctx context.Context, r *Request) Decision {
 	if err != nil {
 		return fail(http.StatusServiceUnavailable, "The session could not be stored. Try again later.")
 	}
-	g.cfg.Logger.Info("gateway session started", zap.String("session", s.ID), zap.String("subject", s.Subject), zap.String("host", r.Host))
+	g.cfg.Logger.Info("gateway session started", zap.String("session", s.ID), zap.String("subject", s.Subject), zap.String("host", r.Host),
+		zap.Strings("amr", s.AMR))
+	if f.ACR == policy.MFAValue && !s.identity().HasMFA() {
+		// The provider signed the user in without the second factor asked
+		// for (the account has none, or the provider ignores acr_values):
+		// back on the page the gateway would only ask again, forever. The
+		// session stands, for the pages that need no second factor.
+		g.cfg.Logger.Info("the provider signed in without the second factor asked for", zap.String("subject", s.Subject), zap.Strings("amr", s.AMR), zap.String("acr", s.ACR))
+		d := g.noSecondFactor(r, s, f.ReturnTo)
+		d.Header.Add("Set-Cookie", setCookie)
+		d.Header.Add("Set-Cookie", clear)
+		return d
+	}
 	d := respond(http.StatusSeeOther, "", nil)
 	d.Header.Set("Location", g.location(r, f.ReturnTo))
 	d.Header.Add("Set-Cookie", setCookie)
 	d.Header.Add("Set-Cookie", clear)
 	return d
+}
+
+// noSecondFactor is the page for a sign-in that should have included a
+// second factor and did not: 403, what to do (add one to the account,
+// then open the page again) and a link to the provider's account page
+// when there is one.
+func (g *Gateway) noSecondFactor(r *Request, s *session, returnTo string) Decision {
+	who := s.Username
+	if who == "" {
+		who = s.Subject
+	}
+	msg := g.siteName(r) + " requires signing in with a second factor, such as a code from an authenticator app or a security key, besides your password. You signed in as " +
+		who + " without one, so your account probably has none yet. "
+	link, text := returnTo, "Open the page again"
+	if g.cfg.Login.AccountURL != "" {
+		msg += "Add a second factor on your account page, then open this page again."
+		link, text = g.cfg.Login.AccountURL, "Add a second factor to your account"
+	} else {
+		msg += "Add one to your account at your sign-in provider, then open this page again."
+	}
+	return htmlPage(http.StatusForbidden, page("Second factor required", msg, link, text))
 }
 
 // crossSite reports whether a browser says another site made the request
@@ -236,7 +280,8 @@ func confirmPage(title, message, action, button string) []byte {
 	return []byte(b.String())
 }
 
-// page renders a small HTML page; link must be a local path.
+// page renders a small HTML page; link must be a local path or an
+// https (or loopback http) URL the configuration names.
 func page(title, message, link, linkText string) []byte {
 	var b strings.Builder
 	pageTemplate.Execute(&b, map[string]string{"Title": title, "Message": message, "Link": link, "LinkText": linkText}) //nolint:errcheck

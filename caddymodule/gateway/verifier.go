@@ -224,7 +224,8 @@ func notForBearerUse(claims map[string]any) string {
 // IdentityFromClaims makes the identity of a verified token or sign-in
 // from its claims (the usual JWT, OAuth and OpenID Connect ones: sub,
 // preferred_username, email, name, client_id or azp, jti, scope or scp,
-// groups, aud), auth saying how it was proven. Every verifier and the
+// groups, aud, and amr and acr, which say how the user signed in), auth
+// saying how it was proven. Every verifier and the
 // session builds its identity here, so a claim means one thing whatever
 // issued it.
 func IdentityFromClaims(claims map[string]any, auth string) *Identity {
@@ -249,6 +250,8 @@ func IdentityFromClaims(claims map[string]any, auth string) *Identity {
 	}
 	id.Groups = stringList(claims["groups"])
 	id.Audience = stringList(claims["aud"])
+	id.AMR = stringList(claims["amr"])
+	id.ACR = str("acr")
 	return id
 }
 
