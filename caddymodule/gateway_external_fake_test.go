@@ -43,6 +43,11 @@ type fakeProvider struct {
 	// makes it answer 503.
 	userinfo map[string]any
 	codes    map[string]url.Values // code → the authorization request
+	// signInClaims, if set, adds claims to the ID token given the
+	// authorization request it answers (amr and acr by its acr_values).
+	signInClaims func(authRequest url.Values) map[string]any
+	// asked lists the authorization requests received.
+	asked []url.Values
 	// userinfoCalls counts the calls to /userinfo.
 	userinfoCalls int
 }
@@ -102,6 +107,7 @@ func (p *fakeProvider) authorize(w http.ResponseWriter, r *http.Request) {
 	code := randomString()
 	p.mu.Lock()
 	p.codes[code] = q
+	p.asked = append(p.asked, q)
 	respIss := p.respIss
 	p.mu.Unlock()
 	back, _ := url.Parse(q.Get("redirect_uri"))
@@ -128,6 +134,7 @@ func (p *fakeProvider) token(w http.ResponseWriter, r *http.Request) {
 	req, ok := p.codes[r.PostFormValue("code")]
 	delete(p.codes, r.PostFormValue("code"))
 	extra := p.idClaims
+	signInClaims := p.signInClaims
 	p.mu.Unlock()
 	sum := sha256.Sum256([]byte(r.PostFormValue("code_verifier")))
 	if !ok || req.Get("redirect_uri") != r.PostFormValue("redirect_uri") || base64.RawURLEncoding.EncodeToString(sum[:]) != req.Get("code_challenge") {
@@ -138,6 +145,11 @@ func (p *fakeProvider) token(w http.ResponseWriter, r *http.Request) {
 	claims := map[string]any{"sub": "erin", "aud": fakeClientID, "nonce": req.Get("nonce"), "azp": fakeClientID}
 	for k, v := range extra {
 		claims[k] = v
+	}
+	if signInClaims != nil {
+		for k, v := range signInClaims(req) {
+			claims[k] = v
+		}
 	}
 	writeJSONBody(w, map[string]any{"access_token": fakeAccessToken, "token_type": "Bearer", "expires_in": 300,
 		"id_token": p.sign("JWT", claims)})
