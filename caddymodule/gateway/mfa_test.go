@@ -505,3 +505,25 @@ func TestIdentityFromClaimsAMR(t *testing.T) {
 		}
 	}
 }
+
+// TestStepUpMCP: on an MCP route, a token without the second factor gets
+// the RFC 9470 401 for a tool call too, not a JSON-RPC error, and one
+// with it reaches the tool.
+func TestStepUpMCP(t *testing.T) {
+	g := newMFAGateway(t, newMFAIdP(t), true, nil)
+	g.cfg.MCP, g.cfg.MCPMaxBody = true, DefaultMCPMaxBody
+	call := func(tok string) Decision {
+		body := `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"deploy"}}`
+		r := mfaRequest("POST", "/mcp", "Authorization", "Bearer "+tok, "Content-Type", "application/json", "Accept", "application/json, text/event-stream")
+		r.Body, r.ContentLength = strings.NewReader(body), int64(len(body))
+		return g.Decide(context.Background(), r)
+	}
+	d := call("pwd-token")
+	if d.Allowed || d.Status != http.StatusUnauthorized {
+		t.Fatalf("without mfa: %d %s", d.Status, d.Body)
+	}
+	checkStepUpChallenge(t, "tools/call", d)
+	if d := call("mfa-token"); !d.Allowed || d.Identity.Subject != "erin" {
+		t.Errorf("with mfa: %d %s", d.Status, d.Body)
+	}
+}
