@@ -340,11 +340,13 @@ type FactorStore interface {
 	// GetFactor returns one factor; ErrNotFound if there is none.
 	GetFactor(ctx context.Context, userID string, kind FactorKind, id string) (Factor, error)
 	// ListFactors returns the user's factors, ordered by kind, then
-	// CreatedAt, then ID.
+	// CreatedAt, then ID (kinds and IDs byte-wise, whatever the
+	// database's collation).
 	ListFactors(ctx context.Context, userID string) ([]Factor, error)
 	// FindFactors returns the factors of a kind with an ID across all
 	// users (a WebAuthn credential ID names one credential, whoever
-	// holds it: a passkey sign-in starts from it), ordered by UserID.
+	// holds it: a passkey sign-in starts from it), ordered by UserID
+	// (byte-wise, whatever the database's collation).
 	FindFactors(ctx context.Context, kind FactorKind, id string) ([]Factor, error)
 	// UpdateFactor runs update on the factor inside a transaction that
 	// excludes concurrent updates of it (so a TOTP step or a recovery
