@@ -453,7 +453,7 @@ func (s *Server) continueAuthorization(w http.ResponseWriter, r *http.Request, h
 	if sess != nil && s.needsLogin(req, sess) {
 		sess = nil
 	}
-	if sess != nil && !hasMFA(sess.data.AMR) && s.mfaRequired(user, req, c) {
+	if sess != nil && s.needsStepUp(sess, user, req, c) {
 		if req.prompts("none") {
 			s.failPending(w, r, handle, req, codeInteractionRequired, "the user must sign in with a second factor")
 			return

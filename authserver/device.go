@@ -221,7 +221,7 @@ func (s *Server) handleDevice(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.deviceLimits.forgive(sess.id, ip, now)
-	if !hasMFA(sess.data.AMR) && s.mfaRequired(user, nil, c) {
+	if s.needsStepUp(sess, user, nil, c) {
 		// The device's client, or the user, needs a second factor: the
 		// page comes back with the code once it was given.
 		s.stepUp(w, r, sess, user, "", s.prefix+pathDevice+"?"+url.Values{"user_code": {displayUserCode(d.UserCode)}}.Encode())

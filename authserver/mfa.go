@@ -149,6 +149,12 @@ func (s *Server) mfaRequired(u *User, req *authzRequest, c *Client) bool {
 	return false
 }
 
+// needsStepUp reports whether the session sess of u lacks the second
+// factor that the request req of client c requires (req may be nil).
+func (s *Server) needsStepUp(sess *session, u *User, req *authzRequest, c *Client) bool {
+	return !hasMFA(sess.data.AMR) && s.mfaRequired(u, req, c)
+}
+
 // factorMethods are the second factors a user can sign in with.
 type factorMethods struct {
 	// totp is a confirmed TOTP app.

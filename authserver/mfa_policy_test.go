@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"html"
 	"net/http"
+	"net/url"
 	"regexp"
 	"slices"
 	"strings"
@@ -462,5 +463,57 @@ func TestFactorStepEdges(t *testing.T) {
 	})
 	if err == nil || !strings.Contains(err.Error(), "reserved") {
 		t.Errorf("a provider named factor: %v", err)
+	}
+}
+
+// TestConsentNeedsStepUp: the consent form's answer for a request that
+// requires a second factor, posted from a session without one (with
+// the request's handle taken from its sign-in page), leads to the
+// second factor, never to a code.
+func TestConsentNeedsStepUp(t *testing.T) {
+	e := newMfaEnv(t, nil)
+	b := e.browser()
+	login := b.get(signinURL(signinParams(oauth2.GenerateVerifier()), "client_id", "secure"))
+	handle := fields(login).Get("request")
+	if !isSignInPage(login) || handle == "" {
+		t.Fatalf("no sign-in page with a request: %s", idpMain(login))
+	}
+	// Signed in with the password, for app, which requires nothing.
+	r := b.signIn(b.get(signinAuthorizeURL()), "carol", alicePassword)
+	if isPage(r, "Allow access?") {
+		r = b.consent(r, "approve", true)
+	}
+	if q := e.callback(r, signinRedirect); q.Get("code") == "" {
+		t.Fatalf("carol's password sign-in: %v", q)
+	}
+	f := fields(b.get(signinAuthorizeURL("prompt", "consent")))
+	f.Set("request", handle)
+	f.Set("decision", "approve")
+	r = b.post("/consent", f)
+	if r.status != http.StatusSeeOther || !strings.HasSuffix(r.header.Get("Location"), "/login/factor") {
+		t.Fatalf("consent for secure without a second factor: %d %s", r.status, r.header.Get("Location"))
+	}
+}
+
+// TestRefreshAfterMFARequired: a refresh token of a sign-in without a
+// second factor stops working once one is required for its user; one of
+// a sign-in with a second factor goes on.
+func TestRefreshAfterMFARequired(t *testing.T) {
+	e := newMfaEnv(t, nil)
+	b, verifier, r := e.mfaPassword("carol", "scope", "openid offline_access")
+	plain := e.mfaTokens(b, r, "app", verifier)["refresh_token"].(string)
+	secret := e.mfaEnrol("alice")
+	b, verifier, r = e.mfaPassword("alice", "scope", "openid offline_access")
+	strong := e.mfaTokens(b, b.mfaSubmit(b.mfaFollow(r), "code", e.mfaCode(secret, 0)), "app", verifier)["refresh_token"].(string)
+
+	rs := e.signinRestart(func(c *Config) { c.RequireMFA = true })
+	refresh := func(rt string) response {
+		return rs.postForm("/token", url.Values{"grant_type": {GrantRefreshToken}, "refresh_token": {rt}, "client_id": {"app"}}, "", "")
+	}
+	if r := refresh(plain); r.status != http.StatusBadRequest || r.errorCode(t) != codeInvalidGrant {
+		t.Errorf("a password-only refresh token under require_mfa: %d %s", r.status, r.body)
+	}
+	if r := refresh(strong); r.status != http.StatusOK {
+		t.Errorf("a refresh token with mfa: %d %s", r.status, r.body)
 	}
 }
