@@ -35,9 +35,11 @@ import (
 // password, "otp" for a TOTP code, and "mfa" once a second factor was
 // checked; the acr of its tokens is then "mfa" (none otherwise).
 //
-// WebAuthn will be one more kind of factor: userFactors counts it, the
-// factor page offers it, checkFactor checks it (amr "hwk" or "swk"
-// with "mfa").
+// WebAuthn will be one more kind of factor: userFactors counts it (a
+// field of factorMethods, which has() includes), the factor page offers
+// it (a field of ui.Factor in factor.html), factorVerify checks it (amr
+// "hwk" or "swk" with "mfa"), and factorSetup may offer it beside the
+// app.
 
 // Limits and lifetimes of the second-factor step.
 const (
