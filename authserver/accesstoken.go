@@ -30,6 +30,12 @@ type AccessTokenClaims struct {
 	IssuedAt int64        `json:"iat"`
 	Expiry   int64        `json:"exp"`
 	ID       string       `json:"jti"`
+	// AuthTime, ACR and AMR say when and how the user signed in (RFC
+	// 9068 §2.2.1): ACR is "mfa" after a second factor, and absent, like
+	// the others, for a client's own token.
+	AuthTime int64    `json:"auth_time,omitempty"`
+	ACR      string   `json:"acr,omitempty"`
+	AMR      []string `json:"amr,omitempty"`
 }
 
 // accessTokenData is what the store keeps of an access token beyond its
@@ -37,6 +43,8 @@ type AccessTokenClaims struct {
 type accessTokenData struct {
 	Scope    string   `json:"scope,omitempty"`
 	Audience []string `json:"aud"`
+	AuthTime int64    `json:"auth_time,omitempty"`
+	AMR      []string `json:"amr,omitempty"`
 }
 
 // randomID returns n random bytes, base64url-encoded.
@@ -53,6 +61,10 @@ type issuedToken struct {
 	scope    []string
 	audience []string
 	familyID string
+	// authTime and amr say when and how the user signed in; zero for a
+	// client's own token.
+	authTime int64
+	amr      []string
 }
 
 // issueAccessToken signs a JWT access token and records its jti, so that
@@ -72,12 +84,15 @@ func (s *Server) issueAccessToken(ctx context.Context, it issuedToken) (string, 
 		IssuedAt: now.Unix(),
 		Expiry:   now.Add(lifetime).Unix(),
 		ID:       randomID(16),
+		AuthTime: it.authTime,
+		ACR:      acrOf(it.amr),
+		AMR:      it.amr,
 	}
 	payload, err := json.Marshal(claims)
 	if err != nil {
 		return "", 0, fmt.Errorf("encoding access token: %w", err)
 	}
-	data, err := json.Marshal(accessTokenData{Scope: claims.Scope, Audience: it.audience})
+	data, err := json.Marshal(accessTokenData{Scope: claims.Scope, Audience: it.audience, AuthTime: it.authTime, AMR: it.amr})
 	if err != nil {
 		return "", 0, fmt.Errorf("encoding access token record: %w", err)
 	}

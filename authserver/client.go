@@ -79,6 +79,9 @@ type Client struct {
 	IssueRefreshTokens bool
 	// RequirePAR makes the client push its authorization requests.
 	RequirePAR bool
+	// RequireMFA makes users sign in to the client with a second
+	// factor; a session signed in without one steps up first.
+	RequireMFA bool
 	// PostLogoutRedirectURIs are where RP-initiated logout may return.
 	PostLogoutRedirectURIs []string
 	// Registered marks a client that registered itself (RFC 7591) rather

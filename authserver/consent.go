@@ -90,7 +90,7 @@ func (s *Server) handleConsent(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sess, user := s.currentSession(r)
-	if sess == nil || s.needsLogin(req, sess) {
+	if sess == nil || s.needsLogin(req, sess) || s.needsStepUp(sess, user, req, c) {
 		s.continueAuthorization(w, r, handle, req, c, sess, user)
 		return
 	}

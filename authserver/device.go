@@ -221,6 +221,12 @@ func (s *Server) handleDevice(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.deviceLimits.forgive(sess.id, ip, now)
+	if s.needsStepUp(sess, user, nil, c) {
+		// The device's client, or the user, needs a second factor: the
+		// page comes back with the code once it was given.
+		s.stepUp(w, r, sess, user, "", s.prefix+pathDevice+"?"+url.Values{"user_code": {displayUserCode(d.UserCode)}}.Encode())
+		return
+	}
 	switch f.get("decision") {
 	case "approve", "deny":
 		status := deviceApproved

@@ -34,6 +34,7 @@ type metadata struct {
 	IDTokenSigningAlgValuesSupported       []string `json:"id_token_signing_alg_values_supported"`
 	ClaimsSupported                        []string `json:"claims_supported"`
 	PromptValuesSupported                  []string `json:"prompt_values_supported"`
+	ACRValuesSupported                     []string `json:"acr_values_supported"`
 	AuthorizationResponseISSSupported      bool     `json:"authorization_response_iss_parameter_supported"`
 }
 
@@ -86,9 +87,13 @@ func (s *Server) metadata() metadata {
 		CodeChallengeMethodsSupported:          pkce,
 		SubjectTypesSupported:                  []string{"public"},
 		IDTokenSigningAlgValuesSupported:       []string{s.cfg.Keys.Algorithm()},
-		ClaimsSupported: []string{"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "azp", "amr",
+		ClaimsSupported: []string{"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "azp", "acr", "amr",
 			"name", "preferred_username", "email", "email_verified", "groups"},
-		PromptValuesSupported:             []string{"none", "login", "consent"},
+		PromptValuesSupported: []string{"none", "login", "consent"},
+		// "mfa": a sign-in with a second factor. A request with
+		// acr_values=mfa gets one, and its tokens say acr "mfa"; tokens of
+		// a sign-in without one have no acr.
+		ACRValuesSupported:                []string{acrMFA},
 		AuthorizationResponseISSSupported: true,
 	}
 }

@@ -71,6 +71,11 @@ func (s *Server) refreshTokenGrant(ctx context.Context, f form, c *Client) (*tok
 		s.revoked(ctx)
 		return nil, oauthError(codeInvalidGrant, "the user can no longer sign in")
 	}
+	if !hasMFA(d.AMR) && s.mfaRequired(u, nil, c) {
+		// A second factor became required (for the client or the user)
+		// since the grant: the user signs in again, with one.
+		return nil, oauthError(codeInvalidGrant, "a second factor is required: the user must sign in again")
+	}
 	// Checks passed: spend the token. Of two concurrent uses one wins; the
 	// other is a reuse.
 	if rec, err = s.cfg.Store.ConsumeToken(ctx, store.RefreshToken, id, now); errors.Is(err, store.ErrConsumed) {

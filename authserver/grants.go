@@ -37,6 +37,7 @@ type userGrant struct {
 func (s *Server) respond(ctx context.Context, g userGrant) (*tokenResponse, *Error) {
 	raw, lifetime, err := s.issueAccessToken(ctx, issuedToken{
 		client: g.client, subject: g.user.ID, scope: g.scope, audience: g.audience, familyID: g.familyID,
+		authTime: g.authTime, amr: g.amr,
 	})
 	if err != nil {
 		return nil, serverError(err)

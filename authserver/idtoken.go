@@ -19,20 +19,23 @@ import (
 
 // IDTokenClaims are the claims of an ID token (OIDC Core §2).
 type IDTokenClaims struct {
-	Issuer            string       `json:"iss"`
-	Subject           string       `json:"sub"`
-	Audience          jwt.Audience `json:"aud"`
-	Expiry            int64        `json:"exp"`
-	IssuedAt          int64        `json:"iat"`
-	AuthTime          int64        `json:"auth_time,omitempty"`
-	Nonce             string       `json:"nonce,omitempty"`
-	AccessTokenHash   string       `json:"at_hash,omitempty"`
-	AuthorizedParty   string       `json:"azp,omitempty"`
-	AMR               []string     `json:"amr,omitempty"`
-	Name              string       `json:"name,omitempty"`
-	PreferredUsername string       `json:"preferred_username,omitempty"`
-	Email             string       `json:"email,omitempty"`
-	Groups            []string     `json:"groups,omitempty"`
+	Issuer          string       `json:"iss"`
+	Subject         string       `json:"sub"`
+	Audience        jwt.Audience `json:"aud"`
+	Expiry          int64        `json:"exp"`
+	IssuedAt        int64        `json:"iat"`
+	AuthTime        int64        `json:"auth_time,omitempty"`
+	Nonce           string       `json:"nonce,omitempty"`
+	AccessTokenHash string       `json:"at_hash,omitempty"`
+	AuthorizedParty string       `json:"azp,omitempty"`
+	// ACR is "mfa" when the user signed in with a second factor, absent
+	// otherwise; AMR names the methods (RFC 8176).
+	ACR               string   `json:"acr,omitempty"`
+	AMR               []string `json:"amr,omitempty"`
+	Name              string   `json:"name,omitempty"`
+	PreferredUsername string   `json:"preferred_username,omitempty"`
+	Email             string   `json:"email,omitempty"`
+	Groups            []string `json:"groups,omitempty"`
 	// SessionID (sid) names the login session the token was issued in, so
 	// that relying parties in this process can end their sessions with it.
 	SessionID string `json:"sid,omitempty"`
@@ -89,7 +92,7 @@ func (s *Server) issueIDToken(ctx context.Context, in idTokenInput) (string, err
 	c := IDTokenClaims{
 		Issuer: s.issuer, Subject: in.user.ID, Audience: jwt.Audience{in.client.ID},
 		Expiry: now.Add(s.cfg.IDTokenLifetime).Unix(), IssuedAt: now.Unix(), AuthTime: in.authTime,
-		Nonce: in.nonce, AuthorizedParty: in.client.ID, AMR: in.amr, SessionID: in.sid,
+		Nonce: in.nonce, AuthorizedParty: in.client.ID, ACR: acrOf(in.amr), AMR: in.amr, SessionID: in.sid,
 	}
 	if in.accessToken != "" {
 		h, err := atHash(s.cfg.Keys.Algorithm(), in.accessToken)

@@ -84,6 +84,11 @@ type introspection struct {
 	IssuedAt  int64  `json:"iat,omitempty"`
 	ID        string `json:"jti,omitempty"`
 	TokenType string `json:"token_type,omitempty"`
+	// AuthTime, ACR and AMR say when and how the user signed in, for a
+	// user's token.
+	AuthTime int64    `json:"auth_time,omitempty"`
+	ACR      string   `json:"acr,omitempty"`
+	AMR      []string `json:"amr,omitempty"`
 }
 
 // handleIntrospect is the introspection endpoint (RFC 7662). Only
@@ -130,10 +135,12 @@ func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 			var d refreshData
 			if json.Unmarshal(pt.record.Data, &d) == nil {
 				resp.Scope = strings.Join(d.Scope, " ")
+				resp.AuthTime, resp.ACR, resp.AMR = d.AuthTime, acrOf(d.AMR), d.AMR
 			}
 		}
 		if c := pt.claims; c != nil {
 			resp.Scope, resp.ID, resp.TokenType = c.Scope, c.ID, "Bearer"
+			resp.AuthTime, resp.ACR, resp.AMR = c.AuthTime, c.ACR, c.AMR
 			resp.Audience = []string(c.Audience)
 			if len(c.Audience) == 1 {
 				resp.Audience = c.Audience[0]

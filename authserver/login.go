@@ -83,7 +83,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.loginLimits.succeed(u.Username, ip, now)
-	s.completeLogin(w, r, lf, u, amrPassword, zapIP(ip))
+	s.completeLogin(w, r, lf, u, amrPassword, "")
 }
 
 // directoryLogin checks a password with a directory (a password
@@ -123,24 +123,32 @@ func (s *Server) directoryLogin(w http.ResponseWriter, r *http.Request, lf login
 	s.finishProviderLogin(w, r, p, id, amrPassword, lf)
 }
 
-// completeLogin signs u in and continues where the sign-in began: the
-// pending request (the new session satisfies prompt=login and max_age), a
-// local page, or a page saying so.
-func (s *Server) completeLogin(w http.ResponseWriter, r *http.Request, lf loginForm, u *User, amr []string, logFields ...zap.Field) {
+// finishLogin signs u in with amr (through provider, if not empty) and
+// continues where the sign-in began: the pending request (the new session
+// satisfies prompt=login and max_age), a local page, or a page saying so.
+func (s *Server) finishLogin(w http.ResponseWriter, r *http.Request, lf loginForm, u *User, amr []string, provider string) {
 	sess, err := s.startSession(w, r, u, amr)
 	if err != nil {
 		s.logger.Error("starting session", zapErr(err))
 		s.errorPage(w, r, http.StatusInternalServerError, "You could not be signed in.")
 		return
 	}
-	s.logger.Info("signed in", append([]zap.Field{zapUser(u.Username)}, logFields...)...)
-	switch {
-	case lf.req != nil:
+	s.logger.Info("signed in", s.signInFields(r, u, provider, amr)...)
+	if lf.req != nil {
 		if err := s.signedInFor(r.Context(), lf.handle, lf.req, sess); err != nil {
 			s.logger.Error("recording the sign-in on the request", zapErr(err))
 			s.errorPage(w, r, http.StatusInternalServerError, "You could not be signed in.")
 			return
 		}
+	}
+	s.continueSignedIn(w, r, lf, sess, u)
+}
+
+// continueSignedIn goes on, with the session sess of u, where the sign-in
+// began: the pending request, a local page, or a page saying so.
+func (s *Server) continueSignedIn(w http.ResponseWriter, r *http.Request, lf loginForm, sess *session, u *User) {
+	switch {
+	case lf.req != nil:
 		s.continueAuthorization(w, r, lf.handle, lf.req, lf.c, sess, u)
 	case lf.returnTo != "":
 		http.Redirect(w, r, lf.returnTo, http.StatusSeeOther)

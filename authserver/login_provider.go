@@ -40,6 +40,11 @@ type IdentityProvider struct {
 	// set.
 	Redirect connector.Redirect
 	Password connector.Password
+	// TrustMFA counts a sign-in at the provider as one with a second
+	// factor when the provider says so (its amr includes "mfa"), so that
+	// the person is not asked for a second factor here. Otherwise the
+	// provider's sign-in is a first factor only.
+	TrustMFA bool
 }
 
 var providerName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
@@ -52,6 +57,8 @@ func checkProviders(providers []IdentityProvider) ([]IdentityProvider, error) {
 		switch {
 		case !providerName.MatchString(p.Name):
 			return nil, fmt.Errorf("identity provider %q: a name is lowercase letters, digits, '-' and '_'", p.Name)
+		case p.Name == pathLoginFactor[len(pathLogin)+1:]:
+			return nil, fmt.Errorf("identity provider %q: the name is reserved for the second-factor page", p.Name)
 		case seen[p.Name]:
 			return nil, fmt.Errorf("identity provider %q is defined twice", p.Name)
 		case (p.Redirect == nil) == (p.Password == nil):
@@ -290,7 +297,7 @@ func (s *Server) finishProviderLogin(w http.ResponseWriter, r *http.Request, p I
 			Error: "This account is disabled.", Message: "Ask the people who run this site for access."})
 		return
 	}
-	s.completeLogin(w, r, lf, u, amr, zap.String("provider", p.Name), zapIP(s.cfg.ClientIP(r)))
+	s.completeLogin(w, r, lf, u, providerAMR(p, id, amr), p.Name)
 }
 
 // federatedUser returns the user of a person a provider vouched for,

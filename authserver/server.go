@@ -2,6 +2,7 @@ package authserver
 
 import (
 	"context"
+	"crypto/cipher"
 	"errors"
 	"fmt"
 	"net"
@@ -32,9 +33,11 @@ const (
 	pathPAR        = "/par"
 	pathUserInfo   = "/userinfo"
 	pathLogin      = "/login"
-	pathConsent    = "/consent"
-	pathLogout     = "/logout"
-	pathDeviceCode = "/device/code"
+	// pathLoginFactor asks for the second factor after the password.
+	pathLoginFactor = "/login/factor"
+	pathConsent     = "/consent"
+	pathLogout      = "/logout"
+	pathDeviceCode  = "/device/code"
 	// pathDeviceAuthorization is another name of pathDeviceCode, the one
 	// the product's first specification used; discovery names only the
 	// standard one.
@@ -108,6 +111,16 @@ type Config struct {
 	LoginAttempts int
 	// LoginWindow is the window of LoginAttempts. Default 15 minutes.
 	LoginWindow time.Duration
+	// RequireMFA makes every user sign in with a second factor (a TOTP
+	// app, a recovery code, or an identity provider trusted to have
+	// checked one): a user who has none sets one up right after the
+	// password. See also RequireMFAGroups, Client.RequireMFA and the
+	// acr_values=mfa request parameter.
+	RequireMFA bool
+	// RequireMFAGroups makes the users in any of these groups sign in
+	// with a second factor. A federated user's groups are named with the
+	// provider's prefix ("corp:admins").
+	RequireMFAGroups []string
 	// DeviceCodeLifetime is how long a device code can be approved and
 	// redeemed. Default 10 minutes.
 	DeviceCodeLifetime time.Duration
@@ -150,6 +163,10 @@ type Server struct {
 	// sign-in page.
 	localAccounts localAccountCheck
 	clientAuth    pairLimiter
+	// factorLimits counts wrong second-factor codes per user.
+	factorLimits *failureLimiter
+	// totpKey seals TOTP secrets at rest (AES-256-GCM).
+	totpKey cipher.AEAD
 	// deviceLimits counts wrong user codes per session and address.
 	deviceLimits pairLimiter
 	// registrationLimit counts registration requests per address.
@@ -271,6 +288,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		},
 	}
 	s.registrationLimit = newFailureLimiter(cfg.Registration.PerAddressPerHour, time.Hour)
+	s.factorLimits = newFailureLimiter(factorAttempts, factorWindow)
 	if cfg.MetadataDocuments != nil {
 		s.metadataDocs = newMetadataFetcher(*cfg.MetadataDocuments, s)
 	}
@@ -283,6 +301,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	s.templates.SetBrand(brand)
 	if s.cookies, err = newCookies(ctx, cfg.Store, u.Scheme == "https", cfg.SessionLifetime); err != nil {
+		return nil, err
+	}
+	if s.totpKey, err = loadTOTPKey(ctx, cfg.Store); err != nil {
 		return nil, err
 	}
 	s.revocations = &revocationFeed{store: cfg.Store, watermark: s.now(), seen: map[string]time.Time{}}
@@ -337,6 +358,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		pathPAR:                 {post, s.handlePAR},
 		pathUserInfo:            {both, s.handleUserInfo},
 		pathLogin:               {both, s.handleLogin},
+		pathLoginFactor:         {both, s.handleFactor},
 		pathConsent:             {post, s.handleConsent},
 		pathLogout:              {both, s.handleLogout},
 		pathDeviceCode:          {post, s.handleDeviceCode},

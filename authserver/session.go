@@ -130,6 +130,16 @@ func (s *Server) checkCSRF(r *http.Request, f form) bool {
 type session struct {
 	id   string // the record's key
 	data sessionData
+	// expires is the end of the session's absolute lifetime.
+	expires time.Time
+}
+
+// sid is the session's sid (the ID token claim).
+func (sess *session) sid() string {
+	if sess.data.SID != "" {
+		return sess.data.SID
+	}
+	return loginSID(sess.id)
 }
 
 type sessionData struct {
@@ -139,6 +149,10 @@ type sessionData struct {
 	AuthTime int64    `json:"auth_time"`
 	LastSeen int64    `json:"last_seen"`
 	AMR      []string `json:"amr,omitempty"`
+	// SID is the sid of a session that replaced another when the user
+	// stepped up to a second factor, which keeps the first one's sid;
+	// empty for a session that began with a sign-in (see loginSID).
+	SID string `json:"sid,omitempty"`
 }
 
 func hashID(secret string) string {
@@ -182,7 +196,7 @@ func (s *Server) currentSession(r *http.Request) (*session, *User) {
 			s.logger.Warn("touching session", zapErr(err))
 		}
 	}
-	return &session{id: id, data: d}, u
+	return &session{id: id, data: d, expires: rec.ExpiresAt}, u
 }
 
 // amrPassword is the amr of a sign-in with a password (RFC 8176).
@@ -207,7 +221,33 @@ func (s *Server) startSession(w http.ResponseWriter, r *http.Request, u *User, a
 	if err := s.cookies.set(w, s.cookies.session, secret, s.cfg.SessionLifetime); err != nil {
 		return nil, err
 	}
-	return &session{id: rec.ID, data: d}, nil
+	return &session{id: rec.ID, data: d, expires: rec.ExpiresAt}, nil
+}
+
+// upgradeSession replaces the browser's session old, in which the user
+// just proved a second factor, by a new one with amr and a fresh
+// auth_time: a new secret (what an older copy of the cookie holds does
+// not gain the second factor), the same sid (the gateway sessions signed
+// in through the old one go on) and the same absolute end.
+func (s *Server) upgradeSession(w http.ResponseWriter, r *http.Request, old *session, u *User, amr []string) (*session, error) {
+	secret := randomID(32)
+	now := s.now()
+	d := sessionData{UserID: u.ID, AuthTime: now.Unix(), LastSeen: now.Unix(), AMR: amr, SID: old.sid()}
+	data, _ := json.Marshal(d)
+	rec := store.Token{
+		Kind: store.Session, ID: hashID(secret), Subject: u.ID, Data: data,
+		IssuedAt: now, ExpiresAt: old.expires,
+	}
+	if err := s.cfg.Store.CreateToken(r.Context(), rec); err != nil {
+		return nil, fmt.Errorf("storing the stepped-up session: %w", err)
+	}
+	if err := s.cfg.Store.RevokeToken(r.Context(), store.Session, old.id, now); err != nil && !errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("ending the session before the step-up: %w", err)
+	}
+	if err := s.cookies.set(w, s.cookies.session, secret, old.expires.Sub(now)); err != nil {
+		return nil, err
+	}
+	return &session{id: rec.ID, data: d, expires: rec.ExpiresAt}, nil
 }
 
 // loginSID is the sid of a login session (the ID token claim): derived
@@ -225,10 +265,14 @@ func (s *Server) endSession(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := r.Context()
 	id := hashID(secret)
+	sess := &session{id: id}
+	if rec, err := s.cfg.Store.GetToken(ctx, store.Session, id); err == nil {
+		json.Unmarshal(rec.Data, &sess.data) //nolint:errcheck // without its data, the sid is derived from the ID
+	}
 	if err := s.cfg.Store.RevokeToken(ctx, store.Session, id, s.now()); err != nil && !errors.Is(err, store.ErrNotFound) {
 		s.logger.Error("ending session", zapErr(err))
 	}
-	if n, err := s.cfg.Store.RevokeFamily(ctx, gatewaySessionFamily(loginSID(id)), s.now()); err != nil {
+	if n, err := s.cfg.Store.RevokeFamily(ctx, gatewaySessionFamily(sess.sid()), s.now()); err != nil {
 		s.logger.Error("ending the gateway sessions of a session", zapErr(err))
 	} else if n > 0 {
 		s.revoked(ctx)

@@ -327,6 +327,11 @@ func (s *Server) DeleteUser(ctx context.Context, username string) error {
 	if err := s.revokeSubject(ctx, rec.ID); err != nil {
 		return fmt.Errorf("user %q deleted, but ending what it was signed in with failed: %w", username, err)
 	}
+	// A local user's ID is the username: a user made later with the
+	// same name must not inherit these factors.
+	if _, err := s.cfg.Store.DeleteUserFactors(ctx, rec.ID); err != nil {
+		return fmt.Errorf("user %q deleted, but removing its second factors failed: %w", username, err)
+	}
 	s.localAccounts.forget()
 	s.logger.Info("user deleted", zapUser(username))
 	return nil

@@ -85,7 +85,8 @@ type App struct {
 
 	// Templates is a directory of page templates (layout.html,
 	// login.html, consent.html, logout.html, message.html, device.html,
-	// landing.html) that replace the embedded ones of the same name.
+	// landing.html, factor.html, factor_setup.html, recovery_codes.html)
+	// that replace the embedded ones of the same name.
 	Templates string `json:"templates,omitempty"`
 
 	// ProductName names the server on its pages: their titles and
@@ -111,6 +112,17 @@ type App struct {
 
 	// LoginWindow is the window of LoginAttempts. Default 15 minutes.
 	LoginWindow caddy.Duration `json:"login_window,omitempty"`
+
+	// RequireMFA makes every user sign in with a second factor: a code
+	// from a TOTP app, a recovery code, or an identity provider trusted
+	// with second factors (trust_mfa) that checked one. A user without
+	// one sets up a TOTP app right after the password.
+	RequireMFA bool `json:"require_mfa,omitempty"`
+
+	// RequireMFAGroups makes the users in any of these groups sign in
+	// with a second factor. A federated user's groups carry the
+	// provider's name: "corp:admins".
+	RequireMFAGroups []string `json:"require_mfa_groups,omitempty"`
 
 	// DeviceCodeLifetime is how long a device code (RFC 8628) can be
 	// approved and redeemed. Default 10 minutes.
@@ -257,6 +269,8 @@ func (a *App) Provision(ctx caddy.Context) error {
 		AccentColor:          a.AccentColor,
 		LoginAttempts:        a.LoginAttempts,
 		LoginWindow:          time.Duration(a.LoginWindow),
+		RequireMFA:           a.RequireMFA,
+		RequireMFAGroups:     a.RequireMFAGroups,
 		DeviceCodeLifetime:   time.Duration(a.DeviceCodeLifetime),
 		DevicePollInterval:   time.Duration(a.DevicePollInterval),
 		MaxBodyBytes:         a.MaxBodyBytes,

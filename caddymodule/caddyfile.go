@@ -50,6 +50,8 @@ func init() {
 //	    logo_url              <https url or path under the issuer>
 //	    accent_color          "#rrggbb"
 //	    login_limit           <attempts> <window>
+//	    require_mfa
+//	    require_mfa_groups    <group...>
 //	    device_code_lifetime  <duration>
 //	    device_poll_interval  <duration>
 //	    registration open|token|disabled {
@@ -90,6 +92,7 @@ func init() {
 //	        skip_consent
 //	        issue_refresh_tokens
 //	        require_par
+//	        require_mfa
 //	        post_logout_redirect_uris  <uri...>
 //	    }
 //	    identity_provider <name> oidc|github|ldap|<other> {
@@ -212,6 +215,14 @@ func parseGlobalOption(d *caddyfile.Dispenser, _ any) (any, error) {
 				return nil, d.Errf("login_limit window %q: want a duration such as 15m", args[1])
 			}
 			app.LoginAttempts, app.LoginWindow = n, caddy.Duration(w)
+		case "require_mfa":
+			if err := flag(d, &app.RequireMFA); err != nil {
+				return nil, err
+			}
+		case "require_mfa_groups":
+			if err := someArgs(d, &app.RequireMFAGroups); err != nil {
+				return nil, err
+			}
 		case "registration":
 			rc, err := parseRegistration(d)
 			if err != nil {
@@ -315,6 +326,8 @@ func parseClient(d *caddyfile.Dispenser) (*ClientConfig, error) {
 			err = flag(d, &c.IssueRefreshTokens)
 		case "require_par":
 			err = flag(d, &c.RequirePAR)
+		case "require_mfa":
+			err = flag(d, &c.RequireMFA)
 		case "post_logout_redirect_uris":
 			err = someArgs(d, &c.PostLogoutRedirectURIs)
 		default:

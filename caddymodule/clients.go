@@ -86,6 +86,11 @@ type ClientConfig struct {
 	// first (RFC 9126).
 	RequirePAR bool `json:"require_par,omitempty"`
 
+	// RequireMFA makes users sign in to this client with a second
+	// factor; a session signed in with a password alone is asked for
+	// one first.
+	RequireMFA bool `json:"require_mfa,omitempty"`
+
 	// PostLogoutRedirectURIs are where OpenID Connect RP-initiated logout
 	// may send the user back to.
 	PostLogoutRedirectURIs []string `json:"post_logout_redirect_uris,omitempty"`
@@ -159,7 +164,7 @@ func (cc *ClientConfig) build(repl *caddy.Replacer) (*authserver.Client, error) 
 		RedirectURIs: cc.RedirectURIs, Scopes: cc.Scopes, Audiences: cc.Audiences,
 		AccessTokenLifetime: time.Duration(cc.AccessTokenLifetime), IntrospectAny: cc.IntrospectAny,
 		RequirePKCE: cc.RequirePKCE, AllowPlainPKCE: cc.AllowPlainPKCE, SkipConsent: cc.SkipConsent,
-		IssueRefreshTokens: cc.IssueRefreshTokens, RequirePAR: cc.RequirePAR,
+		IssueRefreshTokens: cc.IssueRefreshTokens, RequirePAR: cc.RequirePAR, RequireMFA: cc.RequireMFA,
 		PostLogoutRedirectURIs: cc.PostLogoutRedirectURIs,
 	}
 	switch {

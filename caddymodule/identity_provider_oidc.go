@@ -36,6 +36,7 @@ func init() {
 //	    allow_domains <domain...>
 //	    allow_groups  <group...>
 //	    display_name  <text>
+//	    trust_mfa
 //	}
 type OIDCProvider struct {
 	// Name identifies the provider in URLs (/login/<name> and the
@@ -82,6 +83,13 @@ type OIDCProvider struct {
 	// AllowGroups, if not empty, admits only people in at least one of
 	// these groups, as the groups claim names them.
 	AllowGroups []string `json:"allow_groups,omitempty"`
+
+	// TrustMFA counts a sign-in at the provider as one with a second
+	// factor when its ID token's amr claim includes "mfa": such a person
+	// is not asked for a second factor here, and their tokens say acr
+	// "mfa". Only for a provider that checks second factors itself.
+	// Default: a sign-in there is a first factor only.
+	TrustMFA bool `json:"trust_mfa,omitempty"`
 
 	cfg       oidc.Config // with the placeholders replaced
 	connector *oidc.Connector
@@ -159,7 +167,7 @@ func (p *OIDCProvider) provision() error {
 
 // IdentityProvider returns the provider, its connector built.
 func (p *OIDCProvider) IdentityProvider() authserver.IdentityProvider {
-	return authserver.IdentityProvider{Name: p.Name, DisplayName: p.DisplayName, Redirect: p.connector}
+	return authserver.IdentityProvider{Name: p.Name, DisplayName: p.DisplayName, Redirect: p.connector, TrustMFA: p.TrustMFA}
 }
 
 // UnmarshalCaddyfile reads `oidc { … }`, the rest of an
@@ -188,6 +196,8 @@ func (p *OIDCProvider) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = someArgs(d, &p.AllowGroups)
 		case "display_name":
 			err = oneArg(d, &p.DisplayName)
+		case "trust_mfa":
+			err = flag(d, &p.TrustMFA)
 		default:
 			err = d.Errf("unrecognized oidc option %q", d.Val())
 		}

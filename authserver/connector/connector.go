@@ -39,6 +39,11 @@ type Identity struct {
 	// each with the provider's name and a colon before it, so that no
 	// provider's group passes for another's or for a configured one.
 	Groups []string
+	// AMR is how the provider says the person signed in there: its ID
+	// token's amr claim (RFC 8176 values such as "pwd", "otp", "mfa"),
+	// empty when it said nothing. The server counts "mfa" as a second
+	// factor only for a provider configured to be trusted with it.
+	AMR []string
 }
 
 // Redirect is a connector that signs people in at the provider: the

@@ -25,6 +25,7 @@ type Store interface {
 	SecretStore
 	ClientStore
 	UserStore
+	FactorStore
 	// Sweep deletes records that expired before now and reports how many
 	// of each kind went.
 	Sweep(ctx context.Context, now time.Time) (SweepResult, error)
@@ -290,4 +291,72 @@ type UserStore interface {
 	// deleting a user does. The records then show in RevokedAfter. An
 	// empty subject matches nothing.
 	RevokeSubjectTokens(ctx context.Context, subject string, now time.Time) (int64, error)
+}
+
+// FactorKind is the kind of a user's second factor (or passkey).
+type FactorKind string
+
+// Factor kinds.
+const (
+	// FactorTOTP is a time-based one-time password app (RFC 6238). A user
+	// has at most one.
+	FactorTOTP FactorKind = "totp"
+	// FactorWebAuthn is a WebAuthn authenticator or passkey. A user may
+	// have several.
+	FactorWebAuthn FactorKind = "webauthn"
+	// FactorRecoveryCodes is a user's set of single-use recovery codes.
+	// A user has at most one set.
+	FactorRecoveryCodes FactorKind = "recovery"
+)
+
+// Factor is one of a user's second factors. What it holds is the
+// authorization server's: Data is opaque to the store (an encrypted TOTP
+// secret, a WebAuthn credential, the hashes of recovery codes).
+type Factor struct {
+	// UserID is the ID of the user it belongs to.
+	UserID string
+	Kind   FactorKind
+	// ID is unique among the user's factors of the kind: "totp" and
+	// "recovery" for the one of their kind, the credential ID (base64url)
+	// for a WebAuthn credential.
+	ID string
+	// Name is what the user called it ("YubiKey 5", "Phone").
+	Name string
+	// Data is the kind's own state.
+	Data []byte
+	// Confirmed is false until the user proved the factor works (a TOTP
+	// app's first code): an unconfirmed factor does not count.
+	Confirmed bool
+	CreatedAt time.Time
+	// LastUsed is when the factor last signed the user in; zero if never.
+	LastUsed time.Time
+}
+
+// FactorStore keeps users' second factors.
+type FactorStore interface {
+	// CreateFactor stores f; ErrAlreadyExists if the user has a factor of
+	// that kind and ID.
+	CreateFactor(ctx context.Context, f Factor) error
+	// GetFactor returns one factor; ErrNotFound if there is none.
+	GetFactor(ctx context.Context, userID string, kind FactorKind, id string) (Factor, error)
+	// ListFactors returns the user's factors, ordered by kind, then
+	// CreatedAt, then ID (kinds and IDs byte-wise, whatever the
+	// database's collation).
+	ListFactors(ctx context.Context, userID string) ([]Factor, error)
+	// FindFactors returns the factors of a kind with an ID across all
+	// users (a WebAuthn credential ID names one credential, whoever
+	// holds it: a passkey sign-in starts from it), ordered by UserID
+	// (byte-wise, whatever the database's collation).
+	FindFactors(ctx context.Context, kind FactorKind, id string) ([]Factor, error)
+	// UpdateFactor runs update on the factor inside a transaction that
+	// excludes concurrent updates of it (so a TOTP step or a recovery
+	// code is spent once, whatever races) and stores the result; UserID,
+	// Kind and ID cannot change. An error from update aborts and is
+	// returned. ErrNotFound if there is none.
+	UpdateFactor(ctx context.Context, userID string, kind FactorKind, id string, update func(Factor) (Factor, error)) (Factor, error)
+	// DeleteFactor removes one factor; ErrNotFound if there is none.
+	DeleteFactor(ctx context.Context, userID string, kind FactorKind, id string) error
+	// DeleteUserFactors removes every factor of the user (when the user
+	// is deleted) and returns how many went.
+	DeleteUserFactors(ctx context.Context, userID string) (int64, error)
 }

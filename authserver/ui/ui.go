@@ -17,7 +17,7 @@ import (
 var embedded embed.FS
 
 // Pages lists the page templates; each is rendered inside layout.html.
-var Pages = []string{"login", "consent", "logout", "message", "device", "landing"}
+var Pages = []string{"login", "consent", "logout", "message", "device", "landing", "factor", "factor_setup", "recovery_codes"}
 
 // Templates holds the parsed pages.
 type Templates struct {
@@ -179,6 +179,24 @@ type Page struct {
 	Back *Link
 	// Links are the landing page's links.
 	Links []Link
+	// Factor is what the second-factor pages (factor, factor_setup,
+	// recovery_codes) ask for or show.
+	Factor *Factor
+}
+
+// Factor is what the second-factor pages ask for or show.
+type Factor struct {
+	// TOTP asks for a code from an authenticator app.
+	TOTP bool
+	// Recovery offers a recovery code instead.
+	Recovery bool
+	// QRCode is, while an authenticator app is set up, its key as a QR
+	// code: a data: URL of a PNG the server drew.
+	QRCode template.URL
+	// Secret is the same key as text, in groups of four, for typing.
+	Secret string
+	// RecoveryCodes are new recovery codes, shown once.
+	RecoveryCodes []string
 }
 
 // Link is a link a page shows.

@@ -130,6 +130,11 @@ func (c *Connector) callback(ctx context.Context, callbackURL string, query url.
 		Name:          prof.name,
 		Groups:        prof.groups,
 	}
+	// amr is read from the ID token only: it says how this sign-in
+	// happened, which the userinfo endpoint does not.
+	if amr, ok := idClaims.list("amr"); ok {
+		id.AMR = amr
+	}
 	if err := c.admit(id, prof.hostedDomain); err != nil {
 		return connector.Identity{}, err
 	}

@@ -96,6 +96,11 @@ func TestCallbackClaims(t *testing.T) {
 		{name: "groups as a string", id: with(complete, map[string]any{"groups": "eng"}),
 			want: with2(jane, func(i *connector.Identity) { i.Groups = []string{"eng"} })},
 		{name: "groups with other values", id: with(complete, map[string]any{"groups": []any{"eng", 7, "", nil, "ops"}}), want: jane},
+		{name: "amr from the ID token", id: with(complete, map[string]any{"amr": []string{"pwd", "otp", "mfa"}}),
+			want: with2(jane, func(i *connector.Identity) { i.AMR = []string{"pwd", "otp", "mfa"} })},
+		{name: "amr never from userinfo", id: with(complete, map[string]any{"groups": nil}),
+			userinfo: map[string]any{"sub": fakeSubject, "groups": []string{"eng", "ops"}, "amr": []string{"mfa"}},
+			want:     jane, wantUserinfo: 1},
 		{name: "claims mapping", configure: func(c *Config) {
 			c.Claims = ClaimNames{Username: "upn", Email: "mail", Name: "display_name", Groups: "roles"}
 		}, id: map[string]any{"upn": "jdoe", "mail": "jdoe@corp.example", "email_verified": true, "display_name": "Jane Doe",

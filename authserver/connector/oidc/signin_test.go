@@ -26,6 +26,7 @@ func TestSignIn(t *testing.T) {
 	alice := connector.Identity{
 		Subject: "alice", Username: "alice", Email: "alice@example.com", EmailVerified: true,
 		Name: "Alice Liddell", Groups: []string{"users", "admins"},
+		AMR: []string{"pwd"}, // the upstream (this server) says she signed in with a password
 	}
 	aliceNoGroups := alice
 	aliceNoGroups.Groups = nil
@@ -45,6 +46,7 @@ func TestSignIn(t *testing.T) {
 			c.Claims = ClaimNames{Username: "email", Name: "preferred_username", Groups: "roles"}
 		}, user: "alice", want: connector.Identity{
 			Subject: "alice", Username: "alice@example.com", Email: "alice@example.com", EmailVerified: true, Name: "alice",
+			AMR: []string{"pwd"},
 		}},
 		{name: "allowed domain, any case", configure: func(c *Config) { c.AllowDomains = []string{"EXAMPLE.com"} },
 			user: "alice", want: aliceNoGroups},

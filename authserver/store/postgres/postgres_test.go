@@ -206,6 +206,7 @@ func TestOpenErrorsHideThePassword(t *testing.T) {
 var laterObjects = map[int][]string{
 	2: {`DROP INDEX tokens_by_client`, `DROP TABLE clients`},
 	3: {`DROP INDEX tokens_by_subject`, `DROP TABLE users`},
+	4: {`DROP INDEX factors_by_id`, `DROP TABLE factors`},
 }
 
 // TestUpgradeFromOlderSchema opens databases left at each older schema
@@ -251,11 +252,18 @@ func TestUpgradeFromOlderSchema(t *testing.T) {
 			if n, err := s.RevokeSubjectTokens(ctx, "alice", time.Now()); err != nil || n != 1 {
 				t.Errorf("RevokeSubjectTokens on the migrated database = %d, %v; want the kept token", n, err)
 			}
+			factor := store.Factor{UserID: "alice", Kind: store.FactorWebAuthn, ID: "cred", Data: []byte{0, 1}, CreatedAt: time.Now()}
+			if err := s.CreateFactor(ctx, factor); err != nil {
+				t.Errorf("the migrated database has no factors table: %v", err)
+			}
+			if found, err := s.FindFactors(ctx, store.FactorWebAuthn, "cred"); err != nil || len(found) != 1 {
+				t.Errorf("FindFactors on the migrated database = %+v, %v; want the new factor", found, err)
+			}
 			var indexes int
 			err := s.DB().QueryRowContext(ctx, `SELECT COUNT(*) FROM pg_indexes WHERE schemaname = current_schema()
-				AND indexname IN ('tokens_by_client', 'tokens_by_subject', 'users_by_username', 'users_by_provider')`).Scan(&indexes)
-			if err != nil || indexes != 4 {
-				t.Errorf("the migrated database has %d of the 4 later indexes (%v)", indexes, err)
+				AND indexname IN ('tokens_by_client', 'tokens_by_subject', 'users_by_username', 'users_by_provider', 'factors_by_id')`).Scan(&indexes)
+			if err != nil || indexes != 5 {
+				t.Errorf("the migrated database has %d of the 5 later indexes (%v)", indexes, err)
 			}
 		})
 	}

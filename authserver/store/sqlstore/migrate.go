@@ -79,6 +79,24 @@ var migrations = [][]string{
 		`CREATE UNIQUE INDEX users_by_provider ON users (provider, provider_subject) WHERE provider <> ''`,
 		`CREATE INDEX tokens_by_subject ON tokens (subject)`,
 	},
+	// 4: users' second factors. user_id references no table: users from
+	// configuration are not stored, and they have factors too. The
+	// primary key serves a user's factors; factors_by_id finds a kind's
+	// ID across users (a passkey sign-in starts from the credential ID).
+	{
+		`CREATE TABLE factors (
+			user_id TEXT NOT NULL,
+			kind TEXT NOT NULL,
+			id TEXT NOT NULL,
+			name TEXT NOT NULL,
+			data BLOB,
+			confirmed BOOLEAN NOT NULL,
+			created_at BIGINT NOT NULL,
+			last_used BIGINT,
+			PRIMARY KEY (user_id, kind, id)
+		)`,
+		`CREATE INDEX factors_by_id ON factors (kind, id)`,
+	},
 }
 
 // SchemaVersion is the version the migrations above bring a database to.

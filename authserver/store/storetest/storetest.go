@@ -45,6 +45,14 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"UserDelete", testUserDelete},
 		{"UserList", testUserList},
 		{"RevokeSubjectTokens", testRevokeSubjectTokens},
+		{"FactorLookups", testFactorLookups},
+		{"FactorDuplicates", testFactorDuplicates},
+		{"FactorList", testFactorList},
+		{"FactorFind", testFactorFind},
+		{"FactorUpdate", testFactorUpdate},
+		{"FactorConcurrentSpend", testFactorConcurrentSpend},
+		{"FactorDelete", testFactorDelete},
+		{"DeleteUserFactors", testDeleteUserFactors},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
