@@ -96,9 +96,13 @@ func (s *Server) directoryLogin(w http.ResponseWriter, r *http.Request, lf login
 	}
 	now := s.now()
 	ip := s.cfg.ClientIP(r)
-	// Only the address is limited: which names exist is the directory's
-	// to know, and its own lockout policy applies to them.
-	if wait, ok := s.loginLimits.attempt("", ip, now); !ok {
+	// The name is limited as a local user's is, whether or not the
+	// directory has it (which only the directory knows), so that
+	// guesses spread over many addresses or over spellings the
+	// directory takes as one name stop here: before the directory's own
+	// lockout, if it has one, locks the account out for everyone.
+	name := directoryLimitKey(p.Name, lf.username)
+	if wait, ok := s.loginLimits.attempt(name, ip, now); !ok {
 		s.renderLogin(w, r, http.StatusTooManyRequests, lf, fmt.Sprintf("Too many failed sign-in attempts. Try again in %s.", roundUp(wait)))
 		return
 	}
@@ -119,8 +123,17 @@ func (s *Server) directoryLogin(w http.ResponseWriter, r *http.Request, lf login
 		s.renderLogin(w, r, http.StatusUnauthorized, lf, "Wrong username or password.")
 		return
 	}
-	s.loginLimits.byAddr.forgive(addressKey(ip), now)
+	s.loginLimits.succeed(name, ip, now)
 	s.finishProviderLogin(w, r, p, id, amrPassword, lf)
+}
+
+// directoryLimitKey is the failure limiter's key of a username typed for
+// the directory provider: the spellings a directory takes as one name
+// (LDAP compares uids without regard to case, surrounding spaces and
+// repeated inner ones) are one key, and no key is a local username
+// (which has no colon).
+func directoryLimitKey(provider, username string) string {
+	return "idp:" + provider + ":" + strings.ToLower(strings.Join(strings.Fields(username), " "))
 }
 
 // completeLogin signs u in and continues where the sign-in began: the

@@ -1,0 +1,561 @@
+package authserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"go/parser"
+	"go/token"
+	"io/fs"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/oauth2"
+
+	"github.com/authgate/authgate/authserver/connector"
+	"github.com/authgate/authgate/authserver/store"
+)
+
+// The security review of issue 13 (the server as an identity broker):
+// each test is an attack through real HTTP on the httptest harness, and
+// fails if the attack succeeds. Attacks that still succeed are skipped
+// with "BUG:" by review13Open; set AUTHGATE_REVIEW13_OPEN=1 to run them.
+
+// review13Open skips a test of an attack that still succeeds, unless
+// AUTHGATE_REVIEW13_OPEN is set.
+func review13Open(t *testing.T, bug string) {
+	t.Helper()
+	if os.Getenv("AUTHGATE_REVIEW13_OPEN") == "" {
+		t.Skip("BUG: " + bug)
+	}
+}
+
+// review13Who returns the subject b's session at e is signed in as, or "".
+func review13Who(e *testEnv, b *browser) string {
+	e.t.Helper()
+	return (&idpEnv{testEnv: e}).idpWho(b)
+}
+
+// review13Store is a store whose session records can be held back: while
+// gate is set, CreateToken of a session signals arrived and waits for
+// release, as a slow database would make it wait.
+type review13Store struct {
+	store.Store
+	mu      sync.Mutex
+	gate    bool
+	arrived chan struct{}
+	release chan struct{}
+}
+
+func (s *review13Store) hold() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.gate, s.arrived, s.release = true, make(chan struct{}), make(chan struct{})
+}
+
+func (s *review13Store) CreateToken(ctx context.Context, t store.Token) error {
+	s.mu.Lock()
+	held := s.gate && t.Kind == store.Session
+	if held {
+		s.gate = false
+	}
+	arrived, release := s.arrived, s.release
+	s.mu.Unlock()
+	if held {
+		close(arrived)
+		<-release
+	}
+	return s.Store.CreateToken(ctx, t)
+}
+
+// TestReview13FederatedGroupWithComma: the gateway joins a user's groups
+// with commas into X-Auth-Groups (and Remote-Groups), which upstreams
+// split on commas. A provider's group is namespaced ("corp:<group>") so
+// that it never passes for the operator's group; a group named
+// "eng,admins" at the provider (people can name groups at many
+// providers) would reach the upstream as "corp:eng" and "admins". No
+// federated group may carry a comma into the groups claim.
+func TestReview13FederatedGroupWithComma(t *testing.T) {
+	e := newIdpEnv(t, nil)
+	e.x.as(connector.Identity{Subject: "comma-1", Username: "mallory", Groups: []string{"eng,admins", "eng, admins", "ok"}})
+	c := e.idpClaims(e.idpCodeFlow(e.browser(), "X", "openid groups")["id_token"].(string))
+	for _, g := range c.Groups {
+		if strings.Contains(g, ",") {
+			t.Errorf("group %q has a comma: X-Auth-Groups would carry %q as a group of its own", g, strings.TrimSpace(g[strings.LastIndex(g, ",")+1:]))
+		}
+	}
+	if !slices.Contains(c.Groups, "x:ok") {
+		t.Errorf("groups = %q; want x:ok kept", c.Groups)
+	}
+	if rec, err := e.store.GetUserByProvider(context.Background(), "x", "comma-1"); err != nil || slices.ContainsFunc(rec.Groups, func(g string) bool { return strings.Contains(g, ",") }) {
+		t.Errorf("stored groups %q, %v", rec.Groups, err)
+	}
+}
+
+// TestReview13DirectoryGuessing: a directory account's password cannot
+// be guessed without bound by spreading the guesses over many addresses
+// and over spellings the directory takes as the same name (LDAP matches
+// uid without regard to case or surrounding spaces): the guesses are
+// counted per directory and name, as a local user's are, before the
+// directory is asked (which would otherwise also lock the account out at
+// the directory, for everyone).
+func TestReview13DirectoryGuessing(t *testing.T) {
+	e := newIdpEnv(t, func(c *Config) {
+		c.ClientIP = func(r *http.Request) string { return r.Header.Get("X-Test-Client") }
+	})
+	b := e.browser()
+	page := b.get("/login")
+	post := func(user, pass, addr string) response {
+		f := fields(page)
+		f.Set("idp", "corp")
+		f.Set("username", user)
+		f.Set("password", pass)
+		req, err := http.NewRequest(http.MethodPost, e.url("/login"), strings.NewReader(f.Encode()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("X-Test-Client", addr)
+		return e.do(b.client, req)
+	}
+	spellings := []string{"dana", "Dana", "DANA", " dana", "dana "}
+	for i := range 40 {
+		post(spellings[i%len(spellings)], "guess-"+randomID(4), fmt.Sprintf("192.0.2.%d", i+1))
+	}
+	if n := e.dir.callCount(); n > 5 {
+		t.Errorf("the directory was asked %d times for one name from 40 addresses; want at most the 5 attempts a name has", n)
+	}
+	// The window ends, and dana signs in.
+	e.clock.Advance(16 * time.Minute)
+	if r := post("dana", "dana-pw", "198.51.100.7"); !isPage(r, "Signed in") {
+		t.Errorf("dana after the window: %d %s", r.status, idpMain(r))
+	}
+}
+
+// TestReview13FederatedUsernameCase: a provider's usernames are unique
+// without regard to case (GitHub logins, LDAP uids, most OIDC
+// providers), and upstreams behind the gateway often look users up the
+// same way. When one person renames at the provider and another takes
+// the name in other letter case, the second must not get a username that
+// differs from the first's only in case (X-Auth-Username "x:Octocat" and
+// "x:octocat" are one account to such an upstream).
+func TestReview13FederatedUsernameCase(t *testing.T) {
+	e := newIdpEnv(t, nil)
+	for _, id := range []connector.Identity{{Subject: "case-1", Username: "Octocat"}, {Subject: "case-2", Username: "octocat"}} {
+		e.x.as(id)
+		b := e.browser()
+		if r := b.idpSignIn(b.get("/login"), "X"); !isPage(r, "Signed in") {
+			t.Fatalf("%s: %d %s", id.Username, r.status, idpMain(r))
+		}
+	}
+	_, first := e.idpUser("x", "case-1")
+	_, second := e.idpUser("x", "case-2")
+	if strings.EqualFold(first, second) {
+		t.Errorf("two people have the usernames %q and %q, one to a case-insensitive upstream", first, second)
+	}
+}
+
+// TestReview13ClientIDIsNoUsername: the subject of a client's
+// client-credentials tokens is its client ID, and a user's is their ID
+// (a local user's username). A configured client whose ID is a user's
+// would share the subject with that user: a policy naming the user
+// admits the client, and ending the user's sign-ins ends the client's
+// tokens. New refuses it, as AddUser refuses a username that is a
+// client's ID.
+func TestReview13ClientIDIsNoUsername(t *testing.T) {
+	t.Run("a configured user", func(t *testing.T) {
+		err := idpNew(t, func(c *Config) {
+			c.Clients = append(c.Clients, &Client{ID: "alice", Secret: PlainSecret("s"), GrantTypes: []string{GrantClientCredentials}})
+		})
+		if err == nil {
+			t.Error("a client with a configured user's name was accepted")
+		}
+	})
+	t.Run("a stored user", func(t *testing.T) {
+		e := signinEnv(t, nil)
+		ctx := context.Background()
+		if _, err := e.srv.AddUser(ctx, NewUser{Username: "dora", Password: carolStorePassword}); err != nil {
+			t.Fatal(err)
+		}
+		cfg := e.srv.cfg
+		cfg.Users = signinUsers(t)
+		cfg.Clients = append(append(testClients(), signinExtraClients()...),
+			&Client{ID: "dora", Secret: PlainSecret("dora-secret"), GrantTypes: []string{GrantClientCredentials}, Scopes: []string{"read"}})
+		if _, err := New(ctx, cfg); err == nil {
+			t.Error("a client with a stored user's name was accepted")
+		}
+	})
+}
+
+// TestReview13PasswordChangeDuringSignIn: a sign-in whose password was
+// checked just before an operator changed it (because it leaked) must not
+// leave a session: the change is to end everything signed in with the old
+// password, and the session, stored a moment after the change revoked the
+// user's records, is one of those.
+func TestReview13PasswordChangeDuringSignIn(t *testing.T) {
+	review13Open(t, "a sign-in with the old password that is storing its session while the password changes keeps the session (revokeSubject ran before the session existed, and nothing of a password change remains for currentSession to check)")
+	var st *review13Store
+	e := signinEnv(t, func(c *Config) {
+		st = &review13Store{Store: c.Store}
+		c.Store = st
+	})
+	ctx := context.Background()
+	if _, err := e.srv.AddUser(ctx, NewUser{Username: "dora", Password: carolStorePassword}); err != nil {
+		t.Fatal(err)
+	}
+	b := e.browser()
+	page := b.get(signinAuthorizeURL())
+	st.hold()
+	done := make(chan response)
+	go func() { done <- b.signIn(page, "dora", carolStorePassword) }()
+	select {
+	case <-st.arrived:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the sign-in never stored a session")
+	}
+	if err := e.srv.SetUserPassword(ctx, "dora", "a brand new pass phrase"); err != nil {
+		t.Fatal(err)
+	}
+	close(st.release)
+	<-done
+	if who := review13Who(e, b); who != "" {
+		t.Errorf("the browser that signed in with the old password is still signed in as %q after the password changed", who)
+	}
+}
+
+// TestReview13GatewaySessionAfterRevocation: the gateway starts its
+// session after redeeming the code; if the user's password changes (or
+// the user is disabled or deleted) between the two, the gateway session,
+// stored after the revocation, must not be active.
+func TestReview13GatewaySessionAfterRevocation(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		act  func(ctx context.Context, s *Server) error
+		open string
+	}{
+		{"disabled", func(ctx context.Context, s *Server) error { return s.SetUserDisabled(ctx, "dora", true) }, ""},
+		{"deleted", func(ctx context.Context, s *Server) error { return s.DeleteUser(ctx, "dora") }, ""},
+		{"password changed", func(ctx context.Context, s *Server) error { return s.SetUserPassword(ctx, "dora", "a brand new pass phrase") },
+			"a gateway session started after a password change revoked the sign-in it comes from stays active (GatewaySessionActive checks only that the user exists and is enabled, not that the login session of its sid was not revoked)"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.open != "" {
+				review13Open(t, tt.open)
+			}
+			e := pagesEnv(t)
+			ctx := context.Background()
+			if _, err := e.srv.AddUser(ctx, NewUser{Username: "dora", Password: carolStorePassword}); err != nil {
+				t.Fatal(err)
+			}
+			gc := e.srv.GatewayClient()
+			verifier := oauth2.GenerateVerifier()
+			push, err := gc.Push(ctx, url.Values{
+				"response_type": {"code"}, "redirect_uri": {pagesSite}, "scope": {"openid"}, "state": {"s"}, "nonce": {"n"},
+				"code_challenge": {oauth2.S256ChallengeFromVerifier(verifier)}, "code_challenge_method": {"S256"},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			b := e.browser()
+			q := e.callback(b.signIn(b.get(push), "dora", carolStorePassword), pagesSite)
+			cfg := oauth2.Config{ClientID: gc.ClientID, RedirectURL: pagesSite, Endpoint: oauth2.Endpoint{TokenURL: gc.TokenURL, AuthStyle: oauth2.AuthStyleInHeader}}
+			tok, err := cfg.Exchange(context.WithValue(ctx, oauth2.HTTPClient, gc.HTTPClient), q.Get("code"), oauth2.VerifierOption(verifier))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var claims IDTokenClaims
+			if err := e.verifyIDToken(tok.Extra("id_token").(string), GatewayClientID).Claims(&claims); err != nil {
+				t.Fatal(err)
+			}
+			if err := tt.act(ctx, e.srv); err != nil {
+				t.Fatal(err)
+			}
+			// The gateway's callback reaches StartSession only now.
+			id, err := e.srv.StartGatewaySession(ctx, claims.Subject, claims.SessionID, e.clock.Now().Add(time.Hour))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if active, err := e.srv.GatewaySessionActive(ctx, id); err != nil || active {
+				t.Errorf("the gateway session of a sign-in revoked before it started is active: %v %v", active, err)
+			}
+		})
+	}
+}
+
+// TestReview13RecreatedUserInheritsNothing: a username given again is a
+// new person. A stored user deleted and added again, and a configured
+// user removed from the configuration and then added to the store, get
+// none of what the earlier user of the name left: sessions, refresh and
+// access tokens, remembered consents.
+func TestReview13RecreatedUserInheritsNothing(t *testing.T) {
+	t.Run("deleted and added again", func(t *testing.T) {
+		e := signinEnv(t, nil)
+		ctx := context.Background()
+		if _, err := e.srv.AddUser(ctx, NewUser{Username: "dora", Password: carolStorePassword}); err != nil {
+			t.Fatal(err)
+		}
+		b, tok := e.usersSignIn("dora", carolStorePassword)
+		if err := e.srv.DeleteUser(ctx, "dora"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.srv.AddUser(ctx, NewUser{Username: "dora", Password: "another pass phrase"}); err != nil {
+			t.Fatal(err)
+		}
+		if who := review13Who(e, b); who != "" {
+			t.Errorf("the old browser session is signed in as %q", who)
+		}
+		if e.signinActive(tok.AccessToken) {
+			t.Error("the old access token is active")
+		}
+		if r := e.signinRefresh("app", tok.RefreshToken, ""); r.status != http.StatusBadRequest {
+			t.Errorf("the old refresh token: %d %s", r.status, r.body)
+		}
+		n := e.browser()
+		r := n.signIn(n.get(e.appConfig("openid", "offline_access").AuthCodeURL("st", oauth2.S256ChallengeOption(oauth2.GenerateVerifier()))), "dora", "another pass phrase")
+		if !isPage(r, "Allow access?") {
+			t.Errorf("the new dora was not asked for consent: %d %s", r.status, idpMain(r))
+		}
+	})
+	t.Run("configured, then stored", func(t *testing.T) {
+		e := signinEnv(t, nil)
+		b, tok := e.usersSignIn("carol", alicePassword)
+		rs := e.signinRestart(func(c *Config) {
+			c.Users = slices.DeleteFunc(c.Users, func(u *User) bool { return u.Username == "carol" })
+		})
+		if _, err := rs.srv.AddUser(context.Background(), NewUser{Username: "carol", Password: carolStorePassword}); err != nil {
+			t.Fatal(err)
+		}
+		if r := rs.postForm("/token", url.Values{"grant_type": {GrantRefreshToken}, "refresh_token": {tok.RefreshToken}, "client_id": {"app"}}, "", ""); r.status != http.StatusBadRequest {
+			t.Errorf("the configured carol's refresh token works for the stored carol: %d %s", r.status, r.body)
+		}
+		if r := rs.postForm("/introspect", url.Values{"token": {tok.AccessToken}}, "rs", "rs-secret"); r.json(t)["active"] == true {
+			t.Error("the configured carol's access token is active for the stored carol")
+		}
+		rb := rs.browser(b)
+		if q := e.callback(rb.get(signinAuthorizeURL("prompt", "none")), signinRedirect); q.Get("code") != "" {
+			t.Error("the configured carol's session signs the stored carol in")
+		}
+	})
+}
+
+// TestReview13NamesAreText: what operators, clients, providers and
+// federated people name (a provider's display name, the product name, a
+// federated user's username and name) is shown as text, never markup;
+// every page forbids scripts; and no page is made with text/template.
+func TestReview13NamesAreText(t *testing.T) {
+	const markup = `<img/src=x/onerror=alert(1)>`
+	e := newIdpEnv(t, func(c *Config) {
+		c.ProductName = "Bank <b>"
+		c.IdentityProviders[0].DisplayName = "X " + markup
+	})
+	e.x.as(connector.Identity{Subject: "xss-1", Username: markup, Name: markup, Email: "x@example.com", EmailVerified: true})
+	b := e.browser()
+	pages := map[string]response{"sign-in": b.get(signinAuthorizeURL("scope", "openid profile"))}
+	link, ok := idpLinks(pages["sign-in"])["X "+markup]
+	if !ok {
+		t.Fatalf("no escaped X link: %s", idpMain(pages["sign-in"]))
+	}
+	_, pages["consent"] = b.idpComplete(b.get(link))
+	pages["landing"] = b.get("/")
+	pages["sign-out"] = b.get("/logout")
+	for name, r := range pages {
+		body := string(r.body)
+		if strings.Contains(body, "<img/src") || strings.Contains(body, "<b>") {
+			t.Errorf("%s page: markup in the page: %s", name, body)
+		}
+		csp := r.header.Get("Content-Security-Policy")
+		if !strings.Contains(csp, "default-src 'none'") || strings.Contains(csp, "script-src") {
+			t.Errorf("%s page: Content-Security-Policy %q", name, csp)
+		}
+	}
+	if !strings.Contains(visibleText(pages["consent"].body), "x:"+markup) {
+		t.Errorf("the consent page does not show the username as text: %s", visibleText(pages["consent"].body))
+	}
+
+	// No Go file of the module renders a page with text/template.
+	fset := token.NewFileSet()
+	err := filepath.WalkDir("..", func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+			return err
+		}
+		f, err := parser.ParseFile(fset, path, nil, parser.ImportsOnly)
+		if err != nil {
+			return err
+		}
+		for _, imp := range f.Imports {
+			if imp.Path.Value == `"text/template"` {
+				t.Errorf("%s imports text/template", path)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestReview13SignOutLinkBack: the sign-out pages' link back goes to the
+// gateway's site only when authgate_site names a redirect URI the
+// gateway could push, and only with the gateway's client_id; anything an
+// attacker puts there (another host, credentials, a query, another
+// client) is neither named nor linked.
+func TestReview13SignOutLinkBack(t *testing.T) {
+	e := pagesEnv(t)
+	signedIn := e.signinSignedIn()
+	for _, bad := range []struct{ client, site string }{
+		{GatewayClientID, "https://evil.example/.authgate/callback"},
+		{GatewayClientID, "https://grafana.example.com@evil.example/.authgate/callback"},
+		{GatewayClientID, "https://evil.example#@grafana.example.com/.authgate/callback"},
+		{GatewayClientID, "https://grafana.example.com.evil.example/.authgate/callback"},
+		{GatewayClientID, "javascript://grafana.example.com/.authgate/callback"},
+		{GatewayClientID, "//evil.example/.authgate/callback"},
+		{"app", "https://evil.example/.authgate/callback"},
+	} {
+		q := url.Values{"client_id": {bad.client}, GatewaySiteParam: {bad.site}}
+		for who, b := range map[string]*browser{"signed in": signedIn, "signed out": e.browser()} {
+			r := b.get("/logout?" + q.Encode())
+			if strings.Contains(string(r.body), "evil.example") || strings.Contains(string(r.body), "javascript:") {
+				t.Errorf("%s, %s %q: the page names or links it: %s", who, bad.client, bad.site, idpMain(r))
+			}
+			if loc := r.header.Get("Location"); loc != "" {
+				t.Errorf("%s, %s %q: redirected to %s", who, bad.client, bad.site, loc)
+			}
+		}
+	}
+	// The signed-in browser confirms; the "Signed out" page links only to
+	// a host the gateway protects.
+	r := signedIn.get("/logout?" + url.Values{"client_id": {GatewayClientID}, GatewaySiteParam: {"https://evil.example/.authgate/callback"}}.Encode())
+	f := fields(r)
+	f.Set("decision", "logout")
+	f.Set(GatewaySiteParam, "https://evil.example/.authgate/callback")
+	if done := signedIn.post("/logout", f); strings.Contains(string(done.body), "evil.example") || done.header.Get("Location") != "" {
+		t.Errorf("the confirmed sign-out with a forged site: %d %s %s", done.status, done.header.Get("Location"), idpMain(done))
+	}
+}
+
+// TestReview13ForgedAppName: a browser, or any client, cannot make the
+// sign-in page say "Sign in to continue to Your Bank" with the gateway's
+// authgate_app_name: not on the gateway's client_id without PAR, not by
+// pushing as the gateway client over HTTP (only the gateway in this
+// process can), and not through the idp or login_hint parameters.
+func TestReview13ForgedAppName(t *testing.T) {
+	e := pagesEnv(t)
+	verifier := oauth2.GenerateVerifier()
+	params := url.Values{"client_id": {GatewayClientID}, "response_type": {"code"}, "redirect_uri": {pagesSite}, "scope": {"openid"},
+		"state": {"s"}, "code_challenge": {oauth2.S256ChallengeFromVerifier(verifier)}, "code_challenge_method": {"S256"},
+		GatewayAppNameParam: {"Your Bank"}}
+	if r := e.browser().get("/authorize?" + params.Encode()); strings.Contains(string(r.body), "Your Bank") || r.header.Get("Location") != "" {
+		t.Errorf("the gateway's client_id without PAR: %d %s %s", r.status, r.header.Get("Location"), idpMain(r))
+	}
+	for _, secret := range []string{"", "guess", e.srv.gatewaySecret} {
+		if r := e.postForm("/par", params, GatewayClientID, secret); r.status == http.StatusCreated {
+			t.Errorf("PAR as the gateway client over HTTP with secret %q: %d %s", secret, r.status, r.body)
+		}
+	}
+	for _, change := range [][]string{{"idp", "Your Bank"}, {"login_hint", "Your Bank"}} {
+		r := e.browser().get(signinAuthorizeURL(change...))
+		if strings.Contains(string(r.body), "continue to <span class=\"client\">Your Bank") {
+			t.Errorf("%s: %s", change[0], idpMain(r))
+		}
+	}
+}
+
+// TestReview13OpenRedirects: whatever return_to an attacker puts on the
+// sign-in page or the start of a provider sign-in, the browser is sent
+// back only to this server's origin.
+func TestReview13OpenRedirects(t *testing.T) {
+	e := newIdpEnv(t, nil)
+	issuer, _ := url.Parse(e.issuer)
+	for _, target := range []string{
+		"/..//evil.example/", "/.//evil.example/", "/%2F%2Fevil.example/", "/%5Cevil.example/", "/%09/evil.example/",
+		"/a/../..//evil.example/", "/\u3000/evil.example/", "/@evil.example/", "/;//evil.example/", "/?//evil.example",
+	} {
+		for _, how := range []string{"provider", "directory"} {
+			b := e.browser()
+			var r response
+			if how == "provider" {
+				_, r = b.idpComplete(b.get("/login/x?return_to=" + url.QueryEscape(target)))
+			} else {
+				r = b.idpDirectoryForm(b.get("/login?return_to="+url.QueryEscape(target)), "corp", "dana", "dana-pw")
+			}
+			loc := r.header.Get("Location")
+			if loc == "" {
+				continue // the "Signed in" page
+			}
+			u, err := url.Parse(loc)
+			if err != nil {
+				t.Errorf("%s, %q: Location %q does not parse", how, target, loc)
+				continue
+			}
+			if got := issuer.ResolveReference(u); got.Host != issuer.Host || got.Scheme != issuer.Scheme || strings.HasPrefix(loc, "//") || strings.HasPrefix(loc, "/\\") {
+				t.Errorf("%s, %q: sent to %q (%s)", how, target, loc, got)
+			}
+		}
+	}
+	// The idp parameter names a provider, never a place.
+	for _, idp := range []string{"https://evil.example/", "//evil.example", "../../evil", "x/../../evil"} {
+		r := e.browser().get(signinAuthorizeURL("idp", idp))
+		if loc := r.header.Get("Location"); loc != "" {
+			t.Errorf("idp=%q redirected to %s", idp, loc)
+		}
+	}
+}
+
+// TestReview13LocalProfilesRefused: what an operator types for a local
+// user goes into headers and pages: line breaks in a username, name or
+// group, and commas or spaces in a group, are refused.
+func TestReview13LocalProfilesRefused(t *testing.T) {
+	e := signinEnv(t, nil)
+	ctx := context.Background()
+	for _, nu := range []NewUser{
+		{Username: "eve\r\nX-Auth-Groups: admins", Password: carolStorePassword},
+		{Username: "eve", Password: carolStorePassword, Name: "Eve\r\nX-Auth-Groups: admins"},
+		{Username: "eve", Password: carolStorePassword, Groups: []string{"staff,admins"}},
+		{Username: "eve", Password: carolStorePassword, Groups: []string{"staff admins"}},
+		{Username: "eve", Password: carolStorePassword, Groups: []string{"staff\nadmins"}},
+		{Username: "eve", Password: carolStorePassword, Email: "eve@example.com\r\nBcc: x@example.com"},
+	} {
+		if _, err := e.srv.AddUser(ctx, nu); !errors.Is(err, ErrInvalidUser) {
+			t.Errorf("%+v: %v; want ErrInvalidUser", nu, err)
+		}
+	}
+}
+
+// TestReview13LookalikeUsernames: two usernames that look the same to a
+// person, or that an upstream's lookup treats as one (case, Unicode
+// compatibility forms, invisible characters, a colon look-alike that
+// passes for a federated user's "provider:name"), must not be two users:
+// AddUser refuses the second.
+func TestReview13LookalikeUsernames(t *testing.T) {
+	e := newIdpEnv(t, nil)
+	ctx := context.Background()
+	b := e.browser()
+	if r := b.idpSignIn(b.get("/login"), "X"); !isPage(r, "Signed in") { // x:octocat
+		t.Fatalf("%d %s", r.status, idpMain(r))
+	}
+	if _, err := e.srv.AddUser(ctx, NewUser{Username: "zoë", Password: carolStorePassword}); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{
+		"Alice", "ALICE", "ａｌｉｃｅ", "alice\u200b", "\u200balice", "ali\u00adce", "alice\u2060", "ali\u202ece",
+		"x\uff1aoctocat", "X\ufe55octocat", "zoe\u0308", "ZOË", "bob\u00a0", "alice\u3000",
+	} {
+		if _, err := e.srv.AddUser(ctx, NewUser{Username: name, Password: carolStorePassword}); err == nil {
+			t.Errorf("%q was added beside a user it looks like", name)
+			e.srv.DeleteUser(ctx, name) //nolint:errcheck
+		}
+	}
+	// Distinct names still are.
+	for _, name := range []string{"alice2", "zoe", "Zoë Ünïcode"} {
+		if _, err := e.srv.AddUser(ctx, NewUser{Username: name, Password: carolStorePassword}); err != nil {
+			t.Errorf("%q: %v", name, err)
+		}
+	}
+}
