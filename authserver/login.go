@@ -1,6 +1,7 @@
 package authserver
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -11,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/authgate/authgate/authserver/connector"
+	"github.com/authgate/authgate/authserver/store"
 	"github.com/authgate/authgate/authserver/ui"
 )
 
@@ -146,6 +148,9 @@ func (s *Server) completeLogin(w http.ResponseWriter, r *http.Request, lf loginF
 		s.errorPage(w, r, http.StatusInternalServerError, "You could not be signed in.")
 		return
 	}
+	if !s.passwordUnchanged(w, r, u, sess) {
+		return
+	}
 	s.logger.Info("signed in", append([]zap.Field{zapUser(u.Username)}, logFields...)...)
 	switch {
 	case lf.req != nil:
@@ -160,6 +165,29 @@ func (s *Server) completeLogin(w http.ResponseWriter, r *http.Request, lf loginF
 	default:
 		s.templates.Render(w, "message", http.StatusOK, ui.Page{Title: "Signed in", Message: "You are signed in as " + u.Username + "."})
 	}
+}
+
+// passwordUnchanged reports whether the stored password u signed in with
+// is still the user's now that the session is stored. A change in
+// between (an operator ending a leaked password's sign-ins) revoked the
+// user's sessions before this one existed: it is ended here, and the
+// page says so. The change stores the new hash before it revokes, so
+// either this check sees it or the revocation sees this session.
+func (s *Server) passwordUnchanged(w http.ResponseWriter, r *http.Request, u *User, sess *session) bool {
+	if u.storedHash == "" {
+		return true // a configured user, or one without a password here
+	}
+	rec, err := s.cfg.Store.GetUser(r.Context(), u.ID)
+	if err == nil && rec.PasswordHash == u.storedHash && !rec.Disabled {
+		return true
+	}
+	if err := s.cfg.Store.RevokeToken(r.Context(), store.Session, sess.id, s.now()); err != nil && !errors.Is(err, store.ErrNotFound) {
+		s.logger.Error("ending a session whose password changed", zapErr(err))
+	}
+	s.cookies.clear(w, s.cookies.session)
+	s.logger.Info("sign-in ended: the password changed meanwhile", zapUser(u.Username))
+	s.errorPage(w, r, http.StatusConflict, "Your password was changed while you were signing in. Sign in again with the new one.")
+	return false
 }
 
 // renderLogin shows the sign-in page, for the pending request of lf if
