@@ -17,9 +17,11 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/crypto/bcrypt"
 	"golang.org/x/oauth2"
 
 	"github.com/authgate/authgate/authserver/connector"
+	"github.com/authgate/authgate/authserver/password"
 	"github.com/authgate/authgate/authserver/store"
 )
 
@@ -644,5 +646,147 @@ func TestReview13LookalikeUsernames(t *testing.T) {
 		if _, err := e.srv.AddUser(ctx, NewUser{Username: name, Password: carolStorePassword}); err != nil {
 			t.Errorf("%q: %v", name, err)
 		}
+	}
+}
+
+// TestReview13RevocationReachesOtherInstances: disabling or deleting a
+// user on one instance reaches the gateways of another instance sharing
+// the store at its next poll: the user's access tokens and gateway
+// sessions are announced there, and the other instance itself refuses
+// the user's session, refresh token and access token at once.
+func TestReview13RevocationReachesOtherInstances(t *testing.T) {
+	for _, act := range []string{"disable", "delete"} {
+		t.Run(act, func(t *testing.T) {
+			e := signinEnv(t, nil)
+			ctx := context.Background()
+			if _, err := e.srv.AddUser(ctx, NewUser{Username: "dora", Password: carolStorePassword}); err != nil {
+				t.Fatal(err)
+			}
+			other := e.signinRestart(nil)
+			var heard revocationLog
+			heard.subscribe(other.srv)
+			b, tok := e.usersSignIn("dora", carolStorePassword)
+			gw, err := other.srv.StartGatewaySession(ctx, "dora", "", e.clock.Now().Add(time.Hour))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if act == "disable" {
+				err = e.srv.SetUserDisabled(ctx, "dora", true)
+			} else {
+				err = e.srv.DeleteUser(ctx, "dora")
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := other.srv.PollRevocations(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if !heard.heard(jti(t, tok.AccessToken), gw) {
+				t.Errorf("the other instance's gateways did not hear of the access token and the gateway session: %+v", heard.jtis)
+			}
+			if _, err := other.srv.VerifyAccessToken(ctx, tok.AccessToken); err == nil {
+				t.Error("the other instance accepts the access token")
+			}
+			if active, _ := other.srv.GatewaySessionActive(ctx, gw); active {
+				t.Error("the other instance's gateway session is active")
+			}
+			if r := other.postForm("/token", url.Values{"grant_type": {GrantRefreshToken}, "refresh_token": {tok.RefreshToken}, "client_id": {"app"}}, "", ""); r.status != http.StatusBadRequest {
+				t.Errorf("the refresh token at the other instance: %d %s", r.status, r.body)
+			}
+			if q := e.callback(other.browser(b).get(signinAuthorizeURL("prompt", "none")), signinRedirect); q.Get("code") != "" {
+				t.Error("the session signs in at the other instance")
+			}
+		})
+	}
+}
+
+// TestReview13LocalAccountsCache: whether the sign-in page shows the
+// password form (local accounts exist) is remembered for a minute, per
+// instance; it never decides who signs in: a user disabled on another
+// instance cannot sign in here while this instance still shows the form.
+// (A local account added on another instance gets the form here only
+// after that minute: a delay, not a way in.)
+func TestReview13LocalAccountsCache(t *testing.T) {
+	x := newIdpRedirect(t, idpOctocat)
+	e := newEnv(t, func(c *Config) {
+		c.Users = nil
+		c.IdentityProviders = []IdentityProvider{{Name: "x", DisplayName: "X", Redirect: x}}
+	})
+	ctx := context.Background()
+	other := e.signinRestart(func(c *Config) { c.Users = nil })
+	if r := e.browser().get("/login"); isSignInPage(r) {
+		t.Fatalf("a password form without local accounts: %s", idpMain(r))
+	}
+	if _, err := other.srv.AddUser(ctx, NewUser{Username: "dora", Password: carolStorePassword}); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Advance(2 * time.Minute)
+	signIn := func() response {
+		b := e.browser()
+		page := b.get("/login")
+		if !isSignInPage(page) {
+			t.Fatalf("no password form a minute after a local account appeared elsewhere: %s", idpMain(page))
+		}
+		return b.signIn(page, "dora", carolStorePassword)
+	}
+	if r := signIn(); !isPage(r, "Signed in") {
+		t.Errorf("dora: %d %s", r.status, idpMain(r))
+	}
+	if err := other.srv.SetUserDisabled(ctx, "dora", true); err != nil {
+		t.Fatal(err)
+	}
+	if r := signIn(); isPage(r, "Signed in") {
+		t.Error("a user disabled on another instance signs in here")
+	}
+}
+
+// TestReview13StoredUsernamesByTiming: a wrong password costs the same
+// whether the username is a stored user's or no one's, or the time of
+// the answer tells which stored usernames exist. An unknown name is
+// checked against a configured user's hash when there is one (a bcrypt
+// hash, as `caddy hash-password` makes, cost 14 by default: about a
+// second), a stored user's password with argon2id (tens of
+// milliseconds).
+func TestReview13StoredUsernamesByTiming(t *testing.T) {
+	review13Open(t, "with configured users, an unknown username costs a configured user's (bcrypt) hash and a stored user's wrong password an argon2id check: their times differ by the ratio of the two costs, which tells the stored usernames (the per-name failure limit, which only existing names get, tells them too)")
+	slow, err := bcrypt.GenerateFromPassword([]byte("configured-pw"), 12)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := password.Parse(string(slow))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, func(c *Config) {
+		c.Users = []*User{{Username: "admin", Password: h}}
+		c.ClientIP = func(r *http.Request) string { return r.Header.Get("X-Test-Client") }
+	})
+	if _, err := e.srv.AddUser(context.Background(), NewUser{Username: "dora", Password: carolStorePassword}); err != nil {
+		t.Fatal(err)
+	}
+	b := e.browser()
+	page := b.get("/login")
+	n := 0
+	timed := func(user string) time.Duration {
+		best := time.Hour
+		for range 3 {
+			n++
+			f := fields(page)
+			f.Set("username", user)
+			f.Set("password", "wrong password "+randomID(4))
+			req, _ := http.NewRequest(http.MethodPost, e.url("/login"), strings.NewReader(f.Encode()))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.Header.Set("X-Test-Client", fmt.Sprintf("198.51.100.%d", n))
+			start := time.Now()
+			if r := e.do(b.client, req); r.status != http.StatusUnauthorized {
+				t.Fatalf("%s: %d", user, r.status)
+			}
+			best = min(best, time.Since(start))
+		}
+		return best
+	}
+	stored, unknown := timed("dora"), timed("nobody-"+randomID(4))
+	if ratio := float64(max(stored, unknown)) / float64(min(stored, unknown)); ratio > 3 {
+		t.Errorf("a stored user's wrong password takes %v, an unknown name's %v", stored, unknown)
 	}
 }
