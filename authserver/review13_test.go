@@ -786,3 +786,73 @@ func TestReview13StoredUsernamesByTiming(t *testing.T) {
 		t.Errorf("a stored user's wrong password takes %v, an unknown name's %v", stored, unknown)
 	}
 }
+
+// TestReview13FederatedNeverLocal: a person at a provider whose username
+// and verified email are a local user's (alice, alice@example.com) signs
+// in as a user of their own: not alice's subject, groups or remembered
+// consent, and alice's session is not theirs.
+func TestReview13FederatedNeverLocal(t *testing.T) {
+	e := newIdpEnv(t, nil)
+	alice := e.signinSignedIn() // alice's consent to app for openid is remembered
+	if who := e.idpWho(alice); who != "alice" {
+		t.Fatalf("alice is signed in as %q", who)
+	}
+	e.x.as(connector.Identity{Subject: "alice", Username: "alice", Email: "alice@example.com", EmailVerified: true, Name: "Alice Liddell"})
+	b := e.browser()
+	r := b.idpSignIn(b.get(signinAuthorizeURL()), "X")
+	if !isPage(r, "Allow access?") {
+		t.Errorf("the provider's alice got alice's consent: %d %s", r.status, idpMain(r))
+	}
+	c := e.idpClaims(e.idpCodeFlow(e.browser(), "X", "openid profile email groups")["id_token"].(string))
+	if c.Subject == "alice" || c.PreferredUsername == "alice" || slices.Contains(c.Groups, "admins") {
+		t.Errorf("the provider's alice is the local alice: %+v", c)
+	}
+	if who := e.idpWho(alice); who != "alice" {
+		t.Errorf("the local alice's session became %q", who)
+	}
+}
+
+// TestReview13GatewaySignOutThenBackIn: signing out of one gateway site
+// (which ends that gateway session only, and asks before ending the
+// sign-in here) must not keep the person out of gateway sites for the
+// rest of their sign-in: a gateway session started afterwards through
+// the same sign-in (the same sid), at that site again or another, is
+// active.
+func TestReview13GatewaySignOutThenBackIn(t *testing.T) {
+	e := pagesEnv(t)
+	ctx := context.Background()
+	b := e.signinSignedIn()
+	gc := e.srv.GatewayClient()
+	verifier := oauth2.GenerateVerifier()
+	push, err := gc.Push(ctx, url.Values{
+		"response_type": {"code"}, "redirect_uri": {pagesSite}, "scope": {"openid"}, "state": {"s"}, "nonce": {"n"},
+		"code_challenge": {oauth2.S256ChallengeFromVerifier(verifier)}, "code_challenge_method": {"S256"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := e.callback(b.get(push), pagesSite)
+	cfg := oauth2.Config{ClientID: gc.ClientID, RedirectURL: pagesSite, Endpoint: oauth2.Endpoint{TokenURL: gc.TokenURL, AuthStyle: oauth2.AuthStyleInHeader}}
+	tok, err := cfg.Exchange(context.WithValue(ctx, oauth2.HTTPClient, gc.HTTPClient), q.Get("code"), oauth2.VerifierOption(verifier))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var claims IDTokenClaims
+	if err := e.verifyIDToken(tok.Extra("id_token").(string), GatewayClientID).Claims(&claims); err != nil {
+		t.Fatal(err)
+	}
+	first, err := e.srv.StartGatewaySession(ctx, claims.Subject, claims.SessionID, e.clock.Now().Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.srv.EndGatewaySession(ctx, first); err != nil { // signing out of the site
+		t.Fatal(err)
+	}
+	again, err := e.srv.StartGatewaySession(ctx, claims.Subject, claims.SessionID, e.clock.Now().Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if active, err := e.srv.GatewaySessionActive(ctx, again); err != nil || !active {
+		t.Errorf("a gateway session started through the same sign-in after signing out of a site is not active (%v)", err)
+	}
+}

@@ -229,3 +229,33 @@ func TestReview13LDAPInClearText(t *testing.T) {
 		t.Errorf("warned of %q; want the remote directory without StartTLS alone", warned)
 	}
 }
+
+// TestReview13GatewaySignOutStaySignedIn: a person who signs out of a
+// gateway site and, asked by the sign-in service, stays signed in there
+// (the "Stay signed in" button, then "Back to" the site), signs in to the
+// site again at once: before, the gateway session that sign-in started
+// was stored ended (the first one's end marked the whole sign-in's
+// family), and the browser went round between the site and the sign-in
+// service.
+func TestReview13GatewaySignOutStaySignedIn(t *testing.T) {
+	g := startGateway(t, pagesOptions, `accept bearer`, `
+			accept session
+			name "Grafana"`)
+	b := newBrowser(g.testCaddy)
+	if r := b.signInThroughGateway(g.app + "/page"); !strings.Contains(string(r.body), "sub=alice ") {
+		t.Fatalf("sign-in through the gateway: %d %s", r.status, r.body)
+	}
+	out := b.get(g.app + "/.authgate/logout")
+	confirm := b.get(out.header.Get("Location"))
+	if !isPage(confirm, "Sign out?") {
+		t.Fatalf("the sign-out page: %d %s", confirm.status, confirm.body)
+	}
+	f := fields(confirm)
+	f.Set("decision", "stay")
+	if stayed := b.post("/logout", f); !isPage(stayed, "Still signed in") {
+		t.Fatalf("staying signed in: %d %s", stayed.status, stayed.body)
+	}
+	if r := b.signInThroughGateway(g.app + "/page"); !strings.Contains(string(r.body), "sub=alice ") {
+		t.Errorf("back at the site after staying signed in: %d %s %s", r.status, r.header.Get("Location"), r.body)
+	}
+}
