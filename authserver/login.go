@@ -182,11 +182,21 @@ func (s *Server) passwordUnchanged(w http.ResponseWriter, r *http.Request, u *Us
 		return true
 	}
 	if err := s.cfg.Store.RevokeToken(r.Context(), store.Session, sess.id, s.now()); err != nil && !errors.Is(err, store.ErrNotFound) {
-		s.logger.Error("ending a session whose password changed", zapErr(err))
+		s.logger.Error("ending a session whose user changed", zapErr(err))
 	}
 	s.cookies.clear(w, s.cookies.session)
-	s.logger.Info("sign-in ended: the password changed meanwhile", zapUser(u.Username))
-	s.errorPage(w, r, http.StatusConflict, "Your password was changed while you were signing in. Sign in again with the new one.")
+	switch {
+	case err != nil && !errors.Is(err, store.ErrNotFound):
+		s.logger.Error("checking the user after signing in", zapErr(err))
+		s.errorPage(w, r, http.StatusServiceUnavailable, "You could not be signed in. Try again later.")
+	case err == nil && rec.PasswordHash != u.storedHash:
+		s.logger.Info("sign-in ended: the password changed meanwhile", zapUser(u.Username))
+		s.errorPage(w, r, http.StatusConflict, "Your password was changed while you were signing in. Sign in again with the new one.")
+	default: // disabled or deleted meanwhile
+		s.logger.Info("sign-in ended: the user was disabled or deleted meanwhile", zapUser(u.Username))
+		s.templates.Render(w, "message", http.StatusForbidden, ui.Page{Title: "You cannot sign in here",
+			Error: "This account is disabled.", Message: "Ask the people who run this site for access."})
+	}
 	return false
 }
 

@@ -216,29 +216,48 @@ func TestReview13ClientIDIsNoUsername(t *testing.T) {
 }
 
 // TestReview13PasswordChangeDuringSignIn: a sign-in whose password was
-// checked just before an operator changed it (because it leaked) must not
-// leave a session: the change is to end everything signed in with the old
-// password, and the session, stored a moment after the change revoked the
-// user's records, is one of those.
+// checked just before an operator changed it (because it leaked), or
+// disabled the user, must not leave a session: the change is to end
+// everything signed in with the old password, and the session, stored a
+// moment after the change revoked the user's records, is one of those.
 func TestReview13PasswordChangeDuringSignIn(t *testing.T) {
-	var st *review13Store
-	e := signinEnv(t, func(c *Config) {
-		st = &review13Store{Store: c.Store}
-		c.Store = st
-	})
-	ctx := context.Background()
-	if _, err := e.srv.AddUser(ctx, NewUser{Username: "dora", Password: carolStorePassword}); err != nil {
-		t.Fatal(err)
-	}
-	b := e.browser()
-	page := b.get(signinAuthorizeURL())
-	st.during(t, store.Session, func() response { return b.signIn(page, "dora", carolStorePassword) }, func() {
-		if err := e.srv.SetUserPassword(ctx, "dora", "a brand new pass phrase"); err != nil {
-			t.Error(err)
-		}
-	})
-	if who := review13Who(e, b); who != "" {
-		t.Errorf("the browser that signed in with the old password is still signed in as %q after the password changed", who)
+	for _, tt := range []struct {
+		name   string
+		act    func(ctx context.Context, s *Server) error
+		status int
+	}{
+		{"password changed", func(ctx context.Context, s *Server) error { return s.SetUserPassword(ctx, "dora", "a new pass phrase") }, http.StatusConflict},
+		{"disabled", func(ctx context.Context, s *Server) error { return s.SetUserDisabled(ctx, "dora", true) }, http.StatusForbidden},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var st *review13Store
+			e := signinEnv(t, func(c *Config) {
+				st = &review13Store{Store: c.Store}
+				c.Store = st
+			})
+			ctx := context.Background()
+			if _, err := e.srv.AddUser(ctx, NewUser{Username: "dora", Password: carolStorePassword}); err != nil {
+				t.Fatal(err)
+			}
+			b := e.browser()
+			page := b.get(signinAuthorizeURL())
+			r := st.during(t, store.Session, func() response { return b.signIn(page, "dora", carolStorePassword) }, func() {
+				if err := tt.act(ctx, e.srv); err != nil {
+					t.Error(err)
+				}
+			})
+			if r.status != tt.status || r.header.Get("Location") != "" {
+				t.Errorf("the sign-in answered %d %s %s; want %d", r.status, r.header.Get("Location"), idpMain(r), tt.status)
+			}
+			if tt.name == "disabled" {
+				if err := e.srv.SetUserDisabled(ctx, "dora", false); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if who := review13Who(e, b); who != "" {
+				t.Errorf("the browser that signed in before the change is signed in as %q", who)
+			}
+		})
 	}
 }
 
