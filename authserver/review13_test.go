@@ -875,3 +875,32 @@ func TestReview13GatewaySignOutThenBackIn(t *testing.T) {
 		t.Errorf("a gateway session started through the same sign-in after signing out of a site is not active (%v)", err)
 	}
 }
+
+// TestReview13RegisteredClientNameIsText: a client that registered
+// itself names itself: markup in its name is text on the sign-in,
+// consent and sign-out pages, which mark the name unverified and show
+// where the answer goes.
+func TestReview13RegisteredClientNameIsText(t *testing.T) {
+	e := newEnv(t, svcOpenRegistration)
+	const name = `<img/src=x/onerror=alert(1)> Your Bank`
+	reg := e.svcRegister(map[string]any{"client_name": name, "redirect_uris": []string{"http://127.0.0.1:7777/cb"},
+		"token_endpoint_auth_method": "none", "grant_types": []string{"authorization_code"}, "response_types": []string{"code"}}, "")
+	if reg.status != http.StatusCreated {
+		t.Fatalf("registering: %d %s", reg.status, reg.body)
+	}
+	id := reg.json(t)["client_id"].(string)
+	verifier := oauth2.GenerateVerifier()
+	q := url.Values{"client_id": {id}, "redirect_uri": {"http://127.0.0.1:7777/cb"}, "response_type": {"code"}, "state": {"s"},
+		"code_challenge": {oauth2.S256ChallengeFromVerifier(verifier)}, "code_challenge_method": {"S256"}}
+	b := e.browser()
+	login := b.get("/authorize?" + q.Encode())
+	consent := b.signIn(login, "alice", alicePassword)
+	for what, r := range map[string]response{"sign-in": login, "consent": consent, "sign-out": b.get("/logout?client_id=" + url.QueryEscape(id))} {
+		if strings.Contains(string(r.body), "<img") {
+			t.Errorf("%s page: markup: %s", what, idpMain(r))
+		}
+		if text := visibleText(r.body); !strings.Contains(text, "unverified") || !strings.Contains(text, "127.0.0.1") {
+			t.Errorf("%s page: the name is not marked unverified with its host: %s", what, text)
+		}
+	}
+}
