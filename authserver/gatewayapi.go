@@ -101,9 +101,21 @@ func (s *Server) GatewaySessionActive(ctx context.Context, id string) (bool, err
 }
 
 // EndGatewaySession ends a gateway session on every instance: this one at
-// once, the others through the revocation feed.
+// once, the others through the revocation feed. The session leaves the
+// family of its login session as it ends: a family with a revoked member
+// has every record stored into it afterwards revoked (which ends the
+// gateway sessions a gateway starts after the login session ended), and
+// signing out of one site is not ending the sign-in, through which the
+// person may sign in to that site again, or another.
 func (s *Server) EndGatewaySession(ctx context.Context, id string) error {
-	err := s.cfg.Store.RevokeToken(ctx, store.GatewaySession, id, s.now())
+	now := s.now()
+	_, err := s.cfg.Store.UpdateToken(ctx, store.GatewaySession, id, func(t store.Token) (store.Token, error) {
+		if t.RevokedAt.IsZero() {
+			t.RevokedAt = now
+		}
+		t.FamilyID = ""
+		return t, nil
+	})
 	if errors.Is(err, store.ErrNotFound) {
 		return nil
 	}

@@ -1,6 +1,7 @@
 package authserver
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -11,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/authgate/authgate/authserver/connector"
+	"github.com/authgate/authgate/authserver/store"
 	"github.com/authgate/authgate/authserver/ui"
 )
 
@@ -96,9 +98,13 @@ func (s *Server) directoryLogin(w http.ResponseWriter, r *http.Request, lf login
 	}
 	now := s.now()
 	ip := s.cfg.ClientIP(r)
-	// Only the address is limited: which names exist is the directory's
-	// to know, and its own lockout policy applies to them.
-	if wait, ok := s.loginLimits.attempt("", ip, now); !ok {
+	// The name is limited as a local user's is, whether or not the
+	// directory has it (which only the directory knows), so that
+	// guesses spread over many addresses or over spellings the
+	// directory takes as one name stop here: before the directory's own
+	// lockout, if it has one, locks the account out for everyone.
+	name := directoryLimitKey(p.Name, lf.username)
+	if wait, ok := s.loginLimits.attempt(name, ip, now); !ok {
 		s.renderLogin(w, r, http.StatusTooManyRequests, lf, fmt.Sprintf("Too many failed sign-in attempts. Try again in %s.", roundUp(wait)))
 		return
 	}
@@ -119,8 +125,17 @@ func (s *Server) directoryLogin(w http.ResponseWriter, r *http.Request, lf login
 		s.renderLogin(w, r, http.StatusUnauthorized, lf, "Wrong username or password.")
 		return
 	}
-	s.loginLimits.byAddr.forgive(addressKey(ip), now)
+	s.loginLimits.succeed(name, ip, now)
 	s.finishProviderLogin(w, r, p, id, amrPassword, lf)
+}
+
+// directoryLimitKey is the failure limiter's key of a username typed for
+// the directory provider: the spellings a directory takes as one name
+// (LDAP compares uids without regard to case, surrounding spaces and
+// repeated inner ones) are one key, and no key is a local username
+// (which has no colon).
+func directoryLimitKey(provider, username string) string {
+	return "idp:" + provider + ":" + strings.ToLower(strings.Join(strings.Fields(username), " "))
 }
 
 // finishLogin signs u in with amr (through provider, if not empty) and
@@ -131,6 +146,9 @@ func (s *Server) finishLogin(w http.ResponseWriter, r *http.Request, lf loginFor
 	if err != nil {
 		s.logger.Error("starting session", zapErr(err))
 		s.errorPage(w, r, http.StatusInternalServerError, "You could not be signed in.")
+		return
+	}
+	if !s.passwordUnchanged(w, r, u, sess) {
 		return
 	}
 	s.logger.Info("signed in", s.signInFields(r, u, provider, amr)...)
@@ -155,6 +173,39 @@ func (s *Server) continueSignedIn(w http.ResponseWriter, r *http.Request, lf log
 	default:
 		s.templates.Render(w, "message", http.StatusOK, ui.Page{Title: "Signed in", Message: "You are signed in as " + u.Username + "."})
 	}
+}
+
+// passwordUnchanged reports whether the stored password u signed in with
+// is still the user's now that the session is stored. A change in
+// between (an operator ending a leaked password's sign-ins) revoked the
+// user's sessions before this one existed: it is ended here, and the
+// page says so. The change stores the new hash before it revokes, so
+// either this check sees it or the revocation sees this session.
+func (s *Server) passwordUnchanged(w http.ResponseWriter, r *http.Request, u *User, sess *session) bool {
+	if u.storedHash == "" {
+		return true // a configured user, or one without a password here
+	}
+	rec, err := s.cfg.Store.GetUser(r.Context(), u.ID)
+	if err == nil && rec.PasswordHash == u.storedHash && !rec.Disabled {
+		return true
+	}
+	if err := s.cfg.Store.RevokeToken(r.Context(), store.Session, sess.id, s.now()); err != nil && !errors.Is(err, store.ErrNotFound) {
+		s.logger.Error("ending a session whose user changed", zapErr(err))
+	}
+	s.cookies.clear(w, s.cookies.session)
+	switch {
+	case err != nil && !errors.Is(err, store.ErrNotFound):
+		s.logger.Error("checking the user after signing in", zapErr(err))
+		s.errorPage(w, r, http.StatusServiceUnavailable, "You could not be signed in. Try again later.")
+	case err == nil && rec.PasswordHash != u.storedHash:
+		s.logger.Info("sign-in ended: the password changed meanwhile", zapUser(u.Username))
+		s.errorPage(w, r, http.StatusConflict, "Your password was changed while you were signing in. Sign in again with the new one.")
+	default: // disabled or deleted meanwhile
+		s.logger.Info("sign-in ended: the user was disabled or deleted meanwhile", zapUser(u.Username))
+		s.templates.Render(w, "message", http.StatusForbidden, ui.Page{Title: "You cannot sign in here",
+			Error: "This account is disabled.", Message: "Ask the people who run this site for access."})
+	}
+	return false
 }
 
 // renderLogin shows the sign-in page, for the pending request of lf if

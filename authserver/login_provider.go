@@ -349,7 +349,7 @@ func (s *Server) federatedUser(ctx context.Context, provider string, id connecto
 		// user's random ID, which no one can take before. All are taken
 		// when this person's first sign-in is happening twice at once:
 		// then the other one's user is found next time round.
-		for _, name := range []string{federatedUsername(provider, id), provider + ":" + id.Subject, provider + ":" + rec.ID} {
+		for _, name := range []string{federatedUsername(provider, id), provider + ":" + strings.ToLower(id.Subject), provider + ":" + rec.ID} {
 			rec.Username = name
 			if err = s.cfg.Store.CreateUser(ctx, rec); !errors.Is(err, store.ErrAlreadyExists) {
 				break
@@ -385,7 +385,8 @@ const (
 // let someone past a rule that excludes a group). Control characters and
 // bidirectional overrides leave the name, which is cut to maxNameBytes;
 // an email that is not plausibly one is dropped; a group that is empty,
-// too long or not printable is dropped, and repeats are dropped.
+// too long, not printable or with a comma (the separator of the groups
+// headers) is dropped, and repeats are dropped.
 func cleanIdentity(id connector.Identity) (connector.Identity, error) {
 	switch {
 	case id.Subject == "":
@@ -407,7 +408,10 @@ func cleanIdentity(id connector.Identity) (connector.Identity, error) {
 	}
 	groups := make([]string, 0, len(id.Groups))
 	for _, g := range id.Groups {
-		if g != "" && len(g) <= maxGroupBytes && printable(g) && !slices.Contains(groups, g) {
+		// A comma would split the group in two where the gateway joins
+		// groups with commas (X-Auth-Groups, Remote-Groups): "eng,admins"
+		// would reach the upstream as "corp:eng" and "admins".
+		if g != "" && len(g) <= maxGroupBytes && printable(g) && !strings.Contains(g, ",") && !slices.Contains(groups, g) {
 			groups = append(groups, g)
 		}
 	}
@@ -438,12 +442,17 @@ func cutUTF8(s string, n int) string {
 // a colon, and the provider's username of the person, or their subject
 // when the username is missing, long, or has anything but visible
 // characters (spaces, controls, zero-width or direction-changing
-// characters that make one name look like another).
+// characters that make one name look like another), in lower case.
+// Providers' usernames are unique whatever their case (GitHub logins,
+// LDAP uids, most OpenID providers' usernames), and so are an upstream's
+// lookups behind the gateway, often: in lower case, the name someone
+// takes after its owner renamed is taken here (and they get another),
+// rather than given again in other letters ("Octocat" and "octocat").
 func federatedUsername(provider string, id connector.Identity) string {
 	name := id.Username
 	if name == "" || utf8.RuneCountInString(name) > maxUsernameLen || !utf8.ValidString(name) ||
 		strings.ContainsFunc(name, func(r rune) bool { return !unicode.IsGraphic(r) || unicode.IsSpace(r) }) {
 		name = id.Subject
 	}
-	return provider + ":" + name
+	return provider + ":" + strings.ToLower(name)
 }

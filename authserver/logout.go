@@ -89,7 +89,7 @@ func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 	if c != nil && c.ID == GatewayClientID && s.trustedPushedRedirect(f.get(GatewaySiteParam)) {
 		site = f.get(GatewaySiteParam)
 	}
-	info := s.logoutAppInfo(c, site)
+	info := s.logoutAppInfo(c, site, redirect)
 	state := f.get("state")
 	done := func() {
 		if redirect != "" {
@@ -129,8 +129,11 @@ func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 }
 
 // logoutAppInfo describes the application being signed out of, if any:
-// a client, or the gateway's site when the gateway named one.
-func (s *Server) logoutAppInfo(c *Client, site string) *ui.Client {
+// a client, or the gateway's site when the gateway named one. A client
+// that registered itself is shown with the host the sign-out sends the
+// browser on to (postLogout), or else the one its redirect URIs share:
+// its name is its own claim ("Your Bank"), and the host says who it is.
+func (s *Server) logoutAppInfo(c *Client, site, postLogout string) *ui.Client {
 	switch {
 	case c == nil:
 		return nil
@@ -139,7 +142,25 @@ func (s *Server) logoutAppInfo(c *Client, site string) *ui.Client {
 	case c.ID == GatewayClientID:
 		return siteInfo("", redirectHost(site))
 	}
-	return clientInfo(c, "")
+	info := clientInfo(c, postLogout)
+	if info.Unverified && info.Host == "" {
+		info.Host = sharedHost(c.RedirectURIs)
+	}
+	return info
+}
+
+// sharedHost is the host (or private-use scheme) all the redirect URIs
+// have, or "" if they have several.
+func sharedHost(uris []string) string {
+	host := ""
+	for _, raw := range uris {
+		h := redirectHost(raw)
+		if h == "" || host != "" && h != host {
+			return ""
+		}
+		host = h
+	}
+	return host
 }
 
 // backLink is the link of a sign-out page back to the application the

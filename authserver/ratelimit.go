@@ -114,9 +114,11 @@ type pairLimiter struct {
 	byName, byAddr *failureLimiter
 }
 
-// attempt counts an attempt for name (if not empty: only names that exist
-// are tracked, so made-up names cannot fill memory) and for the address,
-// unless either is blocked.
+// attempt counts an attempt for name (if not empty) and for the address,
+// unless either is blocked. Local sign-ins name only users that exist;
+// directory sign-ins name whatever was typed (only the directory knows
+// who exists), which the address's limit slows and maxLimiterKeys
+// bounds.
 func (p pairLimiter) attempt(name, addr string, now time.Time) (time.Duration, bool) {
 	addr = addressKey(addr)
 	if d, ok := p.byAddr.attempt(addr, now); !ok {

@@ -339,6 +339,21 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		}
 		s.clients[c.ID] = c
 	}
+	// A client's client-credentials tokens have its ID as their subject,
+	// a user's tokens the user's ID: the two must never meet, or a policy
+	// naming the user would admit the client, and ending the user's
+	// sign-ins would end the client's tokens (AddUser refuses the same).
+	for id := range s.clients {
+		if _, ok := s.users.config[id]; ok {
+			return nil, fmt.Errorf("client %q has the name of a configured user: a client's ID and a user's are both subjects of tokens; rename one of them", id)
+		}
+		switch _, err := cfg.Store.GetUser(ctx, id); {
+		case err == nil:
+			return nil, fmt.Errorf("client %q has the ID of a user in the store: a client's ID and a user's are both subjects of tokens; rename the client or delete the user", id)
+		case !errors.Is(err, store.ErrNotFound):
+			return nil, fmt.Errorf("checking client %q against the stored users: %w", id, err)
+		}
+	}
 	s.grants = map[string]grantHandler{
 		GrantClientCredentials: s.clientCredentialsGrant,
 		GrantAuthorizationCode: s.authorizationCodeGrant,

@@ -211,8 +211,14 @@ func (s *Server) startSession(w http.ResponseWriter, r *http.Request, u *User, a
 	now := s.now()
 	d := sessionData{UserID: u.ID, AuthTime: now.Unix(), LastSeen: now.Unix(), AMR: amr}
 	data, _ := json.Marshal(d)
+	id := hashID(secret)
+	// The session is of the family of the gateway sessions signed in
+	// through it: once it is revoked (signing out, or everything of the
+	// user ended), a gateway session a gateway starts with its sid
+	// afterwards is stored revoked, however late the gateway's callback
+	// comes.
 	rec := store.Token{
-		Kind: store.Session, ID: hashID(secret), Subject: u.ID, Data: data,
+		Kind: store.Session, ID: id, FamilyID: gatewaySessionFamily(loginSID(id)), Subject: u.ID, Data: data,
 		IssuedAt: now, ExpiresAt: now.Add(s.cfg.SessionLifetime),
 	}
 	if err := s.cfg.Store.CreateToken(r.Context(), rec); err != nil {

@@ -37,13 +37,17 @@ type User struct {
 	// Provider names the identity provider a federated user signs in
 	// through; empty for a local user.
 	Provider string
+
+	// storedHash is a stored user's password hash as the store has it,
+	// to tell whether it changed during a sign-in.
+	storedHash string
 }
 
 // userFromRecord is the user a store record describes.
 func userFromRecord(rec store.UserRecord) (*User, error) {
 	u := &User{
 		ID: rec.ID, Username: rec.Username, Email: rec.Email, Name: rec.Name, Groups: rec.Groups,
-		Disabled: rec.Disabled, Provider: rec.Provider,
+		Disabled: rec.Disabled, Provider: rec.Provider, storedHash: rec.PasswordHash,
 	}
 	if rec.PasswordHash != "" {
 		h, err := password.Parse(rec.PasswordHash)

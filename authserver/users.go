@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"go.uber.org/zap"
+	"golang.org/x/text/unicode/norm"
 
 	"github.com/authgate/authgate/authserver/password"
 	"github.com/authgate/authgate/authserver/store"
@@ -167,8 +168,14 @@ func (s *Server) AddUser(ctx context.Context, nu NewUser) (UserInfo, error) {
 	if !validUsername(nu.Username) {
 		return UserInfo{}, fmt.Errorf("username %q: %w: it must be 1 to 256 bytes without a colon, control characters or surrounding spaces", nu.Username, ErrInvalidUser)
 	}
+	if err := checkNewUsername(nu.Username); err != nil {
+		return UserInfo{}, err
+	}
 	if _, ok := s.users.config[nu.Username]; ok {
 		return UserInfo{}, fmt.Errorf("user %q: %w (by a user in the configuration)", nu.Username, ErrUserExists)
+	}
+	if err := s.checkLookalike(ctx, nu.Username); err != nil {
+		return UserInfo{}, err
 	}
 	// A user's ID is the subject of its tokens, as a client's ID is of
 	// its client-credentials tokens: the two must not meet, or ending
@@ -361,6 +368,59 @@ func (s *Server) revokeSubject(ctx context.Context, subject string) error {
 	}
 	if n > 0 {
 		s.revoked(ctx)
+	}
+	return nil
+}
+
+// checkNewUsername refuses a new local username that people could not
+// tell from another, or type: one not in Unicode normalization form C
+// (what keyboards and browsers send), with invisible characters (format
+// characters such as zero-width spaces and direction overrides, spaces
+// other than U+0020, anything not graphic), or with a character that
+// stands for a colon once normalized (a fullwidth colon), which would
+// pass for a federated user's "provider:name".
+func checkNewUsername(name string) error {
+	bad := func(why string) error {
+		return fmt.Errorf("username %q: %w: %s", name, ErrInvalidUser, why)
+	}
+	switch {
+	case !norm.NFC.IsNormalString(name):
+		return bad("it must be in Unicode normalization form C, as typed on a keyboard")
+	case strings.ContainsFunc(name, func(r rune) bool { return r != ' ' && (!unicode.IsGraphic(r) || unicode.IsSpace(r)) }):
+		return bad("it has invisible characters or spaces other than the plain space")
+	case strings.Contains(norm.NFKC.String(name), ":"):
+		return bad("it has a character that stands for a colon, which only federated usernames have")
+	}
+	return nil
+}
+
+// usernameKey is what tells usernames apart to a person reading them and
+// to an upstream that compares them loosely: their compatibility form
+// (NFKC: fullwidth letters are letters), in lower case.
+func usernameKey(name string) string {
+	return strings.ToLower(norm.NFKC.String(name))
+}
+
+// checkLookalike refuses a new username that looks like a user's
+// username, in the configuration or the store (local or federated): the
+// same but for letter case or compatibility forms. Upstreams behind the
+// gateway often look users up without regard to case, and a person
+// cannot tell "ａｌｉｃｅ" from "alice".
+func (s *Server) checkLookalike(ctx context.Context, name string) error {
+	key := usernameKey(name)
+	for other := range s.users.config {
+		if usernameKey(other) == key {
+			return fmt.Errorf("user %q: %w (it looks like the configured user %q)", name, ErrUserExists, other)
+		}
+	}
+	recs, err := s.cfg.Store.ListUsers(ctx)
+	if err != nil {
+		return fmt.Errorf("adding user %q: %w", name, err)
+	}
+	for _, rec := range recs {
+		if rec.Username != name && usernameKey(rec.Username) == key {
+			return fmt.Errorf("user %q: %w (it looks like the user %q)", name, ErrUserExists, rec.Username)
+		}
 	}
 	return nil
 }

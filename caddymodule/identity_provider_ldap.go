@@ -1,13 +1,18 @@
 package caddymodule
 
 import (
+	"net/url"
+	"strings"
 	"time"
+
+	"go.uber.org/zap"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
 	"github.com/authgate/authgate/authserver"
 	"github.com/authgate/authgate/authserver/connector/ldap"
+	"github.com/authgate/authgate/authserver/loopback"
 )
 
 func init() {
@@ -149,9 +154,16 @@ func (*LDAPProvider) CaddyModule() caddy.ModuleInfo {
 
 // Provision replaces the placeholders and builds the connector (reading
 // the CA file), without contacting the directory.
-func (p *LDAPProvider) Provision(caddy.Context) error {
+func (p *LDAPProvider) Provision(ctx caddy.Context) error {
 	if err := p.provision(); err != nil {
 		return providerError(p.Name, "ldap", err)
+	}
+	// People's passwords go to the directory: in clear text over ldap://
+	// without StartTLS, which is fine on this machine or a private link
+	// only, so a directory elsewhere gets a warning at every start.
+	if u, err := url.Parse(p.cfg.URL); err == nil && strings.EqualFold(u.Scheme, "ldap") && !p.cfg.StartTLS && !loopback.IsHost(u.Hostname()) {
+		ctx.Logger().Warn("the directory's sign-ins send passwords in clear text: use ldaps:// or starttls unless the link to it is private",
+			zap.String("identity_provider", p.Name), zap.String("url", p.cfg.URL))
 	}
 	return nil
 }
