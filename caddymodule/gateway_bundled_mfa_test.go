@@ -176,13 +176,13 @@ func (b *browser) submitFactor(page response, field, value string) response {
 // passwordSignIn opens page without a session, signs in as user with
 // the password at the sign-in page it leads to, and returns the answer
 // to the password.
-func (b *browser) passwordSignIn(page, user string) response {
+func (b *browser) passwordSignIn(page, user, password string) response {
 	b.t.Helper()
 	r, at := b.follow(page, b.get(page))
 	if !strings.HasPrefix(at, b.tc.issuer+"/authorize") || !strings.Contains(string(r.body), `name="password"`) {
 		b.t.Fatalf("%s did not lead to the sign-in page: %d at %s\n%s", page, r.status, at, r.body)
 	}
-	return b.signIn(r, user, alicePassword)
+	return b.signIn(r, user, password)
 }
 
 // atUpstream checks that r, at, is the upstream's answer for want with
@@ -226,7 +226,7 @@ func TestGatewayBundledStepUp(t *testing.T) {
 
 	t.Run("step-up of a password session", func(t *testing.T) {
 		b := newBrowser(g.testCaddy)
-		r, at := b.follow(g.issuer+"/login", b.passwordSignIn(g.app+"/home?tab=1", "alice"))
+		r, at := b.follow(g.issuer+"/login", b.passwordSignIn(g.app+"/home?tab=1", "alice", alicePassword))
 		atUpstream(t, "the password sign-in", r, at, g.app+"/home?tab=1", "alice", false)
 
 		app := setUpTOTP(t, "alice")
@@ -304,7 +304,7 @@ func TestGatewayBundledStepUp(t *testing.T) {
 
 	t.Run("required for a group: set up after the password", func(t *testing.T) {
 		b := newBrowser(g.testCaddy)
-		r, at := b.follow(g.issuer+"/login", b.passwordSignIn(g.app+"/home", "carol"))
+		r, at := b.follow(g.issuer+"/login", b.passwordSignIn(g.app+"/home", "carol", alicePassword))
 		if at != g.issuer+"/login/factor" || !isPage(r, "Set up a second factor") {
 			t.Fatalf("carol was not asked to set up a second factor: %d at %s\n%s", r.status, at, r.body)
 		}
