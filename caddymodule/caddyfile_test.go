@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -308,7 +309,8 @@ func TestCaddyfileExample(t *testing.T) {
 }
 
 // localExample rewrites Caddyfile.example to free ports (the demo's
-// 9000, 9001, 9002 and 9100 may be taken) with its own admin endpoint.
+// 9000, 9001, 9002 and 9100 may be taken) with its own admin endpoint,
+// Caddy storage and authgate store.
 func localExample(t *testing.T, text string) (string, map[string]string) {
 	t.Helper()
 	ports := map[string]string{}
@@ -317,5 +319,8 @@ func localExample(t *testing.T, text string) (string, map[string]string) {
 		text = strings.ReplaceAll(text, "127.0.0.1:"+p, ports[p])
 	}
 	text = strings.Replace(text, "{\n", fmt.Sprintf("{\n\tadmin 127.0.0.1:%d\n\tpersist_config off\n\tstorage file_system %s\n", freePort(t), t.TempDir()), 1)
+	// A store of its own: what one test sets up (demo's authenticator
+	// app, say) does not reach the next.
+	text = strings.Replace(text, "\t\tissuer ", "\t\tstorage sqlite "+filepath.Join(t.TempDir(), "authgate.db")+"\n\t\tissuer ", 1)
 	return text, ports
 }
