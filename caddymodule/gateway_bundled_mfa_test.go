@@ -407,3 +407,61 @@ func TestBrowserGatewayStepUp(t *testing.T) {
 		t.Fatalf("after the step-up the upstream saw %q %v", body, err)
 	}
 }
+
+// TestReadmeRequireMFA runs the admin console of the README's "Second
+// factors (require mfa)" section on free ports and follows its text:
+// admin signs in with the password at the site, opens /admin/, sets up
+// an authenticator app when the server offers it, and the console's
+// stand-in answers with amr pwd,otp,mfa and acr mfa.
+func TestReadmeRequireMFA(t *testing.T) {
+	var blocks []string
+	for _, b := range codeBlocks(readmeSection(t, "#### Second factors (`require mfa`)"), "caddyfile") {
+		if strings.HasPrefix(b, "{\n") && strings.Contains(b, "require mfa") {
+			blocks = append(blocks, b)
+		}
+	}
+	if len(blocks) != 1 {
+		t.Fatalf("found %d complete Caddyfiles with require mfa in the section; want 1", len(blocks))
+	}
+	text := blocks[0]
+	ports := map[string]string{}
+	for _, p := range []string{"9000", "9001", "8080"} {
+		ports[p] = fmt.Sprintf("127.0.0.1:%d", freePort(t))
+		text = strings.ReplaceAll(text, "127.0.0.1:"+p, ports[p])
+	}
+	text = strings.Replace(text, "{\n", fmt.Sprintf("{\n\tadmin 127.0.0.1:%d\n\tpersist_config off\n\tstorage file_system %s\n", freePort(t), t.TempDir()), 1)
+	text = strings.Replace(text, "\t\tissuer ", "\t\tstorage sqlite "+t.TempDir()+"/authgate.db\n\t\tissuer ", 1)
+	if err := validate(t, text); err != nil {
+		t.Fatalf("the README's example does not validate: %v", err)
+	}
+	cfg, err := adaptCaddyfile(t, text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := caddy.Load(cfg, true); err != nil {
+		t.Fatalf("running the README's example: %v", err)
+	}
+	t.Cleanup(func() { caddy.Stop() }) //nolint:errcheck
+	tc := &testCaddy{t: t, issuer: "http://" + ports["9000"]}
+	site := "http://" + ports["9001"]
+
+	b := newBrowser(tc)
+	r, at := b.follow(tc.issuer+"/login", b.passwordSignIn(site+"/", "admin", "demo-password"))
+	if r.status != http.StatusOK || at != site+"/" || !strings.HasPrefix(string(r.body), "/ for admin: amr pwd, ") {
+		t.Fatalf("the password sign-in: %d at %s: %s", r.status, at, r.body)
+	}
+	r, at = b.follow(site+"/admin/", b.get(site+"/admin/"))
+	m := regexp.MustCompile(`<span class="secret" id="totp-secret">([A-Z2-7 ]+)</span>`).FindStringSubmatch(string(r.body))
+	if at != tc.issuer+"/login/factor" || !isPage(r, "Set up a second factor") || m == nil {
+		t.Fatalf("/admin/ did not set up a second factor: %d at %s\n%s", r.status, at, r.body)
+	}
+	app := &totpApp{t: t, secret: strings.ReplaceAll(m[1], " ", "")}
+	r = b.submitFactor(r, "code", app.code())
+	if !isPage(r, "Save your recovery codes") {
+		t.Fatalf("the recovery codes: %d %s", r.status, r.body)
+	}
+	r, at = b.follow(tc.issuer+"/login/factor", b.submitFactor(r, "", ""))
+	if want := "/admin/ for admin: amr pwd,otp,mfa, acr mfa"; r.status != http.StatusOK || at != site+"/admin/" || string(r.body) != want {
+		t.Fatalf("the console: %d at %s: %q; want %q", r.status, at, r.body, want)
+	}
+}
