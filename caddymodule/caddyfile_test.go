@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -219,7 +220,7 @@ func TestConfigErrors(t *testing.T) {
 // TestCaddyfileExample adapts and validates the shipped Caddyfile.example,
 // then runs it (on a free port instead of 9000) and follows the README:
 // a token for demo-service that introspects active, then inactive after
-// revocation.
+// revocation; the gateway's API; the step-up at the app's /admin/.
 func TestCaddyfileExample(t *testing.T) {
 	text, err := os.ReadFile("../Caddyfile.example")
 	if err != nil {
@@ -275,9 +276,31 @@ func TestCaddyfileExample(t *testing.T) {
 		}
 	}
 	// The site's resource metadata comes from the API's gateway, with its scope.
-	if m := g.call("GET", "http://"+ports["9001"]+"/.well-known/oauth-protected-resource", "").json(t); anyStrings(m["scopes_supported"])[0] != "read" {
+	if m := g.call("GET", "http://"+ports["9001"]+"/.well-known/oauth-protected-resource", "").json(t); len(anyStrings(m["scopes_supported"])) == 0 || anyStrings(m["scopes_supported"])[0] != "read" {
 		t.Errorf("the demo's resource metadata = %v", m)
 	}
+	// The admin pages require a second factor, as the README walks
+	// through: demo signs in with the password at the app, sets up an authenticator
+	// app (the API the account page uses), and opening /admin/ asks for
+	// its code only; the upstream then sees amr with mfa.
+	app := "http://" + ports["9001"]
+	b := newBrowser(tc)
+	r, at := b.follow(tc.issuer+"/login", b.passwordSignIn(app+"/", "demo", "demo-password"))
+	if r.status != 200 || at != app+"/" || !strings.Contains(string(r.body), "X-Auth-Subject:   demo\n") ||
+		!strings.Contains(string(r.body), "X-Auth-Amr:       pwd\n") {
+		t.Fatalf("demo's password sign-in: %d at %s\n%s", r.status, at, r.body)
+	}
+	totp := setUpTOTP(t, "demo")
+	r, at = b.follow(app+"/admin/", b.get(app+"/admin/"))
+	if at != tc.issuer+"/login/factor" || !isFactorPage(r) {
+		t.Fatalf("the step-up at /admin/: %d at %s\n%s", r.status, at, r.body)
+	}
+	r, at = b.follow(tc.issuer+"/login/factor", b.submitFactor(r, "code", totp.code()))
+	if r.status != 200 || at != app+"/admin/" || !strings.Contains(string(r.body), "X-Auth-Amr:       pwd,otp,mfa\n") ||
+		!strings.HasSuffix(strings.TrimSpace(string(r.body)), "X-Auth-Acr:       mfa") {
+		t.Fatalf("after the step-up: %d at %s\n%s", r.status, at, r.body)
+	}
+
 	// Self-registration works as the README shows.
 	reg := tc.register(map[string]any{"redirect_uris": []string{"http://127.0.0.1:9999/cb"}, "token_endpoint_auth_method": "none"}, "")
 	if reg.status != http.StatusCreated {
@@ -286,7 +309,8 @@ func TestCaddyfileExample(t *testing.T) {
 }
 
 // localExample rewrites Caddyfile.example to free ports (the demo's
-// 9000, 9001, 9002 and 9100 may be taken) with its own admin endpoint.
+// 9000, 9001, 9002 and 9100 may be taken) with its own admin endpoint,
+// Caddy storage and authgate store.
 func localExample(t *testing.T, text string) (string, map[string]string) {
 	t.Helper()
 	ports := map[string]string{}
@@ -295,5 +319,8 @@ func localExample(t *testing.T, text string) (string, map[string]string) {
 		text = strings.ReplaceAll(text, "127.0.0.1:"+p, ports[p])
 	}
 	text = strings.Replace(text, "{\n", fmt.Sprintf("{\n\tadmin 127.0.0.1:%d\n\tpersist_config off\n\tstorage file_system %s\n", freePort(t), t.TempDir()), 1)
+	// A store of its own: what one test sets up (demo's authenticator
+	// app, say) does not reach the next.
+	text = strings.Replace(text, "\t\tissuer ", "\t\tstorage sqlite "+filepath.Join(t.TempDir(), "authgate.db")+"\n\t\tissuer ", 1)
 	return text, ports
 }
