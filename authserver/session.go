@@ -240,14 +240,24 @@ func (s *Server) upgradeSession(w http.ResponseWriter, r *http.Request, old *ses
 	now := s.now()
 	d := sessionData{UserID: u.ID, AuthTime: now.Unix(), LastSeen: now.Unix(), AMR: amr, SID: old.sid()}
 	data, _ := json.Marshal(d)
+	// The new record joins the family of the sid's gateway sessions, as
+	// the old one leaves it as it ends: a family with a revoked member
+	// stores every later record revoked, and the sign-in goes on.
 	rec := store.Token{
-		Kind: store.Session, ID: hashID(secret), Subject: u.ID, Data: data,
+		Kind: store.Session, ID: hashID(secret), FamilyID: gatewaySessionFamily(old.sid()), Subject: u.ID, Data: data,
 		IssuedAt: now, ExpiresAt: old.expires,
 	}
 	if err := s.cfg.Store.CreateToken(r.Context(), rec); err != nil {
 		return nil, fmt.Errorf("storing the stepped-up session: %w", err)
 	}
-	if err := s.cfg.Store.RevokeToken(r.Context(), store.Session, old.id, now); err != nil && !errors.Is(err, store.ErrNotFound) {
+	_, err := s.cfg.Store.UpdateToken(r.Context(), store.Session, old.id, func(t store.Token) (store.Token, error) {
+		if t.RevokedAt.IsZero() {
+			t.RevokedAt = now
+		}
+		t.FamilyID = ""
+		return t, nil
+	})
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return nil, fmt.Errorf("ending the session before the step-up: %w", err)
 	}
 	if err := s.cookies.set(w, s.cookies.session, secret, old.expires.Sub(now)); err != nil {
