@@ -229,7 +229,7 @@ type Account struct {
 // AccountURLs are the account pages' paths.
 type AccountURLs struct {
 	Account, Password, TOTP, TOTPRemove, RecoveryCodes, Passkeys string
-	EndSession, EndOthers, RevokeApp, SignOut                   string
+	EndSession, EndOthers, RevokeApp, SignOut                    string
 }
 
 // AccountSession is one sign-in session on the account page.
