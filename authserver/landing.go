@@ -17,6 +17,7 @@ func (s *Server) handleLanding(w http.ResponseWriter, r *http.Request) {
 	}
 	if sess, user := s.currentSession(r); sess != nil {
 		p.SignedInAs = user.Username
+		p.Links = append(p.Links, ui.Link{URL: s.prefix + pathAccount, Text: "Your account", Note: "Your password, two-step verification, where you are signed in and the apps you allowed."})
 		p.Links = append(p.Links, ui.Link{URL: s.prefix + pathLogout, Text: "Sign out", Note: "Sign out of every application you signed in to here."})
 	} else {
 		p.Links = append(p.Links, ui.Link{URL: s.prefix + pathLogin, Text: "Sign in", Note: "Sign in here without going through an application."})

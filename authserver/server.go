@@ -382,6 +382,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		pathRegister:            {post, s.handleRegister},
 		pathLanding:             {get, s.handleLanding},
 	}
+	for path, ep := range s.accountRoutes(get, post) {
+		s.routes[path] = ep
+	}
 	return s, nil
 }
 

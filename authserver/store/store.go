@@ -183,6 +183,12 @@ type TokenStore interface {
 	// RevokeClientTokens marks every record of the client revoked at now
 	// and returns how many were not revoked before.
 	RevokeClientTokens(ctx context.Context, clientID string, now time.Time) (int64, error)
+	// ListSubjectTokens returns the subject's records of the kind, active
+	// and inactive (expired, revoked or consumed: the caller tells them
+	// apart with Active), ordered by IssuedAt, then ID (byte-wise,
+	// whatever the database's collation). An empty subject matches
+	// nothing.
+	ListSubjectTokens(ctx context.Context, subject string, kind TokenKind) ([]Token, error)
 	// RevokedAfter lists revoked records in (revoked_at, kind, id) order,
 	// starting strictly after the cursor, at most limit of them, for caches
 	// that must learn of revocations made elsewhere. Paging by cursor never

@@ -17,7 +17,8 @@ import (
 var embedded embed.FS
 
 // Pages lists the page templates; each is rendered inside layout.html.
-var Pages = []string{"login", "consent", "logout", "message", "device", "landing", "factor", "factor_setup", "recovery_codes"}
+var Pages = []string{"login", "consent", "logout", "message", "device", "landing", "factor", "factor_setup", "recovery_codes",
+	"account", "account_totp", "account_codes"}
 
 // Templates holds the parsed pages.
 type Templates struct {
@@ -182,6 +183,73 @@ type Page struct {
 	// Factor is what the second-factor pages (factor, factor_setup,
 	// recovery_codes) ask for or show.
 	Factor *Factor
+	// Account is what the account pages (account, account_totp,
+	// account_codes) show.
+	Account *Account
+}
+
+// Account is the signed-in user's account page: one section each for
+// the profile, the password, two-step verification, passkeys, sign-in
+// sessions and the apps the user allowed. Each form posts to its own
+// path, with the page's CSRF token.
+type Account struct {
+	// Notice says what the last change did, once it succeeded.
+	Notice string
+	// Profile, read-only.
+	Username, Name, Email string
+	Groups                []string
+	// SignedInWith says how this browser's session signed in, in words.
+	SignedInWith string
+	// Password is "local" for a user who can change their password
+	// here, "config" for one whose password is in the configuration,
+	// "provider" for one who signs in through ProviderName.
+	Password     string
+	ProviderName string
+	// HasPassword says the user has a password here, which removing the
+	// authenticator app can be confirmed with.
+	HasPassword bool
+	// TOTP says an authenticator app is set up; RecoveryLeft counts the
+	// recovery codes not used yet.
+	TOTP         bool
+	RecoveryLeft int
+	// Required, when not empty, says why the user must keep a second
+	// factor; CanRemoveTOTP is false when the app is the last one.
+	Required      string
+	CanRemoveTOTP bool
+	// Passkeys counts the user's passkeys.
+	Passkeys int
+	// Sessions are the user's sign-in sessions, oldest first.
+	Sessions []AccountSession
+	// Apps are the applications the user allowed.
+	Apps []AccountApp
+	// URLs are where the links go and the forms post.
+	URLs AccountURLs
+}
+
+// AccountURLs are the account pages' paths.
+type AccountURLs struct {
+	Account, Password, TOTP, TOTPRemove, RecoveryCodes, Passkeys string
+	EndSession, EndOthers, RevokeApp, SignOut                    string
+}
+
+// AccountSession is one sign-in session on the account page.
+type AccountSession struct {
+	// Handle names the session in the form that ends it.
+	Handle string
+	// Created and LastSeen are times in words (UTC); How says how it
+	// signed in.
+	Created, LastSeen, How string
+	// Current marks this browser's session.
+	Current bool
+}
+
+// AccountApp is an application the user allowed.
+type AccountApp struct {
+	Client *Client
+	// Scopes are what the user allowed it, when known.
+	Scopes []Scope
+	// When is when access was last granted, in words (UTC).
+	When string
 }
 
 // Factor is what the second-factor pages ask for or show.

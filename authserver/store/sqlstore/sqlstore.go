@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/authgate/authgate/authserver/store"
@@ -303,6 +305,38 @@ func (s *Store) RevokeClientTokens(ctx context.Context, clientID string, now tim
 		return 0, fmt.Errorf("revoking client tokens: %w", err)
 	}
 	return n, nil
+}
+
+// ListSubjectTokens implements [store.TokenStore]. The index
+// tokens_by_subject finds the records; they are sorted here, so that IDs
+// tied on IssuedAt compare byte-wise whatever the collation.
+func (s *Store) ListSubjectTokens(ctx context.Context, subject string, kind store.TokenKind) ([]store.Token, error) {
+	if subject == "" {
+		return nil, nil
+	}
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT `+tokenColumns+` FROM tokens WHERE subject = ? AND kind = ?`), subject, string(kind))
+	if err != nil {
+		return nil, fmt.Errorf("listing the %s records of subject %q: %w", kind, subject, err)
+	}
+	defer rows.Close()
+	var out []store.Token
+	for rows.Next() {
+		t, err := scanToken(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, t)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("listing the %s records of subject %q: %w", kind, subject, err)
+	}
+	slices.SortFunc(out, func(a, b store.Token) int {
+		if c := a.IssuedAt.Compare(b.IssuedAt); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	return out, nil
 }
 
 // RevokedAfter implements [store.TokenStore].

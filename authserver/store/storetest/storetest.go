@@ -37,6 +37,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Secrets", testSecrets},
 		{"Clients", testClients},
 		{"RevokeClientTokens", testRevokeClientTokens},
+		{"ListSubjectTokens", testListSubjectTokens},
 		{"Sweep", testSweep},
 		{"UserLookups", testUserLookups},
 		{"UserDuplicates", testUserDuplicates},

@@ -368,3 +368,64 @@ func testRevokedSince(t *testing.T, s store.Store) {
 		t.Fatalf("paging 25 revocations of one instant found %d", seen)
 	}
 }
+
+func testListSubjectTokens(t *testing.T, s store.Store) {
+	c := ctx(t)
+	if got, err := s.ListSubjectTokens(c, "alice", store.Session); err != nil || len(got) != 0 {
+		t.Fatalf("ListSubjectTokens before any = %v, %v; want none", got, err)
+	}
+	// Created out of order: the list is by IssuedAt, then ID.
+	for _, r := range []struct {
+		kind    store.TokenKind
+		id      string
+		subject string
+		issued  time.Duration
+	}{
+		{store.Session, "s3", "alice", 3 * time.Minute},
+		{store.Session, "s1", "alice", time.Minute},
+		{store.Session, "s2b", "alice", 2 * time.Minute},
+		{store.Session, "s2a", "alice", 2 * time.Minute},
+		{store.Session, "other", "bob", time.Minute},
+		{store.Session, "nobody", "", time.Minute},
+		{store.Consent, "c1", "alice", time.Minute},
+	} {
+		tok := token(r.kind, r.id)
+		tok.Subject, tok.IssuedAt = r.subject, base.Add(r.issued)
+		tok.ExpiresAt = tok.IssuedAt.Add(time.Hour)
+		if err := s.CreateToken(c, tok); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Inactive records are listed too.
+	if err := s.RevokeToken(c, store.Session, "s1", base.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ConsumeToken(c, store.Session, "s3", base.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.ListSubjectTokens(c, "alice", store.Session)
+	if err != nil {
+		t.Fatalf("ListSubjectTokens: %v", err)
+	}
+	var ids []string
+	for _, tok := range got {
+		ids = append(ids, tok.ID)
+	}
+	if fmt.Sprint(ids) != "[s1 s2a s2b s3]" {
+		t.Fatalf("ListSubjectTokens = %v; want [s1 s2a s2b s3]", ids)
+	}
+	if got[0].RevokedAt.IsZero() || got[3].ConsumedAt.IsZero() || !got[1].IssuedAt.Equal(base.Add(2*time.Minute)) || got[1].Subject != "alice" {
+		t.Errorf("the records came back changed: %+v", got)
+	}
+	want := token(store.Session, "s2a")
+	want.IssuedAt, want.ExpiresAt = base.Add(2*time.Minute), base.Add(2*time.Minute+time.Hour)
+	if !sameToken(got[1], want) {
+		t.Errorf("record = %+v; want %+v", got[1], want)
+	}
+	if got, err := s.ListSubjectTokens(c, "alice", store.Consent); err != nil || len(got) != 1 || got[0].ID != "c1" {
+		t.Errorf("ListSubjectTokens of consents = %v, %v; want c1", got, err)
+	}
+	if got, err := s.ListSubjectTokens(c, "", store.Session); err != nil || len(got) != 0 {
+		t.Errorf("ListSubjectTokens of the empty subject = %v, %v; want none", got, err)
+	}
+}
