@@ -240,6 +240,9 @@ func (s *Server) renderLogin(w http.ResponseWriter, r *http.Request, status int,
 	}
 	p.PasswordSources = append(p.PasswordSources, directories...)
 	p.NoPasswordForm = len(p.PasswordSources) == 0
+	if p.WebAuthn = s.beginPasskeySignIn(w); p.WebAuthn != nil {
+		p.Script = s.scriptURL()
+	}
 	s.templates.Render(w, "login", status, p)
 }
 

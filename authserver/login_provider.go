@@ -59,6 +59,8 @@ func checkProviders(providers []IdentityProvider) ([]IdentityProvider, error) {
 			return nil, fmt.Errorf("identity provider %q: a name is lowercase letters, digits, '-' and '_'", p.Name)
 		case p.Name == pathLoginFactor[len(pathLogin)+1:]:
 			return nil, fmt.Errorf("identity provider %q: the name is reserved for the second-factor page", p.Name)
+		case p.Name == pathLoginPasskey[len(pathLogin)+1:]:
+			return nil, fmt.Errorf("identity provider %q: the name is reserved for signing in with a passkey", p.Name)
 		case seen[p.Name]:
 			return nil, fmt.Errorf("identity provider %q is defined twice", p.Name)
 		case (p.Redirect == nil) == (p.Password == nil):

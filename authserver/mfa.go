@@ -35,11 +35,10 @@ import (
 // password, "otp" for a TOTP code, and "mfa" once a second factor was
 // checked; the acr of its tokens is then "mfa" (none otherwise).
 //
-// WebAuthn will be one more kind of factor: userFactors counts it (a
-// field of factorMethods, which has() includes), the factor page offers
-// it (a field of ui.Factor in factor.html), factorVerify checks it (amr
-// "hwk" or "swk" with "mfa"), and factorSetup may offer it beside the
-// app.
+// A passkey (see passkeys.go) is a second factor too: the page offers
+// "Use your passkey" beside the code, and a passkey adds "hwk" or "swk"
+// with "mfa" to the amr. A user who must set up a second factor sets up
+// a TOTP app; passkeys are added on the passkeys page.
 
 // Limits and lifetimes of the second-factor step.
 const (
@@ -163,11 +162,13 @@ type factorMethods struct {
 	totp bool
 	// recovery is a set of recovery codes with codes left.
 	recovery bool
+	// passkey is a passkey (a confirmed WebAuthn credential).
+	passkey bool
 }
 
 // has reports whether the user has a second factor. Recovery codes back
 // one up and are none of their own.
-func (m factorMethods) has() bool { return m.totp }
+func (m factorMethods) has() bool { return m.totp || m.passkey }
 
 // userFactors finds the second factors the user can sign in with.
 func (s *Server) userFactors(ctx context.Context, userID string) (factorMethods, error) {
@@ -183,6 +184,10 @@ func (s *Server) userFactors(ctx context.Context, userID string) (factorMethods,
 		switch f.Kind {
 		case store.FactorTOTP:
 			m.totp = true
+		case store.FactorWebAuthn:
+			// Passkeys work only where the relying party is this
+			// issuer's host, as it still is.
+			m.passkey = s.webauthn != nil
 		case store.FactorRecoveryCodes:
 			var d recoveryData
 			if json.Unmarshal(f.Data, &d) == nil && d.left() > 0 {
@@ -373,8 +378,17 @@ func (s *Server) handleFactor(w http.ResponseWriter, r *http.Request) {
 
 // renderFactorPage shows one of the second-factor pages for st.
 func (s *Server) renderFactorPage(w http.ResponseWriter, r *http.Request, name string, status int, st factorStep, u *User, title, msg string, factor *ui.Factor) {
+	s.renderFactorPageWith(w, r, name, status, st, u, title, msg, factor, nil)
+}
+
+// renderFactorPageWith shows one of the second-factor pages for st,
+// offering the passkey ceremony wa if not nil.
+func (s *Server) renderFactorPageWith(w http.ResponseWriter, r *http.Request, name string, status int, st factorStep, u *User, title, msg string, factor *ui.Factor, wa *ui.WebAuthn) {
 	p := ui.Page{Title: title, Action: s.prefix + pathLoginFactor, CSRFToken: s.csrfToken(w, r), Error: msg,
-		SignedInAs: u.Username, Factor: factor}
+		SignedInAs: u.Username, Factor: factor, WebAuthn: wa}
+	if wa != nil {
+		p.Script = s.scriptURL()
+	}
 	if st.Request != "" {
 		if req, c, ok := s.loadPending(r.Context(), st.Request); ok {
 			p.Client = appInfo(c, req)
@@ -408,14 +422,23 @@ func (s *Server) factorVerify(w http.ResponseWriter, r *http.Request, st factorS
 		return
 	}
 	page := func(status int, msg string) {
-		s.renderFactorPage(w, r, "factor", status, st, u, "Confirm it is you", msg, &ui.Factor{TOTP: m.totp, Recovery: m.recovery})
+		factor := &ui.Factor{TOTP: m.totp, Recovery: m.recovery}
+		var wa *ui.WebAuthn
+		if m.passkey {
+			var err error
+			if wa, err = s.beginPasskeyFactor(w, r, u); err != nil {
+				s.logger.Error("starting a passkey second factor", zapUser(u.Username), zapErr(err))
+			}
+			factor.Passkey = wa != nil
+		}
+		s.renderFactorPageWith(w, r, "factor", status, st, u, "Confirm it is you", msg, factor, wa)
 	}
 	if f == nil {
 		page(http.StatusOK, "")
 		return
 	}
-	code, recovery := f.get("code"), f.get("recovery_code")
-	if code == "" && recovery == "" {
+	code, recovery, credential := f.get("code"), f.get("recovery_code"), f.get("credential")
+	if code == "" && recovery == "" && credential == "" {
 		page(http.StatusBadRequest, "Enter a code.")
 		return
 	}
@@ -426,13 +449,28 @@ func (s *Server) factorVerify(w http.ResponseWriter, r *http.Request, st factorS
 		return
 	}
 	method, amr := "totp", withAMR(st.AMR, amrTOTP...)
-	if code != "" {
+	switch {
+	case credential != "":
+		method = "passkey"
+		var added []string
+		if added, err = s.checkPasskeyFactor(w, r, u, credential); err == nil {
+			amr = withAMR(st.AMR, added...)
+		}
+	case code != "":
 		err = s.useTOTP(ctx, u.ID, code)
-	} else {
+	default:
 		method, amr = "recovery_code", withAMR(st.AMR, amrRecovery...)
 		_, err = s.useRecoveryCode(ctx, u, recovery)
 	}
 	switch {
+	case method == "passkey" && errors.Is(err, errCloned):
+		s.logger.Warn("second factor refused: the passkey may have been cloned", zapUser(u.Username), zapIP(s.cfg.ClientIP(r)), zapErr(err))
+		page(http.StatusUnauthorized, "This passkey cannot be used: it may have been copied. Use another second factor.")
+		return
+	case method == "passkey" && (errors.Is(err, ErrWrongCode) || errors.Is(err, ErrNoFactor)):
+		s.logger.Info("second factor failed", zapUser(u.Username), zap.String("method", method), zapIP(s.cfg.ClientIP(r)), zapErr(err))
+		page(http.StatusUnauthorized, "Your passkey could not be checked. Try again.")
+		return
 	case errors.Is(err, errCodeUsed):
 		s.logger.Info("second factor refused: the code was used before", zapUser(u.Username), zap.String("method", method), zapIP(s.cfg.ClientIP(r)))
 		if method == "totp" {

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/go-webauthn/webauthn/webauthn"
 	"go.uber.org/zap"
 
 	"github.com/authgate/authgate/authserver/keys"
@@ -167,6 +168,9 @@ type Server struct {
 	factorLimits *failureLimiter
 	// totpKey seals TOTP secrets at rest (AES-256-GCM).
 	totpKey cipher.AEAD
+	// webauthn is the passkeys' relying party; nil when the issuer's
+	// host is an IP address, which cannot have passkeys.
+	webauthn *webauthn.WebAuthn
 	// deviceLimits counts wrong user codes per session and address.
 	deviceLimits pairLimiter
 	// registrationLimit counts registration requests per address.
@@ -306,6 +310,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if s.totpKey, err = loadTOTPKey(ctx, cfg.Store); err != nil {
 		return nil, err
 	}
+	if s.webauthn, err = newRelyingParty(u, s.cfg.ProductName); err != nil {
+		return nil, err
+	}
 	s.revocations = &revocationFeed{store: cfg.Store, watermark: s.now(), seen: map[string]time.Time{}}
 	secret, err := cfg.Store.GetOrCreateSecret(ctx, secretGatewayClient, func() ([]byte, error) { return []byte(randomID(32)), nil })
 	if err != nil {
@@ -381,6 +388,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		pathDevice:              {both, s.handleDevice},
 		pathRegister:            {post, s.handleRegister},
 		pathLanding:             {get, s.handleLanding},
+		pathPasskeys:            {both, s.handlePasskeys},
+		pathLoginPasskey:        {post, s.handleLoginPasskey},
+		pathWebAuthnScript:      {get, s.handleWebAuthnScript},
 	}
 	for path, ep := range s.accountRoutes(get, post) {
 		s.routes[path] = ep

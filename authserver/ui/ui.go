@@ -13,20 +13,33 @@ import (
 	"strconv"
 )
 
-//go:embed templates/*.html
+//go:embed templates/*.html assets/webauthn.js
 var embedded embed.FS
+
+// WebAuthnScript is the one script pages may load: it runs the WebAuthn
+// (passkey) ceremonies of the forms marked data-webauthn. The server
+// serves it from its own origin; the pages that use it name it in
+// Page.Script, and only those pages let scripts run (script-src 'self').
+func WebAuthnScript() []byte {
+	b, err := embedded.ReadFile("assets/webauthn.js")
+	if err != nil {
+		panic("ui: the embedded WebAuthn script is missing: " + err.Error())
+	}
+	return b
+}
 
 // Pages lists the page templates; each is rendered inside layout.html.
 var Pages = []string{"login", "consent", "logout", "message", "device", "landing", "factor", "factor_setup", "recovery_codes",
-	"account", "account_totp", "account_codes"}
+	"account", "account_totp", "account_codes", "passkeys"}
 
 // Templates holds the parsed pages.
 type Templates struct {
 	pages map[string]*template.Template
 	brand Brand
 	// csp is the Content-Security-Policy of every page, which lets
-	// images come from the logo's origin too.
-	csp string
+	// images come from the logo's origin too; cspScript is the same for
+	// a page that loads the passkey script from the server's origin.
+	csp, cspScript string
 }
 
 // Brand is how every page presents the server: the product's name in
@@ -96,6 +109,8 @@ func (t *Templates) SetBrand(b Brand) {
 		imgSrc += " https://" + u.Host
 	}
 	t.csp = "default-src 'none'; style-src 'unsafe-inline'; img-src " + imgSrc + "; frame-ancestors 'none'; base-uri 'none'"
+	// No inline script and no eval: only the script file itself.
+	t.cspScript = "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; img-src " + imgSrc + "; frame-ancestors 'none'; base-uri 'none'"
 }
 
 // Load parses the embedded templates, replacing any file that also exists
@@ -186,6 +201,19 @@ type Page struct {
 	// Account is what the account pages (account, account_totp,
 	// account_codes) show.
 	Account *Account
+	// Script, if set, is the URL of the passkey script (see
+	// WebAuthnScript) on the server's own origin: the page loads it, and
+	// its Content-Security-Policy lets scripts of that origin run. Pages
+	// without it run no script at all.
+	Script string
+	// WebAuthn is the passkey ceremony the page offers (sign in with a
+	// passkey, use one as the second factor, add one), if any.
+	WebAuthn *WebAuthn
+	// Passkeys are the signed-in user's passkeys, on the passkeys page.
+	Passkeys []Passkey
+	// Reauth, on the passkeys page, asks the user to sign in again
+	// before adding or changing passkeys: the sign-in was too long ago.
+	Reauth *Link
 }
 
 // Account is the signed-in user's account page: one section each for
@@ -252,6 +280,33 @@ type AccountApp struct {
 	When string
 }
 
+// WebAuthn is a passkey ceremony a page offers. Its form is hidden until
+// the script finds the browser can run it; the script then calls
+// navigator.credentials with Options and posts the authenticator's
+// answer, as JSON in the field "credential", to Action.
+type WebAuthn struct {
+	// Action is where the form posts.
+	Action string
+	// Options are the ceremony's options as JSON: {"publicKey": ...}
+	// with binary members in base64url, as go-webauthn writes them.
+	Options string
+}
+
+// Passkey is one of the user's passkeys, as the passkeys page lists it.
+type Passkey struct {
+	// ID is the credential ID (base64url), which the rename and remove
+	// forms send back.
+	ID string
+	// Name is what the user called it.
+	Name string
+	// Created and LastUsed are dates to show; LastUsed is empty if it
+	// was never used.
+	Created, LastUsed string
+	// Synced says the passkey may be copied to the user's other devices
+	// (backup eligible), rather than bound to one authenticator.
+	Synced bool
+}
+
 // Factor is what the second-factor pages ask for or show.
 type Factor struct {
 	// TOTP asks for a code from an authenticator app.
@@ -265,6 +320,9 @@ type Factor struct {
 	Secret string
 	// RecoveryCodes are new recovery codes, shown once.
 	RecoveryCodes []string
+	// Passkey offers one of the user's passkeys (Page.WebAuthn holds
+	// the ceremony).
+	Passkey bool
 }
 
 // Link is a link a page shows.
@@ -314,7 +372,8 @@ type Scope struct {
 }
 
 // Render writes page name with status, with headers that forbid framing
-// (X-Frame-Options and CSP frame-ancestors), scripts and caching; images
+// (X-Frame-Options and CSP frame-ancestors), scripts (except, on a page
+// with Script, scripts from the page's own origin) and caching; images
 // may come only from the page's origin and the logo's.
 func (t *Templates) Render(w http.ResponseWriter, name string, status int, p Page) {
 	tpl, ok := t.pages[name]
@@ -329,7 +388,11 @@ func (t *Templates) Render(w http.ResponseWriter, name string, status int, p Pag
 		return
 	}
 	SecurityHeaders(w.Header())
-	w.Header().Set("Content-Security-Policy", t.csp)
+	if p.Script != "" {
+		w.Header().Set("Content-Security-Policy", t.cspScript)
+	} else {
+		w.Header().Set("Content-Security-Policy", t.csp)
+	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(status)
 	w.Write(buf.Bytes()) //nolint:errcheck // the client went away
