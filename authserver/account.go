@@ -37,9 +37,6 @@ const (
 	pathAccountEndSession    = "/account/sessions/end"
 	pathAccountEndOthers     = "/account/sessions/end-others"
 	pathAccountRevokeApp     = "/account/apps/revoke"
-	// accountPasskeysLink is the passkeys page, which the account page
-	// links to.
-	accountPasskeysLink = "/account/passkeys"
 )
 
 // accountRecentAuth is how long after signing in a session may change
@@ -134,7 +131,7 @@ func (s *Server) accountURLs() ui.AccountURLs {
 	p := s.prefix
 	return ui.AccountURLs{
 		Account: p + pathAccount, Password: p + pathAccountPassword, TOTP: p + pathAccountTOTP,
-		TOTPRemove: p + pathAccountTOTPRemove, RecoveryCodes: p + pathAccountRecoveryCodes, Passkeys: p + accountPasskeysLink,
+		TOTPRemove: p + pathAccountTOTPRemove, RecoveryCodes: p + pathAccountRecoveryCodes, Passkeys: p + pathPasskeys,
 		EndSession: p + pathAccountEndSession, EndOthers: p + pathAccountEndOthers, RevokeApp: p + pathAccountRevokeApp,
 		SignOut: p + pathLogout,
 	}
