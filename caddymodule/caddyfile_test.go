@@ -301,6 +301,15 @@ func TestCaddyfileExample(t *testing.T) {
 		t.Fatalf("after the step-up: %d at %s\n%s", r.status, at, r.body)
 	}
 
+	// The demo offers passkeys, as the README says: its issuer is on
+	// localhost, a host name that can be the relying party ID, so the
+	// signed-in demo user's /account/passkeys has the form to add one.
+	r = b.get(tc.issuer + "/account/passkeys")
+	if page := string(r.body); r.status != http.StatusOK || strings.Contains(page, "IP address") ||
+		!strings.Contains(page, `id="passkey-add"`) || !strings.Contains(page, "localhost") {
+		t.Fatalf("the demo's passkeys page: %d\n%s", r.status, page)
+	}
+
 	// Self-registration works as the README shows.
 	reg := tc.register(map[string]any{"redirect_uris": []string{"http://127.0.0.1:9999/cb"}, "token_endpoint_auth_method": "none"}, "")
 	if reg.status != http.StatusCreated {
@@ -310,13 +319,20 @@ func TestCaddyfileExample(t *testing.T) {
 
 // localExample rewrites Caddyfile.example to free ports (the demo's
 // 9000, 9001, 9002 and 9100 may be taken) with its own admin endpoint,
-// Caddy storage and authgate store.
+// Caddy storage and authgate store. A port keeps its host: the
+// authorization server is on localhost (ports["9000"] is localhost:<port>),
+// the other sites on 127.0.0.1.
 func localExample(t *testing.T, text string) (string, map[string]string) {
 	t.Helper()
 	ports := map[string]string{}
 	for _, p := range []string{"9000", "9001", "9002", "9100"} {
-		ports[p] = fmt.Sprintf("127.0.0.1:%d", freePort(t))
-		text = strings.ReplaceAll(text, "127.0.0.1:"+p, ports[p])
+		port := freePort(t)
+		for _, host := range []string{"localhost", "127.0.0.1"} {
+			if strings.Contains(text, host+":"+p) {
+				ports[p] = fmt.Sprintf("%s:%d", host, port)
+				text = strings.ReplaceAll(text, host+":"+p, ports[p])
+			}
+		}
 	}
 	text = strings.Replace(text, "{\n", fmt.Sprintf("{\n\tadmin 127.0.0.1:%d\n\tpersist_config off\n\tstorage file_system %s\n", freePort(t), t.TempDir()), 1)
 	// A store of its own: what one test sets up (demo's authenticator

@@ -18,7 +18,7 @@ import (
 )
 
 func main() {
-	issuer := flag.String("issuer", "http://127.0.0.1:9000", "the authorization server's issuer")
+	issuer := flag.String("issuer", "http://localhost:9000", "the authorization server's issuer")
 	clientID := flag.String("client", "demo-app", "the client_id (a public client)")
 	listen := flag.String("listen", "127.0.0.1:9999", "where this client listens; the redirect URI is http://LISTEN/callback")
 	flag.Parse()

@@ -45,12 +45,20 @@ func TestReadmeWalkthrough(t *testing.T) {
 	// Free ports instead of the demo's 9000, 9001, 9002 and 9100.
 	local := string(text)
 	var issuer string
+	// The authorization server is on localhost, the other sites on
+	// 127.0.0.1; each keeps its host.
 	for _, p := range []string{"9000", "9001", "9002", "9100"} {
-		addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-		if p == "9000" {
-			issuer = "http://" + addr
+		port := freePort(t)
+		for _, host := range []string{"localhost", "127.0.0.1"} {
+			addr := fmt.Sprintf("%s:%d", host, port)
+			if p == "9000" && host == "localhost" {
+				issuer = "http://" + addr
+			}
+			local = strings.ReplaceAll(local, host+":"+p, addr)
 		}
-		local = strings.ReplaceAll(local, "127.0.0.1:"+p, addr)
+	}
+	if !strings.Contains(local, "issuer "+issuer+"\n") {
+		t.Fatalf("Caddyfile.example's issuer is not http://localhost:9000:\n%s", local)
 	}
 	local = strings.Replace(local, "{\n", fmt.Sprintf("{\n\tadmin 127.0.0.1:%d\n\tpersist_config off\n\tstorage file_system %s\n", freePort(t), filepath.Join(dir, "caddy")), 1)
 	cfg, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(local), nil)
