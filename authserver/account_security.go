@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"html/template"
 	"net/http"
+	"time"
 
 	"github.com/authgate/authgate/authserver/store"
 	"github.com/authgate/authgate/authserver/ui"
@@ -114,11 +115,18 @@ func (s *Server) handleAccountTOTP(w http.ResponseWriter, r *http.Request) {
 	var f form
 	var sess *session
 	var u *User
+	// Setting up an app needs a recent sign-in, as the passkeys do: the
+	// app becomes the user's second factor, which an old session (a
+	// stolen cookie, a shared computer) must not choose.
 	if r.Method == http.MethodPost {
-		if f, sess, u = s.accountForm(w, r, false); f == nil {
+		if f, sess, u = s.accountForm(w, r, true); f == nil {
 			return
 		}
 	} else if sess, u = s.accountSession(w, r); sess == nil {
+		return
+	} else if s.now().Sub(time.Unix(sess.data.AuthTime, 0)) > accountRecentAuth {
+		s.logger.Info("account change needs a recent sign-in", zapUser(u.Username))
+		s.accountSignIn(w, r)
 		return
 	}
 	ctx := r.Context()
@@ -133,20 +141,20 @@ func (s *Server) handleAccountTOTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if f == nil {
-		s.renderAccountTOTP(w, r, http.StatusOK, u, "")
+		s.renderAccountTOTP(w, r, http.StatusOK, u, "", "")
 		return
 	}
 	err = s.ConfirmTOTP(ctx, u.ID, f.get("code"))
 	switch {
 	case errors.Is(err, ErrWrongCode):
 		s.renderAccountTOTP(w, r, http.StatusUnauthorized, u,
-			"That code is not right. Check that your app shows the account you just added, and enter the code it shows now.")
+			"That code is not right. Check that your app shows the account you just added, and enter the code it shows now.", f.get("key"))
 		return
 	case errors.Is(err, ErrFactorExists):
 		s.accountDone(w, r, "totp-on")
 		return
 	case errors.Is(err, ErrNoFactor):
-		s.renderAccountTOTP(w, r, http.StatusConflict, u, "The key changed in the meantime. Add this one to your app and try again.")
+		s.renderAccountTOTP(w, r, http.StatusConflict, u, "The key changed in the meantime. Add this one to your app and try again.", "")
 		return
 	case err != nil:
 		s.logger.Error("confirming a TOTP app", zapUser(u.Username), zapErr(err))
@@ -168,11 +176,13 @@ func (s *Server) handleAccountTOTP(w http.ResponseWriter, r *http.Request) {
 
 // renderAccountTOTP shows the setup page with the user's key waiting to
 // be confirmed, made now if there is none.
-func (s *Server) renderAccountTOTP(w http.ResponseWriter, r *http.Request, status int, u *User, msg string) {
+// shown is the keyStamp of the key the page showed before (empty on
+// GET): that key is shown again only if it is still the one waiting.
+func (s *Server) renderAccountTOTP(w http.ResponseWriter, r *http.Request, status int, u *User, msg, shown string) {
 	ctx := r.Context()
-	secret, otpauth, ok, err := s.pendingTOTP(ctx, u)
-	if err == nil && !ok {
-		secret, otpauth, err = s.BeginTOTP(ctx, u.ID)
+	secret, otpauth, err := s.setupKey(ctx, u, shown)
+	if err == nil && shown != "" && keyStamp(secret) != shown {
+		status, msg = http.StatusConflict, "The key changed in the meantime. Add this one to your app and try again."
 	}
 	var qr string
 	if err == nil {
@@ -188,6 +198,7 @@ func (s *Server) renderAccountTOTP(w http.ResponseWriter, r *http.Request, statu
 		SignedInAs: u.Username, Account: &ui.Account{URLs: s.accountURLs()},
 		Factor: &ui.Factor{QRCode: template.URL(qr), Secret: groupsOfFour(secret)}, //nolint:gosec // a data: URL of a PNG drawn here
 		Back:   &ui.Link{URL: s.prefix + pathAccount, Text: "Cancel and go back to your account"},
+		Hidden: map[string]string{"key": keyStamp(secret)},
 	})
 }
 

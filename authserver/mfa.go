@@ -224,6 +224,14 @@ type factorStep struct {
 	// Done is the amr once the second factor was set up, while the new
 	// recovery codes are shown: continuing finishes the sign-in.
 	Done []string `json:"d,omitempty"`
+	// Key fingerprints the TOTP key the setup page showed (see
+	// setupKey).
+	Key string `json:"k,omitempty"`
+	// Password fingerprints the stored password hash the first factor
+	// was checked against (empty for a user without one here): a
+	// password changed during the step (an operator ending a leaked
+	// password's sign-ins) ends it.
+	Password string `json:"w,omitempty"`
 	// Passed is when the first factor passed; Expires when this step
 	// ends (Unix seconds, on the server's clock: the cookie's Max-Age
 	// binds only the browser).
@@ -259,6 +267,15 @@ func (s *Server) factorState(r *http.Request) (factorStep, bool) {
 	return st, true
 }
 
+// passwordStamp fingerprints the stored password hash u was loaded
+// with, for factorStep.Password; empty for a user without one.
+func passwordStamp(u *User) string {
+	if u.storedHash == "" {
+		return ""
+	}
+	return hashID("factor step\x00" + u.storedHash)[:32]
+}
+
 // startFactorStep remembers that the first factor passed and sends the
 // browser to the second-factor page.
 func (s *Server) startFactorStep(w http.ResponseWriter, r *http.Request, st factorStep) {
@@ -290,7 +307,7 @@ func (s *Server) completeLogin(w http.ResponseWriter, r *http.Request, lf loginF
 			s.logger.Info("first factor passed; asking for the second", s.signInFields(r, u, provider, amr)...)
 			s.startFactorStep(w, r, factorStep{
 				UserID: u.ID, AMR: amr, Provider: provider, Request: lf.handle, ReturnTo: lf.returnTo,
-				Required: required, Enrol: !m.has(),
+				Required: required, Enrol: !m.has(), Password: passwordStamp(u),
 			})
 			return
 		}
@@ -320,7 +337,7 @@ func (s *Server) stepUp(w http.ResponseWriter, r *http.Request, sess *session, u
 	s.logger.Info("a second factor is required; stepping up", zapUser(u.Username))
 	s.startFactorStep(w, r, factorStep{
 		UserID: u.ID, AMR: sess.data.AMR, Request: handle, ReturnTo: returnTo, Session: sess.id,
-		Required: true, Enrol: !m.has(),
+		Required: true, Enrol: !m.has(), Password: passwordStamp(u),
 	})
 }
 
@@ -346,6 +363,14 @@ func (s *Server) handleFactor(w http.ResponseWriter, r *http.Request) {
 		s.cookies.clear(w, s.factorCookie())
 		s.templates.Render(w, "message", http.StatusForbidden, ui.Page{Title: "You cannot sign in here",
 			Error: "This account is disabled.", Message: "Ask the people who run this site for access."})
+		return
+	}
+	if st.Password != passwordStamp(u) {
+		// The password changed since it was checked: the change ends
+		// what was signed in with the old one, this step too.
+		s.cookies.clear(w, s.factorCookie())
+		s.logger.Info("second-factor step ended: the password changed meanwhile", zapUser(u.Username))
+		s.errorPage(w, r, http.StatusConflict, "Your password was changed while you were signing in. Sign in again with the new one.")
 		return
 	}
 	var sess *session
@@ -559,9 +584,10 @@ func (s *Server) factorSetup(w http.ResponseWriter, r *http.Request, st factorSt
 // be confirmed, made now if there is none.
 func (s *Server) renderSetup(w http.ResponseWriter, r *http.Request, status int, st factorStep, u *User, msg string) {
 	ctx := r.Context()
-	secret, otpauth, ok, err := s.pendingTOTP(ctx, u)
-	if err == nil && !ok {
-		secret, otpauth, err = s.BeginTOTP(ctx, u.ID)
+	secret, otpauth, err := s.setupKey(ctx, u, st.Key)
+	if err == nil && keyStamp(secret) != st.Key {
+		st.Key = keyStamp(secret)
+		err = s.setFactorStep(w, st)
 	}
 	var qr string
 	if err == nil {
@@ -575,6 +601,27 @@ func (s *Server) renderSetup(w http.ResponseWriter, r *http.Request, status int,
 	s.renderFactorPage(w, r, "factor_setup", status, st, u, "Set up a second factor", msg,
 		&ui.Factor{QRCode: template.URL(qr), Secret: groupsOfFour(secret)}) //nolint:gosec // a data: URL of a PNG drawn here
 }
+
+// setupKey returns the TOTP key waiting to be confirmed for a setup page
+// that showed the key whose keyStamp is shown, if it is still the one
+// waiting; otherwise a new key (replacing any waiting one). A page never
+// shows a key that another page made: the one the account page is
+// setting up is not shown to a sign-in that has the password alone, nor
+// the other way round.
+func (s *Server) setupKey(ctx context.Context, u *User, shown string) (secret, otpauthURL string, err error) {
+	secret, otpauthURL, ok, err := s.pendingTOTP(ctx, u)
+	if err != nil {
+		return "", "", err
+	}
+	if ok && shown != "" && keyStamp(secret) == shown {
+		return secret, otpauthURL, nil
+	}
+	return s.BeginTOTP(ctx, u.ID)
+}
+
+// keyStamp fingerprints a TOTP key (base32) for a setup page to name the
+// key it showed.
+func keyStamp(secret string) string { return hashID("totp key\x00" + secret)[:32] }
 
 // groupsOfFour spaces a key every four characters, for typing.
 func groupsOfFour(s string) string {

@@ -526,7 +526,19 @@ func (s *Server) handlePasskeys(w http.ResponseWriter, r *http.Request) {
 		}
 		s.renderPasskeys(w, r, http.StatusOK, u, true, "", "The passkey is now called "+name+".")
 	case "remove":
-		err := s.cfg.Store.DeleteFactor(ctx, u.ID, store.FactorWebAuthn, f.get("id"))
+		id := f.get("id")
+		keys, err := s.userPasskeys(ctx, u.ID)
+		if err != nil {
+			s.logger.Error("listing passkeys", zapUser(u.Username), zapErr(err))
+			s.errorPage(w, r, http.StatusServiceUnavailable, "The passkey could not be removed. Try again later.")
+			return
+		}
+		if why := s.mfaRequiredWhy(u); why != "" && !m.totp && len(keys) == 1 && keys[0].factor.ID == id {
+			s.logger.Info("refused to remove the last second factor of a user who must have one", zapUser(u.Username))
+			s.renderPasskeys(w, r, http.StatusConflict, u, true, why+" This passkey is your only second factor, so it cannot be removed. Set up an authenticator app or add another passkey first.", "")
+			return
+		}
+		err = s.cfg.Store.DeleteFactor(ctx, u.ID, store.FactorWebAuthn, id)
 		if errors.Is(err, store.ErrNotFound) {
 			s.renderPasskeys(w, r, http.StatusNotFound, u, true, "That passkey is gone.", "")
 			return
@@ -536,7 +548,16 @@ func (s *Server) handlePasskeys(w http.ResponseWriter, r *http.Request) {
 			s.errorPage(w, r, http.StatusServiceUnavailable, "The passkey could not be removed. Try again later.")
 			return
 		}
-		s.logger.Info("passkey removed", zapUser(u.Username), zap.String("credential_id", f.get("id")), zapIP(s.cfg.ClientIP(r)))
+		// The recovery codes back up a second factor: with the last one
+		// gone they go too, as when the authenticator app is removed.
+		if left, err := s.userFactors(ctx, u.ID); err != nil {
+			s.logger.Error("checking the second factors left", zapUser(u.Username), zapErr(err))
+		} else if !left.totp && !left.passkey {
+			if err := s.cfg.Store.DeleteFactor(ctx, u.ID, store.FactorRecoveryCodes, recoveryFactorID); err != nil && !errors.Is(err, store.ErrNotFound) {
+				s.logger.Error("removing the recovery codes after the last second factor", zapUser(u.Username), zapErr(err))
+			}
+		}
+		s.logger.Info("passkey removed", zapUser(u.Username), zap.String("credential_id", id), zapIP(s.cfg.ClientIP(r)))
 		s.renderPasskeys(w, r, http.StatusOK, u, true, "", "The passkey was removed. Remove it from your device too, in its passkey or password settings.")
 	default:
 		s.renderPasskeys(w, r, http.StatusBadRequest, u, true, "Choose what to do.", "")
