@@ -61,6 +61,9 @@ var (
 	// errCodeUsed is a right code that was used already: a TOTP step or a
 	// recovery code spent before.
 	errCodeUsed = fmt.Errorf("%w: it was already used", ErrWrongCode)
+	// errTooManyCodes refuses every code, right or not, once a user gave
+	// too many wrong ones within the window.
+	errTooManyCodes = fmt.Errorf("%w: too many wrong codes, try again later", ErrWrongCode)
 	// ErrFactorExists means the user already has a confirmed factor of the
 	// kind: remove it before setting up another.
 	ErrFactorExists = errors.New("the user already has this second factor")
@@ -229,6 +232,11 @@ func (s *Server) otpauthURL(u *User, secret []byte) (string, error) {
 // no TOTP app is waiting; ErrFactorExists if it is confirmed already.
 func (s *Server) ConfirmTOTP(ctx context.Context, userID, code string) error {
 	now := s.now()
+	// Confirming counts against the same limit as signing in with a
+	// code: no one guesses a waiting key's codes faster than a set one's.
+	if _, ok := s.factorLimits.attempt(userID, now); !ok {
+		return fmt.Errorf("confirming TOTP: %w", errTooManyCodes)
+	}
 	_, err := s.cfg.Store.UpdateFactor(ctx, userID, store.FactorTOTP, totpFactorID, func(f store.Factor) (store.Factor, error) {
 		if f.Confirmed {
 			return f, ErrFactorExists
@@ -245,6 +253,7 @@ func (s *Server) ConfirmTOTP(ctx context.Context, userID, code string) error {
 	case err != nil:
 		return fmt.Errorf("confirming TOTP: %w", err)
 	}
+	s.factorLimits.reset(userID)
 	s.logger.Info("TOTP set up", zap.String("user_id", userID))
 	return nil
 }
