@@ -281,6 +281,12 @@ func passwordStamp(u *User) string {
 func (s *Server) startFactorStep(w http.ResponseWriter, r *http.Request, st factorStep) {
 	now := s.now()
 	st.Passed, st.Expires = now.Unix(), now.Add(factorStepLifetime).Unix()
+	s.goToFactorStep(w, r, st)
+}
+
+// goToFactorStep stores the step st in its cookie and sends the browser
+// to the second-factor page.
+func (s *Server) goToFactorStep(w http.ResponseWriter, r *http.Request, st factorStep) {
 	if err := s.setFactorStep(w, st); err != nil {
 		s.logger.Error("setting the second-factor cookie", zapErr(err))
 		s.errorPage(w, r, http.StatusInternalServerError, "You could not be signed in.")
@@ -438,12 +444,7 @@ func (s *Server) factorVerify(w http.ResponseWriter, r *http.Request, st factorS
 			return
 		}
 		st.Enrol = true
-		if err := s.setFactorStep(w, st); err != nil {
-			s.logger.Error("setting the second-factor cookie", zapErr(err))
-			s.errorPage(w, r, http.StatusInternalServerError, "You could not be signed in.")
-			return
-		}
-		http.Redirect(w, r, s.prefix+pathLoginFactor, http.StatusSeeOther)
+		s.goToFactorStep(w, r, st)
 		return
 	}
 	page := func(status int, msg string) {
@@ -535,12 +536,7 @@ func (s *Server) factorSetup(w http.ResponseWriter, r *http.Request, st factorSt
 	if m.has() {
 		// Set up in the meantime (in another tab, say): ask for it.
 		st.Enrol = false
-		if err := s.setFactorStep(w, st); err != nil {
-			s.logger.Error("setting the second-factor cookie", zapErr(err))
-			s.errorPage(w, r, http.StatusInternalServerError, "You could not be signed in.")
-			return
-		}
-		http.Redirect(w, r, s.prefix+pathLoginFactor, http.StatusSeeOther)
+		s.goToFactorStep(w, r, st)
 		return
 	}
 	if f == nil {
