@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -15,28 +16,53 @@ import (
 )
 
 // EnvVar names the DSN of a server on which tests may create and drop
-// databases, such as
-// postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable.
+// databases, such as [DefaultDSN].
 const EnvVar = "AUTHGATE_TEST_POSTGRES"
 
-// AdminDSN returns the DSN in AUTHGATE_TEST_POSTGRES. Without it the test
-// is skipped, except in CI (CI=true), where skipping would hide the
-// PostgreSQL tests, so the test fails instead.
+// DefaultDSN is the server tried when AUTHGATE_TEST_POSTGRES is not set: a
+// local PostgreSQL's superuser over TCP, as a fresh Debian or Docker
+// install with trust authentication on loopback has it.
+const DefaultDSN = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
+
+// probeTimeout bounds the try of [DefaultDSN], so a machine without
+// PostgreSQL skips at once rather than waiting for the driver's timeout.
+const probeTimeout = 2 * time.Second
+
+// probeDefault connects to DefaultDSN once per test binary and returns
+// why it could not, or nil.
+var probeDefault = sync.OnceValue(func() error {
+	ctx, cancel := context.WithTimeout(context.Background(), probeTimeout)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, DefaultDSN+"&connect_timeout=2")
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	return conn.Ping(ctx)
+})
+
+// AdminDSN returns the DSN in AUTHGATE_TEST_POSTGRES, or without it
+// [DefaultDSN] if a server answers there within 2 seconds. If none
+// answers, the test is skipped, except in CI (CI=true), where skipping
+// would hide the PostgreSQL tests, so the test fails instead.
 func AdminDSN(t testing.TB) string {
 	t.Helper()
-	dsn := os.Getenv(EnvVar)
-	if dsn == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal(EnvVar + " not set: PostgreSQL tests must run in CI")
-		}
-		t.Skip(EnvVar + " not set: skipping PostgreSQL tests (set it to e.g. postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable)")
+	if dsn := os.Getenv(EnvVar); dsn != "" {
+		return dsn
 	}
-	return dsn
+	if err := probeDefault(); err != nil {
+		msg := fmt.Sprintf("%s not set and no PostgreSQL answers at %s (%v)", EnvVar, DefaultDSN, err)
+		if os.Getenv("CI") == "true" {
+			t.Fatal(msg + ": PostgreSQL tests must run in CI")
+		}
+		t.Skip(msg + ": skipping PostgreSQL tests (start PostgreSQL there, or set " + EnvVar + " to a server's DSN)")
+	}
+	return DefaultDSN
 }
 
 // FreshDB creates an empty database named authgate_test_<random hex> and
-// returns a DSN for it, which is AUTHGATE_TEST_POSTGRES with the database
-// name replaced. If isolation is given, it becomes the database's
+// returns a DSN for it, which is [AdminDSN]'s with the database name
+// replaced. If isolation is given, it becomes the database's
 // default_transaction_isolation. The database is dropped, with whatever
 // connections are left, when t ends; cleanups registered later (such as
 // stopping the processes that use it) run before.
@@ -77,7 +103,7 @@ func FreshDB(t testing.TB, isolation ...string) string {
 	if strings.HasPrefix(admin, "postgres://") || strings.HasPrefix(admin, "postgresql://") {
 		u, err := url.Parse(admin)
 		if err != nil {
-			t.Fatalf(EnvVar + " is not a valid URL")
+			t.Fatalf("%s is not a valid URL", EnvVar)
 		}
 		u.Path, u.RawPath = "/"+name, ""
 		return u.String()
