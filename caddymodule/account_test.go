@@ -75,7 +75,9 @@ func TestAccountPageThroughCaddy(t *testing.T) {
 	if r.status != http.StatusSeeOther || r.header.Get("Location") != "/account?done=app-revoked" {
 		t.Fatalf("revoking app: %d %q", r.status, r.header.Get("Location"))
 	}
-	awaitAccount(t, "the app's token is refused", func() bool { return g.call("GET", g.app+"/api/things", tok.AccessToken).status == http.StatusUnauthorized })
+	awaitAccount(t, "the app's token is refused", func() bool {
+		return g.call("GET", g.app+"/api/things", tok.AccessToken).status == http.StatusUnauthorized
+	})
 	form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok.RefreshToken}, "client_id": {"acctapp"}}
 	resp, err := http.PostForm(g.issuer+"/token", form)
 	if err != nil {
