@@ -18,6 +18,19 @@ func init() {
 
 // AdminAPI serves authgate's operator endpoints on Caddy's admin API:
 //
+//	GET  /authgate/status               the issuer, the store (its backend
+//	                                    and file, or database host and
+//	                                    name; never a DSN or password),
+//	                                    the signing keys (age, which
+//	                                    signs) and counts of clients,
+//	                                    users, identity providers and
+//	                                    gateways
+//	POST /authgate/tokens/revoke        revokes by exactly one of
+//	                                    {"client"}, {"subject"} or
+//	                                    {"jti"} (an access token's),
+//	                                    announcing it on the revocation
+//	                                    feed; {"revoked": n}, 404 for an
+//	                                    unknown jti
 //	GET  /authgate/keys                 lists the signing keys (no key material)
 //	POST /authgate/keys/rotate          starts the next signing key now
 //	POST /authgate/registration-tokens  issues a single-use initial access
@@ -84,6 +97,10 @@ func (a *AdminAPI) serve(w http.ResponseWriter, r *http.Request) error {
 		return a.endGatewaySession(w, r, id)
 	}
 	switch r.URL.Path {
+	case "/authgate/status":
+		return a.status(w, r)
+	case "/authgate/tokens/revoke":
+		return a.revokeTokens(w, r)
 	case "/authgate/keys":
 		if r.Method != http.MethodGet {
 			return methodNotAllowed(w, r, http.MethodGet)

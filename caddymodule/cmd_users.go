@@ -28,13 +28,20 @@ import (
 func init() {
 	caddycmd.RegisterCommand(caddycmd.Command{
 		Name:  "authgate",
-		Usage: "user <add|passwd|disable|enable|delete|list> [args]",
-		Short: "Manages authgate users through a running Caddy's admin API",
+		Usage: "<user|status|keys|tokens|hash-secret> [args]",
+		Short: "Manages authgate through a running Caddy's admin API",
 		Long: `
-Manages the users of the authgate app of a running Caddy, through its
-admin API (/authgate/users). Users from the configuration are listed but
-read-only; users added here are kept in authgate's store and can sign in
-at once, on every instance sharing the store.
+Manages the authgate app of a running Caddy, through its admin API
+(/authgate/...): its users, signing keys and tokens, and shows its
+status. Users from the configuration are listed but read-only; users
+added here are kept in authgate's store and can sign in at once, on
+every instance sharing the store.
+
+  caddy authgate status [--json]
+  caddy authgate keys list [--json]
+  caddy authgate keys rotate
+  caddy authgate tokens revoke --client <id> | --subject <sub> | --jti <jti>
+  caddy authgate hash-secret [--stdin]
 
   caddy authgate user add <username> [--email E] [--name N] [--groups a,b] [--password-stdin]
   caddy authgate user passwd <username> [--password-stdin]
@@ -47,7 +54,7 @@ The admin API's address is --address, else the one in the configuration
 given with --config (and --adapter), else $CADDY_ADMIN or localhost:2019.
 `,
 		CobraFunc: func(cmd *cobra.Command) {
-			cmd.AddCommand(userCommand())
+			cmd.AddCommand(userCommand(), statusCommand(), keysCommand(), tokensCommand(), hashSecretCommand())
 		},
 	})
 }
@@ -59,10 +66,7 @@ func userCommand() *cobra.Command {
 		Short: "Adds, changes, disables, deletes and lists users",
 		Args:  cobra.NoArgs,
 	}
-	pf := user.PersistentFlags()
-	pf.String("address", "", "Address of Caddy's admin API, if different from the config's")
-	pf.StringP("config", "c", "", "Configuration file to read the admin API's address from")
-	pf.StringP("adapter", "a", "", "Name of the config adapter of --config")
+	adminFlags(user)
 
 	add := &cobra.Command{
 		Use:   "add <username>",
@@ -179,6 +183,15 @@ history.
 	return user
 }
 
+// adminFlags adds to cmd and its subcommands the flags that find the
+// admin API.
+func adminFlags(cmd *cobra.Command) {
+	pf := cmd.PersistentFlags()
+	pf.String("address", "", "Address of Caddy's admin API, if different from the config's")
+	pf.StringP("config", "c", "", "Configuration file to read the admin API's address from")
+	pf.StringP("adapter", "a", "", "Name of the config adapter of --config")
+}
+
 // printUsers prints users as a table.
 func printUsers(out io.Writer, users []authserver.UserInfo) error {
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
@@ -209,45 +222,53 @@ func printUsers(out io.Writer, users []authserver.UserInfo) error {
 // stdin with --password-stdin, or else typed twice on the terminal
 // without echo.
 func readPassword(cmd *cobra.Command, username string) (string, error) {
+	fromStdin, _ := cmd.Flags().GetBool("password-stdin")
+	return readSecret(cmd, fromStdin, "password", "--password-stdin", fmt.Sprintf("Password for %s: ", username))
+}
+
+// readSecret reads a secret (what names it in errors): the first line of
+// stdin if fromStdin, or else typed twice on the terminal without echo
+// after prompt. flag is the option that reads stdin.
+func readSecret(cmd *cobra.Command, fromStdin bool, what, flag, prompt string) (string, error) {
 	in := cmd.InOrStdin()
-	if fromStdin, _ := cmd.Flags().GetBool("password-stdin"); fromStdin {
+	if fromStdin {
 		line, err := bufio.NewReader(in).ReadString('\n')
 		if err != nil && !errors.Is(err, io.EOF) {
-			return "", fmt.Errorf("reading the password from stdin: %w", err)
+			return "", fmt.Errorf("reading the %s from stdin: %w", what, err)
 		}
 		pw := strings.TrimSuffix(strings.TrimSuffix(line, "\n"), "\r")
 		if pw == "" {
-			return "", errors.New("no password on stdin: give it as the first line")
+			return "", fmt.Errorf("no %s on stdin: give it as the first line", what)
 		}
 		return pw, nil
 	}
 	f, ok := in.(*os.File)
 	if !ok || !term.IsTerminal(int(f.Fd())) {
-		return "", errors.New("stdin is not a terminal: pipe the password in with --password-stdin")
+		return "", fmt.Errorf("stdin is not a terminal: pipe the %s in with %s", what, flag)
 	}
-	prompt := cmd.ErrOrStderr()
-	ask := func(what string) (string, error) {
-		fmt.Fprint(prompt, what)
+	out := cmd.ErrOrStderr()
+	ask := func(p string) (string, error) {
+		fmt.Fprint(out, p)
 		b, err := term.ReadPassword(int(f.Fd()))
-		fmt.Fprintln(prompt)
+		fmt.Fprintln(out)
 		if err != nil {
-			return "", fmt.Errorf("reading the password: %w", err)
+			return "", fmt.Errorf("reading the %s: %w", what, err)
 		}
 		return string(b), nil
 	}
-	pw, err := ask(fmt.Sprintf("Password for %s: ", username))
+	pw, err := ask(prompt)
 	if err != nil {
 		return "", err
 	}
-	again, err := ask("Same password again: ")
+	again, err := ask(fmt.Sprintf("Same %s again: ", what))
 	if err != nil {
 		return "", err
 	}
 	if pw != again {
-		return "", errors.New("the two passwords differ")
+		return "", fmt.Errorf("the two %ss differ", what)
 	}
 	if pw == "" {
-		return "", errors.New("no password given")
+		return "", fmt.Errorf("no %s given", what)
 	}
 	return pw, nil
 }
