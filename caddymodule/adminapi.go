@@ -31,6 +31,9 @@ func init() {
 //	                                    announcing it on the revocation
 //	                                    feed; {"revoked": n}, 404 for an
 //	                                    unknown jti
+//	GET  /authgate/health               200 {"status":"ok","store":"ok",...}
+//	                                    when the store answers, else 503
+//	                                    {"status":"unavailable",...}
 //	GET  /authgate/keys                 lists the signing keys (no key material)
 //	POST /authgate/keys/rotate          starts the next signing key now
 //	POST /authgate/registration-tokens  issues a single-use initial access
@@ -89,6 +92,9 @@ func (a *AdminAPI) Routes() []caddy.AdminRoute {
 func (a *AdminAPI) serve(w http.ResponseWriter, r *http.Request) error {
 	if a.app == nil || a.app.keys == nil {
 		return caddy.APIError{HTTPStatus: http.StatusNotFound, Err: errors.New("the authgate app is not configured")}
+	}
+	if r.URL.Path == healthPath {
+		return a.serveHealth(w, r)
 	}
 	if isUsersPath(r.URL.Path) {
 		return a.serveUsers(w, r)

@@ -155,15 +155,18 @@ type App struct {
 	// <issuer>/login/<name>/callback.
 	IdentityProvidersRaw []json.RawMessage `json:"identity_providers,omitempty" caddy:"namespace=authgate.identity_providers inline_key=provider"`
 
-	storage  StorageBackend
-	store    store.Store
-	keys     *keys.Manager
-	server   *authserver.Server
-	registry *gateway.Registry
-	gateways gatewayList
-	logger   *zap.Logger
-	ctx      caddy.Context
-	cancel   context.CancelFunc
+	storage StorageBackend
+	// providers counts the identity providers, for the start-up log
+	// (Caddy drops IdentityProvidersRaw once it loaded them).
+	providers int
+	store     store.Store
+	keys      *keys.Manager
+	server    *authserver.Server
+	registry  *gateway.Registry
+	gateways  gatewayList
+	logger    *zap.Logger
+	ctx       caddy.Context
+	cancel    context.CancelFunc
 }
 
 // StorageBackend is a module that opens the store. Backends share one
@@ -204,6 +207,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return fmt.Errorf("authgate: %w", err)
 	}
+	a.providers = len(providers)
 
 	if a.StorageRaw == nil {
 		a.StorageRaw = json.RawMessage(`{"backend":"sqlite"}`)
@@ -291,10 +295,47 @@ func (a *App) Start() error {
 	}
 	ctx, cancel := context.WithCancel(a.ctx)
 	a.cancel = cancel
+	a.logStart(ctx)
 	go a.keys.Run(ctx, func(err error) { a.logger.Error("refreshing signing keys", zap.Error(err)) })
 	go every(ctx, time.Duration(a.SweepInterval), a.sweep)
 	go every(ctx, revocationPollInterval, a.pollRevocations)
 	return nil
+}
+
+// storeDescriber is a storage backend that can name its store for the
+// start-up log without its secrets.
+type storeDescriber interface {
+	describeStore() []zap.Field
+}
+
+// logStart logs one line that says what this instance serves: the
+// issuer, the store (never its password nor whole DSN), the current
+// signing key, and how many clients, users and identity providers it
+// knows.
+func (a *App) logStart(ctx context.Context) {
+	fields := []zap.Field{zap.String("issuer", a.Issuer)}
+	if d, ok := a.storage.(storeDescriber); ok {
+		fields = append(fields, d.describeStore()...)
+	}
+	now := time.Now()
+	var current keys.KeyInfo
+	for _, k := range a.keys.Info() {
+		if !k.SignFrom.After(now) && (current.ID == "" || k.SignFrom.After(current.SignFrom)) {
+			current = k
+		}
+	}
+	fields = append(fields,
+		zap.String("signing_key", current.ID),
+		zap.String("signing_algorithm", current.Algorithm),
+		zap.Int("clients", len(a.Clients)),
+		zap.Int("users", len(a.Users)))
+	lctx, cancel := context.WithTimeout(ctx, healthTimeout)
+	defer cancel()
+	if stored, err := a.store.ListUsers(lctx); err == nil {
+		fields = append(fields, zap.Int("stored_users", len(stored)))
+	}
+	fields = append(fields, zap.Int("identity_providers", a.providers))
+	a.logger.Info("authgate started", fields...)
 }
 
 // revocationPollInterval bounds how long a revocation made by another

@@ -19,11 +19,12 @@ func init() {
 	// The gateway's directives are registered with their parsers in
 	// gateway_caddyfile.go; the order of all three is set here, in one
 	// place, since registration order decides it. Each goes just before
-	// basic_auth, so they line up as
-	// authgate_server, authgate, authgate_verify: the server's own
+	// basic_auth, so they line up as authgate_health, authgate_server,
+	// authgate, authgate_verify: the health check and the server's own
 	// endpoints are never behind the gateway, and all come before
-	// reverse_proxy and the other handlers.
-	for _, dir := range []string{"authgate_server", "authgate", "authgate_verify"} {
+	// reverse_proxy and the other handlers. (authgate_health is
+	// registered in health.go.)
+	for _, dir := range []string{"authgate_health", "authgate_server", "authgate", "authgate_verify"} {
 		httpcaddyfile.RegisterDirectiveOrder(dir, httpcaddyfile.Before, "basic_auth")
 	}
 }

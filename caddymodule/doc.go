@@ -61,11 +61,17 @@
 // answers every request that reaches it: put it on a path, behind an
 // authgate gateway that accepts bearer tokens.
 //
+// authgate_health ([HealthHandler], http.handlers.authgate_health)
+// answers health checks for load balancers: 200 when the app's store
+// answers, 503 (never 2xx) when it does not; the admin API's
+// /authgate/health answers the same. Give it a path matcher.
+//
 // # Handler order
 //
-// In a Caddyfile, authgate_server, authgate and authgate_verify go just
-// before basic_auth, in that order: the server's own endpoints are never
-// behind a gateway of the same site, and the gateway runs before
+// In a Caddyfile, authgate_health, authgate_server, authgate and
+// authgate_verify go just before basic_auth, in that order: the health
+// check and the server's own endpoints are never behind a gateway of the
+// same site, and the gateway runs before
 // forward_auth, handle, route, respond and reverse_proxy. authgate_mcp
 // goes just before respond: after a gateway of the same route or site,
 // and before reverse_proxy and file_server, which can serve the rest of

@@ -9,6 +9,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"go.uber.org/zap"
 
 	"github.com/authgate/authgate/authserver/store"
 	"github.com/authgate/authgate/authserver/store/sqlite"
@@ -65,7 +66,13 @@ type SQLiteStorage struct {
 	// data directory.
 	Path string `json:"path,omitempty"`
 
-	key string
+	key  string
+	path string // the database file's absolute path, once open
+}
+
+// describeStore names the store for the start-up log.
+func (s *SQLiteStorage) describeStore() []zap.Field {
+	return []zap.Field{zap.String("store", "sqlite"), zap.String("store_path", s.path)}
 }
 
 // CaddyModule returns the Caddy module information.
@@ -89,7 +96,7 @@ func (s *SQLiteStorage) OpenStore(ctx caddy.Context) (store.Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.key = key
+	s.key, s.path = key, abs
 	return st, nil
 }
 

@@ -7,6 +7,8 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/jackc/pgx/v5/pgconn"
+	"go.uber.org/zap"
 
 	"github.com/authgate/authgate/authserver/store"
 	"github.com/authgate/authgate/authserver/store/postgres"
@@ -30,6 +32,22 @@ type PostgresStorage struct {
 	DSN string `json:"dsn"`
 
 	key string
+	dsn string // the DSN with its placeholders replaced, once open
+}
+
+// describeStore names the store for the start-up log: its host, port
+// and database, never the password nor the whole DSN.
+func (s *PostgresStorage) describeStore() []zap.Field {
+	fields := []zap.Field{zap.String("store", "postgres")}
+	cfg, err := pgconn.ParseConfig(s.dsn)
+	if err != nil {
+		// The parser's error may quote the DSN: it is not logged.
+		return append(fields, zap.String("store_dsn", "unparsable"))
+	}
+	return append(fields,
+		zap.String("store_host", cfg.Host),
+		zap.Uint16("store_port", cfg.Port),
+		zap.String("store_database", cfg.Database))
 }
 
 // CaddyModule returns the Caddy module information.
@@ -55,7 +73,7 @@ func (s *PostgresStorage) OpenStore(ctx caddy.Context) (store.Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.key = key
+	s.key, s.dsn = key, dsn
 	return st, nil
 }
 

@@ -29,6 +29,9 @@ type Store interface {
 	// Sweep deletes records that expired before now and reports how many
 	// of each kind went.
 	Sweep(ctx context.Context, now time.Time) (SweepResult, error)
+	// Ping checks that the backend answers a query, for health checks;
+	// it returns an error if it does not before ctx ends.
+	Ping(ctx context.Context) error
 	// Close releases the backend's connections.
 	Close() error
 }

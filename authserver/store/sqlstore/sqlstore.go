@@ -31,6 +31,12 @@ func Open(ctx context.Context, db *sql.DB, flavor Flavor) (*Store, error) {
 // DB returns the underlying handle, for backends' own maintenance.
 func (s *Store) DB() *sql.DB { return s.db }
 
+// Ping runs a trivial query: the database is reachable and answers.
+func (s *Store) Ping(ctx context.Context) error {
+	var one int
+	return s.db.QueryRowContext(ctx, "SELECT 1").Scan(&one)
+}
+
 // Close closes the database handle.
 func (s *Store) Close() error { return s.db.Close() }
 

@@ -39,6 +39,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"RevokeClientTokens", testRevokeClientTokens},
 		{"ListSubjectTokens", testListSubjectTokens},
 		{"Sweep", testSweep},
+		{"Ping", testPing},
 		{"UserLookups", testUserLookups},
 		{"UserDuplicates", testUserDuplicates},
 		{"UserUpdate", testUserUpdate},
@@ -316,5 +317,23 @@ func testRevokeClientTokens(t *testing.T, s store.Store) {
 		if !got.RevokedAt.IsZero() != want {
 			t.Errorf("t%d revoked = %v; want %v", i, !got.RevokedAt.IsZero(), want)
 		}
+	}
+}
+
+func testPing(t *testing.T, s store.Store) {
+	if err := s.Ping(ctx(t)); err != nil {
+		t.Fatalf("Ping on an open store: %v", err)
+	}
+	// A context that has ended fails the ping.
+	done, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := s.Ping(done); err == nil {
+		t.Error("Ping with an ended context succeeded")
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Ping(ctx(t)); err == nil {
+		t.Error("Ping on a closed store succeeded")
 	}
 }
