@@ -8,10 +8,6 @@ import (
 	"go.uber.org/zap"
 )
 
-// gatewayClientScopes are the scopes of the bundled server's built-in
-// gateway client, which signs browsers in for session routes.
-var gatewayClientScopes = []string{"openid", "profile", "email", "groups", "offline_access"}
-
 // unobtainable lists what a gateway on the bundled server requires that
 // no token could carry: scopes (require scope, and require scope … for
 // tool …) that no configured client may request and that dynamic
@@ -31,7 +27,7 @@ func (gc *GatewayConfig) unobtainable(app *App, issuer string, sessions bool) (s
 		}
 	}
 	if sessions {
-		canScope = append(canScope, gatewayClientScopes...)
+		canScope = append(canScope, authserver.GatewayClientScopes...)
 	}
 	registers := app.ClientIDMetadataDocuments != nil
 	if rc := app.Registration; rc != nil && (rc.Mode == authserver.RegistrationOpen || rc.Mode == authserver.RegistrationToken) {
@@ -40,7 +36,7 @@ func (gc *GatewayConfig) unobtainable(app *App, issuer string, sessions bool) (s
 	if registers {
 		// Self-registered and metadata document clients get the
 		// registration policy's scopes and audiences.
-		regScopes := defaultRegistrationScopes
+		regScopes := authserver.DefaultRegistrationScopes
 		if rc := app.Registration; rc != nil {
 			if rc.Scopes != nil {
 				regScopes = rc.Scopes
@@ -65,10 +61,6 @@ func (gc *GatewayConfig) unobtainable(app *App, issuer string, sessions bool) (s
 	}
 	return scopes, audiences
 }
-
-// defaultRegistrationScopes are what authserver grants self-registered
-// clients when the registration block lists no scopes.
-var defaultRegistrationScopes = []string{"openid", "profile", "email", "offline_access"}
 
 // warnUnobtainable logs a warning for each required scope or audience no
 // client can obtain (see unobtainable), naming the route.
