@@ -113,6 +113,10 @@ func cloneValues(v url.Values) url.Values {
 	return out
 }
 
+// GatewayClientScopes are the scopes of the built-in gateway client,
+// which signs browsers in for the gateways.
+var GatewayClientScopes = []string{"openid", "profile", "email", "groups", "offline_access"}
+
 // newGatewayClient makes the built-in gateway client. It has no name of
 // its own: the pages name the site it signs people in to (see
 // [Server.appInfo]).
@@ -120,7 +124,7 @@ func newGatewayClient(secret string) *Client {
 	return &Client{
 		ID: GatewayClientID, Secret: PlainSecret(secret),
 		GrantTypes:  []string{GrantAuthorizationCode, GrantRefreshToken},
-		Scopes:      []string{"openid", "profile", "email", "groups", "offline_access"},
+		Scopes:      slices.Clone(GatewayClientScopes),
 		SkipConsent: true, IssueRefreshTokens: true, RequirePKCE: true, RequirePAR: true,
 		TrustPushedRedirects: true,
 	}

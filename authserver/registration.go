@@ -64,6 +64,10 @@ type RegistrationPolicy struct {
 	PerAddressPerHour int
 }
 
+// DefaultRegistrationScopes are the scopes self-registered clients may
+// request when the policy lists none.
+var DefaultRegistrationScopes = []string{"openid", "profile", "email", "offline_access"}
+
 func (p *RegistrationPolicy) setDefaults() error {
 	switch p.Mode {
 	case "":
@@ -78,7 +82,7 @@ func (p *RegistrationPolicy) setDefaults() error {
 		p.GrantTypes = []string{GrantAuthorizationCode, GrantRefreshToken, GrantClientCredentials, GrantDeviceCode}
 	}
 	if p.Scopes == nil {
-		p.Scopes = []string{"openid", "profile", "email", "offline_access"}
+		p.Scopes = slices.Clone(DefaultRegistrationScopes)
 	}
 	if p.PerAddressPerHour == 0 {
 		p.PerAddressPerHour = 20

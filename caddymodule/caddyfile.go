@@ -29,6 +29,39 @@ func init() {
 	}
 }
 
+// globalOptions are the options the switch in parseGlobalOption knows, for the
+// "did you mean" of an unrecognized one: keep the two in step.
+var globalOptions = []string{
+	"issuer",
+	"storage",
+	"signing_algorithm",
+	"key_rotation",
+	"access_token_lifetime",
+	"sweep_interval",
+	"max_body_size",
+	"refresh_token_lifetime",
+	"id_token_lifetime",
+	"session_lifetime",
+	"session_idle_timeout",
+	"consent_lifetime",
+	"require_par",
+	"userinfo_bare_token",
+	"device_code_lifetime",
+	"device_poll_interval",
+	"templates",
+	"product_name",
+	"logo_url",
+	"accent_color",
+	"login_limit",
+	"require_mfa",
+	"require_mfa_groups",
+	"registration",
+	"client_id_metadata_documents",
+	"user",
+	"client",
+	"identity_provider",
+}
+
 // parseGlobalOption sets up the authgate app from the global option.
 // Syntax:
 //
@@ -259,7 +292,7 @@ func parseGlobalOption(d *caddyfile.Dispenser, _ any) (any, error) {
 			providers[name] = true
 			app.IdentityProvidersRaw = append(app.IdentityProvidersRaw, raw)
 		default:
-			return nil, d.Errf("unrecognized authgate option %q", d.Val())
+			return nil, unrecognizedOption(d, "authgate", d.Val(), globalOptions)
 		}
 	}
 	return httpcaddyfile.App{Name: "authgate", Value: caddyconfig.JSON(app, nil)}, nil
@@ -278,13 +311,36 @@ func parseStorage(d *caddyfile.Dispenser) ([]byte, error) {
 		for _, m := range caddy.GetModules(storageNamespace) {
 			known = append(known, m.ID.Name())
 		}
-		return nil, d.Errf("unknown storage backend %q (want one of %s)", backend, strings.Join(known, ", "))
+		return nil, d.Errf("unknown storage backend %q%s (want one of %s)", backend, didYouMean(backend, known...), strings.Join(known, ", "))
 	}
 	unm, err := caddyfile.UnmarshalModule(d, storageNamespace+"."+backend)
 	if err != nil {
 		return nil, err
 	}
 	return caddyconfig.JSONModuleObject(unm, "backend", backend, nil), nil
+}
+
+// clientOptions are the options the switch in parseClient knows, for the
+// "did you mean" of an unrecognized one: keep the two in step.
+var clientOptions = []string{
+	"name",
+	"secret",
+	"secret_hash",
+	"public",
+	"token_endpoint_auth_method",
+	"redirect_uris",
+	"grant_types",
+	"scopes",
+	"audiences",
+	"access_token_lifetime",
+	"introspect_any",
+	"require_pkce",
+	"allow_plain_pkce",
+	"skip_consent",
+	"issue_refresh_tokens",
+	"require_par",
+	"require_mfa",
+	"post_logout_redirect_uris",
 }
 
 func parseClient(d *caddyfile.Dispenser) (*ClientConfig, error) {
@@ -332,7 +388,7 @@ func parseClient(d *caddyfile.Dispenser) (*ClientConfig, error) {
 		case "post_logout_redirect_uris":
 			err = someArgs(d, &c.PostLogoutRedirectURIs)
 		default:
-			err = d.Errf("unrecognized client option %q", d.Val())
+			err = unrecognizedOption(d, "client", d.Val(), clientOptions)
 		}
 		if err != nil {
 			return nil, err
@@ -340,6 +396,10 @@ func parseClient(d *caddyfile.Dispenser) (*ClientConfig, error) {
 	}
 	return c, nil
 }
+
+// registrationOptions are the options the switch in parseRegistration knows, for the
+// "did you mean" of an unrecognized one: keep the two in step.
+var registrationOptions = []string{"initial_access_token", "grant_types", "scopes", "audiences", "no_custom_schemes", "per_address_per_hour"}
 
 func parseRegistration(d *caddyfile.Dispenser) (*RegistrationConfig, error) {
 	rc := new(RegistrationConfig)
@@ -374,7 +434,7 @@ func parseRegistration(d *caddyfile.Dispenser) (*RegistrationConfig, error) {
 				}
 			}
 		default:
-			err = d.Errf("unrecognized registration option %q", d.Val())
+			err = unrecognizedOption(d, "registration", d.Val(), registrationOptions)
 		}
 		if err != nil {
 			return nil, err
@@ -382,6 +442,10 @@ func parseRegistration(d *caddyfile.Dispenser) (*RegistrationConfig, error) {
 	}
 	return rc, nil
 }
+
+// metadataDocumentsOptions are the options the switch in parseMetadataDocuments knows, for the
+// "did you mean" of an unrecognized one: keep the two in step.
+var metadataDocumentsOptions = []string{"allow_private_addresses", "trusted_ca", "max_size", "timeout"}
 
 func parseMetadataDocuments(d *caddyfile.Dispenser) (*MetadataDocumentsConfig, error) {
 	mc := new(MetadataDocumentsConfig)
@@ -407,7 +471,7 @@ func parseMetadataDocuments(d *caddyfile.Dispenser) (*MetadataDocumentsConfig, e
 		case "timeout":
 			err = durationArg(d, &mc.Timeout)
 		default:
-			err = d.Errf("unrecognized client_id_metadata_documents option %q", d.Val())
+			err = unrecognizedOption(d, "client_id_metadata_documents", d.Val(), metadataDocumentsOptions)
 		}
 		if err != nil {
 			return nil, err
@@ -415,6 +479,10 @@ func parseMetadataDocuments(d *caddyfile.Dispenser) (*MetadataDocumentsConfig, e
 	}
 	return mc, nil
 }
+
+// userOptions are the options the switch in parseUser knows, for the
+// "did you mean" of an unrecognized one: keep the two in step.
+var userOptions = []string{"password_hash", "email", "name", "groups", "disabled"}
 
 func parseUser(d *caddyfile.Dispenser) (*UserConfig, error) {
 	u := new(UserConfig)
@@ -435,7 +503,7 @@ func parseUser(d *caddyfile.Dispenser) (*UserConfig, error) {
 		case "disabled":
 			err = flag(d, &u.Disabled)
 		default:
-			err = d.Errf("unrecognized user option %q", d.Val())
+			err = unrecognizedOption(d, "user", d.Val(), userOptions)
 		}
 		if err != nil {
 			return nil, err

@@ -82,14 +82,46 @@ func parseVerifyDirective(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, 
 			}
 			continue
 		}
-		if err := parseGatewayOption(h.Dispenser, &v.GatewayConfig); err != nil {
+		if err := parseGatewayOption(h.Dispenser, &v.GatewayConfig, "trusted_proxies"); err != nil {
 			return nil, err
 		}
 	}
 	return v, nil
 }
 
-func parseGatewayOption(d *caddyfile.Dispenser, g *GatewayConfig) error {
+// gatewayOptions are the options the switch in parseGatewayOption knows, for the
+// "did you mean" of an unrecognized one: keep the two in step.
+var gatewayOptions = []string{
+	"accept",
+	"name",
+	"require",
+	"allow",
+	"deny",
+	"issuer",
+	"client_id",
+	"client_secret",
+	"algorithms",
+	"allow_plain_jwt",
+	"introspection",
+	"header",
+	"remote_headers",
+	"strip_authorization",
+	"cookie_name",
+	"cookie_domain",
+	"session_lifetime",
+	"callback_path",
+	"logout_path",
+	"scopes",
+	"resource_path",
+	"realm",
+	"hosts",
+	"bare_token",
+	"cors",
+	"mcp",
+	"cache_size",
+}
+
+func parseGatewayOption(d *caddyfile.Dispenser, g *GatewayConfig, extra ...string) error {
 	switch opt := d.Val(); opt {
 	case "accept":
 		return someArgs(d, &g.Accept)
@@ -232,6 +264,6 @@ func parseGatewayOption(d *caddyfile.Dispenser, g *GatewayConfig) error {
 		g.CacheSize = n
 		return nil
 	default:
-		return d.Errf("unrecognized authgate option %q", opt)
+		return unrecognizedOption(d, "authgate", opt, gatewayOptions, extra...)
 	}
 }

@@ -333,6 +333,10 @@ func (gc *GatewayConfig) provision(ctx caddy.Context, register bool) error {
 		cfg.Headers[http.CanonicalHeaderKey(name)] = field
 	}
 
+	if gc.Issuer == "" {
+		gc.warnUnobtainable(ctx.Logger(), app, issuer, cfg.AcceptSession)
+	}
+
 	if gc.gw, err = gateway.New(cfg); err != nil {
 		return err
 	}

@@ -123,6 +123,10 @@ func (p *GitHubProvider) IdentityProvider() authserver.IdentityProvider {
 	return authserver.IdentityProvider{Name: p.Name, DisplayName: p.DisplayName, Redirect: p.connector}
 }
 
+// githubOptions are the options the switch in (p *GitHubProvider) UnmarshalCaddyfile knows, for the
+// "did you mean" of an unrecognized one: keep the two in step.
+var githubOptions = []string{"client_id", "client_secret", "orgs", "teams", "enterprise_url", "display_name"}
+
 // UnmarshalCaddyfile reads `github { … }`, the rest of an
 // identity_provider line and its block.
 func (p *GitHubProvider) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
@@ -146,7 +150,7 @@ func (p *GitHubProvider) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		case "display_name":
 			err = oneArg(d, &p.DisplayName)
 		default:
-			err = d.Errf("unrecognized github option %q", d.Val())
+			err = unrecognizedOption(d, "github", d.Val(), githubOptions)
 		}
 		if err != nil {
 			return err

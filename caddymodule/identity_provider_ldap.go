@@ -224,6 +224,24 @@ func (p *LDAPProvider) IdentityProvider() authserver.IdentityProvider {
 	return authserver.IdentityProvider{Name: p.Name, DisplayName: p.DisplayName, Password: p.connector}
 }
 
+// ldapOptions are the options the switch in (p *LDAPProvider) UnmarshalCaddyfile knows, for the
+// "did you mean" of an unrecognized one: keep the two in step.
+var ldapOptions = []string{
+	"url",
+	"bind_dn",
+	"bind_password",
+	"base_dn",
+	"user_filter",
+	"group_base_dn",
+	"group_filter",
+	"attributes",
+	"starttls",
+	"ca",
+	"timeout",
+	"allow_groups",
+	"display_name",
+}
+
 // UnmarshalCaddyfile reads `ldap { … }`, the rest of an
 // identity_provider line and its block.
 func (p *LDAPProvider) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
@@ -261,7 +279,7 @@ func (p *LDAPProvider) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		case "display_name":
 			err = oneArg(d, &p.DisplayName)
 		default:
-			err = d.Errf("unrecognized ldap option %q", d.Val())
+			err = unrecognizedOption(d, "ldap", d.Val(), ldapOptions)
 		}
 		if err != nil {
 			return err
@@ -269,6 +287,10 @@ func (p *LDAPProvider) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	}
 	return requireOptions(d, "ldap", [2]string{"url", p.URL}, [2]string{"base_dn", p.BaseDN})
 }
+
+// ldapAttributeOptions are the options the switch in (p *LDAPProvider) unmarshalAttributes knows, for the
+// "did you mean" of an unrecognized one: keep the two in step.
+var ldapAttributeOptions = []string{"username", "email", "name", "group", "subject"}
 
 // unmarshalAttributes reads `attributes { username <attribute> … }`.
 func (p *LDAPProvider) unmarshalAttributes(d *caddyfile.Dispenser) error {
@@ -289,7 +311,7 @@ func (p *LDAPProvider) unmarshalAttributes(d *caddyfile.Dispenser) error {
 		case "subject":
 			err = oneArg(d, &p.Attributes.Subject)
 		default:
-			err = d.Errf("unrecognized attributes option %q (want username, email, name, group or subject)", d.Val())
+			err = d.Errf("unrecognized attributes option %q%s (want username, email, name, group or subject)", d.Val(), didYouMean(d.Val(), ldapAttributeOptions...))
 		}
 		if err != nil {
 			return err

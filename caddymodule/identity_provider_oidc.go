@@ -170,6 +170,20 @@ func (p *OIDCProvider) IdentityProvider() authserver.IdentityProvider {
 	return authserver.IdentityProvider{Name: p.Name, DisplayName: p.DisplayName, Redirect: p.connector, TrustMFA: p.TrustMFA}
 }
 
+// oidcOptions are the options the switch in (p *OIDCProvider) UnmarshalCaddyfile knows, for the
+// "did you mean" of an unrecognized one: keep the two in step.
+var oidcOptions = []string{
+	"issuer",
+	"client_id",
+	"client_secret",
+	"scopes",
+	"claims",
+	"allow_domains",
+	"allow_groups",
+	"display_name",
+	"trust_mfa",
+}
+
 // UnmarshalCaddyfile reads `oidc { … }`, the rest of an
 // identity_provider line and its block.
 func (p *OIDCProvider) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
@@ -199,7 +213,7 @@ func (p *OIDCProvider) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		case "trust_mfa":
 			err = flag(d, &p.TrustMFA)
 		default:
-			err = d.Errf("unrecognized oidc option %q", d.Val())
+			err = unrecognizedOption(d, "oidc", d.Val(), oidcOptions)
 		}
 		if err != nil {
 			return err
@@ -207,6 +221,10 @@ func (p *OIDCProvider) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	}
 	return requireOptions(d, "oidc", [2]string{"issuer", p.Issuer}, [2]string{"client_id", p.ClientID})
 }
+
+// oidcClaimOptions are the options the switch in (p *OIDCProvider) unmarshalClaims knows, for the
+// "did you mean" of an unrecognized one: keep the two in step.
+var oidcClaimOptions = []string{"username", "email", "name", "groups"}
 
 // unmarshalClaims reads `claims { username <claim> … }`.
 func (p *OIDCProvider) unmarshalClaims(d *caddyfile.Dispenser) error {
@@ -225,7 +243,7 @@ func (p *OIDCProvider) unmarshalClaims(d *caddyfile.Dispenser) error {
 		case "groups":
 			err = oneArg(d, &p.Claims.Groups)
 		default:
-			err = d.Errf("unrecognized claims option %q (want username, email, name or groups)", d.Val())
+			err = d.Errf("unrecognized claims option %q%s (want username, email, name or groups)", d.Val(), didYouMean(d.Val(), oidcClaimOptions...))
 		}
 		if err != nil {
 			return err

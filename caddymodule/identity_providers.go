@@ -140,7 +140,7 @@ func parseIdentityProvider(d *caddyfile.Dispenser) (name string, raw json.RawMes
 	typ := d.Val()
 	id := identityProvidersNamespace + "." + typ
 	if _, err := caddy.GetModule(id); err != nil {
-		return "", nil, d.Errf("identity_provider %s: unknown type %q (want one of %s)", name, typ, knownProviders())
+		return "", nil, d.Errf("identity_provider %s: unknown type %q%s (want one of %s)", name, typ, didYouMean(typ, strings.Split(knownProviders(), ", ")...), knownProviders())
 	}
 	unm, err := caddyfile.UnmarshalModule(d, id)
 	if err != nil {

@@ -90,6 +90,10 @@ func (h *MCPHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyht
 	return nil
 }
 
+// mcpOptions are the options the switch in parseMCPDirective knows, for the
+// "did you mean" of an unrecognized one: keep the two in step.
+var mcpOptions = []string{"issuer", "skip_localhost_protection"}
+
 // parseMCPDirective sets up the authgate_mcp handler. Syntax:
 //
 //	authgate_mcp [<matcher>] {
@@ -114,7 +118,7 @@ func parseMCPDirective(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, err
 			}
 			m.SkipLocalhostProtection = true
 		default:
-			return nil, h.Errf("unknown authgate_mcp option %q", h.Val())
+			return nil, unrecognizedOption(h.Dispenser, "authgate_mcp", h.Val(), mcpOptions)
 		}
 	}
 	return m, nil
