@@ -141,6 +141,10 @@ type Config struct {
 	MaxBodyBytes int64
 	// Logger receives what clients are not shown. Default: none.
 	Logger *zap.Logger
+	// Events, if set, receives each security-relevant act as it happens
+	// (see Event). It is called on the request's goroutine and must be
+	// quick.
+	Events func(Event)
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
 }

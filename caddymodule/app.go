@@ -165,8 +165,10 @@ type App struct {
 	registry  *gateway.Registry
 	gateways  gatewayList
 	logger    *zap.Logger
-	ctx       caddy.Context
-	cancel    context.CancelFunc
+	// audit writes the audit log (see events.go).
+	audit  *zap.Logger
+	ctx    caddy.Context
+	cancel context.CancelFunc
 }
 
 // StorageBackend is a module that opens the store. Backends share one
@@ -185,6 +187,7 @@ func (*App) CaddyModule() caddy.ModuleInfo {
 func (a *App) Provision(ctx caddy.Context) error {
 	a.ctx = ctx
 	a.logger = ctx.Logger()
+	a.audit = a.logger.Named(auditLoggerName)
 	a.registry = gateway.NewRegistry()
 	if a.Issuer == "" {
 		return fmt.Errorf("authgate: issuer is required (set it in the authgate global option)")
@@ -279,6 +282,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 		DevicePollInterval:   time.Duration(a.DevicePollInterval),
 		MaxBodyBytes:         a.MaxBodyBytes,
 		Logger:               a.logger,
+		Events:               a.onEvent,
 		ClientIP:             clientIP,
 	})
 	if err != nil {
