@@ -69,9 +69,9 @@ type issuedToken struct {
 
 // issueAccessToken signs a JWT access token and records its jti, so that
 // introspection and revocation work.
-func (s *Server) issueAccessToken(ctx context.Context, it issuedToken) (string, time.Duration, error) {
+func (s *Server) issueAccessToken(ctx context.Context, it issuedToken) (raw, jti string, lifetime time.Duration, err error) {
 	now := s.now()
-	lifetime := s.cfg.AccessTokenLifetime
+	lifetime = s.cfg.AccessTokenLifetime
 	if it.client.AccessTokenLifetime > 0 {
 		lifetime = it.client.AccessTokenLifetime
 	}
@@ -90,24 +90,24 @@ func (s *Server) issueAccessToken(ctx context.Context, it issuedToken) (string, 
 	}
 	payload, err := json.Marshal(claims)
 	if err != nil {
-		return "", 0, fmt.Errorf("encoding access token: %w", err)
+		return "", "", 0, fmt.Errorf("encoding access token: %w", err)
 	}
 	data, err := json.Marshal(accessTokenData{Scope: claims.Scope, Audience: it.audience, AuthTime: it.authTime, AMR: it.amr})
 	if err != nil {
-		return "", 0, fmt.Errorf("encoding access token record: %w", err)
+		return "", "", 0, fmt.Errorf("encoding access token record: %w", err)
 	}
 	err = s.cfg.Store.CreateToken(ctx, store.Token{
 		Kind: store.AccessToken, ID: claims.ID, FamilyID: it.familyID, ClientID: it.client.ID,
 		Subject: it.subject, Data: data, IssuedAt: now, ExpiresAt: time.Unix(claims.Expiry, 0),
 	})
 	if err != nil {
-		return "", 0, fmt.Errorf("recording access token: %w", err)
+		return "", "", 0, fmt.Errorf("recording access token: %w", err)
 	}
-	raw, err := s.cfg.Keys.Sign(ctx, payload, accessTokenType)
+	raw, err = s.cfg.Keys.Sign(ctx, payload, accessTokenType)
 	if err != nil {
-		return "", 0, fmt.Errorf("signing access token: %w", err)
+		return "", "", 0, fmt.Errorf("signing access token: %w", err)
 	}
-	return raw, lifetime, nil
+	return raw, claims.ID, lifetime, nil
 }
 
 // verifyAccessTokenSignature checks that raw is a JWT access token this

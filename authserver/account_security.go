@@ -27,7 +27,7 @@ func (s *Server) handleAccountPassword(w http.ResponseWriter, r *http.Request) {
 	if f == nil {
 		return
 	}
-	ctx := r.Context()
+	ctx := s.eventContext(r)
 	refuse := func(status int, msg string) { s.renderAccount(w, r, status, sess, u, "", msg) }
 	switch {
 	case u.Provider != "":
@@ -62,6 +62,7 @@ func (s *Server) handleAccountPassword(w http.ResponseWriter, r *http.Request) {
 	}
 	if !ok || checked.ID != u.ID {
 		s.logger.Info("password change refused: wrong current password", zapUser(u.Username), zapIP(ip))
+		s.emitFrom(r, Event{Name: EventUserChanged, Outcome: OutcomeFailure, Method: UserChangePassword, Username: u.Username, Subject: u.ID, Error: "wrong_credentials"})
 		refuse(http.StatusUnauthorized, "Your current password is not right.")
 		return
 	}
@@ -79,7 +80,6 @@ func (s *Server) handleAccountPassword(w http.ResponseWriter, r *http.Request) {
 		refuse(http.StatusServiceUnavailable, "Your password could not be changed. Try again later.")
 		return
 	}
-	s.logger.Info("password changed on the account page", zapUser(u.Username), zapIP(ip))
 	if err := s.resumeSession(w, r, sess, u); err != nil {
 		s.logger.Error("signing in again after a password change", zapUser(u.Username), zapErr(err))
 		s.templates.Render(w, "message", http.StatusOK, ui.Page{Title: "Password changed",
@@ -129,7 +129,7 @@ func (s *Server) handleAccountTOTP(w http.ResponseWriter, r *http.Request) {
 		s.accountSignIn(w, r)
 		return
 	}
-	ctx := r.Context()
+	ctx := s.eventContext(r)
 	info, err := s.accountFactors(r, u)
 	if err != nil {
 		s.logger.Error("account page: listing second factors", zapUser(u.Username), zapErr(err))
@@ -179,7 +179,7 @@ func (s *Server) handleAccountTOTP(w http.ResponseWriter, r *http.Request) {
 // shown is the keyStamp of the key the page showed before (empty on
 // GET): that key is shown again only if it is still the one waiting.
 func (s *Server) renderAccountTOTP(w http.ResponseWriter, r *http.Request, status int, u *User, msg, shown string) {
-	ctx := r.Context()
+	ctx := s.eventContext(r)
 	secret, otpauth, err := s.setupKey(ctx, u, shown)
 	if err == nil && shown != "" && keyStamp(secret) != shown {
 		status, msg = http.StatusConflict, "The key changed in the meantime. Add this one to your app and try again."
@@ -218,7 +218,7 @@ func (s *Server) handleAccountTOTPRemove(w http.ResponseWriter, r *http.Request)
 	if f == nil {
 		return
 	}
-	ctx := r.Context()
+	ctx := s.eventContext(r)
 	refuse := func(status int, msg string) { s.renderAccount(w, r, status, sess, u, "", msg) }
 	info, err := s.accountFactors(r, u)
 	if err != nil {
@@ -250,6 +250,7 @@ func (s *Server) handleAccountTOTPRemove(w http.ResponseWriter, r *http.Request)
 			return
 		case errors.Is(err, ErrWrongCode), errors.Is(err, ErrNoFactor):
 			s.logger.Info("authenticator app removal refused: wrong code", zapUser(u.Username), zapIP(ip))
+			s.emitFrom(r, Event{Name: EventUserChanged, Outcome: OutcomeFailure, Method: UserChangeTOTPRemoved, Username: u.Username, Subject: u.ID, Error: "wrong_code"})
 			refuse(http.StatusUnauthorized, "That code is not right. Check the code your app shows now and try again.")
 			return
 		case err != nil:
@@ -271,6 +272,7 @@ func (s *Server) handleAccountTOTPRemove(w http.ResponseWriter, r *http.Request)
 		}
 		if !ok || checked.ID != u.ID {
 			s.logger.Info("authenticator app removal refused: wrong password", zapUser(u.Username), zapIP(ip))
+			s.emitFrom(r, Event{Name: EventUserChanged, Outcome: OutcomeFailure, Method: UserChangeTOTPRemoved, Username: u.Username, Subject: u.ID, Error: "wrong_credentials"})
 			refuse(http.StatusUnauthorized, "Your password is not right.")
 			return
 		}
@@ -309,7 +311,7 @@ func (s *Server) handleAccountRecoveryCodes(w http.ResponseWriter, r *http.Reque
 		s.renderAccount(w, r, http.StatusConflict, sess, u, "", "Recovery codes back up a second factor. Set up an authenticator app first.")
 		return
 	}
-	codes, err := s.NewRecoveryCodes(r.Context(), u.ID)
+	codes, err := s.NewRecoveryCodes(s.eventContext(r), u.ID)
 	if err != nil {
 		s.logger.Error("making recovery codes", zapUser(u.Username), zapErr(err))
 		s.renderAccount(w, r, http.StatusServiceUnavailable, sess, u, "", "New recovery codes could not be made. Try again later.")

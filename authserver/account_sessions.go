@@ -98,7 +98,7 @@ func (s *Server) handleAccountEndSession(w http.ResponseWriter, r *http.Request)
 	handle := f.get("session")
 	if handle == accountHandle(sess.id) {
 		s.endSession(w, r)
-		s.logger.Info("signed out on the account page", zapUser(u.Username))
+		s.emitFrom(r, Event{Name: EventSignOut, Method: "account_page", Username: u.Username, Subject: u.ID})
 		s.templates.Render(w, "message", http.StatusOK, ui.Page{Title: "Signed out", Message: "You are signed out in this browser.",
 			Back: &ui.Link{URL: s.prefix + pathLogin + "?return_to=" + s.prefix + pathAccount, Text: "Sign in again"}})
 		return
@@ -121,7 +121,7 @@ func (s *Server) handleAccountEndSession(w http.ResponseWriter, r *http.Request)
 		s.renderAccount(w, r, http.StatusServiceUnavailable, sess, u, "", "The session could not be ended. Try again later.")
 		return
 	}
-	s.logger.Info("session ended on the account page", zapUser(u.Username), zapIP(s.cfg.ClientIP(r)))
+	s.emitFrom(r, Event{Name: EventSessionEnded, Method: "account_page", Username: u.Username, Subject: u.ID})
 	s.accountDone(w, r, "session-ended")
 }
 
@@ -157,7 +157,7 @@ func (s *Server) handleAccountEndOthers(w http.ResponseWriter, r *http.Request) 
 		s.renderAccount(w, r, http.StatusServiceUnavailable, sess, u, "", "Your other sessions could not all be ended. Try again later.")
 		return
 	}
-	s.logger.Info("other sessions ended on the account page", zapUser(u.Username), zapIP(s.cfg.ClientIP(r)))
+	s.emitFrom(r, Event{Name: EventSessionEnded, Method: "account_page", Username: u.Username, Subject: u.ID, Count: ended})
 	if ended == 0 {
 		s.accountDone(w, r, "no-others")
 		return
@@ -272,7 +272,7 @@ func (s *Server) handleAccountRevokeApp(w http.ResponseWriter, r *http.Request) 
 		s.renderAccount(w, r, http.StatusServiceUnavailable, sess, u, "", "The app's access could not be revoked. Try again later.")
 		return
 	}
-	s.logger.Info("app access revoked on the account page", zapUser(u.Username), zapClient(clientID), zapIP(s.cfg.ClientIP(r)))
+	s.emitFrom(r, Event{Name: EventConsentRevoked, Username: u.Username, Subject: u.ID, Client: clientID})
 	s.accountDone(w, r, "app-revoked")
 }
 

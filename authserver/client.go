@@ -289,6 +289,7 @@ func (s *Server) authenticateClient(r *http.Request, f form) (*Client, *Error) {
 	counted := !strong || e != nil
 	if counted {
 		if wait, ok := s.clientAuth.attempt(pair, ip, now); !ok {
+			s.emitFrom(r, Event{Name: EventClientAuthFailure, Method: method, Client: known, Error: "rate_limited"})
 			e := fail("too many failed authentication attempts; try again later")
 			e.Status = http.StatusTooManyRequests
 			if e.Header == nil {
@@ -302,7 +303,7 @@ func (s *Server) authenticateClient(r *http.Request, f form) (*Client, *Error) {
 		}
 	}
 	if e != nil {
-		s.logger.Info("client authentication failed", zapClient(known), zapIP(ip))
+		s.emitFrom(r, Event{Name: EventClientAuthFailure, Method: method, Client: known, Error: e.Code})
 		return nil, e
 	}
 	if counted {
@@ -350,15 +351,27 @@ func (s *Server) clientCredentials(r *http.Request, f form) (id, secret string, 
 // token, introspection and revocation endpoints all begin. On failure it
 // writes the error response and reports false.
 func (s *Server) clientRequest(w http.ResponseWriter, r *http.Request) (form, *Client, bool) {
-	f, e := parsePostForm(w, r, s.cfg.MaxBodyBytes)
-	if e == nil {
-		var c *Client
-		if c, e = s.authenticateClient(r, f); e == nil {
-			return f, c, true
-		}
+	f, c, e := s.authenticatedRequest(w, r)
+	if e != nil {
+		s.writeError(w, r, e)
+		return nil, nil, false
 	}
-	s.writeError(w, r, e)
-	return nil, nil, false
+	return f, c, true
+}
+
+// authenticatedRequest reads a client's POST form and authenticates the
+// client. On an error the form is what could be read (nil if nothing),
+// and the client nil.
+func (s *Server) authenticatedRequest(w http.ResponseWriter, r *http.Request) (form, *Client, *Error) {
+	f, e := parsePostForm(w, r, s.cfg.MaxBodyBytes)
+	if e != nil {
+		return nil, nil, e
+	}
+	c, e := s.authenticateClient(r, f)
+	if e != nil {
+		return f, nil, e
+	}
+	return f, c, nil
 }
 
 // checkClient applies the defaults to a copy of a configured client and

@@ -27,6 +27,11 @@ func (s *Server) handleClientConfiguration(w http.ResponseWriter, r *http.Reques
 	// One answer for a missing token, a wrong one, an unknown client or
 	// a client from configuration, so none can be told apart (RFC 7592 §3).
 	if err != nil || token == "" || gerr != nil || subtle.ConstantTimeCompare([]byte(hashID(token)), []byte(rc.RegistrationTokenHash)) != 1 {
+		known := ""
+		if gerr == nil {
+			known = id
+		}
+		s.emitFrom(r, Event{Name: EventClientAuthFailure, Method: "registration_access_token", Client: known, Error: "invalid_token"})
 		s.bearerError(w, http.StatusUnauthorized, "invalid_token", "the registration access token is not valid for this client", "")
 		return
 	}
@@ -83,7 +88,7 @@ func (s *Server) handleClientConfiguration(w http.ResponseWriter, r *http.Reques
 			s.writeError(w, r, serverError(err))
 			return
 		}
-		s.logger.Info("client updated", zapClient(id))
+		s.emitFrom(r, Event{Name: EventClientUpdated, Client: id})
 		s.writeClientConfiguration(w, updated, *m)
 	case http.MethodDelete:
 		if err := s.cfg.Store.DeleteClient(ctx, id); err != nil && !errors.Is(err, store.ErrNotFound) {
@@ -95,7 +100,7 @@ func (s *Server) handleClientConfiguration(w http.ResponseWriter, r *http.Reques
 			return
 		}
 		s.revoked(ctx)
-		s.logger.Info("client deleted", zapClient(id))
+		s.emitFrom(r, Event{Name: EventClientDeleted, Client: id})
 		noStore(w)
 		w.WriteHeader(http.StatusNoContent)
 	default:

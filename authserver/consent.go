@@ -96,13 +96,17 @@ func (s *Server) handleConsent(w http.ResponseWriter, r *http.Request) {
 	}
 	switch f.get("decision") {
 	case "approve":
+		how := "once"
 		if f.get("remember") == "yes" {
+			how = "remembered"
 			if err := s.rememberConsent(r.Context(), c, user, req.Scope); err != nil {
 				s.logger.Error("remembering consent", zapErr(err))
 			}
 		}
+		s.emitFrom(r, Event{Name: EventConsentGiven, Method: how, Username: user.Username, Subject: user.ID, Client: c.ID})
 		s.issueCode(w, r, handle, req, c, sess)
 	case "deny":
+		s.emitFrom(r, Event{Name: EventConsentDenied, Username: user.Username, Subject: user.ID, Client: c.ID})
 		s.failPending(w, r, handle, req, codeAccessDenied, "the user denied the request")
 	default:
 		s.errorPage(w, r, http.StatusBadRequest, "The form did not say whether to allow or deny.")

@@ -137,6 +137,7 @@ func (s *Server) handleDeviceCode(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, serverError(err))
 		return
 	}
+	s.emitFrom(r, Event{Name: EventDeviceCode, Outcome: "issued", Client: c.ID})
 	verify := s.endpointURL(pathDevice)
 	noStore(w)
 	writeJSON(w, http.StatusOK, map[string]any{
@@ -251,7 +252,7 @@ func (s *Server) handleDevice(w http.ResponseWriter, r *http.Request) {
 		if status == deviceDenied {
 			msg = "You denied the request. The device will not get access."
 		}
-		s.logger.Info("device authorization decided", zapUser(user.Username), zapClient(c.ID), zapStatus(status))
+		s.emitFrom(r, Event{Name: EventDeviceCode, Outcome: status, Username: user.Username, Subject: user.ID, Client: c.ID})
 		s.templates.Render(w, "message", http.StatusOK, ui.Page{Title: "Done", Message: msg})
 	default:
 		s.templates.Render(w, "device", http.StatusOK, ui.Page{

@@ -34,6 +34,7 @@ func (s *Server) authorizationCodeGrant(ctx context.Context, f form, c *Client) 
 		}
 		s.revoked(ctx)
 		s.logger.Warn("authorization code replayed; revoked its tokens", zapClient(c.ID))
+		s.emitCtx(ctx, Event{Name: EventCodeReplay, Client: c.ID, Subject: rec.Subject})
 		return nil, oauthError(codeInvalidGrant, "the code was already used")
 	case err != nil:
 		return nil, serverError(err)

@@ -19,12 +19,12 @@ func (s *Server) clientCredentialsGrant(ctx context.Context, f form, c *Client) 
 	if e != nil {
 		return nil, e
 	}
-	raw, lifetime, err := s.issueAccessToken(ctx, issuedToken{client: c, subject: c.ID, scope: scope, audience: aud})
+	raw, jti, lifetime, err := s.issueAccessToken(ctx, issuedToken{client: c, subject: c.ID, scope: scope, audience: aud})
 	if err != nil {
 		return nil, serverError(err)
 	}
 	return &tokenResponse{
 		AccessToken: raw, TokenType: "Bearer", ExpiresIn: int64(lifetime.Seconds()),
-		Scope: strings.Join(scope, " "),
+		Scope: strings.Join(scope, " "), subject: c.ID, jti: jti,
 	}, nil
 }

@@ -101,6 +101,7 @@ func (s *Server) refreshReused(ctx context.Context, rec store.Token, now time.Ti
 	}
 	s.revoked(ctx)
 	s.logger.Warn("refresh token reused; revoked its family", zapClient(rec.ClientID))
+	s.emitCtx(ctx, Event{Name: EventRefreshReuse, Client: rec.ClientID, Subject: rec.Subject})
 	return oauthError(codeInvalidGrant, "the refresh token was already used")
 }
 

@@ -35,14 +35,15 @@ type userGrant struct {
 // respond issues the access token, a refresh token when the client may
 // have one, and an ID token for openid.
 func (s *Server) respond(ctx context.Context, g userGrant) (*tokenResponse, *Error) {
-	raw, lifetime, err := s.issueAccessToken(ctx, issuedToken{
+	raw, jti, lifetime, err := s.issueAccessToken(ctx, issuedToken{
 		client: g.client, subject: g.user.ID, scope: g.scope, audience: g.audience, familyID: g.familyID,
 		authTime: g.authTime, amr: g.amr,
 	})
 	if err != nil {
 		return nil, serverError(err)
 	}
-	resp := &tokenResponse{AccessToken: raw, TokenType: "Bearer", ExpiresIn: int64(lifetime.Seconds()), Scope: strings.Join(g.scope, " ")}
+	resp := &tokenResponse{AccessToken: raw, TokenType: "Bearer", ExpiresIn: int64(lifetime.Seconds()), Scope: strings.Join(g.scope, " "),
+		subject: g.user.ID, jti: jti}
 	if g.grantScope == nil {
 		g.grantScope = g.scope
 	}

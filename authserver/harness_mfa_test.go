@@ -24,7 +24,8 @@ import (
 // "secure" (app's twin, skipping consent), and its log observed.
 type mfaEnv struct {
 	*testEnv
-	logs *observer.ObservedLogs
+	logs   *observer.ObservedLogs
+	events *eventLog
 }
 
 // newMfaEnv starts the server; configure, if not nil, changes the
@@ -32,15 +33,17 @@ type mfaEnv struct {
 func newMfaEnv(t *testing.T, configure func(*Config)) *mfaEnv {
 	t.Helper()
 	core, logs := observer.New(zapcore.DebugLevel)
+	events := new(eventLog)
 	e := signinEnv(t, func(c *Config) {
 		c.Logger = zap.New(core)
+		c.Events = events.record
 		c.Clients = append(c.Clients, &Client{ID: "secure", Public: true, RedirectURIs: []string{signinRedirect},
 			Scopes: []string{"openid", "profile", "offline_access"}, SkipConsent: true, RequireMFA: true})
 		if configure != nil {
 			configure(c)
 		}
 	})
-	return &mfaEnv{testEnv: e, logs: logs}
+	return &mfaEnv{testEnv: e, logs: logs, events: events}
 }
 
 // mfaCode is the TOTP code of secret at the test clock's time moved by

@@ -116,6 +116,7 @@ func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 	}
 	noStore(w)
 	if !ok || !pt.record.Active(s.now()) {
+		s.emitFrom(r, Event{Name: EventIntrospection, Outcome: "inactive", Client: caller.ID})
 		writeJSON(w, http.StatusOK, introspection{Active: false})
 		return
 	}
@@ -147,5 +148,10 @@ func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
+	e := Event{Name: EventIntrospection, Outcome: "inactive", Client: caller.ID}
+	if resp.Active {
+		e.Outcome, e.JTI = "active", resp.ID
+	}
+	s.emitFrom(r, e)
 	writeJSON(w, http.StatusOK, resp)
 }

@@ -68,6 +68,8 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		known = lf.username
 	}
 	if wait, ok := s.loginLimits.attempt(known, ip, now); !ok {
+		s.emitFrom(r, Event{Name: EventSignIn, Outcome: OutcomeFailure, Method: SignInPassword, Username: known,
+			Client: clientOf(lf.c), Error: "rate_limited"})
 		s.renderLogin(w, r, http.StatusTooManyRequests, lf, fmt.Sprintf("Too many failed sign-in attempts. Try again in %s.", roundUp(wait)))
 		return
 	}
@@ -80,7 +82,8 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		// The typed name is logged only if it is a user's: a mistyped
 		// password in the username field must not reach the log.
-		s.logger.Info("sign-in failed", zapUser(known), zapIP(ip))
+		s.emitFrom(r, Event{Name: EventSignIn, Outcome: OutcomeFailure, Method: SignInPassword, Username: known,
+			Client: clientOf(lf.c), Error: "wrong_credentials"})
 		s.renderLogin(w, r, http.StatusUnauthorized, lf, "Wrong username or password.")
 		return
 	}
@@ -105,12 +108,14 @@ func (s *Server) directoryLogin(w http.ResponseWriter, r *http.Request, lf login
 	// lockout, if it has one, locks the account out for everyone.
 	name := directoryLimitKey(p.Name, lf.username)
 	if wait, ok := s.loginLimits.attempt(name, ip, now); !ok {
+		s.emitFrom(r, Event{Name: EventSignIn, Outcome: OutcomeFailure, Method: signInMethod(p.Name, nil), Client: clientOf(lf.c), Error: "rate_limited"})
 		s.renderLogin(w, r, http.StatusTooManyRequests, lf, fmt.Sprintf("Too many failed sign-in attempts. Try again in %s.", roundUp(wait)))
 		return
 	}
 	id, ok, err := p.Password.Login(r.Context(), lf.username, pw)
 	if refused, isRefused := connector.IsRefused(err); isRefused {
 		s.logger.Info("sign-in refused by the provider's allow-list", zap.String("provider", p.Name), zap.String("reason", refused.Reason))
+		s.emitFrom(r, Event{Name: EventSignIn, Outcome: OutcomeFailure, Method: signInMethod(p.Name, nil), Client: clientOf(lf.c), Error: "not_allowed"})
 		s.templates.Render(w, "message", http.StatusForbidden, ui.Page{Title: "You cannot sign in here", Error: refused.Reason,
 			Message: "Ask the people who run this site for access, or sign in with another account."})
 		return
@@ -121,7 +126,7 @@ func (s *Server) directoryLogin(w http.ResponseWriter, r *http.Request, lf login
 		return
 	}
 	if !ok {
-		s.logger.Info("sign-in failed", zap.String("provider", p.Name), zapIP(ip))
+		s.emitFrom(r, Event{Name: EventSignIn, Outcome: OutcomeFailure, Method: signInMethod(p.Name, nil), Client: clientOf(lf.c), Error: "wrong_credentials"})
 		s.renderLogin(w, r, http.StatusUnauthorized, lf, "Wrong username or password.")
 		return
 	}
@@ -151,7 +156,8 @@ func (s *Server) finishLogin(w http.ResponseWriter, r *http.Request, lf loginFor
 	if !s.passwordUnchanged(w, r, u, sess) {
 		return
 	}
-	s.logger.Info("signed in", s.signInFields(r, u, provider, amr)...)
+	s.emitFrom(r, Event{Name: EventSignIn, Outcome: OutcomeSuccess, Method: signInMethod(provider, amr), Username: u.Username,
+		Subject: u.ID, Client: clientOf(lf.c)})
 	if lf.req != nil {
 		if err := s.signedInFor(r.Context(), lf.handle, lf.req, sess); err != nil {
 			s.logger.Error("recording the sign-in on the request", zapErr(err))
@@ -199,9 +205,11 @@ func (s *Server) passwordUnchanged(w http.ResponseWriter, r *http.Request, u *Us
 		s.errorPage(w, r, http.StatusServiceUnavailable, "You could not be signed in. Try again later.")
 	case err == nil && rec.PasswordHash != u.storedHash:
 		s.logger.Info("sign-in ended: the password changed meanwhile", zapUser(u.Username))
+		s.emitFrom(r, Event{Name: EventSignIn, Outcome: OutcomeFailure, Username: u.Username, Subject: u.ID, Error: "password_changed"})
 		s.errorPage(w, r, http.StatusConflict, "Your password was changed while you were signing in. Sign in again with the new one.")
 	default: // disabled or deleted meanwhile
 		s.logger.Info("sign-in ended: the user was disabled or deleted meanwhile", zapUser(u.Username))
+		s.emitFrom(r, Event{Name: EventSignIn, Outcome: OutcomeFailure, Username: u.Username, Subject: u.ID, Error: "user_disabled"})
 		s.templates.Render(w, "message", http.StatusForbidden, ui.Page{Title: "You cannot sign in here",
 			Error: "This account is disabled.", Message: "Ask the people who run this site for access."})
 	}

@@ -267,13 +267,16 @@ func (s *Server) providerFailed(w http.ResponseWriter, r *http.Request, p Identi
 	switch refused, isRefused := connector.IsRefused(err); {
 	case isRefused:
 		s.logger.Info("sign-in refused by the provider's allow-list", zap.String("provider", p.Name), zap.String("reason", refused.Reason))
+		s.emitFrom(r, Event{Name: EventSignIn, Outcome: OutcomeFailure, Method: signInMethod(p.Name, nil), Error: "not_allowed"})
 		s.templates.Render(w, "message", http.StatusForbidden, ui.Page{Title: "You cannot sign in here", Error: refused.Reason,
 			Message: "Ask the people who run this site for access, or sign in with another account."})
 	case errors.As(err, &pe) && pe.Code == "access_denied":
+		s.emitFrom(r, Event{Name: EventSignIn, Outcome: OutcomeFailure, Method: signInMethod(p.Name, nil), Error: "access_denied"})
 		s.templates.Render(w, "message", http.StatusForbidden, ui.Page{Title: "Sign-in cancelled",
 			Message: "You did not let " + p.DisplayName + " sign you in. Go back to the application to try again."})
 	case errors.As(err, &pe):
 		s.logger.Warn("the identity provider answered an error", zap.String("provider", p.Name), zap.String("error", pe.Code))
+		s.emitFrom(r, Event{Name: EventSignIn, Outcome: OutcomeFailure, Method: signInMethod(p.Name, nil), Error: "provider_error"})
 		s.templates.Render(w, "message", http.StatusBadGateway, ui.Page{Title: "Something went wrong",
 			Error: p.DisplayName + " could not sign you in.", Message: "Go back to the application and try again."})
 	default:
@@ -294,7 +297,8 @@ func (s *Server) finishProviderLogin(w http.ResponseWriter, r *http.Request, p I
 		return
 	}
 	if u.Disabled {
-		s.logger.Info("sign-in of a disabled user", zapUser(u.Username), zap.String("provider", p.Name))
+		s.emitFrom(r, Event{Name: EventSignIn, Outcome: OutcomeFailure, Method: signInMethod(p.Name, nil), Username: u.Username,
+			Subject: u.ID, Client: clientOf(lf.c), Error: "user_disabled"})
 		s.templates.Render(w, "message", http.StatusForbidden, ui.Page{Title: "You cannot sign in here",
 			Error: "This account is disabled.", Message: "Ask the people who run this site for access."})
 		return
@@ -358,7 +362,7 @@ func (s *Server) federatedUser(ctx context.Context, provider string, id connecto
 			}
 		}
 		if err == nil {
-			s.logger.Info("federated user created", zapUser(rec.Username), zap.String("provider", provider))
+			s.emit(Event{Name: EventUserChanged, Outcome: OutcomeSuccess, Method: UserChangeFederatedCreate, Username: rec.Username, Subject: rec.ID})
 			return userFromRecord(rec)
 		}
 		if !errors.Is(err, store.ErrAlreadyExists) {

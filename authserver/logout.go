@@ -105,7 +105,7 @@ func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 	case r.Method == http.MethodPost && f.get("decision") == "logout",
 		r.Method == http.MethodGet && hint != nil && hint.Subject == user.ID:
 		s.endSession(w, r)
-		s.logger.Info("signed out", zapUser(user.Username))
+		s.emitFrom(r, Event{Name: EventSignOut, Method: "logout_endpoint", Username: user.Username, Subject: user.ID, Client: clientOf(c)})
 		done()
 	case r.Method == http.MethodPost:
 		s.templates.Render(w, "message", http.StatusOK, ui.Page{Title: "Still signed in", Message: "You are still signed in as " + user.Username + ".",

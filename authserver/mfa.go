@@ -471,13 +471,14 @@ func (s *Server) factorVerify(w http.ResponseWriter, r *http.Request, st factorS
 	now := s.now()
 	if wait, ok := s.factorLimits.attempt(u.ID, now); !ok {
 		s.logger.Warn("second factor blocked after too many wrong codes", zapUser(u.Username), zapIP(s.cfg.ClientIP(r)))
+		s.emitFrom(r, Event{Name: EventSecondFactor, Outcome: OutcomeFailure, Username: u.Username, Subject: u.ID, Error: "rate_limited"})
 		page(http.StatusTooManyRequests, fmt.Sprintf("Too many wrong codes. Try again in %s.", roundUp(wait)))
 		return
 	}
-	method, amr := "totp", withAMR(st.AMR, amrTOTP...)
+	method, amr := SignInTOTP, withAMR(st.AMR, amrTOTP...)
 	switch {
 	case credential != "":
-		method = "passkey"
+		method = SignInPasskey
 		var added []string
 		if added, err = s.checkPasskeyFactor(w, r, u, credential); err == nil {
 			amr = withAMR(st.AMR, added...)
@@ -485,29 +486,34 @@ func (s *Server) factorVerify(w http.ResponseWriter, r *http.Request, st factorS
 	case code != "":
 		err = s.useTOTP(ctx, u.ID, code)
 	default:
-		method, amr = "recovery_code", withAMR(st.AMR, amrRecovery...)
+		method, amr = SignInRecoveryCode, withAMR(st.AMR, amrRecovery...)
 		_, err = s.useRecoveryCode(ctx, u, recovery)
 	}
+	failed := func(reason string) {
+		s.emitFrom(r, Event{Name: EventSecondFactor, Outcome: OutcomeFailure, Method: method, Username: u.Username, Subject: u.ID, Error: reason})
+	}
 	switch {
-	case method == "passkey" && errors.Is(err, errCloned):
+	case method == SignInPasskey && errors.Is(err, errCloned):
 		s.logger.Warn("second factor refused: the passkey may have been cloned", zapUser(u.Username), zapIP(s.cfg.ClientIP(r)), zapErr(err))
+		failed("passkey_cloned")
 		page(http.StatusUnauthorized, "This passkey cannot be used: it may have been copied. Use another second factor.")
 		return
-	case method == "passkey" && (errors.Is(err, ErrWrongCode) || errors.Is(err, ErrNoFactor)):
+	case method == SignInPasskey && (errors.Is(err, ErrWrongCode) || errors.Is(err, ErrNoFactor)):
 		s.logger.Info("second factor failed", zapUser(u.Username), zap.String("method", method), zapIP(s.cfg.ClientIP(r)), zapErr(err))
+		failed("wrong_credentials")
 		page(http.StatusUnauthorized, "Your passkey could not be checked. Try again.")
 		return
 	case errors.Is(err, errCodeUsed):
-		s.logger.Info("second factor refused: the code was used before", zapUser(u.Username), zap.String("method", method), zapIP(s.cfg.ClientIP(r)))
-		if method == "totp" {
+		failed("code_used")
+		if method == SignInTOTP {
 			page(http.StatusUnauthorized, "That code was used already. Wait for your app to show a new one, and enter that.")
 		} else {
 			page(http.StatusUnauthorized, "That recovery code was used already. Each code works only once: use another one.")
 		}
 		return
 	case errors.Is(err, ErrWrongCode), errors.Is(err, ErrNoFactor):
-		s.logger.Info("second factor failed", zapUser(u.Username), zap.String("method", method), zapIP(s.cfg.ClientIP(r)))
-		if method == "totp" {
+		failed("wrong_code")
+		if method == SignInTOTP {
 			page(http.StatusUnauthorized, "That code is not right. Check the code your app shows now and try again.")
 		} else {
 			page(http.StatusUnauthorized, "That is not one of your recovery codes. Check it and try again.")
@@ -519,6 +525,7 @@ func (s *Server) factorVerify(w http.ResponseWriter, r *http.Request, st factorS
 		return
 	}
 	s.factorLimits.reset(u.ID)
+	s.emitFrom(r, Event{Name: EventSecondFactor, Outcome: OutcomeSuccess, Method: method, Username: u.Username, Subject: u.ID})
 	s.finishFactor(w, r, st, u, sess, amr)
 }
 
@@ -526,7 +533,7 @@ func (s *Server) factorVerify(w http.ResponseWriter, r *http.Request, st factorS
 // factor and has none: the page shows the key as a QR code and as text
 // and asks for the app's first code; then the new recovery codes.
 func (s *Server) factorSetup(w http.ResponseWriter, r *http.Request, st factorStep, u *User, sess *session, f form) {
-	ctx := r.Context()
+	ctx := s.eventContext(r)
 	m, err := s.userFactors(ctx, u.ID)
 	if err != nil {
 		s.logger.Error("looking up second factors", zapUser(u.Username), zapErr(err))

@@ -199,7 +199,8 @@ func TestRequiredMFASetup(t *testing.T) {
 	if c := e.mfaClaims(tokens["id_token"].(string), "app"); !slices.Equal(c.AMR, []string{"pwd", "otp", "mfa"}) || c.ACR != "mfa" {
 		t.Errorf("amr %v acr %q", c.AMR, c.ACR)
 	}
-	if len(e.mfaLogged("TOTP set up")) != 1 || len(e.mfaLogged("recovery codes made")) != 1 {
+	if len(e.events.matching(EventUserChanged, UserChangeTOTPAdded, OutcomeSuccess)) != 1 ||
+		len(e.events.matching(EventUserChanged, UserChangeRecoveryCodes, OutcomeSuccess)) != 1 {
 		t.Error("the setup is not logged")
 	}
 

@@ -141,7 +141,7 @@ func (s *Server) NewRecoveryCodes(ctx context.Context, userID string) ([]string,
 	if err != nil {
 		return nil, fmt.Errorf("storing recovery codes of user %q: %w", u.Username, err)
 	}
-	s.logger.Info("recovery codes made", zapUser(u.Username))
+	s.emitCtx(ctx, Event{Name: EventUserChanged, Outcome: OutcomeSuccess, Method: UserChangeRecoveryCodes, Username: u.Username, Subject: u.ID})
 	return codes, nil
 }
 

@@ -177,7 +177,8 @@ func TestTOTPSignIn(t *testing.T) {
 	if c := e.mfaClaims(rr.json(t)["id_token"].(string), "app"); c.ACR != "mfa" || !slices.Equal(c.AMR, want) {
 		t.Errorf("refreshed ID token amr %v acr %q", c.AMR, c.ACR)
 	}
-	if len(e.mfaLogged("signed in")) != 1 || len(e.mfaLogged("first factor passed; asking for the second")) != 1 {
+	if len(e.events.matching(EventSignIn, SignInPassword, OutcomeSuccess)) != 1 || len(e.mfaLogged("first factor passed; asking for the second")) != 1 ||
+		len(e.events.matching(EventSecondFactor, SignInTOTP, OutcomeSuccess)) != 1 {
 		t.Errorf("log: %v", e.logs.All())
 	}
 	for _, entry := range e.logs.All() {
@@ -248,7 +249,7 @@ func TestTOTPReplay(t *testing.T) {
 			t.Errorf("a spent code: %d %s", r.status, idpMain(r))
 		}
 	}
-	if n := len(e.mfaLogged("second factor refused: the code was used before")); n != 2 {
+	if n := len(e.events.matching(EventSecondFactor, SignInTOTP, OutcomeFailure)); n != 2 {
 		t.Errorf("%d replays logged; want 2", n)
 	}
 	// The next step's code works.

@@ -23,7 +23,6 @@ import (
 	"github.com/pquerna/otp"
 	"github.com/pquerna/otp/hotp"
 	"github.com/pquerna/otp/totp"
-	"go.uber.org/zap"
 
 	"github.com/authgate/authgate/authserver/store"
 )
@@ -254,7 +253,7 @@ func (s *Server) ConfirmTOTP(ctx context.Context, userID, code string) error {
 		return fmt.Errorf("confirming TOTP: %w", err)
 	}
 	s.factorLimits.reset(userID)
-	s.logger.Info("TOTP set up", zap.String("user_id", userID))
+	s.emitCtx(ctx, Event{Name: EventUserChanged, Outcome: OutcomeSuccess, Method: UserChangeTOTPAdded, Subject: userID})
 	return nil
 }
 
@@ -344,7 +343,7 @@ func (s *Server) RemoveTOTP(ctx context.Context, userID string) error {
 			return fmt.Errorf("TOTP removed, but removing the recovery codes failed: %w", err)
 		}
 	}
-	s.logger.Info("TOTP removed", zap.String("user_id", userID))
+	s.emitCtx(ctx, Event{Name: EventUserChanged, Outcome: OutcomeSuccess, Method: UserChangeTOTPRemoved, Subject: userID})
 	return nil
 }
 

@@ -394,17 +394,19 @@ func (s *Server) handleLoginPasskey(w http.ResponseWriter, r *http.Request) {
 	now := s.now()
 	ip := s.cfg.ClientIP(r)
 	if wait, ok := s.loginLimits.attempt("", ip, now); !ok {
+		s.emitFrom(r, Event{Name: EventSignIn, Outcome: OutcomeFailure, Method: SignInPasskey, Client: clientOf(lf.c), Error: "rate_limited"})
 		s.renderLogin(w, r, http.StatusTooManyRequests, lf, fmt.Sprintf("Too many failed sign-in attempts. Try again in %s.", roundUp(wait)))
 		return
 	}
 	u, cred, err := s.checkPasskeySignIn(w, r, f.get("credential"))
 	if err != nil {
 		s.logger.Info("passkey sign-in failed", zapIP(ip), zapErr(err))
-		msg := "Your passkey could not be checked. Try again, or sign in another way."
+		msg, reason := "Your passkey could not be checked. Try again, or sign in another way.", "wrong_credentials"
 		if errors.Is(err, errCloned) {
 			s.logger.Warn("passkey refused: possibly cloned", zapIP(ip), zapErr(err))
-			msg = "This passkey cannot be used: it may have been copied. Sign in another way."
+			msg, reason = "This passkey cannot be used: it may have been copied. Sign in another way.", "passkey_cloned"
 		}
+		s.emitFrom(r, Event{Name: EventSignIn, Outcome: OutcomeFailure, Method: SignInPasskey, Client: clientOf(lf.c), Error: reason})
 		s.renderLogin(w, r, http.StatusUnauthorized, lf, msg)
 		return
 	}
@@ -558,6 +560,7 @@ func (s *Server) handlePasskeys(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		s.logger.Info("passkey removed", zapUser(u.Username), zap.String("credential_id", id), zapIP(s.cfg.ClientIP(r)))
+		s.emitFrom(r, Event{Name: EventUserChanged, Outcome: OutcomeSuccess, Method: UserChangePasskeyRemoved, Username: u.Username, Subject: u.ID})
 		s.renderPasskeys(w, r, http.StatusOK, u, true, "", "The passkey was removed. Remove it from your device too, in its passkey or password settings.")
 	default:
 		s.renderPasskeys(w, r, http.StatusBadRequest, u, true, "Choose what to do.", "")
@@ -619,6 +622,7 @@ func (s *Server) addPasskey(w http.ResponseWriter, r *http.Request, u *User, nam
 		return
 	}
 	s.logger.Info("passkey added", zapUser(u.Username), zap.String("credential_id", id), zap.Strings("amr", passkeyAMR(cred)), zapIP(s.cfg.ClientIP(r)))
+	s.emitFrom(r, Event{Name: EventUserChanged, Outcome: OutcomeSuccess, Method: UserChangePasskeyAdded, Username: u.Username, Subject: u.ID})
 	s.renderPasskeys(w, r, http.StatusOK, u, true, "", "Your passkey "+name+" was added.")
 }
 

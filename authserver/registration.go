@@ -395,7 +395,7 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 	}
 	resp.ClientID = rc.ID
 	resp.RegistrationClientURI = s.endpointURL(pathRegister + "/" + rc.ID)
-	s.logger.Info("client registered", zapClient(rc.ID), zapIP(s.cfg.ClientIP(r)))
+	s.emitFrom(r, Event{Name: EventClientRegistered, Client: rc.ID})
 	noStore(w)
 	writeJSON(w, http.StatusCreated, resp)
 }

@@ -29,6 +29,7 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 	}
 	if ok {
 		if pt.record.ClientID != caller.ID {
+			s.emitFrom(r, Event{Name: EventTokenRevoked, Outcome: OutcomeFailure, Method: "revocation_endpoint", Client: caller.ID, Error: codeUnauthorizedClient})
 			s.writeError(w, r, oauthError(codeUnauthorizedClient, "the token was not issued to this client"))
 			return
 		}
@@ -42,7 +43,13 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 			s.writeError(w, r, serverError(err))
 			return
 		}
-		s.logger.Info("token revoked", zapKind(pt.record.Kind), zapClient(caller.ID))
+		e := Event{Name: EventTokenRevoked, Outcome: OutcomeSuccess, Method: "revocation_endpoint", Client: caller.ID, Subject: pt.record.Subject}
+		if pt.claims != nil {
+			// An access token's record ID is its jti; a refresh
+			// token's is a hash of the token, which is not logged.
+			e.JTI = pt.claims.ID
+		}
+		s.emitFrom(r, e)
 		s.revoked(ctx)
 	}
 	noStore(w)

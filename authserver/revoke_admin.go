@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 
-	"go.uber.org/zap"
-
 	"github.com/authgate/authgate/authserver/store"
 )
 
@@ -68,6 +66,15 @@ func (s *Server) RevokeTokens(ctx context.Context, by RevokeBy, value string) (i
 	if n > 0 {
 		s.revoked(ctx)
 	}
-	s.logger.Info("tokens revoked by the operator", zap.String("by", string(by)), zap.Int64("count", n))
+	e := Event{Name: EventTokenRevoked, Outcome: OutcomeSuccess, Method: "admin", Count: int(n)}
+	switch by {
+	case RevokeByClient:
+		e.Client = value
+	case RevokeBySubject:
+		e.Subject = value
+	case RevokeByJTI:
+		e.JTI = value
+	}
+	s.emitCtx(ctx, e)
 	return n, nil
 }

@@ -494,13 +494,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func zapUser(name string) zap.Field { return zap.String("user", name) }
 func zapIP(ip string) zap.Field     { return zap.String("remote_ip", ip) }
-func zapStatus(s string) zap.Field  { return zap.String("status", s) }
 
 func (s *Server) logError(r *http.Request, e *Error) {
 	s.logger.Error("request failed", zap.String("path", r.URL.Path), zap.String("error", e.Code), zap.Error(e.cause))
 }
 
-func zapKind(k store.TokenKind) zap.Field { return zap.String("kind", string(k)) }
-func zapClient(id string) zap.Field       { return zap.String("client_id", id) }
+func zapClient(id string) zap.Field { return zap.String("client_id", id) }
 
 func zapErr(err error) zap.Field { return zap.Error(err) }

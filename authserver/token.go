@@ -13,6 +13,9 @@ type tokenResponse struct {
 	Scope        string `json:"scope,omitempty"`
 	RefreshToken string `json:"refresh_token,omitempty"`
 	IDToken      string `json:"id_token,omitempty"`
+
+	// subject and jti are the access token's, for the audit event.
+	subject, jti string
 }
 
 // grantHandler handles one grant type for an authenticated client that
@@ -20,31 +23,39 @@ type tokenResponse struct {
 type grantHandler func(ctx context.Context, f form, c *Client) (*tokenResponse, *Error)
 
 // handleToken is the token endpoint (RFC 6749 §3.2): the phases every
-// grant shares, then the grant's own handler.
+// grant shares, then the grant's own handler. Every answer is an event:
+// token.issued, or token.error with the OAuth error code.
 func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
-	f, c, ok := s.clientRequest(w, r)
-	if !ok {
-		return
-	}
+	f, c, e := s.authenticatedRequest(w, r)
 	gt := f.get("grant_type")
-	if gt == "" {
-		s.writeError(w, r, invalidRequest("grant_type is missing"))
-		return
+	grant, supported := s.grants[gt]
+	ev := Event{Name: EventTokenError, Client: clientOf(c)}
+	if supported {
+		// Only a grant type this server has names the event: what a
+		// client sends is not a metric label.
+		ev.Method = gt
 	}
-	grant, ok := s.grants[gt]
-	if !ok {
-		s.writeError(w, r, oauthError(codeUnsupportedGrantType, "this server does not support that grant type"))
-		return
+	switch {
+	case e != nil:
+	case gt == "":
+		e = invalidRequest("grant_type is missing")
+	case !supported:
+		e = oauthError(codeUnsupportedGrantType, "this server does not support that grant type")
+	case !c.AllowsGrant(gt):
+		e = oauthError(codeUnauthorizedClient, "the client may not use the "+gt+" grant")
 	}
-	if !c.AllowsGrant(gt) {
-		s.writeError(w, r, oauthError(codeUnauthorizedClient, "the client may not use the "+gt+" grant"))
-		return
+	var resp *tokenResponse
+	if e == nil {
+		resp, e = grant(s.eventContext(r), f, c)
 	}
-	resp, e := grant(r.Context(), f, c)
 	if e != nil {
+		ev.Error = e.Code
+		s.emitFrom(r, ev)
 		s.writeError(w, r, e)
 		return
 	}
+	ev.Name, ev.Subject, ev.JTI = EventTokenIssued, resp.subject, resp.jti
+	s.emitFrom(r, ev)
 	noStore(w)
 	writeJSON(w, http.StatusOK, resp)
 }

@@ -11,7 +11,6 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"go.uber.org/zap"
 	"golang.org/x/text/unicode/norm"
 
 	"github.com/authgate/authgate/authserver/password"
@@ -210,7 +209,7 @@ func (s *Server) AddUser(ctx context.Context, nu NewUser) (UserInfo, error) {
 		return UserInfo{}, fmt.Errorf("adding user %q: %w", rec.Username, err)
 	}
 	s.localAccounts.forget()
-	s.logger.Info("user added", zapUser(rec.Username))
+	s.emitCtx(ctx, Event{Name: EventUserChanged, Outcome: OutcomeSuccess, Method: UserChangeAdded, Username: rec.Username, Subject: rec.ID})
 	return storedUserInfo(rec), nil
 }
 
@@ -308,8 +307,22 @@ func (s *Server) UpdateUser(ctx context.Context, username string, ch UserChanges
 	if ch.Disabled != nil {
 		s.localAccounts.forget()
 	}
-	s.logger.Info("user updated", zapUser(username), zap.Bool("password_changed", hash != ""),
-		zap.Bool("disabled", rec.Disabled), zap.Bool("profile_changed", ch.Email != nil || ch.Name != nil || ch.Groups != nil))
+	var changes []string
+	if hash != "" {
+		changes = append(changes, UserChangePassword)
+	}
+	if ch.Email != nil || ch.Name != nil || ch.Groups != nil {
+		changes = append(changes, UserChangeProfile)
+	}
+	switch {
+	case disabling:
+		changes = append(changes, UserChangeDisabled)
+	case ch.Disabled != nil:
+		changes = append(changes, UserChangeEnabled)
+	}
+	for _, c := range changes {
+		s.emitCtx(ctx, Event{Name: EventUserChanged, Outcome: OutcomeSuccess, Method: c, Username: username, Subject: rec.ID})
+	}
 	return storedUserInfo(rec), nil
 }
 
@@ -340,7 +353,7 @@ func (s *Server) DeleteUser(ctx context.Context, username string) error {
 		return fmt.Errorf("user %q deleted, but removing its second factors failed: %w", username, err)
 	}
 	s.localAccounts.forget()
-	s.logger.Info("user deleted", zapUser(username))
+	s.emitCtx(ctx, Event{Name: EventUserChanged, Outcome: OutcomeSuccess, Method: UserChangeDeleted, Username: username, Subject: rec.ID})
 	return nil
 }
 
