@@ -10,6 +10,8 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
+
+	"github.com/authgate/authgate/authserver"
 )
 
 func init() {
@@ -89,15 +91,33 @@ func (a *AdminAPI) Routes() []caddy.AdminRoute {
 	return []caddy.AdminRoute{{Pattern: "/authgate/", Handler: caddy.AdminHandlerFunc(a.serve)}}
 }
 
+// serve answers an admin request; each action (a request that changes
+// something) is an admin event in the audit log, done or refused.
 func (a *AdminAPI) serve(w http.ResponseWriter, r *http.Request) error {
 	if a.app == nil || a.app.keys == nil {
 		return caddy.APIError{HTTPStatus: http.StatusNotFound, Err: errors.New("the authgate app is not configured")}
 	}
+	action := adminAction(r)
+	if action == "" {
+		return a.route(w, r, new(authserver.Event))
+	}
+	e := authserver.Event{Name: authserver.EventAdmin, Method: action, RemoteIP: adminRemoteIP(r)}
+	err := a.route(w, r, &e)
+	e.Outcome = authserver.OutcomeSuccess
+	if err != nil {
+		e.Outcome, e.Error = authserver.OutcomeFailure, adminErrorCode(err)
+	}
+	a.app.onEvent(e)
+	return err
+}
+
+// route answers an admin request, filling in e what the action touched.
+func (a *AdminAPI) route(w http.ResponseWriter, r *http.Request, e *authserver.Event) error {
 	if r.URL.Path == healthPath {
 		return a.serveHealth(w, r)
 	}
 	if isUsersPath(r.URL.Path) {
-		return a.serveUsers(w, r)
+		return a.serveUsers(w, r, e)
 	}
 	if id, ok := strings.CutPrefix(r.URL.Path, "/authgate/gateway-sessions/"); ok {
 		return a.endGatewaySession(w, r, id)
@@ -106,7 +126,7 @@ func (a *AdminAPI) serve(w http.ResponseWriter, r *http.Request) error {
 	case "/authgate/status":
 		return a.status(w, r)
 	case "/authgate/tokens/revoke":
-		return a.revokeTokens(w, r)
+		return a.revokeTokens(w, r, e)
 	case "/authgate/keys":
 		if r.Method != http.MethodGet {
 			return methodNotAllowed(w, r, http.MethodGet)
@@ -118,7 +138,6 @@ func (a *AdminAPI) serve(w http.ResponseWriter, r *http.Request) error {
 		if err := a.app.keys.Rotate(r.Context()); err != nil {
 			return caddy.APIError{HTTPStatus: http.StatusInternalServerError, Err: err}
 		}
-		a.app.logger.Info("signing key rotated through the admin API")
 	case "/authgate/registration-tokens":
 		if r.Method != http.MethodPost {
 			return methodNotAllowed(w, r, http.MethodPost)

@@ -11,7 +11,6 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/jackc/pgx/v5/pgconn"
-	"go.uber.org/zap"
 
 	"github.com/authgate/authgate/authserver"
 	"github.com/authgate/authgate/authserver/keys"
@@ -156,7 +155,7 @@ type revokeRequest struct {
 }
 
 // revokeTokens answers POST /authgate/tokens/revoke with {"revoked": n}.
-func (a *AdminAPI) revokeTokens(w http.ResponseWriter, r *http.Request) error {
+func (a *AdminAPI) revokeTokens(w http.ResponseWriter, r *http.Request, e *authserver.Event) error {
 	if r.Method != http.MethodPost {
 		return methodNotAllowed(w, r, http.MethodPost)
 	}
@@ -181,6 +180,7 @@ func (a *AdminAPI) revokeTokens(w http.ResponseWriter, r *http.Request) error {
 	if given != 1 {
 		return caddy.APIError{HTTPStatus: http.StatusBadRequest, Err: errors.New(`give exactly one of "client", "subject" and "jti"`)}
 	}
+	e.Client, e.Subject, e.JTI = req.Client, req.Subject, req.JTI
 	n, err := a.app.server.RevokeTokens(r.Context(), by, value)
 	if errors.Is(err, authserver.ErrTokenNotFound) {
 		return caddy.APIError{HTTPStatus: http.StatusNotFound, Err: err}
@@ -188,7 +188,7 @@ func (a *AdminAPI) revokeTokens(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return caddy.APIError{HTTPStatus: http.StatusInternalServerError, Err: err}
 	}
-	a.app.logger.Info("tokens revoked through the admin API", zap.String("by", string(by)), zap.Int64("revoked", n))
+	e.Count = int(n)
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	return json.NewEncoder(w).Encode(map[string]any{"revoked": n})

@@ -48,7 +48,7 @@ func isUsersPath(p string) bool { return p == usersPath || strings.HasPrefix(p, 
 // serveUsers serves /authgate/users and /authgate/users/{username}. The
 // username is the rest of the path, percent-decoded once: it may hold
 // any character a username may, a slash as %2F.
-func (a *AdminAPI) serveUsers(w http.ResponseWriter, r *http.Request) error {
+func (a *AdminAPI) serveUsers(w http.ResponseWriter, r *http.Request, e *authserver.Event) error {
 	w.Header().Set("Cache-Control", "no-store")
 	escaped := r.URL.EscapedPath()
 	if escaped == usersPath {
@@ -60,7 +60,7 @@ func (a *AdminAPI) serveUsers(w http.ResponseWriter, r *http.Request) error {
 			}
 			return writeJSON(w, http.StatusOK, users)
 		case http.MethodPost:
-			return a.addUser(w, r)
+			return a.addUser(w, r, e)
 		default:
 			return methodNotAllowed(w, r, "GET, POST")
 		}
@@ -71,6 +71,7 @@ func (a *AdminAPI) serveUsers(w http.ResponseWriter, r *http.Request) error {
 		return caddy.APIError{HTTPStatus: http.StatusNotFound, Err: fmt.Errorf("no such resource: %s (escape a slash in a username as %%2F)", r.URL.Path)}
 	}
 	ctx := r.Context()
+	e.Username = username
 	switch r.Method {
 	case http.MethodGet:
 		u, err := a.app.server.GetUser(ctx, username)
@@ -86,6 +87,7 @@ func (a *AdminAPI) serveUsers(w http.ResponseWriter, r *http.Request) error {
 		if p == (userPatch{}) {
 			return caddy.APIError{HTTPStatus: http.StatusBadRequest, Err: errors.New("nothing to change: give password, disabled, email, name or groups")}
 		}
+		e.Method = p.action()
 		u, err := a.app.server.UpdateUser(ctx, username, authserver.UserChanges{
 			Password: p.Password, Disabled: p.Disabled, Email: p.Email, Name: p.Name, Groups: p.Groups,
 		})
@@ -106,7 +108,7 @@ func (a *AdminAPI) serveUsers(w http.ResponseWriter, r *http.Request) error {
 
 // addUser serves POST /authgate/users: 201 with the user and its
 // Location.
-func (a *AdminAPI) addUser(w http.ResponseWriter, r *http.Request) error {
+func (a *AdminAPI) addUser(w http.ResponseWriter, r *http.Request, e *authserver.Event) error {
 	var req newUserRequest
 	if err := decodeUserBody(w, r, &req); err != nil {
 		return err
@@ -117,6 +119,7 @@ func (a *AdminAPI) addUser(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return userError(err)
 	}
+	e.Username, e.Subject = u.Username, u.ID
 	w.Header().Set("Location", userPath(u.Username))
 	return writeJSON(w, http.StatusCreated, u)
 }

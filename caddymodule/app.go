@@ -237,6 +237,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 		Algorithm:   a.SigningAlgorithm,
 		RotateEvery: time.Duration(a.KeyRotation),
 		Overlap:     longest + 5*time.Minute,
+		OnRotate:    a.onKeyRotated,
 	})
 	if err != nil {
 		return fmt.Errorf("authgate: signing keys: %w", err)

@@ -54,6 +54,12 @@ type Config struct {
 	Prepublish time.Duration
 	// Now is the clock; default time.Now.
 	Now func() time.Time
+	// OnRotate, if set, is called with the new signing key when a refresh
+	// finds another key signing than at the one before: a scheduled or
+	// manual rotation, by this instance or another sharing the store. The
+	// first key loaded is no rotation. It is called with the refresh's
+	// lock held, so it must not call the Manager.
+	OnRotate func(KeyInfo)
 }
 
 func (c *Config) setDefaults() error {
@@ -98,6 +104,9 @@ type Manager struct {
 
 	set       atomic.Pointer[keySet]
 	refreshMu sync.Mutex
+	// signer is the kid of the key that signed at the last refresh;
+	// guarded by refreshMu.
+	signer string
 	// lastMiss is when an unknown kid last caused a reload (unix nanos).
 	lastMiss atomic.Int64
 }
@@ -172,6 +181,12 @@ func (m *Manager) refresh(ctx context.Context, force bool) error {
 		return err
 	}
 	m.set.Store(set)
+	if k := set.signingAt(m.cfg.Now()); k != nil && k.stored.ID != m.signer {
+		if m.signer != "" && m.cfg.OnRotate != nil {
+			m.cfg.OnRotate(k.info())
+		}
+		m.signer = k.stored.ID
+	}
 	return nil
 }
 
@@ -336,30 +351,38 @@ var ErrNoSigningKey = errors.New("keys: no signing key is valid now")
 // set has none.
 func (m *Manager) signing(ctx context.Context) (*key, error) {
 	now := m.cfg.Now()
-	pick := func(s *keySet) *key {
-		if s == nil {
-			return nil
-		}
-		var best *key
-		for i := range s.keys {
-			k := &s.keys[i]
-			if !now.Before(k.stored.SignFrom) && now.Before(k.stored.SignUntil) &&
-				(best == nil || !k.stored.SignFrom.Before(best.stored.SignFrom)) {
-				best = k
-			}
-		}
-		return best
-	}
-	if k := pick(m.set.Load()); k != nil {
+	if k := m.set.Load().signingAt(now); k != nil {
 		return k, nil
 	}
 	if err := m.Refresh(ctx); err != nil {
 		return nil, err
 	}
-	if k := pick(m.set.Load()); k != nil {
+	if k := m.set.Load().signingAt(now); k != nil {
 		return k, nil
 	}
 	return nil, ErrNoSigningKey
+}
+
+// signingAt returns the key of s that signs at now (the latest to start
+// of those whose window holds now), or nil; s may be nil.
+func (s *keySet) signingAt(now time.Time) *key {
+	if s == nil {
+		return nil
+	}
+	var best *key
+	for i := range s.keys {
+		k := &s.keys[i]
+		if !now.Before(k.stored.SignFrom) && now.Before(k.stored.SignUntil) &&
+			(best == nil || !k.stored.SignFrom.Before(best.stored.SignFrom)) {
+			best = k
+		}
+	}
+	return best
+}
+
+// info describes k for operators.
+func (k *key) info() KeyInfo {
+	return KeyInfo{k.stored.ID, k.stored.Algorithm, k.stored.SignFrom, k.stored.SignUntil, k.stored.VerifyUntil}
 }
 
 // Sign signs payload as a compact JWS with the current key, setting the
@@ -432,8 +455,8 @@ func (m *Manager) Info() []KeyInfo {
 		return nil
 	}
 	out := make([]KeyInfo, 0, len(s.keys))
-	for _, k := range s.keys {
-		out = append(out, KeyInfo{k.stored.ID, k.stored.Algorithm, k.stored.SignFrom, k.stored.SignUntil, k.stored.VerifyUntil})
+	for i := range s.keys {
+		out = append(out, s.keys[i].info())
 	}
 	return out
 }
