@@ -102,12 +102,15 @@ func (a *AdminAPI) serve(w http.ResponseWriter, r *http.Request) error {
 		return a.route(w, r, new(authserver.Event))
 	}
 	e := authserver.Event{Name: authserver.EventAdmin, Method: action, RemoteIP: adminRemoteIP(r)}
-	err := a.route(w, r, &e)
-	e.Outcome = authserver.OutcomeSuccess
-	if err != nil {
-		e.Outcome, e.Error = authserver.OutcomeFailure, adminErrorCode(err)
-	}
-	a.app.onEvent(e)
+	aw := &auditedWriter{ResponseWriter: w, audit: func(err error) {
+		e.Outcome = authserver.OutcomeSuccess
+		if err != nil {
+			e.Outcome, e.Error = authserver.OutcomeFailure, adminErrorCode(err)
+		}
+		a.app.onEvent(e)
+	}}
+	err := a.route(aw, r, &e)
+	aw.done(err)
 	return err
 }
 

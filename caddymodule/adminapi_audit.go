@@ -70,3 +70,41 @@ func adminErrorCode(err error) string {
 	}
 	return "error"
 }
+
+// auditedWriter writes an admin action's event as the answer starts, so
+// that it is in the audit log before the caller has the answer, or when
+// the handler returns without one (an error, which Caddy writes).
+type auditedWriter struct {
+	http.ResponseWriter
+	audit   func(error)
+	audited bool
+}
+
+// done writes the event if the answer has not started: err is the
+// handler's error.
+func (w *auditedWriter) done(err error) {
+	if !w.audited {
+		w.audited = true
+		w.audit(err)
+	}
+}
+
+// WriteHeader writes the event, refused for an error status, then the
+// header.
+func (w *auditedWriter) WriteHeader(status int) {
+	var err error
+	if status >= http.StatusBadRequest {
+		err = caddy.APIError{HTTPStatus: status}
+	}
+	w.done(err)
+	w.ResponseWriter.WriteHeader(status)
+}
+
+// Write writes the event, done, then b.
+func (w *auditedWriter) Write(b []byte) (int, error) {
+	w.done(nil)
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap returns the wrapped writer, for http.ResponseController.
+func (w *auditedWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
