@@ -65,7 +65,7 @@ const (
 	EventKeyRotated        = "key.rotated"          // Method (the new key's algorithm), KeyID (the new signing key's)
 	EventAdmin             = "admin"                // Method (the action, such as "users.add"), Outcome, Error, RemoteIP, Client/Subject/Username/JTI/Count as the action has them
 	EventUserChanged       = "user.changed"         // Method (UserChange*), Username, Subject, RemoteIP (on the account page)
-	EventSessionEnded      = "session.ended"        // Subject, Username, Method ("account_page"), Count, RemoteIP
+	EventSessionEnded      = "session.ended"        // Subject, Username, Method ("account_page", or "gateway" for a gateway session), Count, RemoteIP
 )
 
 // Sign-in methods, the Method of EventSignIn and EventSecondFactor. A

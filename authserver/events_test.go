@@ -255,6 +255,19 @@ func TestEvents(t *testing.T) {
 			{Event: Event{Name: EventUserChanged, Outcome: OutcomeSuccess, Method: UserChangeDeleted, Username: "dave", Subject: "dave"}, noIP: true},
 		}},
 
+		{"gateway session ended, once", func(t *testing.T) {
+			id, err := e.srv.StartGatewaySession(ctx, "alice", "", e.clock.Now().Add(time.Hour))
+			if err != nil {
+				t.Fatal(err)
+			}
+			keep(id)
+			for range 2 {
+				if err := e.srv.EndGatewaySession(ctx, id); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}, []wantEvent{{Event: Event{Name: EventSessionEnded, Method: "gateway", Subject: "alice"}, noIP: true}}},
+
 		{"TOTP: set up, a wrong code, the right one", func(t *testing.T) {
 			secret := e.mfaEnrol("alice")
 			keep(secret)

@@ -109,8 +109,10 @@ func (s *Server) GatewaySessionActive(ctx context.Context, id string) (bool, err
 // person may sign in to that site again, or another.
 func (s *Server) EndGatewaySession(ctx context.Context, id string) error {
 	now := s.now()
-	_, err := s.cfg.Store.UpdateToken(ctx, store.GatewaySession, id, func(t store.Token) (store.Token, error) {
-		if t.RevokedAt.IsZero() {
+	ended := false
+	rec, err := s.cfg.Store.UpdateToken(ctx, store.GatewaySession, id, func(t store.Token) (store.Token, error) {
+		ended = t.RevokedAt.IsZero()
+		if ended {
 			t.RevokedAt = now
 		}
 		t.FamilyID = ""
@@ -123,5 +125,8 @@ func (s *Server) EndGatewaySession(ctx context.Context, id string) error {
 		return fmt.Errorf("ending a gateway session: %w", err)
 	}
 	s.revoked(ctx)
+	if ended {
+		s.emitCtx(ctx, Event{Name: EventSessionEnded, Method: "gateway", Subject: rec.Subject})
+	}
 	return nil
 }
