@@ -361,3 +361,25 @@ func (e *testEnv) signinCodeFor(b *browser, scope string) (code, verifier string
 	}
 	return e.callback(r, signinRedirect).Get("code"), verifier
 }
+
+// TestSignInMethod: a sign-in's method is named from its provider and
+// authentication methods.
+func TestSignInMethod(t *testing.T) {
+	for _, tc := range []struct {
+		provider string
+		amr      []string
+		want     string
+	}{
+		{"", amrPassword, SignInPassword},
+		{"", withAMR(amrPassword, amrTOTP...), SignInPassword},
+		{"", withAMR(amrPassword, amrHWK, amrMFA), SignInPassword}, // a passkey as the second factor
+		{"", []string{amrHWK, amrMFA}, SignInPasskey},
+		{"", []string{amrSWK, amrMFA}, SignInPasskey},
+		{"github", nil, "provider:github"},
+		{"corp", amrPassword, "provider:corp"},
+	} {
+		if got := signInMethod(tc.provider, tc.amr); got != tc.want {
+			t.Errorf("signInMethod(%q, %v) = %q; want %q", tc.provider, tc.amr, got, tc.want)
+		}
+	}
+}
