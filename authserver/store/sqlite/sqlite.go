@@ -21,6 +21,7 @@ var Flavor = sqlstore.Flavor{
 	Name:            "sqlite",
 	Types:           map[string]string{},
 	UniqueViolation: uniqueViolation,
+	GroupCommit:     true,
 }
 
 // uniqueViolation reports whether err is SQLite's error for a broken

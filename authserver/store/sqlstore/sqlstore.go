@@ -16,6 +16,8 @@ import (
 type Store struct {
 	db     *sql.DB
 	flavor Flavor
+	// group commits token inserts together where the flavor asks for it.
+	group *groupCommitter
 }
 
 // Open migrates the database behind db to the current schema and returns a
@@ -24,6 +26,9 @@ func Open(ctx context.Context, db *sql.DB, flavor Flavor) (*Store, error) {
 	s := &Store{db: db, flavor: flavor}
 	if err := s.migrate(ctx); err != nil {
 		return nil, fmt.Errorf("migrating %s store: %w", flavor.Name, err)
+	}
+	if flavor.GroupCommit {
+		s.group = newGroupCommitter(s)
 	}
 	return s, nil
 }
@@ -37,8 +42,14 @@ func (s *Store) Ping(ctx context.Context) error {
 	return s.db.QueryRowContext(ctx, "SELECT 1").Scan(&one)
 }
 
-// Close closes the database handle.
-func (s *Store) Close() error { return s.db.Close() }
+// Close stops the group committer, if any, and closes the database
+// handle.
+func (s *Store) Close() error {
+	if s.group != nil {
+		s.group.close()
+	}
+	return s.db.Close()
+}
 
 // inTx runs fn in a transaction that holds the lock named lock (if the
 // flavor has named locks and lock is not empty), committing if fn returns
@@ -173,21 +184,13 @@ func scanToken(row scanner) (store.Token, error) {
 // stored revoked if its family already is: so a family revoked while a
 // grant is being redeemed cannot gain a live token afterwards.
 func (s *Store) CreateToken(ctx context.Context, t store.Token) error {
+	if s.group != nil {
+		return s.group.insert(ctx, t)
+	}
 	if t.FamilyID == "" {
 		return s.insertToken(ctx, s.db, t)
 	}
-	return s.inTx(ctx, "family:"+t.FamilyID, func(tx *sql.Tx) error {
-		var revoked sql.NullInt64
-		err := tx.QueryRowContext(ctx, s.q(`SELECT MIN(revoked_at) FROM tokens WHERE family_id = ? AND family_id <> '' AND revoked_at IS NOT NULL`),
-			t.FamilyID).Scan(&revoked)
-		if err != nil {
-			return fmt.Errorf("checking family: %w", err)
-		}
-		if revoked.Valid && t.RevokedAt.IsZero() {
-			t.RevokedAt = fromMicros(revoked.Int64)
-		}
-		return s.insertToken(ctx, tx, t)
-	})
+	return s.inTx(ctx, "family:"+t.FamilyID, func(tx *sql.Tx) error { return s.insertInTx(ctx, tx, t) })
 }
 
 type execer interface {

@@ -33,6 +33,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"TokenRevoke", testTokenRevoke},
 		{"TokenRevokeFamily", testTokenRevokeFamily},
 		{"FamilyRace", testFamilyRace},
+		{"TokenConcurrentCreate", testTokenConcurrentCreate},
 		{"RevokedSince", testRevokedSince},
 		{"Secrets", testSecrets},
 		{"Clients", testClients},
