@@ -18,6 +18,7 @@ type Store struct {
 	flavor Flavor
 	// group commits token inserts together where the flavor asks for it.
 	group *groupCommitter
+	stmts statements
 }
 
 // Open migrates the database behind db to the current schema and returns a
@@ -48,6 +49,7 @@ func (s *Store) Close() error {
 	if s.group != nil {
 		s.group.close()
 	}
+	s.closeStatements()
 	return s.db.Close()
 }
 
@@ -188,18 +190,26 @@ func (s *Store) CreateToken(ctx context.Context, t store.Token) error {
 		return s.group.insert(ctx, t)
 	}
 	if t.FamilyID == "" {
-		return s.insertToken(ctx, s.db, t)
+		return s.insertToken(ctx, nil, t)
 	}
 	return s.inTx(ctx, "family:"+t.FamilyID, func(tx *sql.Tx) error { return s.insertInTx(ctx, tx, t) })
 }
 
-type execer interface {
-	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
-}
+// insertTokenQuery stores a token unless one of its kind and ID exists.
+const insertTokenQuery = `INSERT INTO tokens (` + tokenColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (kind, id) DO NOTHING`
 
-func (s *Store) insertToken(ctx context.Context, db execer, t store.Token) error {
-	res, err := db.ExecContext(ctx, s.q(`INSERT INTO tokens (`+tokenColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (kind, id) DO NOTHING`),
+// insertToken stores t, within tx if it is not nil.
+func (s *Store) insertToken(ctx context.Context, tx *sql.Tx, t store.Token) error {
+	st, err := s.stmt(ctx, insertTokenQuery)
+	if err != nil {
+		return fmt.Errorf("storing %s: %w", t.Kind, err)
+	}
+	if tx != nil {
+		st = tx.StmtContext(ctx, st)
+		defer st.Close()
+	}
+	res, err := st.ExecContext(ctx,
 		string(t.Kind), t.ID, t.FamilyID, t.ClientID, t.Subject, t.Data,
 		micros(t.IssuedAt), micros(t.ExpiresAt), nullMicros(t.ConsumedAt), nullMicros(t.RevokedAt))
 	if err != nil {
@@ -215,8 +225,11 @@ func (s *Store) insertToken(ctx context.Context, db execer, t store.Token) error
 
 // GetToken implements [store.TokenStore].
 func (s *Store) GetToken(ctx context.Context, kind store.TokenKind, id string) (store.Token, error) {
-	row := s.db.QueryRowContext(ctx, s.q(`SELECT `+tokenColumns+` FROM tokens WHERE kind = ? AND id = ?`), string(kind), id)
-	return scanToken(row)
+	st, err := s.stmt(ctx, `SELECT `+tokenColumns+` FROM tokens WHERE kind = ? AND id = ?`)
+	if err != nil {
+		return store.Token{}, fmt.Errorf("reading %s: %w", kind, err)
+	}
+	return scanToken(st.QueryRowContext(ctx, string(kind), id))
 }
 
 // ConsumeToken implements [store.TokenStore]. One UPDATE both tests and
