@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -502,22 +503,37 @@ func (s *Store) DeleteClient(ctx context.Context, id string) error {
 // sharing a database take turns.
 func (s *Store) Sweep(ctx context.Context, now time.Time) (store.SweepResult, error) {
 	var res store.SweepResult
-	err := s.inTx(ctx, "sweep", func(tx *sql.Tx) error {
-		r, err := tx.ExecContext(ctx, s.q(`DELETE FROM tokens WHERE expires_at < ?`), micros(now))
-		if err != nil {
-			return fmt.Errorf("sweeping tokens: %w", err)
-		}
-		if res.Tokens, err = r.RowsAffected(); err != nil {
+	// Expired tokens go a chunk per transaction: a million of them never
+	// hold the write lock for more than a moment, so token requests go
+	// on between the chunks.
+	for {
+		var n int64
+		err := s.inTx(ctx, "sweep", func(tx *sql.Tx) error {
+			r, err := tx.ExecContext(ctx, s.q(`DELETE FROM tokens WHERE (kind, id) IN
+				(SELECT kind, id FROM tokens WHERE expires_at < ? LIMIT `+strconv.Itoa(sweepChunk)+`)`), micros(now))
+			if err != nil {
+				return fmt.Errorf("sweeping tokens: %w", err)
+			}
+			n, err = r.RowsAffected()
 			return err
-		}
-		r, err = tx.ExecContext(ctx, s.q(`DELETE FROM signing_keys WHERE verify_until < ?`), micros(now))
+		})
 		if err != nil {
-			return fmt.Errorf("sweeping keys: %w", err)
+			return res, err
 		}
-		res.Keys, err = r.RowsAffected()
-		return err
-	})
+		res.Tokens += n
+		if n < sweepChunk {
+			break
+		}
+	}
+	r, err := s.db.ExecContext(ctx, s.q(`DELETE FROM signing_keys WHERE verify_until < ?`), micros(now))
+	if err != nil {
+		return res, fmt.Errorf("sweeping keys: %w", err)
+	}
+	res.Keys, err = r.RowsAffected()
 	return res, err
 }
+
+// sweepChunk is how many expired tokens one transaction of Sweep deletes.
+const sweepChunk = 1000
 
 var _ store.Store = (*Store)(nil)
