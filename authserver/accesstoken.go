@@ -11,6 +11,7 @@ import (
 
 	"github.com/go-jose/go-jose/v4/jwt"
 
+	"github.com/authgate/authgate/authserver/bearer"
 	"github.com/authgate/authgate/authserver/store"
 )
 
@@ -112,14 +113,29 @@ func (s *Server) issueAccessToken(ctx context.Context, it issuedToken) (raw, jti
 
 // verifyAccessTokenSignature checks that raw is a JWT access token this
 // server signed (issuer, typ, a published key of the header's algorithm)
-// and returns its claims. It does not check expiry or revocation.
+// and returns its claims. It does not check expiry or revocation: those
+// come from the token's record, read on every call. A signature checked
+// once is remembered (see signatureCache), so introspecting a token again
+// costs no signature check while its key is still published.
 func (s *Server) verifyAccessTokenSignature(ctx context.Context, raw string) (*AccessTokenClaims, error) {
+	if len(raw) > maxTokenLength {
+		return nil, errNotOurToken
+	}
+	key := bearer.CacheKey(raw)
+	if claims, kid, ok := s.signatures.get(key); ok {
+		if _, published := s.cfg.Keys.VerificationKey(ctx, kid); published {
+			return claims, nil
+		}
+		s.signatures.remove(key)
+	}
 	var claims AccessTokenClaims
-	if err := s.verifyJWT(ctx, raw, []string{accessTokenType}, &claims); err != nil {
+	kid, err := s.verifyJWTKey(ctx, raw, []string{accessTokenType}, &claims)
+	if err != nil {
 		return nil, err
 	}
 	if claims.Issuer != s.issuer || claims.ID == "" {
 		return nil, errNotOurToken
 	}
+	s.signatures.put(key, &claims, kid, time.Unix(claims.Expiry, 0), s.now())
 	return &claims, nil
 }

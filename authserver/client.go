@@ -169,6 +169,20 @@ const (
 	secretCacheSize = 4096
 )
 
+// quickSecretCheck reports whether checking presented for c takes no
+// time: there is no such client, it is public, its secret is kept as a
+// digest, or presented already passed its hash.
+func (s *Server) quickSecretCheck(c *Client, presented string, now time.Time) bool {
+	if c == nil || c.Public || c.Secret.digest != nil || c.Secret.hash.IsZero() {
+		return true
+	}
+	key := sha256.Sum256([]byte(c.ID + "\x00" + presented))
+	s.secretCache.mu.Lock()
+	exp, ok := s.secretCache.entries[key]
+	s.secretCache.mu.Unlock()
+	return ok && now.Before(exp)
+}
+
 func (s *Server) verifySecret(c *Client, presented string, now time.Time) bool {
 	if c.Secret.digest != nil {
 		d := sha256.Sum256([]byte(presented))
@@ -278,36 +292,55 @@ func (s *Server) authenticateClient(r *http.Request, f form) (*Client, *Error) {
 		}
 		return nil
 	}
-	// A high-entropy secret is cheap to check and cannot be guessed, so
-	// it is checked before the limit; anything else (a slow hash, a
-	// short secret) only within it.
+	// A high-entropy secret cannot be guessed, so a right one is let in
+	// before any limit. A check that takes no time (a digest, a bcrypt
+	// hash this secret already passed, no client at all) is made within
+	// the limit: refused while blocked, and counted if it fails. A slow
+	// one (a hash not yet passed) is counted before it starts and
+	// forgiven if right, so that concurrent guesses cannot all slip in
+	// while the hash runs; concurrent requests of a client with a right
+	// secret are quick, so they never count against it.
 	strong := c != nil && !c.Public && c.Secret.strong
 	var e *Error
 	if strong {
 		e = check()
 	}
-	counted := !strong || e != nil
-	if counted {
-		if wait, ok := s.clientAuth.attempt(pair, ip, now); !ok {
-			s.emitFrom(r, Event{Name: EventClientAuthFailure, Method: method, Client: known, Error: "rate_limited"})
-			e := fail("too many failed authentication attempts; try again later")
-			e.Status = http.StatusTooManyRequests
-			if e.Header == nil {
-				e.Header = http.Header{}
-			}
-			e.Header.Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
-			return nil, e
+	tooMany := func(wait time.Duration) *Error {
+		s.emitFrom(r, Event{Name: EventClientAuthFailure, Method: method, Client: known, Error: "rate_limited"})
+		e := fail("too many failed authentication attempts; try again later")
+		e.Status = http.StatusTooManyRequests
+		if e.Header == nil {
+			e.Header = http.Header{}
+		}
+		e.Header.Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
+		return e
+	}
+	switch {
+	case strong && e == nil:
+	case strong || s.quickSecretCheck(c, secret, now):
+		if wait, blocked := s.clientAuth.blocked(pair, ip, now); blocked {
+			return nil, tooMany(wait)
 		}
 		if !strong {
 			e = check()
+		}
+		if e != nil {
+			s.clientAuth.attempt(pair, ip, now)
+		} else {
+			s.clientAuth.forget(pair)
+		}
+	default:
+		wait, ok := s.clientAuth.attempt(pair, ip, now)
+		if !ok {
+			return nil, tooMany(wait)
+		}
+		if e = check(); e == nil {
+			s.clientAuth.succeed(pair, ip, now)
 		}
 	}
 	if e != nil {
 		s.emitFrom(r, Event{Name: EventClientAuthFailure, Method: method, Client: known, Error: e.Code})
 		return nil, e
-	}
-	if counted {
-		s.clientAuth.succeed(pair, ip, now)
 	}
 	return c, nil
 }

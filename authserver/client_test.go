@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -345,4 +346,52 @@ func TestServerConfigRules(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestClientAuthConcurrentRightSecrets: a busy client is never refused
+// for its own concurrency. Many requests at once with a right secret, a
+// low-entropy one kept as a digest or a bcrypt one already passed, all
+// get tokens (the limit counts failures, not requests in flight), while
+// wrong guesses at the same time are still limited.
+func TestClientAuthConcurrentRightSecrets(t *testing.T) {
+	bc, err := bcrypt.GenerateFromPassword([]byte("hashed-secret"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, func(cfg *Config) {
+		s, err := HashedSecret(string(bc))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Clients = append(cfg.Clients, &Client{ID: "hashed", Secret: s, GrantTypes: []string{GrantClientCredentials}})
+	})
+	e.svcToken("hashed", "hashed-secret", nil) // the hash passed once
+	for _, tt := range []struct{ client, secret string }{{"svc", "svc-secret"}, {"hashed", "hashed-secret"}} {
+		t.Run(tt.client, func(t *testing.T) {
+			const workers, each = 64, 5
+			statuses := make(chan int, workers*each)
+			var wg sync.WaitGroup
+			for range workers {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for range each {
+						statuses <- e.postForm("/token", url.Values{"grant_type": {GrantClientCredentials}}, tt.client, tt.secret).status
+					}
+				}()
+			}
+			wg.Wait()
+			close(statuses)
+			for s := range statuses {
+				if s != http.StatusOK {
+					t.Fatalf("a right secret among %d concurrent requests got %d", workers*each, s)
+				}
+			}
+		})
+	}
+	var last response
+	for range 60 {
+		last = e.postForm("/token", url.Values{"grant_type": {GrantClientCredentials}}, "svc", "wrong-guess")
+	}
+	svcWantError(t, last, http.StatusTooManyRequests, codeInvalidClient)
 }

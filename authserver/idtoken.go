@@ -145,12 +145,19 @@ var errNotOurToken = errors.New("not a token of this server")
 // accepted typ headers, and decodes its claims into dst. Expiry is the
 // caller's business.
 func (s *Server) verifyJWT(ctx context.Context, raw string, typs []string, dst any) error {
+	_, err := s.verifyJWTKey(ctx, raw, typs, dst)
+	return err
+}
+
+// verifyJWTKey is verifyJWT that also returns the ID of the key that
+// signed raw.
+func (s *Server) verifyJWTKey(ctx context.Context, raw string, typs []string, dst any) (string, error) {
 	if len(raw) > maxTokenLength || strings.Count(raw, ".") != 2 {
-		return errNotOurToken
+		return "", errNotOurToken
 	}
 	tok, err := jwt.ParseSigned(raw, keys.SignatureAlgorithms())
 	if err != nil || len(tok.Headers) != 1 {
-		return errNotOurToken
+		return "", errNotOurToken
 	}
 	h := tok.Headers[0]
 	typ, _ := h.ExtraHeaders[jose.HeaderType].(string)
@@ -159,16 +166,16 @@ func (s *Server) verifyJWT(ctx context.Context, raw string, typs []string, dst a
 		okTyp = okTyp || strings.EqualFold(typ, t) || strings.EqualFold(typ, "application/"+t)
 	}
 	if !okTyp {
-		return errNotOurToken
+		return "", errNotOurToken
 	}
 	key, ok := s.cfg.Keys.VerificationKey(ctx, h.KeyID)
 	if !ok || key.Algorithm != h.Algorithm {
-		return errNotOurToken
+		return "", errNotOurToken
 	}
 	if err := tok.Claims(key, dst); err != nil {
-		return errNotOurToken
+		return "", errNotOurToken
 	}
-	return nil
+	return h.KeyID, nil
 }
 
 // verifyIDTokenHint checks an id_token_hint: an ID token this server

@@ -72,6 +72,20 @@ func (l *failureLimiter) attempt(key string, now time.Time) (time.Duration, bool
 	return 0, true
 }
 
+// blocked reports whether key has had max attempts within the window, and
+// for how much longer, without counting one.
+func (l *failureLimiter) blocked(key string, now time.Time) (time.Duration, bool) {
+	if l == nil || l.max <= 0 {
+		return 0, false
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if e := l.entry(key, now, false); e != nil && e.n >= l.max {
+		return e.since.Add(l.window).Sub(now), true
+	}
+	return 0, false
+}
+
 // forgive takes back one counted attempt, for an attempt that succeeded.
 func (l *failureLimiter) forgive(key string, now time.Time) {
 	if l == nil || l.max <= 0 {
@@ -131,6 +145,25 @@ func (p pairLimiter) attempt(name, addr string, now time.Time) (time.Duration, b
 		}
 	}
 	return 0, true
+}
+
+// blocked reports whether name (if not empty) or the address is blocked,
+// without counting an attempt.
+func (p pairLimiter) blocked(name, addr string, now time.Time) (time.Duration, bool) {
+	if d, blocked := p.byAddr.blocked(addressKey(addr), now); blocked {
+		return d, true
+	}
+	if name != "" {
+		return p.byName.blocked(name, now)
+	}
+	return 0, false
+}
+
+// forget clears name's count, for a right attempt that was not counted.
+func (p pairLimiter) forget(name string) {
+	if name != "" {
+		p.byName.reset(name)
+	}
 }
 
 // forgive takes back one attempt of name and address, for an attempt

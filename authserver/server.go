@@ -161,6 +161,8 @@ type Server struct {
 	logger      *zap.Logger
 	now         func() time.Time
 	secretCache secretCache
+	// signatures remembers verified access token signatures.
+	signatures  signatureCache
 	cookies     *cookies
 	templates   *ui.Templates
 	loginLimits pairLimiter

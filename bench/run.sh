@@ -46,52 +46,8 @@ KEEP="${KEEP:-0}"
 CONTROLS="${CONTROLS:-0}"
 TARGET="0.90"
 
-ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-WORK="$(mktemp -d "${TMPDIR:-/tmp}/authgate-bench.XXXXXX")"
-CADDY_PID=""
-
-cleanup() {
-	local rc=$?
-	if [ -n "$CADDY_PID" ] && kill -0 "$CADDY_PID" 2>/dev/null; then
-		kill "$CADDY_PID" 2>/dev/null || true
-		for _ in $(seq 50); do kill -0 "$CADDY_PID" 2>/dev/null || break; sleep 0.1; done
-		kill -9 "$CADDY_PID" 2>/dev/null || true
-		wait "$CADDY_PID" 2>/dev/null || true
-	fi
-	if [ "$KEEP" = 1 ]; then
-		echo "kept $WORK" >&2
-	else
-		rm -rf "$WORK"
-	fi
-	exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-trap 'echo "bench/run.sh: failed at line $LINENO" >&2' ERR
-
-log() { echo "== $*" >&2; }
-
-# ---- tools ----
-
-if ! command -v wrk >/dev/null 2>&1; then
-	log "installing wrk"
-	export DEBIAN_FRONTEND=noninteractive
-	if ! apt-get install -y wrk </dev/null >"$WORK/apt.log" 2>&1; then
-		apt-get update </dev/null >>"$WORK/apt.log" 2>&1
-		apt-get install -y wrk </dev/null >>"$WORK/apt.log" 2>&1 || { cat "$WORK/apt.log" >&2; exit 1; }
-	fi
-fi
-
-mkdir -p "$WORK/bin"
-if [ -n "${CADDY_BIN:-}" ]; then
-	CADDY="$CADDY_BIN"
-else
-	log "building Caddy with the authgate plugin (go build ./bench/caddy)"
-	(cd "$ROOT" && go build -o "$WORK/bin/caddy" ./bench/caddy)
-	CADDY="$WORK/bin/caddy"
-fi
-(cd "$ROOT" && go build -o "$WORK/bin/client" ./bench/client)
-CLIENT="$WORK/bin/client"
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
 
 # ---- configuration ----
 
@@ -103,8 +59,6 @@ BEARER="http://127.0.0.1:$BEARER_PORT"
 SESSION="http://127.0.0.1:$SESSION_PORT"
 BODY="hello from the upstream"
 
-mkdir -p "$WORK/data" "$WORK/config"
-export XDG_DATA_HOME="$WORK/data" XDG_CONFIG_HOME="$WORK/config"
 
 # The three front sites are the same but for the authgate handler. Caddy's
 # reverse_proxy keeps 32 idle connections per upstream host by default;
@@ -191,27 +145,7 @@ EOF
 # ---- start Caddy ----
 
 log "starting Caddy (admin 127.0.0.1:$ADMIN, issuer $ISSUER, upstream :$UP_PORT)"
-"$CADDY" run --config "$WORK/Caddyfile" --adapter caddyfile </dev/null >"$WORK/caddy.log" 2>&1 &
-CADDY_PID=$!
-ready=0
-for _ in $(seq 300); do
-	if ! kill -0 "$CADDY_PID" 2>/dev/null; then
-		echo "Caddy exited:" >&2
-		cat "$WORK/caddy.log" >&2
-		exit 1
-	fi
-	if curl -fsS -o /dev/null --max-time 2 "$ISSUER/.well-known/openid-configuration" 2>/dev/null &&
-		curl -fsS -o /dev/null --max-time 2 "$OPEN/" 2>/dev/null; then
-		ready=1
-		break
-	fi
-	sleep 0.1
-done
-if [ "$ready" != 1 ]; then
-	echo "Caddy did not come up in 30s:" >&2
-	cat "$WORK/caddy.log" >&2
-	exit 1
-fi
+start_caddy "$WORK/Caddyfile" "$ISSUER/.well-known/openid-configuration" "$OPEN/"
 
 # ---- credentials ----
 
@@ -223,37 +157,6 @@ COOKIE="$("$CLIENT" session -url "$SESSION/" -user bench -password demo-password
 log "bearer token (${#TOKEN} bytes) and session cookie (${#COOKIE} bytes) accepted"
 
 # ---- load ----
-
-# run_wrk OUT URL HEADER DURATION [PROFILE]: wrk's output goes to OUT; with
-# PROFILE, a CPU profile of Caddy over the run goes there.
-run_wrk() {
-	local out="$1" url="$2" header="$3" duration="$4" profile="${5:-}"
-	local args=(-t"$THREADS" -c"$CONNECTIONS" -d"$duration" --latency)
-	if [ -n "$header" ]; then args+=(-H "$header"); fi
-	local prof_pid=""
-	if [ -n "$profile" ]; then
-		local secs
-		secs="$(awk -v d="$duration" 'BEGIN { n = d + 0; if (d ~ /m$/) n *= 60; n = int(n) - 1; print (n < 1 ? 1 : n) }')"
-		curl -fsS --max-time $((secs + 30)) -o "$profile" "http://127.0.0.1:$ADMIN/debug/pprof/profile?seconds=$secs" </dev/null &
-		prof_pid=$!
-	fi
-	local before after TIMEFORMAT='%3U %3S'
-	before="$(cpu_ticks)"
-	{ time wrk "${args[@]}" "$url" </dev/null >"$out" 2>&1; } 2>"$out.time"
-	after="$(cpu_ticks)"
-	echo "$before $after $(cat "$out.time")" >"$out.cpu"
-	if [ -n "$prof_pid" ]; then wait "$prof_pid" || echo "warning: no profile for $out" >&2; fi
-}
-
-# cpu_ticks: Caddy's user+system CPU, and the machine's idle (with
-# iowait) and total time over all CPUs, in clock ticks. The cores may be
-# shared with other work: Caddy's CPU time per request is steadier than
-# req/s when they are, and "others%" says how much of the machine went to
-# neither Caddy nor wrk (other processes, steal).
-cpu_ticks() {
-	awk '{printf "%d ", $14 + $15}' "/proc/$CADDY_PID/stat"
-	awk '$1 == "cpu" {t = 0; for (i = 2; i <= NF; i++) t += $i; printf "%d %d", $5 + $6, t}' /proc/stat
-}
 
 VARIANTS=(unprotected bearer session)
 if [ "$CONTROLS" = 1 ]; then VARIANTS+=(open+authz open+cookie); fi
@@ -271,11 +174,19 @@ header_of() {
 	session | open+cookie) echo "Cookie: $COOKIE" ;;
 	esac
 }
+# header_args VARIANT sets HDR to wrk's -H arguments for the variant.
+header_args() {
+	HDR=()
+	local h
+	h="$(header_of "$1")"
+	if [ -n "$h" ]; then HDR=(-H "$h"); fi
+}
 
 if [ "$WARMUP" != 0 ] && [ "$WARMUP" != 0s ]; then
 	for v in "${VARIANTS[@]}"; do
 		log "warming up $v ($WARMUP)"
-		run_wrk "$WORK/warmup-$v.wrk" "$(url_of "$v")" "$(header_of "$v")" "$WARMUP"
+		header_args "$v"
+		run_wrk "$WORK/warmup-$v.wrk" "$(url_of "$v")" "$WARMUP" "" "${HDR[@]}"
 	done
 fi
 # Round r starts at the r-th variant, so no variant always runs first.
@@ -286,42 +197,13 @@ for r in $(seq "$ROUNDS"); do
 		log "round $r/$ROUNDS: $v (wrk -t$THREADS -c$CONNECTIONS -d$DURATION)"
 		profile=""
 		if [ -n "${PROFILE_DIR:-}" ] && [ "$r" = "$ROUNDS" ]; then mkdir -p "$PROFILE_DIR" && profile="$PROFILE_DIR/$v.pprof"; fi
-		run_wrk "$WORK/$v.$r.wrk" "$(url_of "$v")" "$(header_of "$v")" "$DURATION" "$profile"
+		header_args "$v"
+		run_wrk "$WORK/$v.$r.wrk" "$(url_of "$v")" "$DURATION" "$profile" "${HDR[@]}"
 	done
 done
 
 # ---- results ----
 
-# to_ms converts a wrk latency (123.45us, 1.23ms, 1.02s, 2.00m) to ms.
-to_ms() {
-	awk -v x="$1" 'BEGIN {
-		n = x + 0; u = x; sub(/^[0-9.]+/, "", u)
-		if (u == "us") n /= 1000; else if (u == "s") n *= 1000; else if (u == "m") n *= 60000
-		printf "%.2f", n }'
-}
-rps_of() { awk '/^Requests\/sec:/ {print $2}' "$1"; }
-pct_of() { awk -v p="$2" '$1 == p {print $2}' "$1"; }
-errors_of() {
-	awk '/Non-2xx or 3xx responses:/ {n += $NF} /Socket errors:/ {
-		for (i = 1; i <= NF; i++) if ($i ~ /^[0-9]+,?$/) { v = $i; sub(/,/, "", v); n += v } } END {print n + 0}' "$1"
-}
-
-requests_of() { awk '/ requests in / {print $1}' "$1"; }
-# cpu_per_req FILE: Caddy's CPU microseconds per request in that run.
-cpu_per_req() {
-	awk -v n="$(requests_of "$1")" -v hz="$(getconf CLK_TCK)" '{printf "%.0f", ($4 - $1) * 1e6 / hz / n}' "$1.cpu"
-}
-# load_per_req FILE: Caddy's plus wrk's CPU microseconds per request.
-load_per_req() {
-	awk -v n="$(requests_of "$1")" -v hz="$(getconf CLK_TCK)" '{printf "%.1f", (($4 - $1) / hz + $7 + $8) * 1e6 / n}' "$1.cpu"
-}
-# others_of FILE: the share of all CPUs used by neither Caddy nor wrk.
-others_of() {
-	awk -v hz="$(getconf CLK_TCK)" '{
-		total = $6 - $3; busy = total - ($5 - $2); caddy = $4 - $1; wrk = ($7 + $8) * hz
-		x = 100 * (busy - caddy - wrk) / total; printf "%.0f", (x < 0 ? 0 : x) }' "$1.cpu"
-}
-median() { sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
 
 declare -A RPS P50 P99 ERRS CPU OTHERS ROUNDS_RPS RATIO CPURATIO
 for v in "${VARIANTS[@]}"; do

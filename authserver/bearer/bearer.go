@@ -2,9 +2,10 @@
 // resource of authgate shares: reading the access token from a request's
 // Authorization header (§2.1) and writing the WWW-Authenticate challenge
 // (§3, with RFC 9728's resource_metadata and RFC 9470's acr_values and
-// max_age). The authorization server's
-// /userinfo and /register/{id} and the gateway use it; it verifies no
-// token and imports nothing of this module.
+// max_age), and the key under which a verified token is cached
+// (CacheKey). The authorization server's /userinfo, /register/{id} and
+// introspection and the gateway use it; it verifies no token and imports
+// nothing of this module.
 package bearer
 
 import (

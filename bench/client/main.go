@@ -1,11 +1,9 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
-	"html"
 	"io"
 	"net"
 	"net/http"
@@ -20,7 +18,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fail(errors.New("usage: client ports|token|session|check ..."))
+		fail(errors.New("usage: client ports|token|tokens|refresh|hash|session|check ..."))
 	}
 	var err error
 	switch cmd, args := os.Args[1], os.Args[2:]; cmd {
@@ -32,6 +30,12 @@ func main() {
 		err = session(args)
 	case "check":
 		err = check(args)
+	case "tokens":
+		err = tokens(args)
+	case "refresh":
+		err = refresh(args)
+	case "hash":
+		err = hash(args)
 	default:
 		err = fmt.Errorf("unknown command %q", cmd)
 	}
@@ -82,22 +86,13 @@ func token(args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	req, _ := http.NewRequest(http.MethodPost, strings.TrimSuffix(*issuer, "/")+"/token",
-		strings.NewReader(url.Values{"grant_type": {"client_credentials"}, "scope": {*scope}}.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.SetBasicAuth(url.QueryEscape(*id), url.QueryEscape(*secret))
-	resp, body, err := do(&http.Client{Timeout: 30 * time.Second}, req)
+	form := url.Values{"grant_type": {"client_credentials"}}
+	if *scope != "" {
+		form.Set("scope", *scope)
+	}
+	t, err := tokenRequest(&http.Client{Timeout: 30 * time.Second}, *issuer, *id, *secret, form)
 	if err != nil {
 		return err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("token endpoint: %d %s", resp.StatusCode, body)
-	}
-	var t struct {
-		AccessToken string `json:"access_token"`
-	}
-	if err := json.Unmarshal(body, &t); err != nil || t.AccessToken == "" {
-		return fmt.Errorf("token endpoint: no access_token in %s", body)
 	}
 	fmt.Println(t.AccessToken)
 	return nil
@@ -132,24 +127,10 @@ func session(args []string) error {
 	if err != nil {
 		return err
 	}
-	m := formAction.FindSubmatch(body)
-	if resp.StatusCode != http.StatusOK || m == nil || !strings.Contains(string(body), `name="password"`) {
+	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("%s: want the sign-in page, got %d %.300s", *target, resp.StatusCode, body)
 	}
-	action, err := resp.Request.URL.Parse(html.UnescapeString(string(m[1])))
-	if err != nil {
-		return fmt.Errorf("sign-in form action %q: %v", m[1], err)
-	}
-	form := url.Values{}
-	for _, f := range hiddenField.FindAllSubmatch(body, -1) {
-		form.Set(html.UnescapeString(string(f[1])), html.UnescapeString(string(f[2])))
-	}
-	form.Set("username", *user)
-	form.Set("password", *pass)
-	req, _ := http.NewRequest(http.MethodPost, action.String(), strings.NewReader(form.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Accept", "text/html")
-	resp, body, err = do(c, req)
+	resp, body, err = signIn(c, resp, body, *user, *pass)
 	if err != nil {
 		return err
 	}

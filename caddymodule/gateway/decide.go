@@ -2,9 +2,6 @@ package gateway
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/base64"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"net"
@@ -258,39 +255,9 @@ func hostname(host string) string {
 	return strings.ToLower(host)
 }
 
-// tokenKey is the cache key of a bearer token. A JWT has more than one
-// base64url spelling of the same bytes (the unused low bits of a
-// segment's last character), and a signature verifies under each; keyed
-// by the decoded segments, every spelling of a token is one entry, so a
-// revocation that evicts it evicts them all.
-func tokenKey(token string) [sha256.Size]byte {
-	if strings.Count(token, ".") != 2 || len(token) > 3072 {
-		return sha256.Sum256([]byte(token))
-	}
-	// The decoded segments, each after its length, on the stack.
-	var out [3072]byte
-	var scratch [2048]byte
-	buf := out[:0]
-	rest := token
-	for range 3 {
-		seg, tail, _ := strings.Cut(rest, ".")
-		rest = tail
-		src := append(scratch[:0], seg...)
-		n := len(buf)
-		buf = binary.BigEndian.AppendUint32(buf, 0)
-		dec, err := base64.RawURLEncoding.AppendDecode(buf, src)
-		if err != nil {
-			return sha256.Sum256([]byte(token))
-		}
-		binary.BigEndian.PutUint32(buf[n:], uint32(len(dec)-n-4))
-		buf = dec
-	}
-	return sha256.Sum256(buf)
-}
-
 // verifyToken answers from the cache or the verifier.
 func (g *Gateway) verifyToken(ctx context.Context, token string) (*Identity, error) {
-	key := tokenKey(token)
+	key := bearer.CacheKey(token)
 	now := g.now()
 	if id, refused, ok := g.tokens.get(key, now); ok {
 		if refused {

@@ -118,23 +118,6 @@ func TestSameResource(t *testing.T) {
 	}
 }
 
-// TestTokenKeySpellings: every base64url spelling of a JWT is one cache
-// entry; different tokens are different entries.
-func TestTokenKeySpellings(t *testing.T) {
-	if tokenKey("a.b.c") == tokenKey("a.b.cA") {
-		t.Error("different tokens share a key")
-	}
-	sig := "AAB" // 3 characters: 18 bits for 2 bytes, 2 spare bits
-	a := "eyJhIjoxfQ.eyJiIjoxfQ." + sig
-	b := "eyJhIjoxfQ.eyJiIjoxfQ.AAC" // B and C differ only in the spare bits
-	if tokenKey(a) != tokenKey(b) {
-		t.Error("two spellings of one token have different keys")
-	}
-	if tokenKey(a) == tokenKey("eyJhIjoxfQ.eyJiIjoxfQ.AAE") {
-		t.Error("a different signature has the same key")
-	}
-}
-
 // TestCacheEvictsEverySpelling: entries of one token ID under several
 // keys (spellings of one session cookie) all go when it is revoked, and
 // a revocation is remembered however many others follow.

@@ -163,7 +163,8 @@ type instance struct {
 
 // startInstance starts a Caddy process serving the authorization server
 // for issuer, and the protected site, on free ports, with storage, the
-// storage option's argument, and env added to its environment. It does
+// storage option's arguments ("postgres <dsn>", "sqlite <path>"), and env
+// added to its environment. It does
 // not wait for it to answer. The process is stopped when the test ends,
 // and its log shown if the test failed.
 func startInstance(t *testing.T, name, issuer, storage string, env ...string) *instance {
@@ -181,7 +182,7 @@ func startInstance(t *testing.T, name, issuer, storage string, env ...string) *i
 	persist_config off
 	authgate {
 		issuer %s
-		storage postgres %s
+		storage %s
 		%s
 	}
 }
@@ -265,6 +266,13 @@ func (in *instance) stop() {
 			in.t.Logf("instance %s did not stop within 5s of SIGTERM; killing it", in.name)
 		}
 	}
+	in.cmd.Process.Kill() //nolint:errcheck // it may have exited
+	<-in.done
+}
+
+// kill ends the instance with SIGKILL, as a crash or an OOM kill would:
+// nothing of it runs after. It returns when the process has exited.
+func (in *instance) kill() {
 	in.cmd.Process.Kill() //nolint:errcheck // it may have exited
 	<-in.done
 }

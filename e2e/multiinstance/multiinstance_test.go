@@ -34,8 +34,8 @@ func TestTwoInstances(t *testing.T) {
 	lb := newBalancer(t)
 	start := time.Now()
 	// A reads the DSN from the environment, B has it in its Caddyfile.
-	a := startInstance(t, "A", lb.url, "{env.AUTHGATE_DSN}", "AUTHGATE_DSN="+dsn)
-	b := startInstance(t, "B", lb.url, dsn)
+	a := startInstance(t, "A", lb.url, "postgres {env.AUTHGATE_DSN}", "AUTHGATE_DSN="+dsn)
+	b := startInstance(t, "B", lb.url, "postgres "+dsn)
 	a.waitReady()
 	b.waitReady()
 	t.Logf("both instances answer %v after start", time.Since(start).Round(time.Millisecond))

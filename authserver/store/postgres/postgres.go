@@ -54,7 +54,7 @@ func lock(ctx context.Context, tx *sql.Tx, name string) error {
 // instances share the database.
 const (
 	maxOpenConns    = 10
-	maxIdleConns    = 5
+	maxIdleConns    = maxOpenConns
 	connMaxLifetime = 30 * time.Minute
 	connMaxIdleTime = 5 * time.Minute
 	// connectTimeout applies when the DSN sets no connect_timeout.

@@ -21,6 +21,7 @@ var Flavor = sqlstore.Flavor{
 	Name:            "sqlite",
 	Types:           map[string]string{},
 	UniqueViolation: uniqueViolation,
+	GroupCommit:     true,
 }
 
 // uniqueViolation reports whether err is SQLite's error for a broken
@@ -32,6 +33,9 @@ func uniqueViolation(err error) bool {
 	}
 	return e.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || e.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
 }
+
+// maxOpenConns bounds the connections to the database file.
+const maxOpenConns = 8
 
 // Open opens (creating if needed) the SQLite database at path, migrates it
 // and returns the store. The directory is created with mode 0700 if it is
@@ -53,6 +57,12 @@ func Open(ctx context.Context, path string) (*sqlstore.Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening %s: %w", path, err)
 	}
+	// Every connection opened costs its pragmas and a read of the
+	// schema: keep as many idle as may be open, so a busy server never
+	// opens one per request. Reads run side by side in WAL mode; writes
+	// take turns whatever the count.
+	db.SetMaxOpenConns(maxOpenConns)
+	db.SetMaxIdleConns(maxOpenConns)
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("opening %s: %w", path, err)

@@ -31,6 +31,10 @@ type Flavor struct {
 	// catch it (an UPDATE). Where it is nil, such errors are returned as
 	// they are.
 	UniqueViolation func(err error) bool
+	// GroupCommit commits concurrent token inserts in one transaction
+	// (see groupCommitter): right where write transactions are exclusive
+	// and a commit costs more than an insert, as with SQLite.
+	GroupCommit bool
 }
 
 // uniqueViolation reports whether err broke a unique constraint, as the

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -16,6 +17,9 @@ import (
 type Store struct {
 	db     *sql.DB
 	flavor Flavor
+	// group commits token inserts together where the flavor asks for it.
+	group *groupCommitter
+	stmts statements
 }
 
 // Open migrates the database behind db to the current schema and returns a
@@ -24,6 +28,9 @@ func Open(ctx context.Context, db *sql.DB, flavor Flavor) (*Store, error) {
 	s := &Store{db: db, flavor: flavor}
 	if err := s.migrate(ctx); err != nil {
 		return nil, fmt.Errorf("migrating %s store: %w", flavor.Name, err)
+	}
+	if flavor.GroupCommit {
+		s.group = newGroupCommitter(s)
 	}
 	return s, nil
 }
@@ -37,8 +44,15 @@ func (s *Store) Ping(ctx context.Context) error {
 	return s.db.QueryRowContext(ctx, "SELECT 1").Scan(&one)
 }
 
-// Close closes the database handle.
-func (s *Store) Close() error { return s.db.Close() }
+// Close stops the group committer, if any, and closes the database
+// handle.
+func (s *Store) Close() error {
+	if s.group != nil {
+		s.group.close()
+	}
+	s.closeStatements()
+	return s.db.Close()
+}
 
 // inTx runs fn in a transaction that holds the lock named lock (if the
 // flavor has named locks and lock is not empty), committing if fn returns
@@ -173,30 +187,30 @@ func scanToken(row scanner) (store.Token, error) {
 // stored revoked if its family already is: so a family revoked while a
 // grant is being redeemed cannot gain a live token afterwards.
 func (s *Store) CreateToken(ctx context.Context, t store.Token) error {
-	if t.FamilyID == "" {
-		return s.insertToken(ctx, s.db, t)
+	if s.group != nil {
+		return s.group.insert(ctx, t)
 	}
-	return s.inTx(ctx, "family:"+t.FamilyID, func(tx *sql.Tx) error {
-		var revoked sql.NullInt64
-		err := tx.QueryRowContext(ctx, s.q(`SELECT MIN(revoked_at) FROM tokens WHERE family_id = ? AND family_id <> '' AND revoked_at IS NOT NULL`),
-			t.FamilyID).Scan(&revoked)
-		if err != nil {
-			return fmt.Errorf("checking family: %w", err)
-		}
-		if revoked.Valid && t.RevokedAt.IsZero() {
-			t.RevokedAt = fromMicros(revoked.Int64)
-		}
-		return s.insertToken(ctx, tx, t)
-	})
+	if t.FamilyID == "" {
+		return s.insertToken(ctx, nil, t)
+	}
+	return s.inTx(ctx, "family:"+t.FamilyID, func(tx *sql.Tx) error { return s.insertInTx(ctx, tx, t) })
 }
 
-type execer interface {
-	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
-}
+// insertTokenQuery stores a token unless one of its kind and ID exists.
+const insertTokenQuery = `INSERT INTO tokens (` + tokenColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (kind, id) DO NOTHING`
 
-func (s *Store) insertToken(ctx context.Context, db execer, t store.Token) error {
-	res, err := db.ExecContext(ctx, s.q(`INSERT INTO tokens (`+tokenColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (kind, id) DO NOTHING`),
+// insertToken stores t, within tx if it is not nil.
+func (s *Store) insertToken(ctx context.Context, tx *sql.Tx, t store.Token) error {
+	st, err := s.stmt(ctx, insertTokenQuery)
+	if err != nil {
+		return fmt.Errorf("storing %s: %w", t.Kind, err)
+	}
+	if tx != nil {
+		st = tx.StmtContext(ctx, st)
+		defer st.Close()
+	}
+	res, err := st.ExecContext(ctx,
 		string(t.Kind), t.ID, t.FamilyID, t.ClientID, t.Subject, t.Data,
 		micros(t.IssuedAt), micros(t.ExpiresAt), nullMicros(t.ConsumedAt), nullMicros(t.RevokedAt))
 	if err != nil {
@@ -212,8 +226,11 @@ func (s *Store) insertToken(ctx context.Context, db execer, t store.Token) error
 
 // GetToken implements [store.TokenStore].
 func (s *Store) GetToken(ctx context.Context, kind store.TokenKind, id string) (store.Token, error) {
-	row := s.db.QueryRowContext(ctx, s.q(`SELECT `+tokenColumns+` FROM tokens WHERE kind = ? AND id = ?`), string(kind), id)
-	return scanToken(row)
+	st, err := s.stmt(ctx, `SELECT `+tokenColumns+` FROM tokens WHERE kind = ? AND id = ?`)
+	if err != nil {
+		return store.Token{}, fmt.Errorf("reading %s: %w", kind, err)
+	}
+	return scanToken(st.QueryRowContext(ctx, string(kind), id))
 }
 
 // ConsumeToken implements [store.TokenStore]. One UPDATE both tests and
@@ -486,22 +503,37 @@ func (s *Store) DeleteClient(ctx context.Context, id string) error {
 // sharing a database take turns.
 func (s *Store) Sweep(ctx context.Context, now time.Time) (store.SweepResult, error) {
 	var res store.SweepResult
-	err := s.inTx(ctx, "sweep", func(tx *sql.Tx) error {
-		r, err := tx.ExecContext(ctx, s.q(`DELETE FROM tokens WHERE expires_at < ?`), micros(now))
-		if err != nil {
-			return fmt.Errorf("sweeping tokens: %w", err)
-		}
-		if res.Tokens, err = r.RowsAffected(); err != nil {
+	// Expired tokens go a chunk per transaction: a million of them never
+	// hold the write lock for more than a moment, so token requests go
+	// on between the chunks.
+	for {
+		var n int64
+		err := s.inTx(ctx, "sweep", func(tx *sql.Tx) error {
+			r, err := tx.ExecContext(ctx, s.q(`DELETE FROM tokens WHERE (kind, id) IN
+				(SELECT kind, id FROM tokens WHERE expires_at < ? LIMIT `+strconv.Itoa(sweepChunk)+`)`), micros(now))
+			if err != nil {
+				return fmt.Errorf("sweeping tokens: %w", err)
+			}
+			n, err = r.RowsAffected()
 			return err
-		}
-		r, err = tx.ExecContext(ctx, s.q(`DELETE FROM signing_keys WHERE verify_until < ?`), micros(now))
+		})
 		if err != nil {
-			return fmt.Errorf("sweeping keys: %w", err)
+			return res, err
 		}
-		res.Keys, err = r.RowsAffected()
-		return err
-	})
+		res.Tokens += n
+		if n < sweepChunk {
+			break
+		}
+	}
+	r, err := s.db.ExecContext(ctx, s.q(`DELETE FROM signing_keys WHERE verify_until < ?`), micros(now))
+	if err != nil {
+		return res, fmt.Errorf("sweeping keys: %w", err)
+	}
+	res.Keys, err = r.RowsAffected()
 	return res, err
 }
+
+// sweepChunk is how many expired tokens one transaction of Sweep deletes.
+const sweepChunk = 1000
 
 var _ store.Store = (*Store)(nil)

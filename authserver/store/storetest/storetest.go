@@ -33,6 +33,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"TokenRevoke", testTokenRevoke},
 		{"TokenRevokeFamily", testTokenRevokeFamily},
 		{"FamilyRace", testFamilyRace},
+		{"TokenConcurrentCreate", testTokenConcurrentCreate},
 		{"RevokedSince", testRevokedSince},
 		{"Secrets", testSecrets},
 		{"Clients", testClients},
@@ -247,6 +248,29 @@ func testSweep(t *testing.T, s store.Store) {
 	}
 	if keys, _ := s.ListKeys(c); len(keys) != 1 || keys[0].ID != "kept" {
 		t.Fatalf("keys after sweep: %+v", keys)
+	}
+
+	// Many expired tokens, more than a store may delete at once, all go;
+	// the live one stays.
+	const many = 2500
+	var wg sync.WaitGroup
+	for i := range many {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			tok := token(store.RefreshToken, fmt.Sprint("expired-", i))
+			tok.ExpiresAt = base.Add(-time.Minute)
+			if err := s.CreateToken(c, tok); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if res, err = s.Sweep(c, base); err != nil || res.Tokens != many {
+		t.Fatalf("Sweep of %d expired tokens = %+v, %v", many, res, err)
+	}
+	if _, err := s.GetToken(c, store.AccessToken, "live"); err != nil {
+		t.Fatalf("a live token was swept: %v", err)
 	}
 }
 

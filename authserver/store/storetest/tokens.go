@@ -5,6 +5,7 @@ package storetest
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"strconv"
@@ -309,6 +310,72 @@ func testFamilyRace(t *testing.T, s store.Store) {
 				t.Fatalf("round %d: token %d of a revoked family is active", round, i)
 			}
 		}
+	}
+}
+
+// testTokenConcurrentCreate inserts many tokens at once, as a busy token
+// endpoint does (a store may commit them together): each insert gets its
+// own answer, a duplicate among them is refused without failing the
+// others, a token of a revoked family is stored revoked, and every insert
+// answered nil is there to read.
+func testTokenConcurrentCreate(t *testing.T, s store.Store) {
+	c := ctx(t)
+	if err := s.CreateToken(c, token(store.AccessToken, "taken")); err != nil {
+		t.Fatal(err)
+	}
+	revokedFamily := token(store.RefreshToken, "revoked-family-root")
+	if err := s.CreateToken(c, revokedFamily); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.RevokeFamily(c, revokedFamily.FamilyID, base); err != nil {
+		t.Fatal(err)
+	}
+	const n = 200
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			tok := token(store.AccessToken, fmt.Sprint("many-", i))
+			switch i % 20 {
+			case 0:
+				tok.ID = "taken"
+			case 1:
+				tok.FamilyID = revokedFamily.FamilyID
+			}
+			errs[i] = s.CreateToken(c, tok)
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		id := fmt.Sprint("many-", i)
+		switch i % 20 {
+		case 0:
+			if !errors.Is(err, store.ErrAlreadyExists) {
+				t.Errorf("insert %d of a taken ID: err = %v; want ErrAlreadyExists", i, err)
+			}
+			continue
+		case 1:
+			got, gerr := s.GetToken(c, store.AccessToken, id)
+			if err != nil || gerr != nil || got.RevokedAt.IsZero() {
+				t.Errorf("insert %d into a revoked family: err = %v, read %+v, %v; want it stored revoked", i, err, got, gerr)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("insert %d: %v", i, err)
+			continue
+		}
+		if got, err := s.GetToken(c, store.AccessToken, id); err != nil || got.ID != id || !got.RevokedAt.IsZero() {
+			t.Errorf("insert %d answered nil, then GetToken = %+v, %v", i, got, err)
+		}
+	}
+	// An insert whose caller has gone is answered with the context's error.
+	gone, cancel := context.WithCancel(c)
+	cancel()
+	if err := s.CreateToken(gone, token(store.AccessToken, "gone")); !errors.Is(err, context.Canceled) {
+		t.Errorf("CreateToken with a cancelled context: err = %v; want context.Canceled", err)
 	}
 }
 
