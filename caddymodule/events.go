@@ -16,6 +16,9 @@ const auditLoggerName = "audit"
 // audit log and to the metrics.
 func (a *App) onEvent(e authserver.Event) {
 	a.writeAudit(e)
+	if a.metrics != nil {
+		a.metrics.observe(e)
+	}
 }
 
 // writeAudit writes one audit log entry. Introspections are at debug
