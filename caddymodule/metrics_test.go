@@ -6,10 +6,13 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"os"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/caddyserver/caddy/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
@@ -364,5 +367,92 @@ func TestMetricsEndpointCardinality(t *testing.T) {
 	}
 	if len(endpoints) != 2 || !endpoints[`"/register/{client_id}"}`] || !endpoints[`"/.well-known/openid-configuration"}`] {
 		t.Errorf("endpoint labels %v; want /register/{client_id} and the metadata", endpoints)
+	}
+}
+
+// TestMetricsDemo runs Caddyfile.example as the README's Metrics section
+// does: after a token request, a refused one, gateway requests and a
+// sign-in, the admin endpoint's /metrics has the authgate_ series.
+func TestMetricsDemo(t *testing.T) {
+	text, err := os.ReadFile("../Caddyfile.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	local, ports := localExample(t, string(text))
+	admin := regexp.MustCompile(`\badmin (\S+)`).FindStringSubmatch(local)
+	if admin == nil {
+		t.Fatal("no admin address in the local example")
+	}
+	cfgJSON, err := adaptCaddyfile(t, local)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := caddy.Load(cfgJSON, true); err != nil {
+		t.Fatalf("running Caddyfile.example: %v", err)
+	}
+	t.Cleanup(func() { caddy.Stop() }) //nolint:errcheck
+	tc := &testCaddy{t: t, issuer: "http://" + ports["9000"], admin: admin[1]}
+	g := &gatewaySetup{testCaddy: tc}
+	tok := tc.token("demo-service", "demo-service-secret", url.Values{"scope": {"read"}})
+	if r := tc.postForm("/token", url.Values{"grant_type": {"client_credentials"}}, "demo-service", "wrong"); r.status != http.StatusUnauthorized {
+		t.Fatalf("a wrong secret: %d", r.status)
+	}
+	api := "http://" + ports["9001"] + "/api/hello"
+	if r := g.call("GET", api, tok); r.status != http.StatusOK {
+		t.Fatalf("the API with a token: %d", r.status)
+	}
+	if r := g.call("GET", api, ""); r.status != http.StatusUnauthorized {
+		t.Fatalf("the API without a token: %d", r.status)
+	}
+	app := "http://" + ports["9001"]
+	b := newBrowser(tc)
+	if r, at := b.follow(tc.issuer+"/login", b.passwordSignIn(app+"/", "demo", "demo-password")); r.status != http.StatusOK || at != app+"/" {
+		t.Fatalf("demo's sign-in: %d at %s", r.status, at)
+	}
+
+	samples, described := tc.scrape()
+	sum := func(prefix, contains string) float64 {
+		total := 0.0
+		for series, v := range samples {
+			if strings.HasPrefix(series, prefix) && strings.Contains(series, contains) {
+				total += v
+			}
+		}
+		return total
+	}
+	for _, tt := range []struct {
+		prefix, contains string
+		min              float64
+	}{
+		// The gateway redeems its sign-in's code in-process, not at /token.
+		{"authgate_endpoint_duration_seconds_count{", `endpoint="/token"`, 2},
+		{"authgate_endpoint_duration_seconds_count{", `endpoint="/authorize"`, 1},
+		{"authgate_endpoint_duration_seconds_count{", `endpoint="/login"`, 1},
+		{"authgate_gateway_decisions_total{", `outcome="allow"`, 2},
+		{"authgate_gateway_decisions_total{", `outcome="401"`, 1},
+		{"authgate_gateway_decisions_total{", `outcome="redirect"`, 1},
+		{"authgate_gateway_cache_misses_total{", `cache="token"`, 1},
+		{"authgate_gateway_cache_misses_total{", `cache="session"`, 1},
+		{"authgate_token_verification_duration_seconds_count{", `outcome="valid"`, 1},
+	} {
+		if got := sum(tt.prefix, tt.contains); got < tt.min {
+			t.Errorf("%s%s…: %v; want at least %v", tt.prefix, tt.contains, got, tt.min)
+		}
+	}
+	reg := &describingRegisterer{names: map[string]bool{}}
+	if _, err := newMetrics(reg, nil, metricsSources{keyAge: func() float64 { return 0 }, cacheEntries: func() (int, int) { return 0, 0 }}); err != nil {
+		t.Fatal(err)
+	}
+	for name := range reg.names {
+		if !described[name] {
+			t.Errorf("%s is not on the demo's /metrics", name)
+		}
+	}
+	if testing.Verbose() {
+		for series, v := range samples {
+			if !strings.Contains(series, "_bucket") {
+				t.Logf("%s %v", series, v)
+			}
+		}
 	}
 }
