@@ -146,11 +146,11 @@ type GatewayConfig struct {
 	MCPMaxBody int64 `json:"mcp_max_body,omitempty"`
 
 	gw *gateway.Gateway
-	// metrics counts the decisions, under the route label (see
-	// metrics_gateway.go), which the app sets again once it knows the
-	// hosts.
-	metrics *metrics
-	route   atomic.Pointer[string]
+	// metrics counts the decisions, in the counters of the route label
+	// (see metrics_gateway.go), which the app sets again once it knows
+	// the hosts.
+	metrics   *metrics
+	decisions atomic.Pointer[routeDecisions]
 }
 
 // IntrospectionConfig names an RFC 7662 endpoint and the client that
@@ -226,8 +226,7 @@ func (gc *GatewayConfig) provision(ctx caddy.Context, register bool) error {
 		MCP: gc.MCP, MCPMaxBody: gc.MCPMaxBody, Name: gc.Name, Observer: app.metrics,
 	}
 	gc.metrics = app.metrics
-	provisional := gc.routeLabel(gc.Hosts, register)
-	gc.route.Store(&provisional)
+	gc.setRoute(gc.routeLabel(gc.Hosts, register), false)
 	if gc.Name != "" {
 		if err := authserver.CheckAppName(gc.Name); err != nil {
 			return err

@@ -52,6 +52,10 @@ type metrics struct {
 	endpointDuration *prometheus.HistogramVec // endpoint
 	feedLag          prometheus.Histogram
 
+	// The series the gateways count on every request, looked up once.
+	hits, misses map[string]prometheus.Counter
+	verified     map[string]prometheus.Observer
+
 	labels metricLabels
 }
 
@@ -158,12 +162,13 @@ func (m *metrics) initSeries(clients []*authserver.Client) {
 	for _, name := range eventNames {
 		m.events.WithLabelValues(name)
 	}
+	m.hits, m.misses, m.verified = map[string]prometheus.Counter{}, map[string]prometheus.Counter{}, map[string]prometheus.Observer{}
 	for _, cache := range []string{gateway.CacheToken, gateway.CacheSession} {
-		m.cacheHits.WithLabelValues(cache)
-		m.cacheMisses.WithLabelValues(cache)
+		m.hits[cache] = m.cacheHits.WithLabelValues(cache)
+		m.misses[cache] = m.cacheMisses.WithLabelValues(cache)
 	}
 	for _, outcome := range []string{gateway.VerifyValid, gateway.VerifyInvalid, gateway.VerifyError} {
-		m.verifyDuration.WithLabelValues(outcome)
+		m.verified[outcome] = m.verifyDuration.WithLabelValues(outcome)
 	}
 }
 
@@ -207,15 +212,23 @@ func (m *metrics) revocationLag(d time.Duration) { m.feedLag.Observe(d.Seconds()
 
 // CacheLookup counts a gateway cache lookup (gateway.Observer).
 func (m *metrics) CacheLookup(cache string, hit bool) {
+	counters, vec := m.misses, m.cacheMisses
 	if hit {
-		m.cacheHits.WithLabelValues(cache).Inc()
-	} else {
-		m.cacheMisses.WithLabelValues(cache).Inc()
+		counters, vec = m.hits, m.cacheHits
 	}
+	if c, ok := counters[cache]; ok {
+		c.Inc()
+		return
+	}
+	vec.WithLabelValues(cache).Inc()
 }
 
 // Verified records a bearer token verification (gateway.Observer).
 func (m *metrics) Verified(elapsed time.Duration, outcome string) {
+	if o, ok := m.verified[outcome]; ok {
+		o.Observe(elapsed.Seconds())
+		return
+	}
 	m.verifyDuration.WithLabelValues(outcome).Observe(elapsed.Seconds())
 }
 

@@ -3,6 +3,8 @@ package caddymodule
 import (
 	"net/http"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/authgate/authgate/caddymodule/gateway"
 )
 
@@ -51,22 +53,46 @@ func (gc *GatewayConfig) routeLabel(hosts []string, middleware bool) string {
 	return "verify"
 }
 
-// setRoute sets the gateway's route label and starts its series at zero.
-func (gc *GatewayConfig) setRoute(route string) {
-	gc.route.Store(&route)
+// decisionOutcomes are the outcome label's values.
+var decisionOutcomes = []string{decisionAllow, decisionUnauthorized, decisionForbidden, decisionRedirect, decisionOther}
+
+// routeDecisions are a route's decision counters.
+type routeDecisions struct {
+	// byOutcome are looked up once rather than on every request; nil
+	// until the route label is final.
+	byOutcome map[string]prometheus.Counter
+	// route makes the counters of an outcome not in byOutcome.
+	route *prometheus.CounterVec
+}
+
+// setRoute makes the gateway count its decisions under a route label.
+// final starts the route's series at zero; the label a gateway has
+// before the app knows its hosts is not final, and gets series only if
+// a decision is counted under it.
+func (gc *GatewayConfig) setRoute(route string, final bool) {
 	if gc.metrics == nil {
 		return
 	}
-	for _, outcome := range []string{decisionAllow, decisionUnauthorized, decisionForbidden, decisionRedirect} {
-		gc.metrics.decisions.WithLabelValues(route, outcome)
+	rd := &routeDecisions{route: gc.metrics.decisions.MustCurryWith(prometheus.Labels{"route": route})}
+	if final {
+		rd.byOutcome = map[string]prometheus.Counter{}
+		for _, outcome := range decisionOutcomes {
+			rd.byOutcome[outcome] = rd.route.WithLabelValues(outcome)
+		}
 	}
+	gc.decisions.Store(rd)
 }
 
 // countDecision counts one of the gateway's decisions.
 func (gc *GatewayConfig) countDecision(d gateway.Decision) {
-	route := gc.route.Load()
-	if gc.metrics == nil || route == nil {
+	rd := gc.decisions.Load()
+	if rd == nil {
 		return
 	}
-	gc.metrics.decisions.WithLabelValues(*route, decisionOutcome(d)).Inc()
+	outcome := decisionOutcome(d)
+	if c, ok := rd.byOutcome[outcome]; ok {
+		c.Inc()
+		return
+	}
+	rd.route.WithLabelValues(outcome).Inc()
 }
