@@ -22,6 +22,9 @@ type revocationFeed struct {
 	seen      map[string]time.Time
 	subs      []func(jtis, gatewaySessions []string)
 	subsMu    sync.RWMutex
+	// lag, if set, is told how long after its revoked_at each revocation
+	// was announced here (see ObserveRevocationLag).
+	lag func(time.Duration)
 }
 
 // revocationMargin is how far back each poll reads again.
@@ -40,6 +43,14 @@ func (s *Server) SubscribeRevocations(fn func(jtis, gatewaySessions []string)) {
 	f.subsMu.Unlock()
 }
 
+// ObserveRevocationLag makes fn receive, for every revocation this
+// instance announces to its subscribers, how long after the revocation's
+// revoked_at that was (never negative, whatever the revoking instance's
+// clock said). Set it before the server serves; fn must be quick.
+func (s *Server) ObserveRevocationLag(fn func(lag time.Duration)) {
+	s.revocations.lag = fn
+}
+
 // PollRevocations reads the store for revocations not yet announced and
 // sends them to the subscribers. The app calls it every second; this
 // instance's own revocations call it at once.
@@ -54,6 +65,7 @@ func (s *Server) PollRevocations(ctx context.Context) error {
 			return fmt.Errorf("polling revocations: %w", err)
 		}
 		var jtis, sessions []string
+		now := s.now()
 		for _, r := range revs {
 			cursor = store.RevocationCursor{At: r.RevokedAt, Kind: r.Kind, ID: r.ID}
 			key := string(r.Kind) + "\x00" + r.ID
@@ -63,6 +75,9 @@ func (s *Server) PollRevocations(ctx context.Context) error {
 			f.seen[key] = r.RevokedAt
 			if r.RevokedAt.After(f.watermark) {
 				f.watermark = r.RevokedAt
+			}
+			if f.lag != nil {
+				f.lag(max(now.Sub(r.RevokedAt), 0))
 			}
 			switch r.Kind {
 			case store.AccessToken:

@@ -431,18 +431,8 @@ func (s *Server) endpointURL(path string) string { return s.issuer + path }
 // issuer with a path: /.well-known/oauth-authorization-server{path}. The
 // issuer's own path is the landing page.
 func (s *Server) Lookup(path string) (http.Handler, bool) {
-	if len(path) > 1 {
-		path = strings.TrimSuffix(path, "/")
-	}
-	var rel string
-	switch {
-	case path == s.prefix || path == "/" && s.prefix == "":
-		rel = pathLanding
-	case s.prefix != "" && path == pathASMetadata+s.prefix:
-		rel = pathASMetadata
-	case strings.HasPrefix(path, s.prefix+"/"):
-		rel = path[len(s.prefix):]
-	default:
+	rel, ok := s.relPath(path)
+	if !ok {
 		return nil, false
 	}
 	ep, ok := s.routes[rel]

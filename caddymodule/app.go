@@ -166,9 +166,11 @@ type App struct {
 	gateways  gatewayList
 	logger    *zap.Logger
 	// audit writes the audit log (see events.go).
-	audit  *zap.Logger
-	ctx    caddy.Context
-	cancel context.CancelFunc
+	audit *zap.Logger
+	// metrics are on the config's metrics registry (see metrics.go).
+	metrics *metrics
+	ctx     caddy.Context
+	cancel  context.CancelFunc
 }
 
 // StorageBackend is a module that opens the store. Backends share one
@@ -254,6 +256,10 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return fmt.Errorf("authgate: client_id_metadata_documents: %w", err)
 	}
+	a.metrics, err = newMetrics(ctx.GetMetricsRegistry(), clients, metricsSources{keyAge: a.signingKeyAge, cacheEntries: a.cacheEntries})
+	if err != nil {
+		return fmt.Errorf("authgate: %w", err)
+	}
 	a.server, err = authserver.New(ctx, authserver.Config{
 		Issuer:               a.Issuer,
 		Registration:         registration,
@@ -289,6 +295,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return fmt.Errorf("authgate: %w", err)
 	}
+	a.server.ObserveRevocationLag(a.metrics.revocationLag)
 	return nil
 }
 
@@ -322,13 +329,7 @@ func (a *App) logStart(ctx context.Context) {
 	if d, ok := a.storage.(storeDescriber); ok {
 		fields = append(fields, d.describeStore()...)
 	}
-	now := time.Now()
-	var current keys.KeyInfo
-	for _, k := range a.keys.Info() {
-		if !k.SignFrom.After(now) && (current.ID == "" || k.SignFrom.After(current.SignFrom)) {
-			current = k
-		}
-	}
+	current := currentKey(a.keys.Info(), time.Now())
 	fields = append(fields,
 		zap.String("signing_key", current.ID),
 		zap.String("signing_algorithm", current.Algorithm),

@@ -17,6 +17,9 @@ const auditLoggerName = "audit"
 // audit log and to the metrics.
 func (a *App) onEvent(e authserver.Event) {
 	a.writeAudit(e)
+	if a.metrics != nil {
+		a.metrics.observe(e)
+	}
 }
 
 // onKeyRotated turns a signing key rotation, scheduled or through the

@@ -61,6 +61,7 @@ func (h *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	}
 	h.gw.StripHeaders(r.Header)
 	d := h.gw.Decide(r.Context(), gr)
+	h.countDecision(d)
 	if !d.Allowed {
 		writeDecision(w, r, d)
 		return nil

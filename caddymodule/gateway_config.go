@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -145,6 +146,11 @@ type GatewayConfig struct {
 	MCPMaxBody int64 `json:"mcp_max_body,omitempty"`
 
 	gw *gateway.Gateway
+	// metrics counts the decisions, in the counters of the route label
+	// (see metrics_gateway.go), which the app sets again once it knows
+	// the hosts.
+	metrics   *metrics
+	decisions atomic.Pointer[routeDecisions]
 }
 
 // IntrospectionConfig names an RFC 7662 endpoint and the client that
@@ -217,8 +223,10 @@ func (gc *GatewayConfig) provision(ctx caddy.Context, register bool) error {
 		CookieName: gc.CookieName, CookieDomain: gc.CookieDomain, SessionLifetime: time.Duration(gc.SessionLifetime),
 		CallbackPath: gc.CallbackPath, LogoutPath: gc.LogoutPath, ResourcePath: gc.ResourcePath, Realm: gc.Realm,
 		CacheSize: gc.CacheSize, Logger: ctx.Logger(), Hosts: gc.Hosts, CORSOrigins: gc.CORS, BareToken: gc.BareToken,
-		MCP: gc.MCP, MCPMaxBody: gc.MCPMaxBody, Name: gc.Name,
+		MCP: gc.MCP, MCPMaxBody: gc.MCPMaxBody, Name: gc.Name, Observer: app.metrics,
 	}
+	gc.metrics = app.metrics
+	gc.setRoute(gc.routeLabel(gc.Hosts, register), false)
 	if gc.Name != "" {
 		if err := authserver.CheckAppName(gc.Name); err != nil {
 			return err

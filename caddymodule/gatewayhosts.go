@@ -58,6 +58,7 @@ func (a *App) setGatewayHosts() error {
 			return err
 		}
 		gc.gw.SetHosts(list)
+		gc.setRoute(gc.routeLabel(hosts, a.gateways.site[gc]), true)
 		all = append(all, hosts...)
 		callbacks[gc.gw.CallbackPath()] = true
 		if list.Len() == 0 && gc.gw.SignsIn() {

@@ -3,6 +3,7 @@ package caddymodule
 import (
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -20,7 +21,8 @@ func init() {
 // handler can share a site with anything else. It needs the authgate app,
 // configured with the authgate global option.
 type ServerHandler struct {
-	server *authserver.Server
+	server  *authserver.Server
+	metrics *metrics
 }
 
 // CaddyModule returns the Caddy module information.
@@ -35,13 +37,16 @@ func (h *ServerHandler) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("authgate_server needs the authgate app (the authgate global option): %w", err)
 	}
 	h.server = app.(*App).AuthServer()
+	h.metrics = app.(*App).metrics
 	return nil
 }
 
 // ServeHTTP serves the endpoint the path names, or passes the request on.
 func (h *ServerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	if ep, ok := h.server.Lookup(r.URL.Path); ok {
+		start := time.Now()
 		ep.ServeHTTP(w, r)
+		h.metrics.endpoint(h.server.EndpointName(r.URL.Path)).Observe(time.Since(start).Seconds())
 		return nil
 	}
 	return next.ServeHTTP(w, r)

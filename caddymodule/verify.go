@@ -98,6 +98,7 @@ func (h *Verify) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.H
 		return nil
 	}
 	d := h.gw.Decide(r.Context(), gr)
+	h.countDecision(d)
 	switch {
 	case d.Allowed:
 		h.allow(w, r, d, proxied)

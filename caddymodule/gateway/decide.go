@@ -259,20 +259,27 @@ func hostname(host string) string {
 func (g *Gateway) verifyToken(ctx context.Context, token string) (*Identity, error) {
 	key := bearer.CacheKey(token)
 	now := g.now()
-	if id, refused, ok := g.tokens.get(key, now); ok {
+	id, refused, hit := g.tokens.get(key, now)
+	g.cfg.Observer.CacheLookup(CacheToken, hit)
+	if hit {
 		if refused {
 			return nil, ErrInvalidToken
 		}
 		return id, nil
 	}
+	start := time.Now()
 	id, until, err := g.cfg.Verifier.Verify(ctx, token)
+	elapsed := time.Since(start)
 	if errors.Is(err, ErrInvalidToken) {
+		g.cfg.Observer.Verified(elapsed, VerifyInvalid)
 		g.tokens.refuse(key, now)
 		return nil, err
 	}
 	if err != nil {
+		g.cfg.Observer.Verified(elapsed, VerifyError)
 		return nil, err
 	}
+	g.cfg.Observer.Verified(elapsed, VerifyValid)
 	id.Auth = AuthBearer
 	if !until.After(now) {
 		return id, nil

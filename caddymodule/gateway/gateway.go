@@ -94,6 +94,9 @@ type Config struct {
 	// (such as the page a browser gets from an API that needs an access
 	// token). Default: the host alone.
 	Name string
+	// Observer is told of cache lookups and token verifications, for
+	// metrics; optional.
+	Observer Observer
 }
 
 // Gateway decides about requests.
@@ -149,6 +152,9 @@ func New(cfg Config) (*Gateway, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
+	}
+	if cfg.Observer == nil {
+		cfg.Observer = nopObserver{}
 	}
 	g := &Gateway{cfg: cfg, tokens: newTokenCache(cfg.CacheSize), sessions: newTokenCache(cfg.CacheSize), now: time.Now,
 		strip: cfg.Headers.names(), signsIn: cfg.AcceptSession && cfg.Login != nil}

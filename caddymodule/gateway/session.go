@@ -181,11 +181,13 @@ func (g *Gateway) sessionIdentity(ctx context.Context, r *Request) (id *Identity
 	}
 	key := sessionKey(r, raw)
 	now := g.now()
-	if id, refused, ok := g.sessions.get(key, now); ok {
-		if refused || id == nil {
+	cached, refused, hit := g.sessions.get(key, now)
+	g.cfg.Observer.CacheLookup(CacheSession, hit)
+	if hit {
+		if refused || cached == nil {
 			return nil, nil, false
 		}
-		return id, nil, false
+		return cached, nil, false
 	}
 	var s session
 	if err := g.cookies.Decode(name, raw, &s); err != nil || s.ID == "" || now.Unix() >= s.Until ||
