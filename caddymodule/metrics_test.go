@@ -434,6 +434,13 @@ func TestMetricsDemo(t *testing.T) {
 		{"authgate_gateway_cache_misses_total{", `cache="token"`, 1},
 		{"authgate_gateway_cache_misses_total{", `cache="session"`, 1},
 		{"authgate_token_verification_duration_seconds_count{", `outcome="valid"`, 1},
+		// Counted from the authorization server's events.
+		{"authgate_tokens_issued_total{", `client="demo-service"`, 1},
+		{"authgate_tokens_issued_total{", `grant="client_credentials"`, 1},
+		{"authgate_token_errors_total{", `error="invalid_client"`, 1},
+		{"authgate_signins_total{", `outcome="success"`, 1},
+		{"authgate_signins_total{", `method="password"`, 1},
+		{"authgate_events_total{", `event="token.issued"`, 1},
 	} {
 		if got := sum(tt.prefix, tt.contains); got < tt.min {
 			t.Errorf("%s%s…: %v; want at least %v", tt.prefix, tt.contains, got, tt.min)
