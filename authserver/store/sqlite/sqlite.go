@@ -21,6 +21,7 @@ var Flavor = sqlstore.Flavor{
 	Name:            "sqlite",
 	Types:           map[string]string{},
 	UniqueViolation: uniqueViolation,
+	Unavailable:     busy,
 }
 
 // uniqueViolation reports whether err is SQLite's error for a broken
@@ -31,6 +32,18 @@ func uniqueViolation(err error) bool {
 		return false
 	}
 	return e.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || e.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
+}
+
+// busy reports whether err is SQLite's SQLITE_BUSY or SQLITE_LOCKED (or
+// one of their extended codes): another connection or process held the
+// database past the busy timeout, so the store cannot serve now.
+func busy(err error) bool {
+	var e *moderncsqlite.Error
+	if !errors.As(err, &e) {
+		return false
+	}
+	primary := e.Code() & 0xff
+	return primary == sqlite3.SQLITE_BUSY || primary == sqlite3.SQLITE_LOCKED
 }
 
 // Open opens (creating if needed) the SQLite database at path, migrates it

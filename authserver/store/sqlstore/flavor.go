@@ -31,6 +31,18 @@ type Flavor struct {
 	// catch it (an UPDATE). Where it is nil, such errors are returned as
 	// they are.
 	UniqueViolation func(err error) bool
+	// Unavailable, if set, reports whether err is the driver's way of
+	// saying that the database cannot be reached or cannot serve now,
+	// beyond the errors every database/sql driver shares (see
+	// [Unreachable]); the store wraps such errors with
+	// store.ErrUnavailable.
+	Unavailable func(err error) bool
+	// NotSent, if set, reports whether err is certain to have happened
+	// before the statement reached the database (a dead pooled
+	// connection found on writing), so that a transaction whose COMMIT
+	// failed so can be run again without being applied twice. Where it
+	// is nil, a failed COMMIT is never retried.
+	NotSent func(err error) bool
 }
 
 // uniqueViolation reports whether err broke a unique constraint, as the
