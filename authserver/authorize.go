@@ -90,6 +90,8 @@ func (e *authzError) userMessage() string {
 		return "This sign-in link has expired or was already used. Start again from the application."
 	case e.Code == codeServerError:
 		return "The sign-in could not be started. Try again later."
+	case e.Code == codeTemporarilyUnavailable:
+		return "The sign-in service is unavailable for a moment. Try again shortly."
 	}
 	return msgBadSignInRequest
 }
@@ -348,7 +350,7 @@ func (s *Server) sendAuthzError(w http.ResponseWriter, r *http.Request, req *aut
 		if status == 0 {
 			status = http.StatusBadRequest
 		}
-		if e.Code == codeServerError {
+		if e.Code == codeServerError || e.Code == codeTemporarilyUnavailable {
 			s.logError(r, e.Error)
 		} else {
 			s.logger.Info("authorization request refused", zap.String("error", e.Code), zap.String("reason", e.Description))
@@ -362,9 +364,27 @@ func (s *Server) sendAuthzError(w http.ResponseWriter, r *http.Request, req *aut
 }
 
 // errorPage shows an error to the user where a redirect would be unsafe.
+// A 503 carries Retry-After.
 func (s *Server) errorPage(w http.ResponseWriter, r *http.Request, status int, message string) {
+	if status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", retryAfter)
+	}
 	s.templates.Render(w, "message", status, ui.Page{Title: "Something went wrong", Error: message,
 		Message: "Go back to the application and try again."})
+}
+
+// failurePage answers a page whose work failed on err, logging what
+// failed: 503 with Retry-After (at Warn) when the store is unavailable,
+// so the user knows to try again shortly; 500 (at Error) otherwise.
+// message says what could not be done.
+func (s *Server) failurePage(w http.ResponseWriter, r *http.Request, what string, err error, message string) {
+	if storeUnavailable(err) {
+		s.logger.Warn(what+": the store is unavailable", zap.String("path", r.URL.Path), zapErr(err))
+		s.errorPage(w, r, http.StatusServiceUnavailable, message+" The service is unavailable for a moment; try again shortly.")
+		return
+	}
+	s.logger.Error(what, zapErr(err))
+	s.errorPage(w, r, http.StatusInternalServerError, message)
 }
 
 // handleAuthorize is the authorization endpoint (RFC 6749 §3.1).
@@ -392,8 +412,7 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 	}
 	handle, err := s.storePending(r.Context(), req)
 	if err != nil {
-		s.logger.Error("storing authorization request", zapErr(err))
-		s.errorPage(w, r, http.StatusInternalServerError, "The sign-in could not be started.")
+		s.failurePage(w, r, "storing authorization request", err, "The sign-in could not be started.")
 		return
 	}
 	sess, user := s.currentSession(r)
@@ -529,6 +548,10 @@ func (s *Server) issueCode(w http.ResponseWriter, r *http.Request, handle string
 	ctx := r.Context()
 	now := s.now()
 	if _, err := s.cfg.Store.ConsumeToken(ctx, store.AuthorizeRequest, hashID(handle), now); err != nil {
+		if storeUnavailable(err) {
+			s.failurePage(w, r, "closing the authorization request", err, "The sign-in could not be completed.")
+			return
+		}
 		s.errorPage(w, r, http.StatusBadRequest, "This sign-in request was already completed. Start again from the application.")
 		return
 	}
@@ -538,6 +561,12 @@ func (s *Server) issueCode(w http.ResponseWriter, r *http.Request, handle string
 		Kind: store.AuthorizationCode, ID: hashID(code), FamilyID: randomID(16), ClientID: c.ID,
 		Subject: sess.data.UserID, Data: data, IssuedAt: now, ExpiresAt: now.Add(codeLifetime),
 	})
+	if storeUnavailable(err) {
+		// The pending request is spent: the user starts again from the
+		// application, after a page that says to wait a moment.
+		s.failurePage(w, r, "storing authorization code", err, "The sign-in could not be completed.")
+		return
+	}
 	if err != nil {
 		s.logger.Error("storing authorization code", zapErr(err))
 		s.sendAuthzError(w, r, req, redirectError(codeServerError, "the authorization could not be completed"))

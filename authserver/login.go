@@ -144,8 +144,7 @@ func directoryLimitKey(provider, username string) string {
 func (s *Server) finishLogin(w http.ResponseWriter, r *http.Request, lf loginForm, u *User, amr []string, provider string) {
 	sess, err := s.startSession(w, r, u, amr)
 	if err != nil {
-		s.logger.Error("starting session", zapErr(err))
-		s.errorPage(w, r, http.StatusInternalServerError, "You could not be signed in.")
+		s.failurePage(w, r, "starting session", err, "You could not be signed in.")
 		return
 	}
 	if !s.passwordUnchanged(w, r, u, sess) {
@@ -154,8 +153,7 @@ func (s *Server) finishLogin(w http.ResponseWriter, r *http.Request, lf loginFor
 	s.logger.Info("signed in", s.signInFields(r, u, provider, amr)...)
 	if lf.req != nil {
 		if err := s.signedInFor(r.Context(), lf.handle, lf.req, sess); err != nil {
-			s.logger.Error("recording the sign-in on the request", zapErr(err))
-			s.errorPage(w, r, http.StatusInternalServerError, "You could not be signed in.")
+			s.failurePage(w, r, "recording the sign-in on the request", err, "You could not be signed in.")
 			return
 		}
 	}

@@ -183,8 +183,7 @@ func (s *Server) handleProviderLogin(w http.ResponseWriter, r *http.Request, nam
 	s.clearProviderLogins(w, r)
 	data, _ := json.Marshal(flow)
 	if err := s.cookies.set(w, s.providerCookie(flow.State), string(data), providerLoginLifetime); err != nil {
-		s.logger.Error("setting the sign-in cookie", zapErr(err))
-		s.errorPage(w, r, http.StatusInternalServerError, "The sign-in could not be started.")
+		s.failurePage(w, r, "setting the sign-in cookie", err, "The sign-in could not be started.")
 		return
 	}
 	w.Header().Set("Cache-Control", "no-store")
@@ -289,8 +288,7 @@ func (s *Server) providerFailed(w http.ResponseWriter, r *http.Request, p Identi
 func (s *Server) finishProviderLogin(w http.ResponseWriter, r *http.Request, p IdentityProvider, id connector.Identity, amr []string, lf loginForm) {
 	u, err := s.federatedUser(r.Context(), p.Name, id)
 	if err != nil {
-		s.logger.Error("recording a federated user", zap.String("provider", p.Name), zapErr(err))
-		s.errorPage(w, r, http.StatusInternalServerError, "You could not be signed in.")
+		s.failurePage(w, r, "recording a federated user of provider "+p.Name, err, "You could not be signed in.")
 		return
 	}
 	if u.Disabled {

@@ -288,8 +288,7 @@ func (s *Server) startFactorStep(w http.ResponseWriter, r *http.Request, st fact
 // to the second-factor page.
 func (s *Server) goToFactorStep(w http.ResponseWriter, r *http.Request, st factorStep) {
 	if err := s.setFactorStep(w, st); err != nil {
-		s.logger.Error("setting the second-factor cookie", zapErr(err))
-		s.errorPage(w, r, http.StatusInternalServerError, "You could not be signed in.")
+		s.failurePage(w, r, "setting the second-factor cookie", err, "You could not be signed in.")
 		return
 	}
 	w.Header().Set("Cache-Control", "no-store")
@@ -565,8 +564,7 @@ func (s *Server) factorSetup(w http.ResponseWriter, r *http.Request, st factorSt
 	st.Done = withAMR(st.AMR, amrTOTP...)
 	st.Expires = s.now().Add(factorStepLifetime).Unix()
 	if err := s.setFactorStep(w, st); err != nil {
-		s.logger.Error("setting the second-factor cookie", zapErr(err))
-		s.errorPage(w, r, http.StatusInternalServerError, "You could not be signed in.")
+		s.failurePage(w, r, "setting the second-factor cookie", err, "You could not be signed in.")
 		return
 	}
 	title := "Save your recovery codes"
@@ -650,15 +648,13 @@ func (s *Server) finishFactor(w http.ResponseWriter, r *http.Request, st factorS
 	}
 	upgraded, err := s.upgradeSession(w, r, sess, u, amr)
 	if err != nil {
-		s.logger.Error("stepping up a session", zapErr(err))
-		s.errorPage(w, r, http.StatusInternalServerError, "You could not be signed in.")
+		s.failurePage(w, r, "stepping up a session", err, "You could not be signed in.")
 		return
 	}
 	s.logger.Info("stepped up", s.signInFields(r, u, "", amr)...)
 	if lf.req != nil && lf.req.LoginSession == sess.id {
 		if err := s.signedInFor(ctx, lf.handle, lf.req, upgraded); err != nil {
-			s.logger.Error("recording the sign-in on the request", zapErr(err))
-			s.errorPage(w, r, http.StatusInternalServerError, "You could not be signed in.")
+			s.failurePage(w, r, "recording the sign-in on the request", err, "You could not be signed in.")
 			return
 		}
 	}

@@ -497,6 +497,10 @@ func zapIP(ip string) zap.Field     { return zap.String("remote_ip", ip) }
 func zapStatus(s string) zap.Field  { return zap.String("status", s) }
 
 func (s *Server) logError(r *http.Request, e *Error) {
+	if storeUnavailable(e.cause) {
+		s.logger.Warn("request failed: the store is unavailable", zap.String("path", r.URL.Path), zap.String("error", e.Code), zap.Error(e.cause))
+		return
+	}
 	s.logger.Error("request failed", zap.String("path", r.URL.Path), zap.String("error", e.Code), zap.Error(e.cause))
 }
 
