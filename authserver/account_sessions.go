@@ -105,7 +105,7 @@ func (s *Server) handleAccountEndSession(w http.ResponseWriter, r *http.Request)
 	}
 	live, err := s.liveSessions(ctx, u.ID)
 	if err != nil {
-		s.logger.Error("account page: listing sessions", zapUser(u.Username), zapErr(err))
+		s.logFailure("account page: listing sessions", err, zapUser(u.Username))
 		s.renderAccount(w, r, http.StatusServiceUnavailable, sess, u, "", "The session could not be ended. Try again later.")
 		return
 	}
@@ -117,7 +117,7 @@ func (s *Server) handleAccountEndSession(w http.ResponseWriter, r *http.Request)
 	_, err = s.endUserSession(ctx, live[i])
 	s.revoked(ctx)
 	if err != nil {
-		s.logger.Error("account page: ending a session", zapUser(u.Username), zapErr(err))
+		s.logFailure("account page: ending a session", err, zapUser(u.Username))
 		s.renderAccount(w, r, http.StatusServiceUnavailable, sess, u, "", "The session could not be ended. Try again later.")
 		return
 	}
@@ -135,7 +135,7 @@ func (s *Server) handleAccountEndOthers(w http.ResponseWriter, r *http.Request) 
 	ctx := r.Context()
 	live, err := s.liveSessions(ctx, u.ID)
 	if err != nil {
-		s.logger.Error("account page: listing sessions", zapUser(u.Username), zapErr(err))
+		s.logFailure("account page: listing sessions", err, zapUser(u.Username))
 		s.renderAccount(w, r, http.StatusServiceUnavailable, sess, u, "", "Your other sessions could not be ended. Try again later.")
 		return
 	}
@@ -153,7 +153,7 @@ func (s *Server) handleAccountEndOthers(w http.ResponseWriter, r *http.Request) 
 		s.revoked(ctx)
 	}
 	if err != nil {
-		s.logger.Error("account page: ending sessions", zapUser(u.Username), zapErr(err))
+		s.logFailure("account page: ending sessions", err, zapUser(u.Username))
 		s.renderAccount(w, r, http.StatusServiceUnavailable, sess, u, "", "Your other sessions could not all be ended. Try again later.")
 		return
 	}
@@ -257,7 +257,7 @@ func (s *Server) handleAccountRevokeApp(w http.ResponseWriter, r *http.Request) 
 	clientID := f.get("client")
 	apps, err := s.userApps(ctx, u.ID)
 	if err != nil {
-		s.logger.Error("account page: listing apps", zapUser(u.Username), zapErr(err))
+		s.logFailure("account page: listing apps", err, zapUser(u.Username))
 		s.renderAccount(w, r, http.StatusServiceUnavailable, sess, u, "", "The app's access could not be revoked. Try again later.")
 		return
 	}
@@ -268,7 +268,7 @@ func (s *Server) handleAccountRevokeApp(w http.ResponseWriter, r *http.Request) 
 	err = s.revokeUserApp(ctx, u.ID, clientID)
 	s.revoked(ctx)
 	if err != nil {
-		s.logger.Error("account page: revoking an app", zapUser(u.Username), zapClient(clientID), zapErr(err))
+		s.logFailure("account page: revoking an app", err, zapUser(u.Username), zapClient(clientID))
 		s.renderAccount(w, r, http.StatusServiceUnavailable, sess, u, "", "The app's access could not be revoked. Try again later.")
 		return
 	}

@@ -3,6 +3,8 @@ package authserver
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -378,12 +380,11 @@ func (s *Server) errorPage(w http.ResponseWriter, r *http.Request, status int, m
 // so the user knows to try again shortly; 500 (at Error) otherwise.
 // message says what could not be done.
 func (s *Server) failurePage(w http.ResponseWriter, r *http.Request, what string, err error, message string) {
+	s.logFailure(what, err, zap.String("path", r.URL.Path))
 	if storeUnavailable(err) {
-		s.logger.Warn(what+": the store is unavailable", zap.String("path", r.URL.Path), zapErr(err))
 		s.errorPage(w, r, http.StatusServiceUnavailable, message+" The service is unavailable for a moment; try again shortly.")
 		return
 	}
-	s.logger.Error(what, zapErr(err))
 	s.errorPage(w, r, http.StatusInternalServerError, message)
 }
 
@@ -435,21 +436,38 @@ func (s *Server) storePending(ctx context.Context, req *authzRequest) (string, e
 }
 
 // loadPending returns the pending request a form names, if it is still
-// open.
-func (s *Server) loadPending(ctx context.Context, handle string) (*authzRequest, *Client, bool) {
+// open. err says why it could not be looked up (the store failed); ok is
+// false and err nil when it is gone (unknown, expired, completed).
+func (s *Server) loadPending(ctx context.Context, handle string) (req *authzRequest, c *Client, ok bool, err error) {
 	if handle == "" {
-		return nil, nil, false
+		return nil, nil, false, nil
 	}
 	rec, err := s.cfg.Store.GetToken(ctx, store.AuthorizeRequest, hashID(handle))
-	if err != nil || !rec.Active(s.now()) {
-		return nil, nil, false
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil, false, nil
 	}
-	var req authzRequest
-	if json.Unmarshal(rec.Data, &req) != nil {
-		return nil, nil, false
+	if err != nil {
+		return nil, nil, false, fmt.Errorf("looking up the pending request: %w", err)
 	}
-	c, err := s.lookupClient(ctx, req.ClientID)
-	return &req, c, err == nil && c != nil
+	if !rec.Active(s.now()) || json.Unmarshal(rec.Data, &req) != nil {
+		return nil, nil, false, nil
+	}
+	c, err = s.lookupClient(ctx, req.ClientID)
+	if err != nil {
+		return nil, nil, false, fmt.Errorf("looking up the pending request's client: %w", err)
+	}
+	return req, c, c != nil, nil
+}
+
+// pendingGone answers a page whose pending request loadPending did not
+// return: the store's failure (err) as failurePage does, or message, which
+// says the request is gone, as a 400.
+func (s *Server) pendingGone(w http.ResponseWriter, r *http.Request, err error, message string) {
+	if err != nil {
+		s.failurePage(w, r, "loading a pending request", err, "The sign-in could not continue.")
+		return
+	}
+	s.errorPage(w, r, http.StatusBadRequest, message)
 }
 
 // needsLogin reports whether the request needs the user to sign in again
@@ -527,6 +545,10 @@ func (s *Server) signedInFor(ctx context.Context, handle string, req *authzReque
 // failPending closes a pending request and sends its error to the client.
 func (s *Server) failPending(w http.ResponseWriter, r *http.Request, handle string, req *authzRequest, code, description string) {
 	if _, err := s.cfg.Store.ConsumeToken(r.Context(), store.AuthorizeRequest, hashID(handle), s.now()); err != nil {
+		if storeUnavailable(err) {
+			s.failurePage(w, r, "closing the authorization request", err, "The sign-in request could not be closed.")
+			return
+		}
 		s.errorPage(w, r, http.StatusBadRequest, "This sign-in request was already completed.")
 		return
 	}

@@ -49,8 +49,9 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	lf := loginForm{handle: f.get("request"), returnTo: f.get("return_to"), username: f.get("username"), idp: f.get("idp")}
 	if lf.handle != "" {
-		if lf.req, lf.c, ok = s.loadPending(r.Context(), lf.handle); !ok {
-			s.errorPage(w, r, http.StatusBadRequest, "This sign-in request has expired or was already completed.")
+		var err error
+		if lf.req, lf.c, ok, err = s.loadPending(r.Context(), lf.handle); !ok {
+			s.pendingGone(w, r, err, "This sign-in request has expired or was already completed.")
 			return
 		}
 	} else if lf.returnTo != "" && !s.localPath(lf.returnTo) {
@@ -73,7 +74,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	u, ok, err := s.users.authenticate(r.Context(), lf.username, pw)
 	if err != nil {
-		s.logger.Error("checking a password", zapErr(err))
+		s.logFailure("checking a password", err)
 		s.errorPage(w, r, http.StatusServiceUnavailable, "You could not be signed in. Try again later.")
 		return
 	}
@@ -116,7 +117,7 @@ func (s *Server) directoryLogin(w http.ResponseWriter, r *http.Request, lf login
 		return
 	}
 	if err != nil {
-		s.logger.Error("checking a password with a directory", zap.String("provider", p.Name), zapErr(err))
+		s.logFailure("checking a password with a directory", err, zap.String("provider", p.Name))
 		s.renderLogin(w, r, http.StatusServiceUnavailable, lf, p.DisplayName+" cannot be reached right now. Try again later.")
 		return
 	}
@@ -193,7 +194,7 @@ func (s *Server) passwordUnchanged(w http.ResponseWriter, r *http.Request, u *Us
 	s.cookies.clear(w, s.cookies.session)
 	switch {
 	case err != nil && !errors.Is(err, store.ErrNotFound):
-		s.logger.Error("checking the user after signing in", zapErr(err))
+		s.logFailure("checking the user after signing in", err)
 		s.errorPage(w, r, http.StatusServiceUnavailable, "You could not be signed in. Try again later.")
 	case err == nil && rec.PasswordHash != u.storedHash:
 		s.logger.Info("sign-in ended: the password changed meanwhile", zapUser(u.Username))

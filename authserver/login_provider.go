@@ -166,8 +166,8 @@ func (s *Server) handleProviderLogin(w http.ResponseWriter, r *http.Request, nam
 	flow := providerLogin{Provider: name, State: randomID(24), Nonce: randomID(24), Verifier: randomID(32),
 		Request: q.Get("request"), ReturnTo: q.Get("return_to"), Expires: s.now().Add(providerLoginLifetime).Unix()}
 	if flow.Request != "" {
-		if _, _, ok := s.loadPending(r.Context(), flow.Request); !ok {
-			s.errorPage(w, r, http.StatusBadRequest, "This sign-in request has expired or was already completed. Start again from the application.")
+		if _, _, ok, err := s.loadPending(r.Context(), flow.Request); !ok {
+			s.pendingGone(w, r, err, "This sign-in request has expired or was already completed. Start again from the application.")
 			return
 		}
 	}
@@ -251,8 +251,9 @@ func (s *Server) handleProviderCallback(w http.ResponseWriter, r *http.Request, 
 	lf := loginForm{handle: flow.Request, returnTo: flow.ReturnTo}
 	if lf.handle != "" {
 		var ok bool
-		if lf.req, lf.c, ok = s.loadPending(r.Context(), lf.handle); !ok {
-			s.errorPage(w, r, http.StatusBadRequest, "This sign-in request has expired or was already completed. Start again from the application.")
+		var err error
+		if lf.req, lf.c, ok, err = s.loadPending(r.Context(), lf.handle); !ok {
+			s.pendingGone(w, r, err, "This sign-in request has expired or was already completed. Start again from the application.")
 			return
 		}
 	}

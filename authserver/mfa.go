@@ -303,7 +303,7 @@ func (s *Server) completeLogin(w http.ResponseWriter, r *http.Request, lf loginF
 	if !hasMFA(amr) {
 		m, err := s.userFactors(r.Context(), u.ID)
 		if err != nil {
-			s.logger.Error("looking up second factors", zapUser(u.Username), zapErr(err))
+			s.logFailure("looking up second factors", err, zapUser(u.Username))
 			s.errorPage(w, r, http.StatusServiceUnavailable, "You could not be signed in. Try again later.")
 			return
 		}
@@ -335,7 +335,7 @@ func (s *Server) signInFields(r *http.Request, u *User, provider string, amr []s
 func (s *Server) stepUp(w http.ResponseWriter, r *http.Request, sess *session, u *User, handle, returnTo string) {
 	m, err := s.userFactors(r.Context(), u.ID)
 	if err != nil {
-		s.logger.Error("looking up second factors", zapUser(u.Username), zapErr(err))
+		s.logFailure("looking up second factors", err, zapUser(u.Username))
 		s.errorPage(w, r, http.StatusServiceUnavailable, "You could not be signed in. Try again later.")
 		return
 	}
@@ -360,7 +360,7 @@ func (s *Server) handleFactor(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	u, ok, err := s.users.lookup(ctx, st.UserID)
 	if err != nil {
-		s.logger.Error("looking up the user of a second-factor step", zapErr(err))
+		s.logFailure("looking up the user of a second-factor step", err)
 		s.errorPage(w, r, http.StatusServiceUnavailable, "You could not be signed in. Try again later.")
 		return
 	}
@@ -420,7 +420,7 @@ func (s *Server) renderFactorPageWith(w http.ResponseWriter, r *http.Request, na
 		p.Script = s.scriptURL()
 	}
 	if st.Request != "" {
-		if req, c, ok := s.loadPending(r.Context(), st.Request); ok {
+		if req, c, ok, _ := s.loadPending(r.Context(), st.Request); ok {
 			p.Client = appInfo(c, req)
 		}
 	}
@@ -432,7 +432,7 @@ func (s *Server) factorVerify(w http.ResponseWriter, r *http.Request, st factorS
 	ctx := r.Context()
 	m, err := s.userFactors(ctx, u.ID)
 	if err != nil {
-		s.logger.Error("looking up second factors", zapUser(u.Username), zapErr(err))
+		s.logFailure("looking up second factors", err, zapUser(u.Username))
 		s.errorPage(w, r, http.StatusServiceUnavailable, "You could not be signed in. Try again later.")
 		return
 	}
@@ -513,7 +513,7 @@ func (s *Server) factorVerify(w http.ResponseWriter, r *http.Request, st factorS
 		}
 		return
 	case err != nil:
-		s.logger.Error("checking a second factor", zapUser(u.Username), zap.String("method", method), zapErr(err))
+		s.logFailure("checking a second factor", err, zapUser(u.Username), zap.String("method", method))
 		s.errorPage(w, r, http.StatusServiceUnavailable, "Your code could not be checked. Try again later.")
 		return
 	}
@@ -528,7 +528,7 @@ func (s *Server) factorSetup(w http.ResponseWriter, r *http.Request, st factorSt
 	ctx := r.Context()
 	m, err := s.userFactors(ctx, u.ID)
 	if err != nil {
-		s.logger.Error("looking up second factors", zapUser(u.Username), zapErr(err))
+		s.logFailure("looking up second factors", err, zapUser(u.Username))
 		s.errorPage(w, r, http.StatusServiceUnavailable, "You could not be signed in. Try again later.")
 		return
 	}
@@ -553,7 +553,7 @@ func (s *Server) factorSetup(w http.ResponseWriter, r *http.Request, st factorSt
 		http.Redirect(w, r, s.prefix+pathLoginFactor, http.StatusSeeOther)
 		return
 	case err != nil:
-		s.logger.Error("confirming a TOTP app", zapUser(u.Username), zapErr(err))
+		s.logFailure("confirming a TOTP app", err, zapUser(u.Username))
 		s.errorPage(w, r, http.StatusServiceUnavailable, "Your code could not be checked. Try again later.")
 		return
 	}
@@ -588,7 +588,7 @@ func (s *Server) renderSetup(w http.ResponseWriter, r *http.Request, status int,
 		qr, err = qrDataURL(otpauth)
 	}
 	if err != nil {
-		s.logger.Error("setting up a TOTP app", zapUser(u.Username), zapErr(err))
+		s.logFailure("setting up a TOTP app", err, zapUser(u.Username))
 		s.errorPage(w, r, http.StatusServiceUnavailable, "Your second factor could not be set up. Try again later.")
 		return
 	}
@@ -637,8 +637,9 @@ func (s *Server) finishFactor(w http.ResponseWriter, r *http.Request, st factorS
 	lf := loginForm{handle: st.Request, returnTo: st.ReturnTo}
 	if lf.handle != "" {
 		var ok bool
-		if lf.req, lf.c, ok = s.loadPending(ctx, lf.handle); !ok {
-			s.errorPage(w, r, http.StatusBadRequest, "This sign-in request has expired or was already completed. Start again from the application.")
+		var err error
+		if lf.req, lf.c, ok, err = s.loadPending(ctx, lf.handle); !ok {
+			s.pendingGone(w, r, err, "This sign-in request has expired or was already completed. Start again from the application.")
 			return
 		}
 	}
