@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -48,10 +49,13 @@ type outageAnswer struct {
 // succeeds, and every token a client was given introspects active.
 func TestStoreOutagePostgres(t *testing.T) {
 	proxy, dsn := pgtest.NewProxy(t, pgtest.FreshDB(t))
+	dsn, password := pgtest.WithPassword(dsn)
 	t.Setenv("AUTHGATE_TEST_DSN", dsn)
 	tc := newTestCaddy(t)
 	api := fmt.Sprintf("http://127.0.0.1:%d", freePort(t))
+	logFile := filepath.Join(t.TempDir(), "caddy.log")
 	global := strings.Replace(tc.globalOptions(defaultClients), "storage sqlite "+filepath.Join(tc.dataDir, "authgate.db"), "storage postgres {env.AUTHGATE_TEST_DSN}", 1)
+	global = strings.Replace(global, "persist_config off", "persist_config off\n\tlog {\n\t\toutput file "+logFile+"\n\t\tformat json\n\t\tlevel INFO\n\t}", 1)
 	caddyfile := global + fmt.Sprintf(`
 %s {
 	bind 127.0.0.1
@@ -251,6 +255,38 @@ func TestStoreOutagePostgres(t *testing.T) {
 	}
 	if n > 0 {
 		t.Errorf("%d of %d tokens clients received are lost", n, len(tokens))
+	}
+	checkOutageLog(t, logFile, password)
+}
+
+// checkOutageLog checks the log of the outage: the store's failures are
+// warnings, not errors, and the DSN's password never shows.
+func checkOutageLog(t *testing.T, logFile, password string) {
+	t.Helper()
+	b, err := os.ReadFile(logFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if password != "" && strings.Contains(string(b), password) {
+		t.Error("the log shows the DSN's password")
+	}
+	warnings := 0
+	for _, line := range strings.Split(string(b), "\n") {
+		var m map[string]any
+		if json.Unmarshal([]byte(line), &m) != nil {
+			continue
+		}
+		switch m["level"] {
+		case "error":
+			t.Errorf("logged at error during the outage: %s", line)
+		case "warn":
+			if msg, _ := m["msg"].(string); strings.Contains(msg, "unavailable") {
+				warnings++
+			}
+		}
+	}
+	if warnings == 0 {
+		t.Error("the outage left no warning in the log")
 	}
 }
 
