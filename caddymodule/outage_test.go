@@ -152,6 +152,11 @@ func TestStoreOutagePostgres(t *testing.T) {
 		t.Errorf("during the cut a token the gateway cannot check = %d (Retry-After %q) %s; want 503 with Retry-After",
 			r.status, r.header.Get("Retry-After"), r.body)
 	}
+	// A token that is not the server's is refused without the store (its
+	// signature is checked against keys in memory): 401, not 503.
+	if r := callAPI(seen[:len(seen)-4] + "AAAA"); r.status != http.StatusUnauthorized {
+		t.Errorf("during the cut a forged token = %d %s; want 401", r.status, r.body)
+	}
 	time.Sleep(time.Until(cutAt.Add(3 * time.Second)))
 	phase.Store(afterCut)
 	proxy.Restore()
