@@ -74,6 +74,9 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	u, ok, err := s.users.authenticate(r.Context(), lf.username, pw)
 	if err != nil {
+		// No password was checked (the store could not say whose it
+		// is): the attempt does not count against the limits.
+		s.loginLimits.forgive(known, ip, now)
 		s.logFailure("checking a password", err)
 		s.errorPage(w, r, http.StatusServiceUnavailable, "You could not be signed in. Try again later.")
 		return
