@@ -87,13 +87,21 @@ const (
 	connMaxIdleTime = 5 * time.Minute
 	// connectTimeout applies when the DSN sets no connect_timeout.
 	connectTimeout = 10 * time.Second
+	// operationTimeouts is how many connect timeouts an operation of the
+	// store may take, waiting for a connection, connecting and
+	// answering included (20 s by default), before it fails as
+	// unavailable: a database cut off without its connections being
+	// closed would otherwise hold requests until TCP gives up, minutes
+	// later.
+	operationTimeouts = 2
 )
 
 // Open connects to the PostgreSQL database named by dsn, a URL
 // (postgres://user:password@host:5432/db?sslmode=verify-full) or a
 // key=value string as libpq takes them, migrates it and returns the store.
 // The store holds a pool of connections; Close releases them. Errors never
-// contain the DSN's password.
+// contain the DSN's password. Each operation of the store is bounded by
+// twice the DSN's connect_timeout (10 s if it sets none).
 func Open(ctx context.Context, dsn string) (*sqlstore.Store, error) {
 	config, err := pgx.ParseConfig(dsn)
 	if err != nil {
@@ -116,7 +124,9 @@ func Open(ctx context.Context, dsn string) (*sqlstore.Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("opening postgres: %w", err)
 	}
-	s, err := sqlstore.Open(ctx, db, Flavor)
+	flavor := Flavor
+	flavor.Timeout = operationTimeouts * config.ConnectTimeout
+	s, err := sqlstore.Open(ctx, db, flavor)
 	if err != nil {
 		db.Close()
 		return nil, err

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"os"
 	"sync"
 	"syscall"
@@ -158,5 +159,70 @@ func TestOutage(t *testing.T) {
 	}
 	if rec, err := s.GetToken(ctx, store.AccessToken, "after-19"); err != nil || rec.ID != "after-19" {
 		t.Errorf("a token stored before the cut = %+v, %v", rec, err)
+	}
+}
+
+// TestOutageHold: a database that stops answering without closing its
+// connections, as behind a network that drops packets, fails operations
+// as unavailable once their bound (twice connect_timeout) runs out,
+// rather than holding them until TCP gives up; once it answers again,
+// operations succeed.
+func TestOutageHold(t *testing.T) {
+	proxy, dsn := pgtest.NewProxy(t, freshDB(t, ""))
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("connect_timeout", "1")
+	u.RawQuery = q.Encode()
+	s := open(t, u.String())
+	defer s.Close()
+	ctx := testCtx(t)
+	now := time.Now()
+	tok := store.Token{Kind: store.AccessToken, ID: "kept", ClientID: "c", Subject: "s", IssuedAt: now, ExpiresAt: now.Add(time.Hour)}
+	if err := s.CreateToken(ctx, tok); err != nil {
+		t.Fatal(err)
+	}
+
+	proxy.Hold()
+	// No deadline of the test's own: the store's bound must end them.
+	ctx = context.Background()
+	ops := map[string]func() error{
+		"Ping":     func() error { return s.Ping(ctx) },
+		"GetToken": func() error { _, err := s.GetToken(ctx, store.AccessToken, "kept"); return err },
+		"CreateToken": func() error {
+			t := tok
+			t.ID = "during"
+			return s.CreateToken(ctx, t)
+		},
+		"UpdateToken": func() error {
+			_, err := s.UpdateToken(ctx, store.AccessToken, "kept", func(t store.Token) (store.Token, error) { return t, nil })
+			return err
+		},
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	errs := map[string]error{}
+	for name, op := range ops {
+		wg.Go(func() {
+			err := op()
+			mu.Lock()
+			errs[name] = err
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	for name, err := range errs {
+		if !errors.Is(err, store.ErrUnavailable) {
+			t.Errorf("%s while the database does not answer = %v; want store.ErrUnavailable", name, err)
+		}
+	}
+
+	proxy.Restore()
+	for name, op := range ops {
+		if err := op(); err != nil && !errors.Is(err, store.ErrAlreadyExists) {
+			t.Errorf("%s once the database answers again: %v", name, err)
+		}
 	}
 }

@@ -52,7 +52,8 @@ func scanFactors(rows *sql.Rows) ([]store.Factor, error) {
 // CreateFactor implements [store.FactorStore]. ON CONFLICT on the primary
 // key makes a taken user, kind and ID ErrAlreadyExists, race-free.
 func (s *Store) CreateFactor(ctx context.Context, f store.Factor) (err error) {
-	defer s.classify(&err)
+	ctx, end := s.op(ctx, &err)
+	defer end()
 	res, err := s.db.ExecContext(ctx, s.q(`INSERT INTO factors (`+factorColumns+`)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (user_id, kind, id) DO NOTHING`),
@@ -70,7 +71,8 @@ func (s *Store) CreateFactor(ctx context.Context, f store.Factor) (err error) {
 
 // GetFactor implements [store.FactorStore].
 func (s *Store) GetFactor(ctx context.Context, userID string, kind store.FactorKind, id string) (_ store.Factor, err error) {
-	defer s.classify(&err)
+	ctx, end := s.op(ctx, &err)
+	defer end()
 	return scanFactor(s.db.QueryRowContext(ctx, s.q(`SELECT `+factorColumns+` FROM factors
 		WHERE user_id = ? AND kind = ? AND id = ?`), userID, string(kind), id))
 }
@@ -79,7 +81,8 @@ func (s *Store) GetFactor(ctx context.Context, userID string, kind store.FactorK
 // user's factors; they are sorted here, kinds and IDs by their bytes,
 // because the database's order of text depends on its collation.
 func (s *Store) ListFactors(ctx context.Context, userID string) (_ []store.Factor, err error) {
-	defer s.classify(&err)
+	ctx, end := s.op(ctx, &err)
+	defer end()
 	rows, err := s.db.QueryContext(ctx, s.q(`SELECT `+factorColumns+` FROM factors WHERE user_id = ?`), userID)
 	if err != nil {
 		return nil, fmt.Errorf("listing the factors of user %q: %w", userID, err)
@@ -98,7 +101,8 @@ func (s *Store) ListFactors(ctx context.Context, userID string) (_ []store.Facto
 // finds the factors; they are sorted here by the bytes of their user IDs,
 // whatever the database's collation.
 func (s *Store) FindFactors(ctx context.Context, kind store.FactorKind, id string) (_ []store.Factor, err error) {
-	defer s.classify(&err)
+	ctx, end := s.op(ctx, &err)
+	defer end()
 	rows, err := s.db.QueryContext(ctx, s.q(`SELECT `+factorColumns+` FROM factors WHERE kind = ? AND id = ?`), string(kind), id)
 	if err != nil {
 		return nil, fmt.Errorf("finding %s factors: %w", kind, err)
@@ -116,7 +120,8 @@ func (s *Store) FindFactors(ctx context.Context, kind store.FactorKind, id strin
 // write lock instead), so concurrent updates of one factor take turns and
 // each sees what the previous one stored: a one-time value is spent once.
 func (s *Store) UpdateFactor(ctx context.Context, userID string, kind store.FactorKind, id string, update func(store.Factor) (store.Factor, error)) (_ store.Factor, err error) {
-	defer s.classify(&err)
+	ctx, end := s.op(ctx, &err)
+	defer end()
 	var updated store.Factor
 	err = s.inTx(ctx, "", func(tx *sql.Tx) error {
 		old, err := scanFactor(tx.QueryRowContext(ctx, s.q(`SELECT `+factorColumns+` FROM factors
@@ -143,7 +148,8 @@ func (s *Store) UpdateFactor(ctx context.Context, userID string, kind store.Fact
 
 // DeleteFactor implements [store.FactorStore].
 func (s *Store) DeleteFactor(ctx context.Context, userID string, kind store.FactorKind, id string) (err error) {
-	defer s.classify(&err)
+	ctx, end := s.op(ctx, &err)
+	defer end()
 	res, err := s.db.ExecContext(ctx, s.q(`DELETE FROM factors WHERE user_id = ? AND kind = ? AND id = ?`), userID, string(kind), id)
 	if err != nil {
 		return fmt.Errorf("deleting %s factor of user %q: %w", kind, userID, err)
@@ -158,7 +164,8 @@ func (s *Store) DeleteFactor(ctx context.Context, userID string, kind store.Fact
 
 // DeleteUserFactors implements [store.FactorStore].
 func (s *Store) DeleteUserFactors(ctx context.Context, userID string) (_ int64, err error) {
-	defer s.classify(&err)
+	ctx, end := s.op(ctx, &err)
+	defer end()
 	res, err := s.db.ExecContext(ctx, s.q(`DELETE FROM factors WHERE user_id = ?`), userID)
 	if err != nil {
 		return 0, fmt.Errorf("deleting the factors of user %q: %w", userID, err)

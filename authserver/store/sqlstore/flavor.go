@@ -6,6 +6,7 @@ import (
 	"hash/fnv"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Flavor describes one SQL dialect.
@@ -43,6 +44,12 @@ type Flavor struct {
 	// failed so can be run again without being applied twice. Where it
 	// is nil, a failed COMMIT is never retried.
 	NotSent func(err error) bool
+	// Timeout, if not zero, bounds each operation of the store (but
+	// Sweep, a background job that may have much to delete), waiting for
+	// a connection included: a database that stopped answering without
+	// closing its connections (a network that drops packets) then fails
+	// requests as unavailable instead of holding them.
+	Timeout time.Duration
 }
 
 // uniqueViolation reports whether err broke a unique constraint, as the

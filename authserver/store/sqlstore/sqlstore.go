@@ -33,7 +33,8 @@ func (s *Store) DB() *sql.DB { return s.db }
 
 // Ping runs a trivial query: the database is reachable and answers.
 func (s *Store) Ping(ctx context.Context) (err error) {
-	defer s.classify(&err)
+	ctx, end := s.op(ctx, &err)
+	defer end()
 	var one int
 	return s.db.QueryRowContext(ctx, "SELECT 1").Scan(&one)
 }
@@ -109,7 +110,8 @@ const keyColumns = `id, algorithm, private_jwk, created_at, sign_from, sign_unti
 
 // ListKeys implements [store.KeyStore].
 func (s *Store) ListKeys(ctx context.Context) (_ []store.SigningKey, err error) {
-	defer s.classify(&err)
+	ctx, end := s.op(ctx, &err)
+	defer end()
 	return listKeys(ctx, s.db)
 }
 
@@ -141,7 +143,8 @@ func listKeys(ctx context.Context, q querier) ([]store.SigningKey, error) {
 
 // UpdateKeys implements [store.KeyStore].
 func (s *Store) UpdateKeys(ctx context.Context, update func([]store.SigningKey) ([]store.SigningKey, error)) (err error) {
-	defer s.classify(&err)
+	ctx, end := s.op(ctx, &err)
+	defer end()
 	return s.inTx(ctx, "keys", func(tx *sql.Tx) error {
 		current, err := listKeys(ctx, tx)
 		if err != nil {
@@ -193,7 +196,8 @@ func scanToken(row scanner) (store.Token, error) {
 // stored revoked if its family already is: so a family revoked while a
 // grant is being redeemed cannot gain a live token afterwards.
 func (s *Store) CreateToken(ctx context.Context, t store.Token) (err error) {
-	defer s.classify(&err)
+	ctx, end := s.op(ctx, &err)
+	defer end()
 	if t.FamilyID == "" {
 		return s.insertToken(ctx, s.db, t)
 	}
@@ -233,7 +237,8 @@ func (s *Store) insertToken(ctx context.Context, db execer, t store.Token) error
 
 // GetToken implements [store.TokenStore].
 func (s *Store) GetToken(ctx context.Context, kind store.TokenKind, id string) (_ store.Token, err error) {
-	defer s.classify(&err)
+	ctx, end := s.op(ctx, &err)
+	defer end()
 	row := s.db.QueryRowContext(ctx, s.q(`SELECT `+tokenColumns+` FROM tokens WHERE kind = ? AND id = ?`), string(kind), id)
 	return scanToken(row)
 }
@@ -241,7 +246,8 @@ func (s *Store) GetToken(ctx context.Context, kind store.TokenKind, id string) (
 // ConsumeToken implements [store.TokenStore]. One UPDATE both tests and
 // sets consumed_at, so concurrent callers cannot both succeed.
 func (s *Store) ConsumeToken(ctx context.Context, kind store.TokenKind, id string, now time.Time) (_ store.Token, err error) {
-	defer s.classify(&err)
+	ctx, end := s.op(ctx, &err)
+	defer end()
 	row := s.db.QueryRowContext(ctx, s.q(`UPDATE tokens SET consumed_at = ?
 		WHERE kind = ? AND id = ? AND consumed_at IS NULL
 		RETURNING `+tokenColumns), micros(now), string(kind), id)
@@ -258,7 +264,8 @@ func (s *Store) ConsumeToken(ctx context.Context, kind store.TokenKind, id strin
 
 // UpdateToken implements [store.TokenStore].
 func (s *Store) UpdateToken(ctx context.Context, kind store.TokenKind, id string, update func(store.Token) (store.Token, error)) (_ store.Token, err error) {
-	defer s.classify(&err)
+	ctx, end := s.op(ctx, &err)
+	defer end()
 	var updated store.Token
 	err = s.inTx(ctx, "", func(tx *sql.Tx) error {
 		row := tx.QueryRowContext(ctx, s.q(`SELECT `+tokenColumns+` FROM tokens WHERE kind = ? AND id = ?`+s.flavor.RowLock), string(kind), id)
@@ -286,7 +293,8 @@ func (s *Store) UpdateToken(ctx context.Context, kind store.TokenKind, id string
 
 // RevokeToken implements [store.TokenStore].
 func (s *Store) RevokeToken(ctx context.Context, kind store.TokenKind, id string, now time.Time) (err error) {
-	defer s.classify(&err)
+	ctx, end := s.op(ctx, &err)
+	defer end()
 	res, err := s.db.ExecContext(ctx, s.q(`UPDATE tokens SET revoked_at = COALESCE(revoked_at, ?) WHERE kind = ? AND id = ?`),
 		micros(now), string(kind), id)
 	if err != nil {
@@ -302,7 +310,8 @@ func (s *Store) RevokeToken(ctx context.Context, kind store.TokenKind, id string
 
 // RevokeFamily implements [store.TokenStore].
 func (s *Store) RevokeFamily(ctx context.Context, familyID string, now time.Time) (_ int64, err error) {
-	defer s.classify(&err)
+	ctx, end := s.op(ctx, &err)
+	defer end()
 	if familyID == "" {
 		return 0, nil
 	}
@@ -327,7 +336,8 @@ func (s *Store) RevokeFamily(ctx context.Context, familyID string, now time.Time
 
 // RevokeClientTokens implements [store.TokenStore].
 func (s *Store) RevokeClientTokens(ctx context.Context, clientID string, now time.Time) (_ int64, err error) {
-	defer s.classify(&err)
+	ctx, end := s.op(ctx, &err)
+	defer end()
 	res, err := s.db.ExecContext(ctx, s.q(`UPDATE tokens SET revoked_at = ? WHERE client_id = ? AND revoked_at IS NULL`),
 		micros(now), clientID)
 	if err != nil {
@@ -344,7 +354,8 @@ func (s *Store) RevokeClientTokens(ctx context.Context, clientID string, now tim
 // tokens_by_subject finds the records; they are sorted here, so that IDs
 // tied on IssuedAt compare byte-wise whatever the collation.
 func (s *Store) ListSubjectTokens(ctx context.Context, subject string, kind store.TokenKind) (_ []store.Token, err error) {
-	defer s.classify(&err)
+	ctx, end := s.op(ctx, &err)
+	defer end()
 	if subject == "" {
 		return nil, nil
 	}
@@ -375,7 +386,8 @@ func (s *Store) ListSubjectTokens(ctx context.Context, subject string, kind stor
 
 // RevokedAfter implements [store.TokenStore].
 func (s *Store) RevokedAfter(ctx context.Context, after store.RevocationCursor, limit int) (_ []store.Revocation, err error) {
-	defer s.classify(&err)
+	ctx, end := s.op(ctx, &err)
+	defer end()
 	at := micros(after.At)
 	rows, err := s.db.QueryContext(ctx, s.q(`SELECT kind, id, family_id, revoked_at FROM tokens
 		WHERE revoked_at > ? OR (revoked_at = ? AND (kind > ? OR (kind = ? AND id > ?)))
@@ -405,7 +417,8 @@ func (s *Store) RevokedAfter(ctx context.Context, after store.RevocationCursor, 
 
 // GetOrCreateSecret implements [store.SecretStore].
 func (s *Store) GetOrCreateSecret(ctx context.Context, name string, generate func() ([]byte, error)) (_ []byte, err error) {
-	defer s.classify(&err)
+	ctx, end := s.op(ctx, &err)
+	defer end()
 	get := func() ([]byte, error) {
 		var v []byte
 		err := s.db.QueryRowContext(ctx, s.q(`SELECT value FROM secrets WHERE name = ?`), name).Scan(&v)
@@ -452,7 +465,8 @@ func scanClient(row scanner) (store.RegisteredClient, error) {
 
 // CreateClient implements [store.ClientStore].
 func (s *Store) CreateClient(ctx context.Context, c store.RegisteredClient) (err error) {
-	defer s.classify(&err)
+	ctx, end := s.op(ctx, &err)
+	defer end()
 	res, err := s.db.ExecContext(ctx, s.q(`INSERT INTO clients (`+clientColumns+`) VALUES (?, ?, ?, ?, ?, ?)
 		ON CONFLICT (id) DO NOTHING`),
 		c.ID, c.Metadata, c.SecretHash, c.RegistrationTokenHash, micros(c.CreatedAt), micros(c.UpdatedAt))
@@ -469,13 +483,15 @@ func (s *Store) CreateClient(ctx context.Context, c store.RegisteredClient) (err
 
 // GetClient implements [store.ClientStore].
 func (s *Store) GetClient(ctx context.Context, id string) (_ store.RegisteredClient, err error) {
-	defer s.classify(&err)
+	ctx, end := s.op(ctx, &err)
+	defer end()
 	return scanClient(s.db.QueryRowContext(ctx, s.q(`SELECT `+clientColumns+` FROM clients WHERE id = ?`), id))
 }
 
 // UpdateClient implements [store.ClientStore].
 func (s *Store) UpdateClient(ctx context.Context, id string, update func(store.RegisteredClient) (store.RegisteredClient, error)) (_ store.RegisteredClient, err error) {
-	defer s.classify(&err)
+	ctx, end := s.op(ctx, &err)
+	defer end()
 	var updated store.RegisteredClient
 	err = s.inTx(ctx, "", func(tx *sql.Tx) error {
 		old, err := scanClient(tx.QueryRowContext(ctx, s.q(`SELECT `+clientColumns+` FROM clients WHERE id = ?`+s.flavor.RowLock), id))
@@ -501,7 +517,8 @@ func (s *Store) UpdateClient(ctx context.Context, id string, update func(store.R
 
 // DeleteClient implements [store.ClientStore].
 func (s *Store) DeleteClient(ctx context.Context, id string) (err error) {
-	defer s.classify(&err)
+	ctx, end := s.op(ctx, &err)
+	defer end()
 	res, err := s.db.ExecContext(ctx, s.q(`DELETE FROM clients WHERE id = ?`), id)
 	if err != nil {
 		return fmt.Errorf("deleting client: %w", err)

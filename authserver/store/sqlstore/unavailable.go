@@ -60,8 +60,23 @@ func (f Flavor) notSent(err error) bool {
 	return err != nil && f.NotSent != nil && f.NotSent(err)
 }
 
+// op starts one operation of the store: it returns ctx bounded by the
+// flavor's Timeout, and end, which the method defers, to release it and
+// classify *err.
+func (s *Store) op(ctx context.Context, err *error) (context.Context, func()) {
+	if s.flavor.Timeout <= 0 {
+		return ctx, func() { s.classify(err) }
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.flavor.Timeout)
+	return ctx, func() {
+		cancel()
+		s.classify(err)
+	}
+}
+
 // classify wraps *err with store.ErrUnavailable when it means the
-// database cannot serve now. Every exported method defers it.
+// database cannot serve now. Every exported method defers it, through op
+// or, for Sweep, which has no Timeout, directly.
 func (s *Store) classify(err *error) {
 	if *err != nil && !errors.Is(*err, store.ErrUnavailable) && s.flavor.IsUnavailable(*err) {
 		*err = fmt.Errorf("%w: %w", store.ErrUnavailable, *err)

@@ -58,7 +58,8 @@ func groupsJSON(groups []string) (string, error) {
 // catches the primary key and both unique indexes, so a taken ID,
 // username or provider pair is ErrAlreadyExists, race-free.
 func (s *Store) CreateUser(ctx context.Context, u store.UserRecord) (err error) {
-	defer s.classify(&err)
+	ctx, end := s.op(ctx, &err)
+	defer end()
 	groups, err := groupsJSON(u.Groups)
 	if err != nil {
 		return fmt.Errorf("storing user %q: %w", u.ID, err)
@@ -81,20 +82,23 @@ func (s *Store) CreateUser(ctx context.Context, u store.UserRecord) (err error) 
 
 // GetUser implements [store.UserStore].
 func (s *Store) GetUser(ctx context.Context, id string) (_ store.UserRecord, err error) {
-	defer s.classify(&err)
+	ctx, end := s.op(ctx, &err)
+	defer end()
 	return scanUser(s.db.QueryRowContext(ctx, s.q(`SELECT `+userColumns+` FROM users WHERE id = ?`), id))
 }
 
 // GetUserByUsername implements [store.UserStore].
 func (s *Store) GetUserByUsername(ctx context.Context, username string) (_ store.UserRecord, err error) {
-	defer s.classify(&err)
+	ctx, end := s.op(ctx, &err)
+	defer end()
 	return scanUser(s.db.QueryRowContext(ctx, s.q(`SELECT `+userColumns+` FROM users WHERE username = ?`), username))
 }
 
 // GetUserByProvider implements [store.UserStore]. An empty provider
 // names no federated user, so it finds nothing.
 func (s *Store) GetUserByProvider(ctx context.Context, provider, subject string) (_ store.UserRecord, err error) {
-	defer s.classify(&err)
+	ctx, end := s.op(ctx, &err)
+	defer end()
 	if provider == "" {
 		return store.UserRecord{}, store.ErrNotFound
 	}
@@ -109,7 +113,8 @@ func (s *Store) GetUserByProvider(ctx context.Context, provider, subject string)
 // username or provider pair that another user holds breaks a unique
 // index, which is ErrAlreadyExists.
 func (s *Store) UpdateUser(ctx context.Context, id string, update func(store.UserRecord) (store.UserRecord, error)) (_ store.UserRecord, err error) {
-	defer s.classify(&err)
+	ctx, end := s.op(ctx, &err)
+	defer end()
 	var updated store.UserRecord
 	err = s.inTx(ctx, "", func(tx *sql.Tx) error {
 		old, err := scanUser(tx.QueryRowContext(ctx, s.q(`SELECT `+userColumns+` FROM users WHERE id = ?`+s.flavor.RowLock), id))
@@ -145,7 +150,8 @@ func (s *Store) UpdateUser(ctx context.Context, id string, update func(store.Use
 // DeleteUser implements [store.UserStore]. It leaves the user's tokens
 // alone: RevokeSubjectTokens is the caller's to call.
 func (s *Store) DeleteUser(ctx context.Context, id string) (err error) {
-	defer s.classify(&err)
+	ctx, end := s.op(ctx, &err)
+	defer end()
 	res, err := s.db.ExecContext(ctx, s.q(`DELETE FROM users WHERE id = ?`), id)
 	if err != nil {
 		return fmt.Errorf("deleting user %q: %w", id, err)
@@ -162,7 +168,8 @@ func (s *Store) DeleteUser(ctx context.Context, id string) (err error) {
 // the bytes of their usernames, because the database's order depends on
 // its collation (PostgreSQL's may follow a locale).
 func (s *Store) ListUsers(ctx context.Context) (_ []store.UserRecord, err error) {
-	defer s.classify(&err)
+	ctx, end := s.op(ctx, &err)
+	defer end()
 	rows, err := s.db.QueryContext(ctx, `SELECT `+userColumns+` FROM users`)
 	if err != nil {
 		return nil, fmt.Errorf("listing users: %w", err)
@@ -188,7 +195,8 @@ func (s *Store) ListUsers(ctx context.Context) (_ []store.UserRecord, err error)
 // records not yet tied to a user (a pending authorization request) are
 // nobody's.
 func (s *Store) RevokeSubjectTokens(ctx context.Context, subject string, now time.Time) (_ int64, err error) {
-	defer s.classify(&err)
+	ctx, end := s.op(ctx, &err)
+	defer end()
 	if subject == "" {
 		return 0, nil
 	}

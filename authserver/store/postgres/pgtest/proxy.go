@@ -1,7 +1,6 @@
 package pgtest
 
 import (
-	"io"
 	"net"
 	"net/url"
 	"sync"
@@ -12,16 +11,19 @@ import (
 // them, for tests of what a store does when its database goes away and
 // comes back, without stopping a server other tests share. While cut it
 // closes every connection it carries and closes each new one as soon as
-// it is accepted, as a server that stopped would; [Proxy.Restore] lets
-// connections through again.
+// it is accepted, as a server that stopped would. While held it carries
+// nothing, but closes nothing either, as a network that drops packets
+// would. [Proxy.Restore] lets connections through again.
 type Proxy struct {
 	ln     net.Listener
 	target string
 
-	mu    sync.Mutex
-	cut   bool
-	conns map[net.Conn]struct{}
-	wg    sync.WaitGroup
+	mu      sync.Mutex
+	resumed *sync.Cond // broadcast when a hold ends
+	cut     bool
+	held    bool
+	conns   map[net.Conn]struct{}
+	wg      sync.WaitGroup
 }
 
 // NewProxy listens on a free loopback port and forwards to dsn's server,
@@ -42,6 +44,7 @@ func NewProxy(t testing.TB, dsn string) (*Proxy, string) {
 		target = net.JoinHostPort(u.Hostname(), "5432")
 	}
 	p := &Proxy{ln: ln, target: target, conns: map[net.Conn]struct{}{}}
+	p.resumed = sync.NewCond(&p.mu)
 	p.wg.Add(1)
 	go p.serve()
 	t.Cleanup(p.close)
@@ -60,16 +63,40 @@ func (p *Proxy) Cut() {
 	}
 }
 
-// Restore lets new connections through again.
+// Hold stops carrying bytes and connecting new connections, until
+// Restore, without closing anything.
+func (p *Proxy) Hold() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.held = true
+}
+
+// Restore ends a cut or a hold: connections go through again, and what a
+// hold kept back is delivered.
 func (p *Proxy) Restore() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.cut = false
+	p.cut, p.held = false, false
+	p.resumed.Broadcast()
 }
 
+// wait returns once the proxy is not held.
+func (p *Proxy) wait() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for p.held {
+		p.resumed.Wait()
+	}
+}
+
+// close stops the proxy: it cuts for good and ends every hold.
 func (p *Proxy) close() {
 	p.ln.Close()
 	p.Cut()
+	p.mu.Lock()
+	p.held = false
+	p.resumed.Broadcast()
+	p.mu.Unlock()
 	p.wg.Wait()
 }
 
@@ -93,6 +120,7 @@ func (p *Proxy) forward(client net.Conn) {
 		return
 	}
 	defer p.untrack(client)
+	p.wait()
 	server, err := net.Dial("tcp", p.target)
 	if err != nil {
 		client.Close()
@@ -106,7 +134,19 @@ func (p *Proxy) forward(client net.Conn) {
 	defer p.untrack(server)
 	done := make(chan struct{}, 2)
 	pipe := func(dst, src net.Conn) {
-		io.Copy(dst, src) //nolint:errcheck // either side closing ends the pipe
+		buf := make([]byte, 32<<10)
+		for {
+			n, err := src.Read(buf)
+			p.wait()
+			if n > 0 {
+				if _, werr := dst.Write(buf[:n]); werr != nil {
+					break
+				}
+			}
+			if err != nil {
+				break
+			}
+		}
 		dst.Close()
 		src.Close()
 		done <- struct{}{}
