@@ -4,7 +4,9 @@ import (
 	"context"
 	"crypto"
 	"errors"
+	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -103,6 +105,27 @@ func TestStoreOutage(t *testing.T) {
 	for name, r := range requests {
 		if d := g.Decide(ctx, r); !d.Allowed {
 			t.Errorf("%s after the outage: %d %s", name, d.Status, d.Body)
+		}
+	}
+}
+
+// TestTemporaryRefreshFailure is the table of refresh failures that
+// leave a session undecided (503) rather than refused (sign in again).
+func TestTemporaryRefreshFailure(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"none", nil, false},
+		{"503", fmt.Errorf("refreshing: %w", &oauth2.RetrieveError{Response: &http.Response{StatusCode: http.StatusServiceUnavailable}}), true},
+		{"500", &oauth2.RetrieveError{Response: &http.Response{StatusCode: http.StatusInternalServerError}}, true},
+		{"invalid_grant", &oauth2.RetrieveError{Response: &http.Response{StatusCode: http.StatusBadRequest}, ErrorCode: "invalid_grant"}, false},
+		{"unreachable", fmt.Errorf("refreshing: %w", &url.Error{Op: "Post", URL: "https://idp.example/token", Err: errors.New("connection refused")}), true},
+		{"bad ID token", errors.New("verifying the refreshed ID token: expired"), false},
+	} {
+		if got := temporary(tc.err); got != tc.want {
+			t.Errorf("%s: temporary(%v) = %v; want %v", tc.name, tc.err, got, tc.want)
 		}
 	}
 }
