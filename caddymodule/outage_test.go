@@ -46,10 +46,23 @@ type outageAnswer struct {
 // and both health checks say the store is unavailable; the gateway keeps
 // serving a token it verified before the cut and answers 503 (never 2xx)
 // for one it cannot check; once the database is back every request
-// succeeds, and every token a client was given introspects active.
+// succeeds, and every token a client was given introspects active. Then
+// the proxy holds the database's traffic without closing anything: a
+// token request ends with a 503 when the store's bound runs out, rather
+// than waiting for TCP to give up.
 func TestStoreOutagePostgres(t *testing.T) {
 	proxy, dsn := pgtest.NewProxy(t, pgtest.FreshDB(t))
 	dsn, password := pgtest.WithPassword(dsn)
+	// A short connect_timeout bounds each store operation to 2 s, for
+	// the hold at the end.
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("connect_timeout", "1")
+	u.RawQuery = q.Encode()
+	dsn = u.String()
 	t.Setenv("AUTHGATE_TEST_DSN", dsn)
 	tc := newTestCaddy(t)
 	api := fmt.Sprintf("http://127.0.0.1:%d", freePort(t))
@@ -217,6 +230,19 @@ func TestStoreOutagePostgres(t *testing.T) {
 	}
 
 	checkHealth(t, tc, true, "ok")
+
+	// A database that stops answering without closing anything: the
+	// store's bound ends the wait with a 503, and once it answers again
+	// tokens are issued.
+	proxy.Hold()
+	if r := tc.postForm("/token", url.Values{"grant_type": {"client_credentials"}}, "svc", "svc-secret"); r.status != http.StatusServiceUnavailable ||
+		r.header.Get("Retry-After") == "" || r.json(t)["error"] != "temporarily_unavailable" {
+		t.Errorf("a token request while the database does not answer = %d (Retry-After %q) %s; want 503 temporarily_unavailable",
+			r.status, r.header.Get("Retry-After"), r.body)
+	}
+	checkUnavailableHealth(t, tc)
+	proxy.Restore()
+	tokens = append(tokens, tc.token("svc", "svc-secret", nil))
 	if r := callAPI(unseen); r.status != http.StatusOK {
 		t.Errorf("after the cut the gateway refused a good token: %d %s", r.status, r.body)
 	}
