@@ -97,7 +97,10 @@ func (s *Server) handleAccountEndSession(w http.ResponseWriter, r *http.Request)
 	ctx := r.Context()
 	handle := f.get("session")
 	if handle == accountHandle(sess.id) {
-		s.endSession(w, r)
+		if err := s.endSession(w, r); err != nil {
+			s.failurePage(w, r, "signing out on the account page", err, msgStillSignedIn)
+			return
+		}
 		s.logger.Info("signed out on the account page", zapUser(u.Username))
 		s.templates.Render(w, "message", http.StatusOK, ui.Page{Title: "Signed out", Message: "You are signed out in this browser.",
 			Back: &ui.Link{URL: s.prefix + pathLogin + "?return_to=" + s.prefix + pathAccount, Text: "Sign in again"}})

@@ -256,6 +256,8 @@ func TestStoreOutageAnswers(t *testing.T) {
 	}{
 		{"authorize, signed in", func() response { return b.get(signinAuthorizeURL()) }},
 		{"authorize, signed out", func() response { return stranger.get(signinAuthorizeURL()) }},
+		// Never "you are signed out" while the session stays valid.
+		{"sign-out", func() response { return b.get(pathLogout) }},
 		{"sign-in", func() response {
 			f := fields(signInPage)
 			f.Set("username", "alice")
@@ -330,7 +332,11 @@ func TestStoreOutageAnswers(t *testing.T) {
 			}
 		})
 	}
+	// The browser that could not sign out is still signed in, and can.
 	if r := b.get(signinAuthorizeURL()); r.status != http.StatusSeeOther {
 		t.Errorf("authorize once the store is back: %d %s", r.status, r.body)
+	}
+	if r := b.get(pathLogout); !isPage(r, "Sign out?") {
+		t.Errorf("sign-out once the store is back: %d %s", r.status, r.body)
 	}
 }
