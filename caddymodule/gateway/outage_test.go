@@ -35,7 +35,12 @@ func (s outageSessions) SessionActive(context.Context, string) (bool, error) {
 	return true, nil
 }
 
-func (s outageSessions) EndSession(context.Context, string) error { return nil }
+func (s outageSessions) EndSession(context.Context, string) error {
+	if s.down.Load() {
+		return errStoreDown
+	}
+	return nil
+}
 
 // outageVerifier is a claimsVerifier that cannot decide while down.
 type outageVerifier struct {
@@ -101,11 +106,21 @@ func TestStoreOutage(t *testing.T) {
 		}
 	}
 
+	// A sign-out the store cannot record says so and keeps the cookie.
+	logout := mfaRequest("POST", g.cfg.LogoutPath, "Cookie", unseenSession, "Sec-Fetch-Site", "same-origin")
+	if d := g.Decide(ctx, logout); d.Status != http.StatusServiceUnavailable || d.Header.Get("Retry-After") == "" || len(d.Header.Values("Set-Cookie")) > 0 {
+		t.Errorf("sign-out during the outage: %d (Retry-After %q, Set-Cookie %q) %s; want 503 keeping the cookie",
+			d.Status, d.Header.Get("Retry-After"), d.Header.Values("Set-Cookie"), d.Body)
+	}
+
 	down.Store(false)
 	for name, r := range requests {
 		if d := g.Decide(ctx, r); !d.Allowed {
 			t.Errorf("%s after the outage: %d %s", name, d.Status, d.Body)
 		}
+	}
+	if d := g.Decide(ctx, logout); d.Status != http.StatusSeeOther || len(d.Header.Values("Set-Cookie")) == 0 {
+		t.Errorf("sign-out after the outage: %d %v %s", d.Status, d.Header, d.Body)
 	}
 }
 
