@@ -158,7 +158,7 @@ func (s *Server) renderAccount(w http.ResponseWriter, r *http.Request, status in
 	a.HasPassword = !u.Password.IsZero()
 	factors, err := s.accountFactors(r, u)
 	if err != nil {
-		s.logger.Error("account page: listing second factors", zapUser(u.Username), zapErr(err))
+		s.logFailure("account page: listing second factors", err, zapUser(u.Username))
 		s.errorPage(w, r, http.StatusServiceUnavailable, "Your account could not be shown. Try again later.")
 		return
 	}
@@ -169,7 +169,7 @@ func (s *Server) renderAccount(w http.ResponseWriter, r *http.Request, status in
 		a.Apps, err = s.accountApps(r, u)
 	}
 	if err != nil {
-		s.logger.Error("account page: listing sessions and apps", zapUser(u.Username), zapErr(err))
+		s.logFailure("account page: listing sessions and apps", err, zapUser(u.Username))
 		s.errorPage(w, r, http.StatusServiceUnavailable, "Your account could not be shown. Try again later.")
 		return
 	}

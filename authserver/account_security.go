@@ -56,7 +56,7 @@ func (s *Server) handleAccountPassword(w http.ResponseWriter, r *http.Request) {
 	}
 	checked, ok, err := s.users.authenticate(ctx, u.Username, current)
 	if err != nil {
-		s.logger.Error("checking a password", zapErr(err))
+		s.logFailure("checking a password", err)
 		refuse(http.StatusServiceUnavailable, "Your password could not be checked. Try again later.")
 		return
 	}
@@ -76,7 +76,7 @@ func (s *Server) handleAccountPassword(w http.ResponseWriter, r *http.Request) {
 		refuse(http.StatusForbidden, "Your password cannot be changed here.")
 		return
 	case err != nil:
-		s.logger.Error("changing a password", zapUser(u.Username), zapErr(err))
+		s.logFailure("changing a password", err, zapUser(u.Username))
 		refuse(http.StatusServiceUnavailable, "Your password could not be changed. Try again later.")
 		return
 	}
@@ -132,7 +132,7 @@ func (s *Server) handleAccountTOTP(w http.ResponseWriter, r *http.Request) {
 	ctx := s.eventContext(r)
 	info, err := s.accountFactors(r, u)
 	if err != nil {
-		s.logger.Error("account page: listing second factors", zapUser(u.Username), zapErr(err))
+		s.logFailure("account page: listing second factors", err, zapUser(u.Username))
 		s.errorPage(w, r, http.StatusServiceUnavailable, "Your authenticator app could not be set up. Try again later.")
 		return
 	}
@@ -157,7 +157,7 @@ func (s *Server) handleAccountTOTP(w http.ResponseWriter, r *http.Request) {
 		s.renderAccountTOTP(w, r, http.StatusConflict, u, "The key changed in the meantime. Add this one to your app and try again.", "")
 		return
 	case err != nil:
-		s.logger.Error("confirming a TOTP app", zapUser(u.Username), zapErr(err))
+		s.logFailure("confirming a TOTP app", err, zapUser(u.Username))
 		s.errorPage(w, r, http.StatusServiceUnavailable, "Your code could not be checked. Try again later.")
 		return
 	}
@@ -189,7 +189,7 @@ func (s *Server) renderAccountTOTP(w http.ResponseWriter, r *http.Request, statu
 		qr, err = qrDataURL(otpauth)
 	}
 	if err != nil {
-		s.logger.Error("setting up a TOTP app", zapUser(u.Username), zapErr(err))
+		s.logFailure("setting up a TOTP app", err, zapUser(u.Username))
 		s.errorPage(w, r, http.StatusServiceUnavailable, "Your authenticator app could not be set up. Try again later.")
 		return
 	}
@@ -222,7 +222,7 @@ func (s *Server) handleAccountTOTPRemove(w http.ResponseWriter, r *http.Request)
 	refuse := func(status int, msg string) { s.renderAccount(w, r, status, sess, u, "", msg) }
 	info, err := s.accountFactors(r, u)
 	if err != nil {
-		s.logger.Error("account page: listing second factors", zapUser(u.Username), zapErr(err))
+		s.logFailure("account page: listing second factors", err, zapUser(u.Username))
 		refuse(http.StatusServiceUnavailable, "Your authenticator app could not be removed. Try again later.")
 		return
 	}
@@ -254,7 +254,7 @@ func (s *Server) handleAccountTOTPRemove(w http.ResponseWriter, r *http.Request)
 			refuse(http.StatusUnauthorized, "That code is not right. Check the code your app shows now and try again.")
 			return
 		case err != nil:
-			s.logger.Error("checking a TOTP code", zapUser(u.Username), zapErr(err))
+			s.logFailure("checking a TOTP code", err, zapUser(u.Username))
 			refuse(http.StatusServiceUnavailable, "Your code could not be checked. Try again later.")
 			return
 		}
@@ -266,7 +266,7 @@ func (s *Server) handleAccountTOTPRemove(w http.ResponseWriter, r *http.Request)
 		}
 		checked, ok, err := s.users.authenticate(ctx, u.Username, pw)
 		if err != nil {
-			s.logger.Error("checking a password", zapErr(err))
+			s.logFailure("checking a password", err)
 			refuse(http.StatusServiceUnavailable, "Your password could not be checked. Try again later.")
 			return
 		}
@@ -286,7 +286,7 @@ func (s *Server) handleAccountTOTPRemove(w http.ResponseWriter, r *http.Request)
 		return
 	}
 	if err := s.RemoveTOTP(ctx, u.ID); err != nil && !errors.Is(err, ErrNoFactor) {
-		s.logger.Error("removing a TOTP app", zapUser(u.Username), zapErr(err))
+		s.logFailure("removing a TOTP app", err, zapUser(u.Username))
 		refuse(http.StatusServiceUnavailable, "Your authenticator app could not be removed. Try again later.")
 		return
 	}
@@ -303,7 +303,7 @@ func (s *Server) handleAccountRecoveryCodes(w http.ResponseWriter, r *http.Reque
 	}
 	info, err := s.accountFactors(r, u)
 	if err != nil {
-		s.logger.Error("account page: listing second factors", zapUser(u.Username), zapErr(err))
+		s.logFailure("account page: listing second factors", err, zapUser(u.Username))
 		s.renderAccount(w, r, http.StatusServiceUnavailable, sess, u, "", "New recovery codes could not be made. Try again later.")
 		return
 	}
@@ -313,7 +313,7 @@ func (s *Server) handleAccountRecoveryCodes(w http.ResponseWriter, r *http.Reque
 	}
 	codes, err := s.NewRecoveryCodes(s.eventContext(r), u.ID)
 	if err != nil {
-		s.logger.Error("making recovery codes", zapUser(u.Username), zapErr(err))
+		s.logFailure("making recovery codes", err, zapUser(u.Username))
 		s.renderAccount(w, r, http.StatusServiceUnavailable, sess, u, "", "New recovery codes could not be made. Try again later.")
 		return
 	}

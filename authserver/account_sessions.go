@@ -97,7 +97,10 @@ func (s *Server) handleAccountEndSession(w http.ResponseWriter, r *http.Request)
 	ctx := r.Context()
 	handle := f.get("session")
 	if handle == accountHandle(sess.id) {
-		s.endSession(w, r)
+		if err := s.endSession(w, r); err != nil {
+			s.failurePage(w, r, "signing out on the account page", err, msgStillSignedIn)
+			return
+		}
 		s.emitFrom(r, Event{Name: EventSignOut, Method: "account_page", Username: u.Username, Subject: u.ID})
 		s.templates.Render(w, "message", http.StatusOK, ui.Page{Title: "Signed out", Message: "You are signed out in this browser.",
 			Back: &ui.Link{URL: s.prefix + pathLogin + "?return_to=" + s.prefix + pathAccount, Text: "Sign in again"}})
@@ -105,7 +108,7 @@ func (s *Server) handleAccountEndSession(w http.ResponseWriter, r *http.Request)
 	}
 	live, err := s.liveSessions(ctx, u.ID)
 	if err != nil {
-		s.logger.Error("account page: listing sessions", zapUser(u.Username), zapErr(err))
+		s.logFailure("account page: listing sessions", err, zapUser(u.Username))
 		s.renderAccount(w, r, http.StatusServiceUnavailable, sess, u, "", "The session could not be ended. Try again later.")
 		return
 	}
@@ -117,7 +120,7 @@ func (s *Server) handleAccountEndSession(w http.ResponseWriter, r *http.Request)
 	_, err = s.endUserSession(ctx, live[i])
 	s.revoked(ctx)
 	if err != nil {
-		s.logger.Error("account page: ending a session", zapUser(u.Username), zapErr(err))
+		s.logFailure("account page: ending a session", err, zapUser(u.Username))
 		s.renderAccount(w, r, http.StatusServiceUnavailable, sess, u, "", "The session could not be ended. Try again later.")
 		return
 	}
@@ -135,7 +138,7 @@ func (s *Server) handleAccountEndOthers(w http.ResponseWriter, r *http.Request) 
 	ctx := r.Context()
 	live, err := s.liveSessions(ctx, u.ID)
 	if err != nil {
-		s.logger.Error("account page: listing sessions", zapUser(u.Username), zapErr(err))
+		s.logFailure("account page: listing sessions", err, zapUser(u.Username))
 		s.renderAccount(w, r, http.StatusServiceUnavailable, sess, u, "", "Your other sessions could not be ended. Try again later.")
 		return
 	}
@@ -153,7 +156,7 @@ func (s *Server) handleAccountEndOthers(w http.ResponseWriter, r *http.Request) 
 		s.revoked(ctx)
 	}
 	if err != nil {
-		s.logger.Error("account page: ending sessions", zapUser(u.Username), zapErr(err))
+		s.logFailure("account page: ending sessions", err, zapUser(u.Username))
 		s.renderAccount(w, r, http.StatusServiceUnavailable, sess, u, "", "Your other sessions could not all be ended. Try again later.")
 		return
 	}
@@ -257,7 +260,7 @@ func (s *Server) handleAccountRevokeApp(w http.ResponseWriter, r *http.Request) 
 	clientID := f.get("client")
 	apps, err := s.userApps(ctx, u.ID)
 	if err != nil {
-		s.logger.Error("account page: listing apps", zapUser(u.Username), zapErr(err))
+		s.logFailure("account page: listing apps", err, zapUser(u.Username))
 		s.renderAccount(w, r, http.StatusServiceUnavailable, sess, u, "", "The app's access could not be revoked. Try again later.")
 		return
 	}
@@ -268,7 +271,7 @@ func (s *Server) handleAccountRevokeApp(w http.ResponseWriter, r *http.Request) 
 	err = s.revokeUserApp(ctx, u.ID, clientID)
 	s.revoked(ctx)
 	if err != nil {
-		s.logger.Error("account page: revoking an app", zapUser(u.Username), zapClient(clientID), zapErr(err))
+		s.logFailure("account page: revoking an app", err, zapUser(u.Username), zapClient(clientID))
 		s.renderAccount(w, r, http.StatusServiceUnavailable, sess, u, "", "The app's access could not be revoked. Try again later.")
 		return
 	}

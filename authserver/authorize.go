@@ -3,6 +3,8 @@ package authserver
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -90,6 +92,8 @@ func (e *authzError) userMessage() string {
 		return "This sign-in link has expired or was already used. Start again from the application."
 	case e.Code == codeServerError:
 		return "The sign-in could not be started. Try again later."
+	case e.Code == codeTemporarilyUnavailable:
+		return "The sign-in service is unavailable for a moment. Try again shortly."
 	}
 	return msgBadSignInRequest
 }
@@ -348,7 +352,7 @@ func (s *Server) sendAuthzError(w http.ResponseWriter, r *http.Request, req *aut
 		if status == 0 {
 			status = http.StatusBadRequest
 		}
-		if e.Code == codeServerError {
+		if e.Code == codeServerError || e.Code == codeTemporarilyUnavailable {
 			s.logError(r, e.Error)
 		} else {
 			s.logger.Info("authorization request refused", zap.String("error", e.Code), zap.String("reason", e.Description))
@@ -362,9 +366,26 @@ func (s *Server) sendAuthzError(w http.ResponseWriter, r *http.Request, req *aut
 }
 
 // errorPage shows an error to the user where a redirect would be unsafe.
+// A 503 carries Retry-After.
 func (s *Server) errorPage(w http.ResponseWriter, r *http.Request, status int, message string) {
+	if status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", retryAfter)
+	}
 	s.templates.Render(w, "message", status, ui.Page{Title: "Something went wrong", Error: message,
 		Message: "Go back to the application and try again."})
+}
+
+// failurePage answers a page whose work failed on err, logging what
+// failed: 503 with Retry-After (at Warn) when the store is unavailable,
+// so the user knows to try again shortly; 500 (at Error) otherwise.
+// message says what could not be done.
+func (s *Server) failurePage(w http.ResponseWriter, r *http.Request, what string, err error, message string) {
+	s.logFailure(what, err, zap.String("path", r.URL.Path))
+	if storeUnavailable(err) {
+		s.errorPage(w, r, http.StatusServiceUnavailable, message+" The service is unavailable for a moment; try again shortly.")
+		return
+	}
+	s.errorPage(w, r, http.StatusInternalServerError, message)
 }
 
 // handleAuthorize is the authorization endpoint (RFC 6749 §3.1).
@@ -392,8 +413,7 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 	}
 	handle, err := s.storePending(r.Context(), req)
 	if err != nil {
-		s.logger.Error("storing authorization request", zapErr(err))
-		s.errorPage(w, r, http.StatusInternalServerError, "The sign-in could not be started.")
+		s.failurePage(w, r, "storing authorization request", err, "The sign-in could not be started.")
 		return
 	}
 	sess, user := s.currentSession(r)
@@ -416,21 +436,38 @@ func (s *Server) storePending(ctx context.Context, req *authzRequest) (string, e
 }
 
 // loadPending returns the pending request a form names, if it is still
-// open.
-func (s *Server) loadPending(ctx context.Context, handle string) (*authzRequest, *Client, bool) {
+// open. err says why it could not be looked up (the store failed); ok is
+// false and err nil when it is gone (unknown, expired, completed).
+func (s *Server) loadPending(ctx context.Context, handle string) (req *authzRequest, c *Client, ok bool, err error) {
 	if handle == "" {
-		return nil, nil, false
+		return nil, nil, false, nil
 	}
 	rec, err := s.cfg.Store.GetToken(ctx, store.AuthorizeRequest, hashID(handle))
-	if err != nil || !rec.Active(s.now()) {
-		return nil, nil, false
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil, false, nil
 	}
-	var req authzRequest
-	if json.Unmarshal(rec.Data, &req) != nil {
-		return nil, nil, false
+	if err != nil {
+		return nil, nil, false, fmt.Errorf("looking up the pending request: %w", err)
 	}
-	c, err := s.lookupClient(ctx, req.ClientID)
-	return &req, c, err == nil && c != nil
+	if !rec.Active(s.now()) || json.Unmarshal(rec.Data, &req) != nil {
+		return nil, nil, false, nil
+	}
+	c, err = s.lookupClient(ctx, req.ClientID)
+	if err != nil {
+		return nil, nil, false, fmt.Errorf("looking up the pending request's client: %w", err)
+	}
+	return req, c, c != nil, nil
+}
+
+// pendingGone answers a page whose pending request loadPending did not
+// return: the store's failure (err) as failurePage does, or message, which
+// says the request is gone, as a 400.
+func (s *Server) pendingGone(w http.ResponseWriter, r *http.Request, err error, message string) {
+	if err != nil {
+		s.failurePage(w, r, "loading a pending request", err, "The sign-in could not continue.")
+		return
+	}
+	s.errorPage(w, r, http.StatusBadRequest, message)
 }
 
 // needsLogin reports whether the request needs the user to sign in again
@@ -508,6 +545,10 @@ func (s *Server) signedInFor(ctx context.Context, handle string, req *authzReque
 // failPending closes a pending request and sends its error to the client.
 func (s *Server) failPending(w http.ResponseWriter, r *http.Request, handle string, req *authzRequest, code, description string) {
 	if _, err := s.cfg.Store.ConsumeToken(r.Context(), store.AuthorizeRequest, hashID(handle), s.now()); err != nil {
+		if storeUnavailable(err) {
+			s.failurePage(w, r, "closing the authorization request", err, "The sign-in request could not be closed.")
+			return
+		}
 		s.errorPage(w, r, http.StatusBadRequest, "This sign-in request was already completed.")
 		return
 	}
@@ -529,6 +570,10 @@ func (s *Server) issueCode(w http.ResponseWriter, r *http.Request, handle string
 	ctx := r.Context()
 	now := s.now()
 	if _, err := s.cfg.Store.ConsumeToken(ctx, store.AuthorizeRequest, hashID(handle), now); err != nil {
+		if storeUnavailable(err) {
+			s.failurePage(w, r, "closing the authorization request", err, "The sign-in could not be completed.")
+			return
+		}
 		s.errorPage(w, r, http.StatusBadRequest, "This sign-in request was already completed. Start again from the application.")
 		return
 	}
@@ -538,6 +583,12 @@ func (s *Server) issueCode(w http.ResponseWriter, r *http.Request, handle string
 		Kind: store.AuthorizationCode, ID: hashID(code), FamilyID: randomID(16), ClientID: c.ID,
 		Subject: sess.data.UserID, Data: data, IssuedAt: now, ExpiresAt: now.Add(codeLifetime),
 	})
+	if storeUnavailable(err) {
+		// The pending request is spent: the user starts again from the
+		// application, after a page that says to wait a moment.
+		s.failurePage(w, r, "storing authorization code", err, "The sign-in could not be completed.")
+		return
+	}
 	if err != nil {
 		s.logger.Error("storing authorization code", zapErr(err))
 		s.sendAuthzError(w, r, req, redirectError(codeServerError, "the authorization could not be completed"))

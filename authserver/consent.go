@@ -84,9 +84,9 @@ func (s *Server) handleConsent(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	handle := f.get("request")
-	req, c, ok := s.loadPending(r.Context(), handle)
+	req, c, ok, err := s.loadPending(r.Context(), handle)
 	if !ok {
-		s.errorPage(w, r, http.StatusBadRequest, "This request has expired or was already completed.")
+		s.pendingGone(w, r, err, "This request has expired or was already completed.")
 		return
 	}
 	sess, user := s.currentSession(r)

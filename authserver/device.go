@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -151,27 +152,34 @@ func (s *Server) handleDeviceCode(w http.ResponseWriter, r *http.Request) {
 }
 
 // findUserCode resolves a typed user code to its pending device record.
-func (s *Server) findUserCode(ctx context.Context, typed string) (store.Token, deviceData, *Client, bool) {
+// err says that the store could not answer; found is false and err nil
+// for a code that is unknown, expired or no longer pending.
+func (s *Server) findUserCode(ctx context.Context, typed string) (rec store.Token, d deviceData, c *Client, found bool, err error) {
 	code, ok := normalizeUserCode(typed)
 	if !ok {
-		return store.Token{}, deviceData{}, nil, false
+		return store.Token{}, deviceData{}, nil, false, nil
 	}
 	now := s.now()
 	link, err := s.cfg.Store.GetToken(ctx, store.UserCode, hashID(code))
-	if err != nil || !link.Active(now) {
-		return store.Token{}, deviceData{}, nil, false
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return store.Token{}, deviceData{}, nil, false, fmt.Errorf("looking up a user code: %w", err)
 	}
 	var l userCodeData
-	if json.Unmarshal(link.Data, &l) != nil {
-		return store.Token{}, deviceData{}, nil, false
+	if err != nil || !link.Active(now) || json.Unmarshal(link.Data, &l) != nil {
+		return store.Token{}, deviceData{}, nil, false, nil
 	}
-	rec, err := s.cfg.Store.GetToken(ctx, store.DeviceCode, l.DeviceID)
-	var d deviceData
+	rec, err = s.cfg.Store.GetToken(ctx, store.DeviceCode, l.DeviceID)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return store.Token{}, deviceData{}, nil, false, fmt.Errorf("looking up a device code: %w", err)
+	}
 	if err != nil || !rec.Active(now) || json.Unmarshal(rec.Data, &d) != nil || d.Status != devicePending {
-		return store.Token{}, deviceData{}, nil, false
+		return store.Token{}, deviceData{}, nil, false, nil
 	}
-	c, err := s.lookupClient(ctx, rec.ClientID)
-	return rec, d, c, err == nil && c != nil
+	c, err = s.lookupClient(ctx, rec.ClientID)
+	if err != nil {
+		return store.Token{}, deviceData{}, nil, false, fmt.Errorf("looking up a device code's client: %w", err)
+	}
+	return rec, d, c, c != nil, nil
 }
 
 // handleDevice is the verification page (RFC 8628 §3.3): the signed-in
@@ -216,7 +224,13 @@ func (s *Server) handleDevice(w http.ResponseWriter, r *http.Request) {
 		page(http.StatusTooManyRequests, typed, "Too many wrong codes. Try again in "+roundUp(wait)+".")
 		return
 	}
-	rec, d, c, found := s.findUserCode(ctx, typed)
+	rec, d, c, found, err := s.findUserCode(ctx, typed)
+	if err != nil {
+		// Not the user's mistake: the attempt does not count.
+		s.deviceLimits.forgive(sess.id, ip, now)
+		s.failurePage(w, r, "looking up a user code", err, "The code could not be checked.")
+		return
+	}
 	if !found {
 		page(http.StatusBadRequest, typed, "That code is not valid or has expired. Check the code on your device.")
 		return
@@ -244,6 +258,10 @@ func (s *Server) handleDevice(w http.ResponseWriter, r *http.Request) {
 			t.Data, _ = json.Marshal(cur)
 			return t, nil
 		})
+		if storeUnavailable(err) {
+			s.failurePage(w, r, "recording a device decision", err, "Your decision could not be recorded.")
+			return
+		}
 		if err != nil {
 			page(http.StatusBadRequest, "", "That code was already used.")
 			return

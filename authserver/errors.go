@@ -2,8 +2,11 @@ package authserver
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
+
+	"github.com/authgate/authgate/authserver/store"
 )
 
 // OAuth error codes (RFC 6749 §5.2, RFC 7009 §2.2.1, RFC 8707 §2): the
@@ -18,7 +21,21 @@ const (
 	codeInvalidScope         = "invalid_scope"
 	codeInvalidTarget        = "invalid_target"
 	codeServerError          = "server_error"
+	// codeTemporarilyUnavailable is RFC 6749 §4.1.2.1's code for a server
+	// that cannot serve now, which the token endpoint's errors borrow
+	// for the same reason.
+	codeTemporarilyUnavailable = "temporarily_unavailable"
 )
+
+// retryAfter is the Retry-After (seconds) sent with every answer that the
+// store is unavailable: about as long as a database takes to restart or
+// fail over, short enough that clients come back soon after.
+const retryAfter = "5"
+
+// storeUnavailable reports whether err says the store cannot serve now
+// ([store.ErrUnavailable]), which makes a failure a 503 to try again
+// rather than a 500.
+func storeUnavailable(err error) bool { return errors.Is(err, store.ErrUnavailable) }
 
 // Error is an OAuth error response as a value: handlers return it and one
 // function writes it. Description is shown to the client, so it never
@@ -49,8 +66,16 @@ func oauthError(code, description string) *Error {
 
 func invalidRequest(description string) *Error { return oauthError(codeInvalidRequest, description) }
 
-// serverError hides cause from the client and keeps it for the log.
+// serverError hides cause from the client and keeps it for the log. It
+// is the one place that turns a store failure into an answer: a cause
+// that is [store.ErrUnavailable] gives 503 temporarily_unavailable with
+// Retry-After, since the request may succeed once the database is back;
+// any other gives 500 server_error.
 func serverError(cause error) *Error {
+	if storeUnavailable(cause) {
+		return &Error{Code: codeTemporarilyUnavailable, Description: "the server is temporarily unable to handle the request; try again later",
+			Status: http.StatusServiceUnavailable, Header: http.Header{"Retry-After": {retryAfter}}, cause: cause}
+	}
 	return &Error{Code: codeServerError, Description: "the server could not complete the request", Status: http.StatusInternalServerError, cause: cause}
 }
 

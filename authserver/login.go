@@ -49,8 +49,9 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	lf := loginForm{handle: f.get("request"), returnTo: f.get("return_to"), username: f.get("username"), idp: f.get("idp")}
 	if lf.handle != "" {
-		if lf.req, lf.c, ok = s.loadPending(r.Context(), lf.handle); !ok {
-			s.errorPage(w, r, http.StatusBadRequest, "This sign-in request has expired or was already completed.")
+		var err error
+		if lf.req, lf.c, ok, err = s.loadPending(r.Context(), lf.handle); !ok {
+			s.pendingGone(w, r, err, "This sign-in request has expired or was already completed.")
 			return
 		}
 	} else if lf.returnTo != "" && !s.localPath(lf.returnTo) {
@@ -75,7 +76,10 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	u, ok, err := s.users.authenticate(r.Context(), lf.username, pw)
 	if err != nil {
-		s.logger.Error("checking a password", zapErr(err))
+		// No password was checked (the store could not say whose it
+		// is): the attempt does not count against the limits.
+		s.loginLimits.forgive(known, ip, now)
+		s.logFailure("checking a password", err)
 		s.errorPage(w, r, http.StatusServiceUnavailable, "You could not be signed in. Try again later.")
 		return
 	}
@@ -121,7 +125,7 @@ func (s *Server) directoryLogin(w http.ResponseWriter, r *http.Request, lf login
 		return
 	}
 	if err != nil {
-		s.logger.Error("checking a password with a directory", zap.String("provider", p.Name), zapErr(err))
+		s.logFailure("checking a password with a directory", err, zap.String("provider", p.Name))
 		s.renderLogin(w, r, http.StatusServiceUnavailable, lf, p.DisplayName+" cannot be reached right now. Try again later.")
 		return
 	}
@@ -149,8 +153,7 @@ func directoryLimitKey(provider, username string) string {
 func (s *Server) finishLogin(w http.ResponseWriter, r *http.Request, lf loginForm, u *User, amr []string, provider string) {
 	sess, err := s.startSession(w, r, u, amr)
 	if err != nil {
-		s.logger.Error("starting session", zapErr(err))
-		s.errorPage(w, r, http.StatusInternalServerError, "You could not be signed in.")
+		s.failurePage(w, r, "starting session", err, "You could not be signed in.")
 		return
 	}
 	if !s.passwordUnchanged(w, r, u, sess) {
@@ -160,8 +163,7 @@ func (s *Server) finishLogin(w http.ResponseWriter, r *http.Request, lf loginFor
 		Subject: u.ID, Client: clientOf(lf.c)})
 	if lf.req != nil {
 		if err := s.signedInFor(r.Context(), lf.handle, lf.req, sess); err != nil {
-			s.logger.Error("recording the sign-in on the request", zapErr(err))
-			s.errorPage(w, r, http.StatusInternalServerError, "You could not be signed in.")
+			s.failurePage(w, r, "recording the sign-in on the request", err, "You could not be signed in.")
 			return
 		}
 	}
@@ -201,7 +203,7 @@ func (s *Server) passwordUnchanged(w http.ResponseWriter, r *http.Request, u *Us
 	s.cookies.clear(w, s.cookies.session)
 	switch {
 	case err != nil && !errors.Is(err, store.ErrNotFound):
-		s.logger.Error("checking the user after signing in", zapErr(err))
+		s.logFailure("checking the user after signing in", err)
 		s.errorPage(w, r, http.StatusServiceUnavailable, "You could not be signed in. Try again later.")
 	case err == nil && rec.PasswordHash != u.storedHash:
 		s.logger.Info("sign-in ended: the password changed meanwhile", zapUser(u.Username))

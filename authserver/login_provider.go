@@ -166,8 +166,8 @@ func (s *Server) handleProviderLogin(w http.ResponseWriter, r *http.Request, nam
 	flow := providerLogin{Provider: name, State: randomID(24), Nonce: randomID(24), Verifier: randomID(32),
 		Request: q.Get("request"), ReturnTo: q.Get("return_to"), Expires: s.now().Add(providerLoginLifetime).Unix()}
 	if flow.Request != "" {
-		if _, _, ok := s.loadPending(r.Context(), flow.Request); !ok {
-			s.errorPage(w, r, http.StatusBadRequest, "This sign-in request has expired or was already completed. Start again from the application.")
+		if _, _, ok, err := s.loadPending(r.Context(), flow.Request); !ok {
+			s.pendingGone(w, r, err, "This sign-in request has expired or was already completed. Start again from the application.")
 			return
 		}
 	}
@@ -183,8 +183,7 @@ func (s *Server) handleProviderLogin(w http.ResponseWriter, r *http.Request, nam
 	s.clearProviderLogins(w, r)
 	data, _ := json.Marshal(flow)
 	if err := s.cookies.set(w, s.providerCookie(flow.State), string(data), providerLoginLifetime); err != nil {
-		s.logger.Error("setting the sign-in cookie", zapErr(err))
-		s.errorPage(w, r, http.StatusInternalServerError, "The sign-in could not be started.")
+		s.failurePage(w, r, "setting the sign-in cookie", err, "The sign-in could not be started.")
 		return
 	}
 	w.Header().Set("Cache-Control", "no-store")
@@ -252,8 +251,9 @@ func (s *Server) handleProviderCallback(w http.ResponseWriter, r *http.Request, 
 	lf := loginForm{handle: flow.Request, returnTo: flow.ReturnTo}
 	if lf.handle != "" {
 		var ok bool
-		if lf.req, lf.c, ok = s.loadPending(r.Context(), lf.handle); !ok {
-			s.errorPage(w, r, http.StatusBadRequest, "This sign-in request has expired or was already completed. Start again from the application.")
+		var err error
+		if lf.req, lf.c, ok, err = s.loadPending(r.Context(), lf.handle); !ok {
+			s.pendingGone(w, r, err, "This sign-in request has expired or was already completed. Start again from the application.")
 			return
 		}
 	}
@@ -292,8 +292,7 @@ func (s *Server) providerFailed(w http.ResponseWriter, r *http.Request, p Identi
 func (s *Server) finishProviderLogin(w http.ResponseWriter, r *http.Request, p IdentityProvider, id connector.Identity, amr []string, lf loginForm) {
 	u, err := s.federatedUser(r.Context(), p.Name, id)
 	if err != nil {
-		s.logger.Error("recording a federated user", zap.String("provider", p.Name), zapErr(err))
-		s.errorPage(w, r, http.StatusInternalServerError, "You could not be signed in.")
+		s.failurePage(w, r, "recording a federated user of provider "+p.Name, err, "You could not be signed in.")
 		return
 	}
 	if u.Disabled {

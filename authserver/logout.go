@@ -98,13 +98,23 @@ func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 		}
 		s.templates.Render(w, "message", http.StatusOK, ui.Page{Title: "Signed out", Message: "You are signed out.", Back: backLink(c, info, "", site)})
 	}
-	sess, user := s.currentSession(r)
+	// A sign-out the store cannot record says so: telling the user they
+	// are signed out while their session stays valid would leave it to
+	// the next person at the browser.
+	sess, user, err := s.loadSession(r)
+	if err != nil {
+		s.failurePage(w, r, "signing out", err, msgStillSignedIn)
+		return
+	}
 	switch {
 	case sess == nil:
 		done()
 	case r.Method == http.MethodPost && f.get("decision") == "logout",
 		r.Method == http.MethodGet && hint != nil && hint.Subject == user.ID:
-		s.endSession(w, r)
+		if err := s.endSession(w, r); err != nil {
+			s.failurePage(w, r, "signing out", err, msgStillSignedIn)
+			return
+		}
 		s.emitFrom(r, Event{Name: EventSignOut, Method: "logout_endpoint", Username: user.Username, Subject: user.ID, Client: clientOf(c)})
 		done()
 	case r.Method == http.MethodPost:
@@ -127,6 +137,9 @@ func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 			CSRFToken: s.csrfToken(w, r), SignedInAs: user.Username, Hidden: hidden, Client: info})
 	}
 }
+
+// msgStillSignedIn is the page of a sign-out the store could not record.
+const msgStillSignedIn = "You are still signed in: the sign-out could not be completed."
 
 // logoutAppInfo describes the application being signed out of, if any:
 // a client, or the gateway's site when the gateway named one. A client

@@ -288,8 +288,7 @@ func (s *Server) startFactorStep(w http.ResponseWriter, r *http.Request, st fact
 // to the second-factor page.
 func (s *Server) goToFactorStep(w http.ResponseWriter, r *http.Request, st factorStep) {
 	if err := s.setFactorStep(w, st); err != nil {
-		s.logger.Error("setting the second-factor cookie", zapErr(err))
-		s.errorPage(w, r, http.StatusInternalServerError, "You could not be signed in.")
+		s.failurePage(w, r, "setting the second-factor cookie", err, "You could not be signed in.")
 		return
 	}
 	w.Header().Set("Cache-Control", "no-store")
@@ -304,7 +303,7 @@ func (s *Server) completeLogin(w http.ResponseWriter, r *http.Request, lf loginF
 	if !hasMFA(amr) {
 		m, err := s.userFactors(r.Context(), u.ID)
 		if err != nil {
-			s.logger.Error("looking up second factors", zapUser(u.Username), zapErr(err))
+			s.logFailure("looking up second factors", err, zapUser(u.Username))
 			s.errorPage(w, r, http.StatusServiceUnavailable, "You could not be signed in. Try again later.")
 			return
 		}
@@ -336,7 +335,7 @@ func (s *Server) signInFields(r *http.Request, u *User, provider string, amr []s
 func (s *Server) stepUp(w http.ResponseWriter, r *http.Request, sess *session, u *User, handle, returnTo string) {
 	m, err := s.userFactors(r.Context(), u.ID)
 	if err != nil {
-		s.logger.Error("looking up second factors", zapUser(u.Username), zapErr(err))
+		s.logFailure("looking up second factors", err, zapUser(u.Username))
 		s.errorPage(w, r, http.StatusServiceUnavailable, "You could not be signed in. Try again later.")
 		return
 	}
@@ -361,7 +360,7 @@ func (s *Server) handleFactor(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	u, ok, err := s.users.lookup(ctx, st.UserID)
 	if err != nil {
-		s.logger.Error("looking up the user of a second-factor step", zapErr(err))
+		s.logFailure("looking up the user of a second-factor step", err)
 		s.errorPage(w, r, http.StatusServiceUnavailable, "You could not be signed in. Try again later.")
 		return
 	}
@@ -421,7 +420,7 @@ func (s *Server) renderFactorPageWith(w http.ResponseWriter, r *http.Request, na
 		p.Script = s.scriptURL()
 	}
 	if st.Request != "" {
-		if req, c, ok := s.loadPending(r.Context(), st.Request); ok {
+		if req, c, ok, _ := s.loadPending(r.Context(), st.Request); ok {
 			p.Client = appInfo(c, req)
 		}
 	}
@@ -433,7 +432,7 @@ func (s *Server) factorVerify(w http.ResponseWriter, r *http.Request, st factorS
 	ctx := r.Context()
 	m, err := s.userFactors(ctx, u.ID)
 	if err != nil {
-		s.logger.Error("looking up second factors", zapUser(u.Username), zapErr(err))
+		s.logFailure("looking up second factors", err, zapUser(u.Username))
 		s.errorPage(w, r, http.StatusServiceUnavailable, "You could not be signed in. Try again later.")
 		return
 	}
@@ -520,7 +519,7 @@ func (s *Server) factorVerify(w http.ResponseWriter, r *http.Request, st factorS
 		}
 		return
 	case err != nil:
-		s.logger.Error("checking a second factor", zapUser(u.Username), zap.String("method", method), zapErr(err))
+		s.logFailure("checking a second factor", err, zapUser(u.Username), zap.String("method", method))
 		s.errorPage(w, r, http.StatusServiceUnavailable, "Your code could not be checked. Try again later.")
 		return
 	}
@@ -536,7 +535,7 @@ func (s *Server) factorSetup(w http.ResponseWriter, r *http.Request, st factorSt
 	ctx := s.eventContext(r)
 	m, err := s.userFactors(ctx, u.ID)
 	if err != nil {
-		s.logger.Error("looking up second factors", zapUser(u.Username), zapErr(err))
+		s.logFailure("looking up second factors", err, zapUser(u.Username))
 		s.errorPage(w, r, http.StatusServiceUnavailable, "You could not be signed in. Try again later.")
 		return
 	}
@@ -561,7 +560,7 @@ func (s *Server) factorSetup(w http.ResponseWriter, r *http.Request, st factorSt
 		http.Redirect(w, r, s.prefix+pathLoginFactor, http.StatusSeeOther)
 		return
 	case err != nil:
-		s.logger.Error("confirming a TOTP app", zapUser(u.Username), zapErr(err))
+		s.logFailure("confirming a TOTP app", err, zapUser(u.Username))
 		s.errorPage(w, r, http.StatusServiceUnavailable, "Your code could not be checked. Try again later.")
 		return
 	}
@@ -572,8 +571,7 @@ func (s *Server) factorSetup(w http.ResponseWriter, r *http.Request, st factorSt
 	st.Done = withAMR(st.AMR, amrTOTP...)
 	st.Expires = s.now().Add(factorStepLifetime).Unix()
 	if err := s.setFactorStep(w, st); err != nil {
-		s.logger.Error("setting the second-factor cookie", zapErr(err))
-		s.errorPage(w, r, http.StatusInternalServerError, "You could not be signed in.")
+		s.failurePage(w, r, "setting the second-factor cookie", err, "You could not be signed in.")
 		return
 	}
 	title := "Save your recovery codes"
@@ -597,7 +595,7 @@ func (s *Server) renderSetup(w http.ResponseWriter, r *http.Request, status int,
 		qr, err = qrDataURL(otpauth)
 	}
 	if err != nil {
-		s.logger.Error("setting up a TOTP app", zapUser(u.Username), zapErr(err))
+		s.logFailure("setting up a TOTP app", err, zapUser(u.Username))
 		s.errorPage(w, r, http.StatusServiceUnavailable, "Your second factor could not be set up. Try again later.")
 		return
 	}
@@ -646,8 +644,9 @@ func (s *Server) finishFactor(w http.ResponseWriter, r *http.Request, st factorS
 	lf := loginForm{handle: st.Request, returnTo: st.ReturnTo}
 	if lf.handle != "" {
 		var ok bool
-		if lf.req, lf.c, ok = s.loadPending(ctx, lf.handle); !ok {
-			s.errorPage(w, r, http.StatusBadRequest, "This sign-in request has expired or was already completed. Start again from the application.")
+		var err error
+		if lf.req, lf.c, ok, err = s.loadPending(ctx, lf.handle); !ok {
+			s.pendingGone(w, r, err, "This sign-in request has expired or was already completed. Start again from the application.")
 			return
 		}
 	}
@@ -657,15 +656,13 @@ func (s *Server) finishFactor(w http.ResponseWriter, r *http.Request, st factorS
 	}
 	upgraded, err := s.upgradeSession(w, r, sess, u, amr)
 	if err != nil {
-		s.logger.Error("stepping up a session", zapErr(err))
-		s.errorPage(w, r, http.StatusInternalServerError, "You could not be signed in.")
+		s.failurePage(w, r, "stepping up a session", err, "You could not be signed in.")
 		return
 	}
 	s.logger.Info("stepped up", s.signInFields(r, u, "", amr)...)
 	if lf.req != nil && lf.req.LoginSession == sess.id {
 		if err := s.signedInFor(ctx, lf.handle, lf.req, upgraded); err != nil {
-			s.logger.Error("recording the sign-in on the request", zapErr(err))
-			s.errorPage(w, r, http.StatusInternalServerError, "You could not be signed in.")
+			s.failurePage(w, r, "recording the sign-in on the request", err, "You could not be signed in.")
 			return
 		}
 	}

@@ -380,8 +380,9 @@ func (s *Server) handleLoginPasskey(w http.ResponseWriter, r *http.Request) {
 	}
 	lf := loginForm{handle: f.get("request"), returnTo: f.get("return_to")}
 	if lf.handle != "" {
-		if lf.req, lf.c, ok = s.loadPending(r.Context(), lf.handle); !ok {
-			s.errorPage(w, r, http.StatusBadRequest, "This sign-in request has expired or was already completed.")
+		var err error
+		if lf.req, lf.c, ok, err = s.loadPending(r.Context(), lf.handle); !ok {
+			s.pendingGone(w, r, err, "This sign-in request has expired or was already completed.")
 			return
 		}
 	} else if lf.returnTo != "" && !s.localPath(lf.returnTo) {
@@ -486,7 +487,7 @@ func (s *Server) handlePasskeys(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	m, err := s.userFactors(ctx, u.ID)
 	if err != nil {
-		s.logger.Error("looking up second factors", zapUser(u.Username), zapErr(err))
+		s.logFailure("looking up second factors", err, zapUser(u.Username))
 		s.errorPage(w, r, http.StatusServiceUnavailable, "Your passkeys cannot be shown right now. Try again later.")
 		return
 	}
@@ -522,7 +523,7 @@ func (s *Server) handlePasskeys(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if err != nil {
-			s.logger.Error("renaming a passkey", zapUser(u.Username), zapErr(err))
+			s.logFailure("renaming a passkey", err, zapUser(u.Username))
 			s.errorPage(w, r, http.StatusServiceUnavailable, "The passkey could not be renamed. Try again later.")
 			return
 		}
@@ -531,7 +532,7 @@ func (s *Server) handlePasskeys(w http.ResponseWriter, r *http.Request) {
 		id := f.get("id")
 		keys, err := s.userPasskeys(ctx, u.ID)
 		if err != nil {
-			s.logger.Error("listing passkeys", zapUser(u.Username), zapErr(err))
+			s.logFailure("listing passkeys", err, zapUser(u.Username))
 			s.errorPage(w, r, http.StatusServiceUnavailable, "The passkey could not be removed. Try again later.")
 			return
 		}
@@ -546,7 +547,7 @@ func (s *Server) handlePasskeys(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if err != nil {
-			s.logger.Error("removing a passkey", zapUser(u.Username), zapErr(err))
+			s.logFailure("removing a passkey", err, zapUser(u.Username))
 			s.errorPage(w, r, http.StatusServiceUnavailable, "The passkey could not be removed. Try again later.")
 			return
 		}
@@ -581,7 +582,7 @@ func (s *Server) addPasskey(w http.ResponseWriter, r *http.Request, u *User, nam
 	}
 	keys, err := s.userPasskeys(ctx, u.ID)
 	if err != nil {
-		s.logger.Error("listing passkeys", zapUser(u.Username), zapErr(err))
+		s.logFailure("listing passkeys", err, zapUser(u.Username))
 		s.errorPage(w, r, http.StatusServiceUnavailable, "The passkey could not be added. Try again later.")
 		return
 	}
@@ -617,7 +618,7 @@ func (s *Server) addPasskey(w http.ResponseWriter, r *http.Request, u *User, nam
 		return
 	}
 	if err != nil {
-		s.logger.Error("storing a passkey", zapUser(u.Username), zapErr(err))
+		s.logFailure("storing a passkey", err, zapUser(u.Username))
 		s.errorPage(w, r, http.StatusServiceUnavailable, "The passkey could not be added. Try again later.")
 		return
 	}
@@ -633,7 +634,7 @@ func (s *Server) renderPasskeys(w http.ResponseWriter, r *http.Request, status i
 	ctx := r.Context()
 	keys, err := s.userPasskeys(ctx, u.ID)
 	if err != nil {
-		s.logger.Error("listing passkeys", zapUser(u.Username), zapErr(err))
+		s.logFailure("listing passkeys", err, zapUser(u.Username))
 		s.errorPage(w, r, http.StatusServiceUnavailable, "Your passkeys cannot be shown right now. Try again later.")
 		return
 	}

@@ -487,7 +487,23 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func zapUser(name string) zap.Field { return zap.String("user", name) }
 func zapIP(ip string) zap.Field     { return zap.String("remote_ip", ip) }
 
+// logFailure logs msg and err for a request that could not be served: at
+// Warn when the store is unavailable (an outage the answer tells the
+// client to wait out), at Error otherwise.
+func (s *Server) logFailure(msg string, err error, fields ...zap.Field) {
+	fields = append(fields, zapErr(err))
+	if storeUnavailable(err) {
+		s.logger.Warn(msg+": the store is unavailable", fields...)
+		return
+	}
+	s.logger.Error(msg, fields...)
+}
+
 func (s *Server) logError(r *http.Request, e *Error) {
+	if storeUnavailable(e.cause) {
+		s.logger.Warn("request failed: the store is unavailable", zap.String("path", r.URL.Path), zap.String("error", e.Code), zap.Error(e.cause))
+		return
+	}
 	s.logger.Error("request failed", zap.String("path", r.URL.Path), zap.String("error", e.Code), zap.Error(e.cause))
 }
 

@@ -162,29 +162,48 @@ func hashID(secret string) string {
 
 // currentSession returns the browser's session if it is valid: known,
 // not revoked, within its absolute and idle lifetimes, and of a user who
-// can still sign in.
+// can still sign in. A session the store cannot be asked about counts as
+// none: the user is asked to sign in, which fails until the store is back.
 func (s *Server) currentSession(r *http.Request) (*session, *User) {
+	sess, u, err := s.loadSession(r)
+	if err != nil {
+		s.logFailure("looking up a session", err)
+		return nil, nil
+	}
+	return sess, u
+}
+
+// loadSession is currentSession, with the error that kept the store from
+// saying whether the session is valid; nil with no error means there is
+// no valid session.
+func (s *Server) loadSession(r *http.Request) (*session, *User, error) {
 	secret, ok := s.cookies.get(r, s.cookies.session)
 	if !ok {
-		return nil, nil
+		return nil, nil, nil
 	}
 	ctx := r.Context()
 	id := hashID(secret)
 	rec, err := s.cfg.Store.GetToken(ctx, store.Session, id)
 	now := s.now()
-	if err != nil || !rec.Active(now) {
-		return nil, nil
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil, nil
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("reading the session: %w", err)
+	}
+	if !rec.Active(now) {
+		return nil, nil, nil
 	}
 	var d sessionData
 	if json.Unmarshal(rec.Data, &d) != nil || now.Sub(time.Unix(d.LastSeen, 0)) > s.cfg.SessionIdleTimeout {
-		return nil, nil
+		return nil, nil, nil
 	}
 	u, ok, err := s.users.lookup(ctx, d.UserID)
 	if err != nil {
-		s.logger.Error("looking up a session's user", zapErr(err))
+		return nil, nil, fmt.Errorf("looking up a session's user: %w", err)
 	}
 	if !ok {
-		return nil, nil
+		return nil, nil, nil
 	}
 	if now.Sub(time.Unix(d.LastSeen, 0)) > time.Minute {
 		_, err := s.cfg.Store.UpdateToken(ctx, store.Session, id, func(t store.Token) (store.Token, error) {
@@ -196,7 +215,7 @@ func (s *Server) currentSession(r *http.Request) (*session, *User) {
 			s.logger.Warn("touching session", zapErr(err))
 		}
 	}
-	return &session{id: id, data: d, expires: rec.ExpiresAt}, u
+	return &session{id: id, data: d, expires: rec.ExpiresAt}, u, nil
 }
 
 // amrPassword is the amr of a sign-in with a password (RFC 8176).
@@ -206,7 +225,9 @@ var amrPassword = []string{"pwd"}
 // any, and sets a cookie for a new one. amr says how the user signed in
 // (RFC 8176), nil when an identity provider did it.
 func (s *Server) startSession(w http.ResponseWriter, r *http.Request, u *User, amr []string) (*session, error) {
-	s.endSession(w, r)
+	if err := s.endSession(w, r); err != nil {
+		return nil, fmt.Errorf("ending the previous session: %w", err)
+	}
 	secret := randomID(32)
 	now := s.now()
 	d := sessionData{UserID: u.ID, AuthTime: now.Unix(), LastSeen: now.Unix(), AMR: amr}
@@ -274,24 +295,36 @@ func loginSID(sessionID string) string {
 
 // endSession revokes the browser's session, if any, with the gateway
 // sessions signed in through it, and clears its cookie.
-func (s *Server) endSession(w http.ResponseWriter, r *http.Request) {
+//
+// If the store cannot end the session it returns why, and keeps the
+// browser's cookie, so that signing out can be tried again: a sign-out
+// that only forgot the cookie would leave the session and its gateway
+// sessions valid wherever they were copied.
+func (s *Server) endSession(w http.ResponseWriter, r *http.Request) error {
 	secret, ok := s.cookies.get(r, s.cookies.session)
 	if !ok {
-		return
+		return nil
 	}
 	ctx := r.Context()
 	id := hashID(secret)
 	sess := &session{id: id}
-	if rec, err := s.cfg.Store.GetToken(ctx, store.Session, id); err == nil {
+	rec, err := s.cfg.Store.GetToken(ctx, store.Session, id)
+	switch {
+	case err == nil:
 		json.Unmarshal(rec.Data, &sess.data) //nolint:errcheck // without its data, the sid is derived from the ID
+	case !errors.Is(err, store.ErrNotFound):
+		return fmt.Errorf("reading the session to end: %w", err)
 	}
 	if err := s.cfg.Store.RevokeToken(ctx, store.Session, id, s.now()); err != nil && !errors.Is(err, store.ErrNotFound) {
-		s.logger.Error("ending session", zapErr(err))
+		return fmt.Errorf("ending the session: %w", err)
 	}
-	if n, err := s.cfg.Store.RevokeFamily(ctx, gatewaySessionFamily(sess.sid()), s.now()); err != nil {
-		s.logger.Error("ending the gateway sessions of a session", zapErr(err))
-	} else if n > 0 {
+	n, err := s.cfg.Store.RevokeFamily(ctx, gatewaySessionFamily(sess.sid()), s.now())
+	if err != nil {
+		return fmt.Errorf("ending the gateway sessions of a session: %w", err)
+	}
+	if n > 0 {
 		s.revoked(ctx)
 	}
 	s.cookies.clear(w, s.cookies.session)
+	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -308,7 +309,7 @@ func (a *App) Start() error {
 	ctx, cancel := context.WithCancel(a.ctx)
 	a.cancel = cancel
 	a.logStart(ctx)
-	go a.keys.Run(ctx, func(err error) { a.logger.Error("refreshing signing keys", zap.Error(err)) })
+	go a.keys.Run(ctx, func(err error) { a.logStoreFailure("refreshing signing keys", err) })
 	go every(ctx, time.Duration(a.SweepInterval), a.sweep)
 	go every(ctx, revocationPollInterval, a.pollRevocations)
 	return nil
@@ -398,12 +399,23 @@ func (a *App) Stop() error {
 	return nil
 }
 
+// logStoreFailure logs a background job's failure: at Warn when the
+// store is unavailable (an outage the job waits out: it runs again on its
+// next tick), at Error otherwise.
+func (a *App) logStoreFailure(msg string, err error) {
+	if errors.Is(err, store.ErrUnavailable) {
+		a.logger.Warn(msg+": the store is unavailable", zap.Error(err))
+		return
+	}
+	a.logger.Error(msg, zap.Error(err))
+}
+
 // sweep deletes expired records.
 func (a *App) sweep(ctx context.Context) {
 	res, err := a.store.Sweep(ctx, time.Now())
 	if err != nil {
 		if ctx.Err() == nil {
-			a.logger.Error("sweeping expired records", zap.Error(err))
+			a.logStoreFailure("sweeping expired records", err)
 		}
 		return
 	}

@@ -15,6 +15,8 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
+
+	"github.com/authgate/authgate/authserver/store"
 )
 
 func init() {
@@ -30,8 +32,9 @@ type healthReport struct {
 	// Status is "ok" or "unavailable".
 	Status string `json:"status"`
 	// Store is "ok", or the kind of the store's failure: "timeout",
-	// "closed", "connection refused" or "error". Never the DSN nor the
-	// error's text.
+	// "closed", "connection refused", "unavailable" (the connection was
+	// lost, the server is shutting down or starting up) or "error". Never
+	// the DSN nor the error's text.
 	Store string `json:"store"`
 	// SigningKey is "ok" when a signing key is loaded.
 	SigningKey string `json:"signing_key"`
@@ -74,6 +77,8 @@ func storeErrorKind(ctx context.Context, err error) string {
 		return "closed"
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return "connection refused"
+	case errors.Is(err, store.ErrUnavailable):
+		return "unavailable"
 	default:
 		return "error"
 	}

@@ -15,6 +15,14 @@ var (
 	ErrAlreadyExists = errors.New("store: already exists")
 	// ErrConsumed means a single-use record was used before.
 	ErrConsumed = errors.New("store: already consumed")
+	// ErrUnavailable means the backend could not be reached or answered
+	// that it cannot serve now (a refused or lost connection, a server
+	// shutting down or starting up, a database locked past its timeout):
+	// the request may succeed if tried again later, and callers answer
+	// "try again later" rather than failing. Backends wrap the driver's
+	// error with it; an error that a record is missing or conflicts is
+	// never unavailable.
+	ErrUnavailable = errors.New("store: unavailable")
 )
 
 // Store is everything the authorization server keeps. Backends implement

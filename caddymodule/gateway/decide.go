@@ -68,7 +68,7 @@ func (g *Gateway) decide(ctx context.Context, r *Request) Decision {
 			tokenSent = true
 			if id, err = g.verifyToken(ctx, token); err != nil {
 				if !errors.Is(err, ErrInvalidToken) {
-					g.cfg.Logger.Error("verifying a bearer token", zap.Error(err))
+					g.cfg.Logger.Warn("verifying a bearer token", zap.Error(err))
 					return respond(http.StatusServiceUnavailable, "text/plain; charset=utf-8", []byte("The token could not be checked. Try again later.\n"))
 				}
 				return g.unauthorized(r, "invalid_token", "the access token is invalid, expired or revoked")
@@ -80,7 +80,11 @@ func (g *Gateway) decide(ctx context.Context, r *Request) Decision {
 	}
 	if !tokenSent && g.cfg.AcceptSession {
 		var refreshed bool
-		id, setCookies, refreshed = g.sessionIdentity(ctx, r)
+		var err error
+		id, setCookies, refreshed, err = g.sessionIdentity(ctx, r)
+		if err != nil {
+			return respond(http.StatusServiceUnavailable, "text/plain; charset=utf-8", []byte("The session could not be checked. Try again later.\n"))
+		}
 		if refreshed && r.Forwarded && !r.NoRedirect {
 			// forward_auth and Traefik pass only a non-2xx answer to the
 			// browser as it is: the renewed cookie travels on a redirect to

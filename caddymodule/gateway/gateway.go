@@ -332,8 +332,16 @@ type Decision struct {
 	Body     []byte
 }
 
+// retryAfter is the Retry-After (seconds) of a 503.
+const retryAfter = "5"
+
 func respond(status int, contentType string, body []byte) Decision {
 	h := http.Header{"Cache-Control": {"no-store"}}
+	if status == http.StatusServiceUnavailable {
+		// Every 503 is a check that could not be made now (the store or
+		// the provider is down): the client may try again shortly.
+		h.Set("Retry-After", retryAfter)
+	}
 	if contentType != "" {
 		h.Set("Content-Type", contentType)
 	}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -172,12 +173,16 @@ func sessionKey(r *Request, raw string) [sha256.Size]byte {
 // sessionIdentity reads the session cookie: a session the store still
 // has active, within its absolute lifetime. An expired session with a
 // refresh token is refreshed; refreshed says so, and setCookies carry the
-// renewed cookie.
-func (g *Gateway) sessionIdentity(ctx context.Context, r *Request) (id *Identity, setCookies []string, refreshed bool) {
+// renewed cookie. A session already in the cache is served from it until
+// its cached expiry, store or no store; one that could not be checked
+// because the session store or the provider cannot answer now gives
+// errUndecided, which the caller answers with 503 (never with access, nor
+// with a sign-in that would fail the same way).
+func (g *Gateway) sessionIdentity(ctx context.Context, r *Request) (id *Identity, setCookies []string, refreshed bool, err error) {
 	name := g.cookieName(r)
 	raw, ok := readCookie(r.Header, name)
 	if !ok {
-		return nil, nil, false
+		return nil, nil, false, nil
 	}
 	key := sessionKey(r, raw)
 	now := g.now()
@@ -185,9 +190,9 @@ func (g *Gateway) sessionIdentity(ctx context.Context, r *Request) (id *Identity
 	g.cfg.Observer.CacheLookup(CacheSession, hit)
 	if hit {
 		if refused || cached == nil {
-			return nil, nil, false
+			return nil, nil, false, nil
 		}
-		return cached, nil, false
+		return cached, nil, false, nil
 	}
 	var s session
 	if err := g.cookies.Decode(name, raw, &s); err != nil || s.ID == "" || now.Unix() >= s.Until ||
@@ -195,26 +200,26 @@ func (g *Gateway) sessionIdentity(ctx context.Context, r *Request) (id *Identity
 		// Routes on one host share the cookie: a session from another
 		// route's provider is not one of this route's; and a host-only
 		// cookie copied to another host is not a session there.
-		return nil, nil, false
+		return nil, nil, false, nil
 	}
 	active, err := g.cfg.Sessions.SessionActive(ctx, s.ID)
 	if err != nil {
-		g.cfg.Logger.Error("checking a gateway session", zap.Error(err))
-		return nil, nil, false
+		g.cfg.Logger.Warn("checking a gateway session", zap.Error(err))
+		return nil, nil, false, fmt.Errorf("%w: checking the session: %w", errUndecided, err)
 	}
 	if !active {
 		g.sessions.refuse(key, now)
-		return nil, nil, false
+		return nil, nil, false, nil
 	}
 	if now.Unix() < s.Expiry {
 		id := s.identity()
 		if !g.sessions.put(key, id, time.Unix(min(s.Expiry, s.Until), 0)) {
-			return nil, nil, false // ended while it was being checked
+			return nil, nil, false, nil // ended while it was being checked
 		}
-		return id, nil, false
+		return id, nil, false, nil
 	}
 	if s.Refresh == "" || g.cfg.Login == nil || r.Forwarded && !g.originAllowed(r) {
-		return nil, nil, false
+		return nil, nil, false, nil
 	}
 	// Requests a page makes at once all carry the expired cookie: only one
 	// may use the refresh token (a second use would be a reuse, which
@@ -232,21 +237,45 @@ func (g *Gateway) sessionIdentity(ctx context.Context, r *Request) (id *Identity
 		}
 		return fresh, err
 	})
+	if temporary(err) {
+		g.cfg.Logger.Warn("refreshing a gateway session", zap.Error(err))
+		return nil, nil, false, fmt.Errorf("%w: %w", errUndecided, err)
+	}
 	if err != nil {
 		// A refused refresh (a revoked grant, a disabled user) is not
 		// tried again for every request that carries the cookie.
 		g.sessions.refuse(key, g.now())
-		return nil, nil, false
+		return nil, nil, false, nil
 	}
 	fresh, ok := v.(*session)
 	if !ok {
-		return v.(*Identity), nil, false
+		return v.(*Identity), nil, false, nil
 	}
 	setCookie, err := g.sessionCookie(r, fresh)
 	if err != nil {
-		return nil, nil, false
+		return nil, nil, false, nil
 	}
-	return fresh.identity(), []string{setCookie}, true
+	return fresh.identity(), []string{setCookie}, true, nil
+}
+
+// errUndecided means a credential could be neither accepted nor refused
+// because what checks it (the session store, the provider) cannot answer
+// now.
+var errUndecided = errors.New("gateway: the credential cannot be checked now")
+
+// temporary reports whether a refresh failed for want of an answer (the
+// provider's token endpoint answered 5xx, or could not be reached) rather
+// than being refused.
+func temporary(err error) bool {
+	if err == nil {
+		return false
+	}
+	var re *oauth2.RetrieveError
+	if errors.As(err, &re) {
+		return re.Response != nil && re.Response.StatusCode >= 500
+	}
+	var ue *url.Error
+	return errors.As(err, &ue)
 }
 
 // refresh renews an expired session with its refresh token. A provider

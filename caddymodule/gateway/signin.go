@@ -222,7 +222,13 @@ func (g *Gateway) logout(ctx context.Context, r *Request) Decision {
 		var s session
 		if g.cookies.Decode(name, raw, &s) == nil && s.ID != "" {
 			if err := g.cfg.Sessions.EndSession(ctx, s.ID); err != nil {
-				g.cfg.Logger.Error("ending a gateway session", zap.Error(err))
+				// The cookie stays, so that signing out can be tried
+				// again: forgetting it alone would leave the session
+				// valid wherever it was copied, and the user believing
+				// they were signed out.
+				g.cfg.Logger.Warn("ending a gateway session", zap.Error(err))
+				return htmlPage(http.StatusServiceUnavailable, page("Sign-out failed",
+					"You are still signed in: the sign-out could not be completed. Try again shortly.", g.cfg.LogoutPath, "Try again"))
 			}
 			g.sessions.evict([]string{s.ID})
 			if s.Refresh != "" && g.cfg.Login != nil {

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -22,6 +23,8 @@ var Flavor = sqlstore.Flavor{
 	RowLock:              " FOR UPDATE",
 	Lock:                 lock,
 	UniqueViolation:      uniqueViolation,
+	Unavailable:          unavailable,
+	NotSent:              pgconn.SafeToRetry,
 }
 
 // uniqueViolationCode is PostgreSQL's SQLSTATE for a broken unique index or
@@ -32,6 +35,31 @@ const uniqueViolationCode = "23505"
 func uniqueViolation(err error) bool {
 	var e *pgconn.PgError
 	return errors.As(err, &e) && e.Code == uniqueViolationCode
+}
+
+// unavailable reports whether err is pgx's or PostgreSQL's way of saying
+// that the database cannot serve now: a connection that could not be made
+// (refused, timed out, the server starting up or shutting down, too many
+// connections, a refused password), one lost before the statement was
+// sent (pgconn.SafeToRetry), or the server's own word that the
+// connection is gone: SQLSTATE class 08 (connection exception) and
+// 57P01, 57P02, 57P03 (admin_shutdown, crash_shutdown,
+// cannot_connect_now). Errors about the statement or the data, such as
+// unique_violation, are not.
+func unavailable(err error) bool {
+	var connectErr *pgconn.ConnectError
+	if errors.As(err, &connectErr) || pgconn.SafeToRetry(err) {
+		return true
+	}
+	var e *pgconn.PgError
+	if !errors.As(err, &e) {
+		return false
+	}
+	switch e.Code {
+	case "57P01", "57P02", "57P03", "53300":
+		return true
+	}
+	return strings.HasPrefix(e.Code, "08")
 }
 
 // lock takes the advisory lock named name until tx ends. It must be the
@@ -59,13 +87,21 @@ const (
 	connMaxIdleTime = 5 * time.Minute
 	// connectTimeout applies when the DSN sets no connect_timeout.
 	connectTimeout = 10 * time.Second
+	// operationTimeouts is how many connect timeouts an operation of the
+	// store may take, waiting for a connection, connecting and
+	// answering included (20 s by default), before it fails as
+	// unavailable: a database cut off without its connections being
+	// closed would otherwise hold requests until TCP gives up, minutes
+	// later.
+	operationTimeouts = 2
 )
 
 // Open connects to the PostgreSQL database named by dsn, a URL
 // (postgres://user:password@host:5432/db?sslmode=verify-full) or a
 // key=value string as libpq takes them, migrates it and returns the store.
 // The store holds a pool of connections; Close releases them. Errors never
-// contain the DSN's password.
+// contain the DSN's password. Each operation of the store is bounded by
+// twice the DSN's connect_timeout (10 s if it sets none).
 func Open(ctx context.Context, dsn string) (*sqlstore.Store, error) {
 	config, err := pgx.ParseConfig(dsn)
 	if err != nil {
@@ -79,7 +115,7 @@ func Open(ctx context.Context, dsn string) (*sqlstore.Store, error) {
 	if _, ok := config.RuntimeParams["application_name"]; !ok {
 		config.RuntimeParams["application_name"] = "authgate"
 	}
-	db := stdlib.OpenDB(*config)
+	db := stdlib.OpenDB(*config, stdlib.OptionShouldPing(shouldPing))
 	db.SetMaxOpenConns(maxOpenConns)
 	db.SetMaxIdleConns(maxIdleConns)
 	db.SetConnMaxLifetime(connMaxLifetime)
@@ -88,7 +124,9 @@ func Open(ctx context.Context, dsn string) (*sqlstore.Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("opening postgres: %w", err)
 	}
-	s, err := sqlstore.Open(ctx, db, Flavor)
+	flavor := Flavor
+	flavor.Timeout = operationTimeouts * config.ConnectTimeout
+	s, err := sqlstore.Open(ctx, db, flavor)
 	if err != nil {
 		db.Close()
 		return nil, err

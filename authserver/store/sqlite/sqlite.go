@@ -22,6 +22,7 @@ var Flavor = sqlstore.Flavor{
 	Types:           map[string]string{},
 	UniqueViolation: uniqueViolation,
 	GroupCommit:     true,
+	Unavailable:     busy,
 }
 
 // uniqueViolation reports whether err is SQLite's error for a broken
@@ -36,6 +37,17 @@ func uniqueViolation(err error) bool {
 
 // maxOpenConns bounds the connections to the database file.
 const maxOpenConns = 8
+// busy reports whether err is SQLite's SQLITE_BUSY or SQLITE_LOCKED (or
+// one of their extended codes): another connection or process held the
+// database past the busy timeout, so the store cannot serve now.
+func busy(err error) bool {
+	var e *moderncsqlite.Error
+	if !errors.As(err, &e) {
+		return false
+	}
+	primary := e.Code() & 0xff
+	return primary == sqlite3.SQLITE_BUSY || primary == sqlite3.SQLITE_LOCKED
+}
 
 // Open opens (creating if needed) the SQLite database at path, migrates it
 // and returns the store. The directory is created with mode 0700 if it is

@@ -51,7 +51,9 @@ func scanFactors(rows *sql.Rows) ([]store.Factor, error) {
 
 // CreateFactor implements [store.FactorStore]. ON CONFLICT on the primary
 // key makes a taken user, kind and ID ErrAlreadyExists, race-free.
-func (s *Store) CreateFactor(ctx context.Context, f store.Factor) error {
+func (s *Store) CreateFactor(ctx context.Context, f store.Factor) (err error) {
+	ctx, end := s.op(ctx, &err)
+	defer end()
 	res, err := s.db.ExecContext(ctx, s.q(`INSERT INTO factors (`+factorColumns+`)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (user_id, kind, id) DO NOTHING`),
@@ -68,7 +70,9 @@ func (s *Store) CreateFactor(ctx context.Context, f store.Factor) error {
 }
 
 // GetFactor implements [store.FactorStore].
-func (s *Store) GetFactor(ctx context.Context, userID string, kind store.FactorKind, id string) (store.Factor, error) {
+func (s *Store) GetFactor(ctx context.Context, userID string, kind store.FactorKind, id string) (_ store.Factor, err error) {
+	ctx, end := s.op(ctx, &err)
+	defer end()
 	return scanFactor(s.db.QueryRowContext(ctx, s.q(`SELECT `+factorColumns+` FROM factors
 		WHERE user_id = ? AND kind = ? AND id = ?`), userID, string(kind), id))
 }
@@ -76,7 +80,9 @@ func (s *Store) GetFactor(ctx context.Context, userID string, kind store.FactorK
 // ListFactors implements [store.FactorStore]. The primary key finds the
 // user's factors; they are sorted here, kinds and IDs by their bytes,
 // because the database's order of text depends on its collation.
-func (s *Store) ListFactors(ctx context.Context, userID string) ([]store.Factor, error) {
+func (s *Store) ListFactors(ctx context.Context, userID string) (_ []store.Factor, err error) {
+	ctx, end := s.op(ctx, &err)
+	defer end()
 	rows, err := s.db.QueryContext(ctx, s.q(`SELECT `+factorColumns+` FROM factors WHERE user_id = ?`), userID)
 	if err != nil {
 		return nil, fmt.Errorf("listing the factors of user %q: %w", userID, err)
@@ -94,7 +100,9 @@ func (s *Store) ListFactors(ctx context.Context, userID string) ([]store.Factor,
 // FindFactors implements [store.FactorStore]. The index factors_by_id
 // finds the factors; they are sorted here by the bytes of their user IDs,
 // whatever the database's collation.
-func (s *Store) FindFactors(ctx context.Context, kind store.FactorKind, id string) ([]store.Factor, error) {
+func (s *Store) FindFactors(ctx context.Context, kind store.FactorKind, id string) (_ []store.Factor, err error) {
+	ctx, end := s.op(ctx, &err)
+	defer end()
 	rows, err := s.db.QueryContext(ctx, s.q(`SELECT `+factorColumns+` FROM factors WHERE kind = ? AND id = ?`), string(kind), id)
 	if err != nil {
 		return nil, fmt.Errorf("finding %s factors: %w", kind, err)
@@ -111,9 +119,11 @@ func (s *Store) FindFactors(ctx context.Context, kind store.FactorKind, id strin
 // flavor's row lock (SQLite's immediate transaction holds the database's
 // write lock instead), so concurrent updates of one factor take turns and
 // each sees what the previous one stored: a one-time value is spent once.
-func (s *Store) UpdateFactor(ctx context.Context, userID string, kind store.FactorKind, id string, update func(store.Factor) (store.Factor, error)) (store.Factor, error) {
+func (s *Store) UpdateFactor(ctx context.Context, userID string, kind store.FactorKind, id string, update func(store.Factor) (store.Factor, error)) (_ store.Factor, err error) {
+	ctx, end := s.op(ctx, &err)
+	defer end()
 	var updated store.Factor
-	err := s.inTx(ctx, "", func(tx *sql.Tx) error {
+	err = s.inTx(ctx, "", func(tx *sql.Tx) error {
 		old, err := scanFactor(tx.QueryRowContext(ctx, s.q(`SELECT `+factorColumns+` FROM factors
 			WHERE user_id = ? AND kind = ? AND id = ?`+s.flavor.RowLock), userID, string(kind), id))
 		if err != nil {
@@ -137,7 +147,9 @@ func (s *Store) UpdateFactor(ctx context.Context, userID string, kind store.Fact
 }
 
 // DeleteFactor implements [store.FactorStore].
-func (s *Store) DeleteFactor(ctx context.Context, userID string, kind store.FactorKind, id string) error {
+func (s *Store) DeleteFactor(ctx context.Context, userID string, kind store.FactorKind, id string) (err error) {
+	ctx, end := s.op(ctx, &err)
+	defer end()
 	res, err := s.db.ExecContext(ctx, s.q(`DELETE FROM factors WHERE user_id = ? AND kind = ? AND id = ?`), userID, string(kind), id)
 	if err != nil {
 		return fmt.Errorf("deleting %s factor of user %q: %w", kind, userID, err)
@@ -151,7 +163,9 @@ func (s *Store) DeleteFactor(ctx context.Context, userID string, kind store.Fact
 }
 
 // DeleteUserFactors implements [store.FactorStore].
-func (s *Store) DeleteUserFactors(ctx context.Context, userID string) (int64, error) {
+func (s *Store) DeleteUserFactors(ctx context.Context, userID string) (_ int64, err error) {
+	ctx, end := s.op(ctx, &err)
+	defer end()
 	res, err := s.db.ExecContext(ctx, s.q(`DELETE FROM factors WHERE user_id = ?`), userID)
 	if err != nil {
 		return 0, fmt.Errorf("deleting the factors of user %q: %w", userID, err)

@@ -6,6 +6,7 @@ import (
 	"hash/fnv"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Flavor describes one SQL dialect.
@@ -35,6 +36,24 @@ type Flavor struct {
 	// (see groupCommitter): right where write transactions are exclusive
 	// and a commit costs more than an insert, as with SQLite.
 	GroupCommit bool
+	// Unavailable, if set, reports whether err is the driver's way of
+	// saying that the database cannot be reached or cannot serve now,
+	// beyond the errors every database/sql driver shares (see
+	// [Unreachable]); the store wraps such errors with
+	// store.ErrUnavailable.
+	Unavailable func(err error) bool
+	// NotSent, if set, reports whether err is certain to have happened
+	// before the statement reached the database (a dead pooled
+	// connection found on writing), so that a transaction whose COMMIT
+	// failed so can be run again without being applied twice. Where it
+	// is nil, a failed COMMIT is never retried.
+	NotSent func(err error) bool
+	// Timeout, if not zero, bounds each operation of the store (but
+	// Sweep, a background job that may have much to delete), waiting for
+	// a connection included: a database that stopped answering without
+	// closing its connections (a network that drops packets) then fails
+	// requests as unavailable instead of holding them.
+	Timeout time.Duration
 }
 
 // uniqueViolation reports whether err broke a unique constraint, as the

@@ -135,7 +135,13 @@ func (g *groupCommitter) commit(group []*pendingInsert) {
 		return
 	}
 	results := make([]error, len(live))
-	err := g.s.inTx(context.Background(), "", func(tx *sql.Tx) error {
+	ctx := context.Background()
+	if g.s.flavor.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, g.s.flavor.Timeout)
+		defer cancel()
+	}
+	err := g.s.inTx(ctx, "", func(tx *sql.Tx) error {
 		for i, p := range live {
 			results[i] = g.s.insertInTx(p.ctx, tx, p.token)
 			if results[i] != nil && !errors.Is(results[i], store.ErrAlreadyExists) {

@@ -39,7 +39,9 @@ func Open(ctx context.Context, db *sql.DB, flavor Flavor) (*Store, error) {
 func (s *Store) DB() *sql.DB { return s.db }
 
 // Ping runs a trivial query: the database is reachable and answers.
-func (s *Store) Ping(ctx context.Context) error {
+func (s *Store) Ping(ctx context.Context) (err error) {
+	ctx, end := s.op(ctx, &err)
+	defer end()
 	var one int
 	return s.db.QueryRowContext(ctx, "SELECT 1").Scan(&one)
 }
@@ -57,24 +59,41 @@ func (s *Store) Close() error {
 // inTx runs fn in a transaction that holds the lock named lock (if the
 // flavor has named locks and lock is not empty), committing if fn returns
 // nil and rolling back otherwise.
+//
+// A transaction that failed because the database could not be reached is
+// run once more, whole, on another connection, if nothing of it can have
+// been committed: it failed before its COMMIT was sent, or the COMMIT
+// itself failed before reaching the database (a dead pooled connection).
+// fn may therefore run twice; it must do nothing but its statements.
 func (s *Store) inTx(ctx context.Context, lock string, fn func(tx *sql.Tx) error) error {
+	committing, err := s.tryTx(ctx, lock, fn)
+	if err == nil || ctx.Err() != nil || !s.flavor.IsUnavailable(err) || committing && !s.flavor.notSent(err) {
+		return err
+	}
+	_, err = s.tryTx(ctx, lock, fn)
+	return err
+}
+
+// tryTx is one attempt of inTx; committing says that the error came from
+// the COMMIT.
+func (s *Store) tryTx(ctx context.Context, lock string, fn func(tx *sql.Tx) error) (committing bool, err error) {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("beginning transaction: %w", err)
+		return false, fmt.Errorf("beginning transaction: %w", err)
 	}
 	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
 	if lock != "" && s.flavor.Lock != nil {
 		if err := s.flavor.Lock(ctx, tx, lock); err != nil {
-			return fmt.Errorf("taking lock %q: %w", lock, err)
+			return false, fmt.Errorf("taking lock %q: %w", lock, err)
 		}
 	}
 	if err := fn(tx); err != nil {
-		return err
+		return false, err
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("committing: %w", err)
+		return true, fmt.Errorf("committing: %w", err)
 	}
-	return nil
+	return false, nil
 }
 
 func (s *Store) q(query string) string { return s.flavor.rebind(query) }
@@ -104,7 +123,9 @@ func fromNullMicros(v sql.NullInt64) time.Time {
 const keyColumns = `id, algorithm, private_jwk, created_at, sign_from, sign_until, verify_until`
 
 // ListKeys implements [store.KeyStore].
-func (s *Store) ListKeys(ctx context.Context) ([]store.SigningKey, error) {
+func (s *Store) ListKeys(ctx context.Context) (_ []store.SigningKey, err error) {
+	ctx, end := s.op(ctx, &err)
+	defer end()
 	return listKeys(ctx, s.db)
 }
 
@@ -135,7 +156,9 @@ func listKeys(ctx context.Context, q querier) ([]store.SigningKey, error) {
 }
 
 // UpdateKeys implements [store.KeyStore].
-func (s *Store) UpdateKeys(ctx context.Context, update func([]store.SigningKey) ([]store.SigningKey, error)) error {
+func (s *Store) UpdateKeys(ctx context.Context, update func([]store.SigningKey) ([]store.SigningKey, error)) (err error) {
+	ctx, end := s.op(ctx, &err)
+	defer end()
 	return s.inTx(ctx, "keys", func(tx *sql.Tx) error {
 		current, err := listKeys(ctx, tx)
 		if err != nil {
@@ -186,7 +209,9 @@ func scanToken(row scanner) (store.Token, error) {
 // created under the family's lock, which RevokeFamily takes too, and is
 // stored revoked if its family already is: so a family revoked while a
 // grant is being redeemed cannot gain a live token afterwards.
-func (s *Store) CreateToken(ctx context.Context, t store.Token) error {
+func (s *Store) CreateToken(ctx context.Context, t store.Token) (err error) {
+	ctx, end := s.op(ctx, &err)
+	defer end()
 	if s.group != nil {
 		return s.group.insert(ctx, t)
 	}
@@ -225,7 +250,9 @@ func (s *Store) insertToken(ctx context.Context, tx *sql.Tx, t store.Token) erro
 }
 
 // GetToken implements [store.TokenStore].
-func (s *Store) GetToken(ctx context.Context, kind store.TokenKind, id string) (store.Token, error) {
+func (s *Store) GetToken(ctx context.Context, kind store.TokenKind, id string) (_ store.Token, err error) {
+	ctx, end := s.op(ctx, &err)
+	defer end()
 	st, err := s.stmt(ctx, `SELECT `+tokenColumns+` FROM tokens WHERE kind = ? AND id = ?`)
 	if err != nil {
 		return store.Token{}, fmt.Errorf("reading %s: %w", kind, err)
@@ -235,7 +262,9 @@ func (s *Store) GetToken(ctx context.Context, kind store.TokenKind, id string) (
 
 // ConsumeToken implements [store.TokenStore]. One UPDATE both tests and
 // sets consumed_at, so concurrent callers cannot both succeed.
-func (s *Store) ConsumeToken(ctx context.Context, kind store.TokenKind, id string, now time.Time) (store.Token, error) {
+func (s *Store) ConsumeToken(ctx context.Context, kind store.TokenKind, id string, now time.Time) (_ store.Token, err error) {
+	ctx, end := s.op(ctx, &err)
+	defer end()
 	row := s.db.QueryRowContext(ctx, s.q(`UPDATE tokens SET consumed_at = ?
 		WHERE kind = ? AND id = ? AND consumed_at IS NULL
 		RETURNING `+tokenColumns), micros(now), string(kind), id)
@@ -251,9 +280,11 @@ func (s *Store) ConsumeToken(ctx context.Context, kind store.TokenKind, id strin
 }
 
 // UpdateToken implements [store.TokenStore].
-func (s *Store) UpdateToken(ctx context.Context, kind store.TokenKind, id string, update func(store.Token) (store.Token, error)) (store.Token, error) {
+func (s *Store) UpdateToken(ctx context.Context, kind store.TokenKind, id string, update func(store.Token) (store.Token, error)) (_ store.Token, err error) {
+	ctx, end := s.op(ctx, &err)
+	defer end()
 	var updated store.Token
-	err := s.inTx(ctx, "", func(tx *sql.Tx) error {
+	err = s.inTx(ctx, "", func(tx *sql.Tx) error {
 		row := tx.QueryRowContext(ctx, s.q(`SELECT `+tokenColumns+` FROM tokens WHERE kind = ? AND id = ?`+s.flavor.RowLock), string(kind), id)
 		old, err := scanToken(row)
 		if err != nil {
@@ -278,7 +309,9 @@ func (s *Store) UpdateToken(ctx context.Context, kind store.TokenKind, id string
 }
 
 // RevokeToken implements [store.TokenStore].
-func (s *Store) RevokeToken(ctx context.Context, kind store.TokenKind, id string, now time.Time) error {
+func (s *Store) RevokeToken(ctx context.Context, kind store.TokenKind, id string, now time.Time) (err error) {
+	ctx, end := s.op(ctx, &err)
+	defer end()
 	res, err := s.db.ExecContext(ctx, s.q(`UPDATE tokens SET revoked_at = COALESCE(revoked_at, ?) WHERE kind = ? AND id = ?`),
 		micros(now), string(kind), id)
 	if err != nil {
@@ -293,7 +326,9 @@ func (s *Store) RevokeToken(ctx context.Context, kind store.TokenKind, id string
 }
 
 // RevokeFamily implements [store.TokenStore].
-func (s *Store) RevokeFamily(ctx context.Context, familyID string, now time.Time) (int64, error) {
+func (s *Store) RevokeFamily(ctx context.Context, familyID string, now time.Time) (_ int64, err error) {
+	ctx, end := s.op(ctx, &err)
+	defer end()
 	if familyID == "" {
 		return 0, nil
 	}
@@ -301,7 +336,7 @@ func (s *Store) RevokeFamily(ctx context.Context, familyID string, now time.Time
 	// tokens_by_family: neither SQLite nor a generic PostgreSQL plan can
 	// infer it from family_id = ?, and without it both scan the table.
 	var n int64
-	err := s.inTx(ctx, "family:"+familyID, func(tx *sql.Tx) error {
+	err = s.inTx(ctx, "family:"+familyID, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, s.q(`UPDATE tokens SET revoked_at = ?
 			WHERE family_id = ? AND family_id <> '' AND revoked_at IS NULL`), micros(now), familyID)
 		if err != nil {
@@ -317,7 +352,9 @@ func (s *Store) RevokeFamily(ctx context.Context, familyID string, now time.Time
 }
 
 // RevokeClientTokens implements [store.TokenStore].
-func (s *Store) RevokeClientTokens(ctx context.Context, clientID string, now time.Time) (int64, error) {
+func (s *Store) RevokeClientTokens(ctx context.Context, clientID string, now time.Time) (_ int64, err error) {
+	ctx, end := s.op(ctx, &err)
+	defer end()
 	res, err := s.db.ExecContext(ctx, s.q(`UPDATE tokens SET revoked_at = ? WHERE client_id = ? AND revoked_at IS NULL`),
 		micros(now), clientID)
 	if err != nil {
@@ -333,7 +370,9 @@ func (s *Store) RevokeClientTokens(ctx context.Context, clientID string, now tim
 // ListSubjectTokens implements [store.TokenStore]. The index
 // tokens_by_subject finds the records; they are sorted here, so that IDs
 // tied on IssuedAt compare byte-wise whatever the collation.
-func (s *Store) ListSubjectTokens(ctx context.Context, subject string, kind store.TokenKind) ([]store.Token, error) {
+func (s *Store) ListSubjectTokens(ctx context.Context, subject string, kind store.TokenKind) (_ []store.Token, err error) {
+	ctx, end := s.op(ctx, &err)
+	defer end()
 	if subject == "" {
 		return nil, nil
 	}
@@ -363,7 +402,9 @@ func (s *Store) ListSubjectTokens(ctx context.Context, subject string, kind stor
 }
 
 // RevokedAfter implements [store.TokenStore].
-func (s *Store) RevokedAfter(ctx context.Context, after store.RevocationCursor, limit int) ([]store.Revocation, error) {
+func (s *Store) RevokedAfter(ctx context.Context, after store.RevocationCursor, limit int) (_ []store.Revocation, err error) {
+	ctx, end := s.op(ctx, &err)
+	defer end()
 	at := micros(after.At)
 	rows, err := s.db.QueryContext(ctx, s.q(`SELECT kind, id, family_id, revoked_at FROM tokens
 		WHERE revoked_at > ? OR (revoked_at = ? AND (kind > ? OR (kind = ? AND id > ?)))
@@ -392,7 +433,9 @@ func (s *Store) RevokedAfter(ctx context.Context, after store.RevocationCursor, 
 // ---- secrets ----
 
 // GetOrCreateSecret implements [store.SecretStore].
-func (s *Store) GetOrCreateSecret(ctx context.Context, name string, generate func() ([]byte, error)) ([]byte, error) {
+func (s *Store) GetOrCreateSecret(ctx context.Context, name string, generate func() ([]byte, error)) (_ []byte, err error) {
+	ctx, end := s.op(ctx, &err)
+	defer end()
 	get := func() ([]byte, error) {
 		var v []byte
 		err := s.db.QueryRowContext(ctx, s.q(`SELECT value FROM secrets WHERE name = ?`), name).Scan(&v)
@@ -438,7 +481,9 @@ func scanClient(row scanner) (store.RegisteredClient, error) {
 }
 
 // CreateClient implements [store.ClientStore].
-func (s *Store) CreateClient(ctx context.Context, c store.RegisteredClient) error {
+func (s *Store) CreateClient(ctx context.Context, c store.RegisteredClient) (err error) {
+	ctx, end := s.op(ctx, &err)
+	defer end()
 	res, err := s.db.ExecContext(ctx, s.q(`INSERT INTO clients (`+clientColumns+`) VALUES (?, ?, ?, ?, ?, ?)
 		ON CONFLICT (id) DO NOTHING`),
 		c.ID, c.Metadata, c.SecretHash, c.RegistrationTokenHash, micros(c.CreatedAt), micros(c.UpdatedAt))
@@ -454,14 +499,18 @@ func (s *Store) CreateClient(ctx context.Context, c store.RegisteredClient) erro
 }
 
 // GetClient implements [store.ClientStore].
-func (s *Store) GetClient(ctx context.Context, id string) (store.RegisteredClient, error) {
+func (s *Store) GetClient(ctx context.Context, id string) (_ store.RegisteredClient, err error) {
+	ctx, end := s.op(ctx, &err)
+	defer end()
 	return scanClient(s.db.QueryRowContext(ctx, s.q(`SELECT `+clientColumns+` FROM clients WHERE id = ?`), id))
 }
 
 // UpdateClient implements [store.ClientStore].
-func (s *Store) UpdateClient(ctx context.Context, id string, update func(store.RegisteredClient) (store.RegisteredClient, error)) (store.RegisteredClient, error) {
+func (s *Store) UpdateClient(ctx context.Context, id string, update func(store.RegisteredClient) (store.RegisteredClient, error)) (_ store.RegisteredClient, err error) {
+	ctx, end := s.op(ctx, &err)
+	defer end()
 	var updated store.RegisteredClient
-	err := s.inTx(ctx, "", func(tx *sql.Tx) error {
+	err = s.inTx(ctx, "", func(tx *sql.Tx) error {
 		old, err := scanClient(tx.QueryRowContext(ctx, s.q(`SELECT `+clientColumns+` FROM clients WHERE id = ?`+s.flavor.RowLock), id))
 		if err != nil {
 			return err
@@ -484,7 +533,9 @@ func (s *Store) UpdateClient(ctx context.Context, id string, update func(store.R
 }
 
 // DeleteClient implements [store.ClientStore].
-func (s *Store) DeleteClient(ctx context.Context, id string) error {
+func (s *Store) DeleteClient(ctx context.Context, id string) (err error) {
+	ctx, end := s.op(ctx, &err)
+	defer end()
 	res, err := s.db.ExecContext(ctx, s.q(`DELETE FROM clients WHERE id = ?`), id)
 	if err != nil {
 		return fmt.Errorf("deleting client: %w", err)
@@ -501,7 +552,8 @@ func (s *Store) DeleteClient(ctx context.Context, id string) error {
 
 // Sweep implements [store.Store]. It holds the "sweep" lock, so instances
 // sharing a database take turns.
-func (s *Store) Sweep(ctx context.Context, now time.Time) (store.SweepResult, error) {
+func (s *Store) Sweep(ctx context.Context, now time.Time) (_ store.SweepResult, err error) {
+	defer s.classify(&err)
 	var res store.SweepResult
 	// Expired tokens go a chunk per transaction: a million of them never
 	// hold the write lock for more than a moment, so token requests go

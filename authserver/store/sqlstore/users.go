@@ -57,7 +57,9 @@ func groupsJSON(groups []string) (string, error) {
 // CreateUser implements [store.UserStore]. ON CONFLICT without a target
 // catches the primary key and both unique indexes, so a taken ID,
 // username or provider pair is ErrAlreadyExists, race-free.
-func (s *Store) CreateUser(ctx context.Context, u store.UserRecord) error {
+func (s *Store) CreateUser(ctx context.Context, u store.UserRecord) (err error) {
+	ctx, end := s.op(ctx, &err)
+	defer end()
 	groups, err := groupsJSON(u.Groups)
 	if err != nil {
 		return fmt.Errorf("storing user %q: %w", u.ID, err)
@@ -79,18 +81,24 @@ func (s *Store) CreateUser(ctx context.Context, u store.UserRecord) error {
 }
 
 // GetUser implements [store.UserStore].
-func (s *Store) GetUser(ctx context.Context, id string) (store.UserRecord, error) {
+func (s *Store) GetUser(ctx context.Context, id string) (_ store.UserRecord, err error) {
+	ctx, end := s.op(ctx, &err)
+	defer end()
 	return scanUser(s.db.QueryRowContext(ctx, s.q(`SELECT `+userColumns+` FROM users WHERE id = ?`), id))
 }
 
 // GetUserByUsername implements [store.UserStore].
-func (s *Store) GetUserByUsername(ctx context.Context, username string) (store.UserRecord, error) {
+func (s *Store) GetUserByUsername(ctx context.Context, username string) (_ store.UserRecord, err error) {
+	ctx, end := s.op(ctx, &err)
+	defer end()
 	return scanUser(s.db.QueryRowContext(ctx, s.q(`SELECT `+userColumns+` FROM users WHERE username = ?`), username))
 }
 
 // GetUserByProvider implements [store.UserStore]. An empty provider
 // names no federated user, so it finds nothing.
-func (s *Store) GetUserByProvider(ctx context.Context, provider, subject string) (store.UserRecord, error) {
+func (s *Store) GetUserByProvider(ctx context.Context, provider, subject string) (_ store.UserRecord, err error) {
+	ctx, end := s.op(ctx, &err)
+	defer end()
 	if provider == "" {
 		return store.UserRecord{}, store.ErrNotFound
 	}
@@ -104,9 +112,11 @@ func (s *Store) GetUserByProvider(ctx context.Context, provider, subject string)
 // flavor's row lock, so concurrent updates of one user take turns; a
 // username or provider pair that another user holds breaks a unique
 // index, which is ErrAlreadyExists.
-func (s *Store) UpdateUser(ctx context.Context, id string, update func(store.UserRecord) (store.UserRecord, error)) (store.UserRecord, error) {
+func (s *Store) UpdateUser(ctx context.Context, id string, update func(store.UserRecord) (store.UserRecord, error)) (_ store.UserRecord, err error) {
+	ctx, end := s.op(ctx, &err)
+	defer end()
 	var updated store.UserRecord
-	err := s.inTx(ctx, "", func(tx *sql.Tx) error {
+	err = s.inTx(ctx, "", func(tx *sql.Tx) error {
 		old, err := scanUser(tx.QueryRowContext(ctx, s.q(`SELECT `+userColumns+` FROM users WHERE id = ?`+s.flavor.RowLock), id))
 		if err != nil {
 			return err
@@ -139,7 +149,9 @@ func (s *Store) UpdateUser(ctx context.Context, id string, update func(store.Use
 
 // DeleteUser implements [store.UserStore]. It leaves the user's tokens
 // alone: RevokeSubjectTokens is the caller's to call.
-func (s *Store) DeleteUser(ctx context.Context, id string) error {
+func (s *Store) DeleteUser(ctx context.Context, id string) (err error) {
+	ctx, end := s.op(ctx, &err)
+	defer end()
 	res, err := s.db.ExecContext(ctx, s.q(`DELETE FROM users WHERE id = ?`), id)
 	if err != nil {
 		return fmt.Errorf("deleting user %q: %w", id, err)
@@ -155,7 +167,9 @@ func (s *Store) DeleteUser(ctx context.Context, id string) error {
 // ListUsers implements [store.UserStore]. The users are sorted here, by
 // the bytes of their usernames, because the database's order depends on
 // its collation (PostgreSQL's may follow a locale).
-func (s *Store) ListUsers(ctx context.Context) ([]store.UserRecord, error) {
+func (s *Store) ListUsers(ctx context.Context) (_ []store.UserRecord, err error) {
+	ctx, end := s.op(ctx, &err)
+	defer end()
 	rows, err := s.db.QueryContext(ctx, `SELECT `+userColumns+` FROM users`)
 	if err != nil {
 		return nil, fmt.Errorf("listing users: %w", err)
@@ -180,7 +194,9 @@ func (s *Store) ListUsers(ctx context.Context) ([]store.UserRecord, error) {
 // tokens_by_subject finds the records. An empty subject matches nothing:
 // records not yet tied to a user (a pending authorization request) are
 // nobody's.
-func (s *Store) RevokeSubjectTokens(ctx context.Context, subject string, now time.Time) (int64, error) {
+func (s *Store) RevokeSubjectTokens(ctx context.Context, subject string, now time.Time) (_ int64, err error) {
+	ctx, end := s.op(ctx, &err)
+	defer end()
 	if subject == "" {
 		return 0, nil
 	}
