@@ -31,6 +31,19 @@ func init() {
 //	                                    announcing it on the revocation
 //	                                    feed; {"revoked": n}, 404 for an
 //	                                    unknown jti
+//	GET  /authgate/clients              lists the configured and registered
+//	                                    clients (never a secret, its hash or
+//	                                    a registration access token)
+//	GET  /authgate/clients/{id}         shows one client; 404 if unknown
+//	GET  /authgate/sessions             lists the live sign-in sessions
+//	                                    (?subject=S for one user's): their
+//	                                    IDs (handles, not cookies), subject,
+//	                                    username, times and amr
+//	POST /authgate/sessions/revoke      ends {"session": id} or every
+//	                                    session of {"subject": sub}, with
+//	                                    the gateway sessions signed in
+//	                                    through them; {"ended": n}, 404 for
+//	                                    an unknown session
 //	GET  /authgate/health               200 {"status":"ok","store":"ok",...}
 //	                                    when the store answers, else 503
 //	                                    {"status":"unavailable",...}
@@ -99,6 +112,9 @@ func (a *AdminAPI) serve(w http.ResponseWriter, r *http.Request) error {
 	if isUsersPath(r.URL.Path) {
 		return a.serveUsers(w, r)
 	}
+	if isClientsPath(r.URL.Path) {
+		return a.serveClients(w, r)
+	}
 	if id, ok := strings.CutPrefix(r.URL.Path, "/authgate/gateway-sessions/"); ok {
 		return a.endGatewaySession(w, r, id)
 	}
@@ -107,6 +123,10 @@ func (a *AdminAPI) serve(w http.ResponseWriter, r *http.Request) error {
 		return a.status(w, r)
 	case "/authgate/tokens/revoke":
 		return a.revokeTokens(w, r)
+	case sessionsPath:
+		return a.listSessions(w, r)
+	case sessionsRevokePath:
+		return a.revokeSessions(w, r)
 	case "/authgate/keys":
 		if r.Method != http.MethodGet {
 			return methodNotAllowed(w, r, http.MethodGet)
