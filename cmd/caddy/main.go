@@ -1,0 +1,17 @@
+// Command caddy is Caddy with its standard modules and authgate: the
+// program `xcaddy build --with github.com/authgate/authgate` generates,
+// kept in this module so that ./xcaddy.sh builds it with a plain go build
+// and Go's build cache makes a rebuild take seconds.
+package main
+
+import (
+	caddycmd "github.com/caddyserver/caddy/v2/cmd"
+
+	_ "github.com/caddyserver/caddy/v2/modules/standard"
+
+	_ "github.com/authgate/authgate"
+)
+
+func main() {
+	caddycmd.Main()
+}
