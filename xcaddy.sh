@@ -15,7 +15,7 @@ if [ -n "${CADDY_VERSION:-}" ]; then
 		--with github.com/authgate/authgate@v0.0.0=. \
 		--output ./caddy
 else
-	go build -trimpath -ldflags '-w -s' -o ./caddy ./cmd/caddy
+	go build -ldflags '-w -s' -o ./caddy ./cmd/caddy
 fi
 if [ "$#" -gt 0 ]; then
 	exec ./caddy "$@"
