@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"slices"
 	"time"
-
-	"go.uber.org/zap"
 )
 
 // This file shows and ends sign-in sessions for operators (the admin API
@@ -105,6 +103,7 @@ func (s *Server) EndSessions(ctx context.Context, id, subject string) (int, erro
 		revoked, err = s.endUserSession(ctx, ls.userSession)
 		if revoked {
 			ended++
+			s.emit(Event{Name: EventSessionEnded, Subject: ls.data.UserID, Method: "admin"})
 		}
 		if err != nil {
 			break
@@ -113,11 +112,7 @@ func (s *Server) EndSessions(ctx context.Context, id, subject string) (int, erro
 	if ended > 0 {
 		s.revoked(ctx)
 	}
-	if err != nil {
-		return ended, err
-	}
-	s.logger.Info("sign-in sessions ended by the operator", zap.Int("count", ended))
-	return ended, nil
+	return ended, err
 }
 
 // operatorSessions lists the live sessions of subject, or of every user

@@ -82,6 +82,17 @@ func init() {
 // hash.
 type AdminAPI struct {
 	app *App
+	// direct marks the handler a `caddy authgate --config` command runs
+	// in its own process (see directRequest), for the log.
+	direct bool
+}
+
+// via is the log field that says how an operator's change came.
+func (a *AdminAPI) via() zap.Field {
+	if a.direct {
+		return zap.String("via", "caddy authgate --config")
+	}
+	return zap.String("via", "admin API")
 }
 
 // CaddyModule returns the Caddy module information.
@@ -138,7 +149,7 @@ func (a *AdminAPI) serve(w http.ResponseWriter, r *http.Request) error {
 		if err := a.app.keys.Rotate(r.Context()); err != nil {
 			return caddy.APIError{HTTPStatus: http.StatusInternalServerError, Err: err}
 		}
-		a.app.logger.Info("signing key rotated through the admin API")
+		a.app.logger.Info("signing key rotated by the operator", a.via())
 	case "/authgate/registration-tokens":
 		if r.Method != http.MethodPost {
 			return methodNotAllowed(w, r, http.MethodPost)
@@ -155,7 +166,7 @@ func (a *AdminAPI) serve(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return caddy.APIError{HTTPStatus: http.StatusInternalServerError, Err: err}
 		}
-		a.app.logger.Info("initial access token issued through the admin API", zap.Duration("ttl", ttl))
+		a.app.logger.Info("initial access token issued by the operator", a.via(), zap.Duration("ttl", ttl))
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Cache-Control", "no-store")
 		return json.NewEncoder(w).Encode(map[string]any{"initial_access_token": token, "expires_in": int64(ttl.Seconds())})
@@ -183,7 +194,7 @@ func (a *AdminAPI) endGatewaySession(w http.ResponseWriter, r *http.Request, id 
 	if err := a.app.server.EndGatewaySession(r.Context(), id); err != nil {
 		return caddy.APIError{HTTPStatus: http.StatusInternalServerError, Err: err}
 	}
-	a.app.logger.Info("gateway session ended through the admin API", zap.String("session", id))
+	a.app.logger.Info("gateway session ended by the operator", a.via(), zap.String("session", id))
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

@@ -60,6 +60,6 @@ func (a *AdminAPI) revokeSessions(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return caddy.APIError{HTTPStatus: http.StatusInternalServerError, Err: err}
 	}
-	a.app.logger.Info("sign-in sessions ended through the admin API", zap.Bool("by_subject", req.Subject != ""), zap.Int("ended", n))
+	a.app.logger.Info("sign-in sessions ended by the operator", a.via(), zap.Bool("by_subject", req.Subject != ""), zap.Int("ended", n))
 	return writeJSON(w, http.StatusOK, map[string]int{"ended": n})
 }

@@ -40,7 +40,7 @@ func directRequest(ctx context.Context, configFile, adapter, method, uri string,
 		req.Header.Set("Content-Type", "application/json")
 	}
 	w := &bufferedResponse{header: http.Header{}, status: http.StatusOK}
-	if err := (&AdminAPI{app: app}).serve(w, req); err != nil {
+	if err := (&AdminAPI{app: app, direct: true}).serve(w, req); err != nil {
 		var apiErr caddy.APIError
 		if errors.As(err, &apiErr) && apiErr.Err != nil {
 			status := apiErr.HTTPStatus
