@@ -64,23 +64,6 @@ func clientsCommand() *cobra.Command {
 	return c
 }
 
-// cell makes s fit in a table cell: "-" if empty, tabs and line breaks
-// as spaces.
-func cell(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return strings.NewReplacer("\t", " ", "\n", " ", "\r", " ").Replace(s)
-}
-
-// when prints a time for a table, "-" if zero.
-func when(t time.Time) string {
-	if t.IsZero() {
-		return "-"
-	}
-	return t.UTC().Format(time.RFC3339)
-}
-
 // printClients prints clients as a table.
 func printClients(out io.Writer, clients []authserver.ClientInfo) error {
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)

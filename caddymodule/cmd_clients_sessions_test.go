@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -35,11 +36,12 @@ const (
 
 // registerClient stores a registered client as dynamic registration
 // would.
-func registerClient(t *testing.T, app *App, id string) {
+func registerClient(t *testing.T, app *App, id, name string) {
 	t.Helper()
 	now := time.Now()
+	jsonName, _ := json.Marshal(name)
 	meta := `{"redirect_uris":["https://reg.example/cb"],"token_endpoint_auth_method":"client_secret_basic",` +
-		`"grant_types":["authorization_code","refresh_token"],"response_types":["code"],"client_name":"Registered App",` +
+		`"grant_types":["authorization_code","refresh_token"],"response_types":["code"],"client_name":` + string(jsonName) + `,` +
 		`"client_uri":"https://reg.example","scope":"openid read"}`
 	err := app.store.CreateClient(context.Background(), store.RegisteredClient{ID: id, Metadata: []byte(meta),
 		SecretHash: registeredSecretHash, RegistrationTokenHash: registeredTokenHash, CreatedAt: now, UpdatedAt: now})
@@ -54,7 +56,10 @@ func registerClient(t *testing.T, app *App, id string) {
 // access token hash; an unknown client is a 404 and a failed command.
 func TestClientCommands(t *testing.T) {
 	tc := startCaddy(t, signinClients)
-	registerClient(t, testApp(t), "reg-1")
+	registerClient(t, testApp(t), "reg-1", "Registered App")
+	// A name that would drive the operator's terminal: an escape
+	// sequence, a right-to-left override.
+	registerClient(t, testApp(t), "reg-2", "Evil\x1b]0;pwned\x07\x1b[2J\u202eApp")
 	addr := "--address=" + tc.admin
 
 	for _, c := range []struct {
@@ -70,7 +75,9 @@ func TestClientCommands(t *testing.T) {
 		{"show json", []string{"clients", "show", "reg-1", "--json"}, []string{`"redirect_uris":["https://reg.example/cb"]`, `"created_at"`}, ""},
 		{"show unknown", []string{"clients", "show", "nobody"}, nil, "no such client (HTTP 404 Not Found)"},
 		{"show the gateway client", []string{"clients", "show", authserver.GatewayClientID}, nil, "no such client (HTTP 404 Not Found)"},
-		{"status", []string{"status"}, []string{"8 configured, 1 registered"}, ""},
+		{"status", []string{"status"}, []string{"8 configured, 2 registered"}, ""},
+		{"list escapes control characters", []string{"clients", "list"}, []string{`Evil\u001b]0;pwned\u0007\u001b[2J\u202eApp`}, ""},
+		{"show escapes control characters", []string{"clients", "show", "reg-2"}, []string{`Evil\u001b]0;pwned`}, ""},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			out, stderr, err := authgateCmd(t, "", append(c.args, addr)...)
@@ -87,6 +94,11 @@ func TestClientCommands(t *testing.T) {
 				if !strings.Contains(out, w) {
 					t.Errorf("no %q in:\n%s", w, out)
 				}
+			}
+			// JSON escapes control characters; the tables escape invisible
+			// format characters too.
+			if strings.ContainsAny(out, "\x1b\x07") || !slices.Contains(c.args, "--json") && strings.ContainsRune(out, '\u202e') {
+				t.Errorf("the answer holds a control character:\n%q", out)
 			}
 			for _, secret := range []string{registeredSecretHash, registeredTokenHash, "webapp-secret", "svc-secret"} {
 				if strings.Contains(out, secret) {

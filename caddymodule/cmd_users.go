@@ -204,13 +204,6 @@ func adminFlags(cmd *cobra.Command) {
 func printUsers(out io.Writer, users []authserver.UserInfo) error {
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "USERNAME\tNAME\tEMAIL\tGROUPS\tSOURCE\tDISABLED")
-	orDash := func(s string) string {
-		if s == "" {
-			return "-"
-		}
-		// A tab or newline in a field would break the table.
-		return strings.NewReplacer("\t", " ", "\n", " ", "\r", " ").Replace(s)
-	}
 	for _, u := range users {
 		source := u.Source
 		if u.Provider != "" {
@@ -220,8 +213,8 @@ func printUsers(out io.Writer, users []authserver.UserInfo) error {
 		if u.Disabled {
 			disabled = "yes"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", orDash(u.Username), orDash(u.Name), orDash(u.Email),
-			orDash(strings.Join(u.Groups, ",")), source, disabled)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", cell(u.Username), cell(u.Name), cell(u.Email),
+			cell(strings.Join(u.Groups, ",")), cell(source), disabled)
 	}
 	return tw.Flush()
 }
