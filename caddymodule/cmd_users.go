@@ -279,8 +279,9 @@ var apiError = regexp.MustCompile(`(?s)^caddy responded with error: HTTP (\d+): 
 
 // adminRequest sends a request to the admin API that the command's
 // flags name, with body as JSON if not nil, and returns the answer's
-// body. An error answer becomes an error with the API's message and
-// status.
+// body; with --config it answers the request in this process instead,
+// on the configuration's store (see directRequest). An error answer
+// becomes an error with the API's message and status.
 func adminRequest(cmd *cobra.Command, method, uri string, body any) ([]byte, error) {
 	flags := cmd.Flags()
 	address, _ := flags.GetString("address")
