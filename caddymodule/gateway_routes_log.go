@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"net/url"
 	"slices"
 	"strings"
 
@@ -30,6 +31,10 @@ func (a *App) logRoutes() {
 		issuer := "bundled"
 		if gc.Issuer != "" {
 			issuer = gc.Issuer
+			if u, err := url.Parse(issuer); err == nil && u.User != nil {
+				u.User = nil // no credentials in a log
+				issuer = u.String()
+			}
 		}
 		fields := []zap.Field{
 			zap.Int("route", i+1),
