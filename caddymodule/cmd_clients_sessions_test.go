@@ -9,22 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/caddyserver/caddy/v2"
-
 	"github.com/authgate/authgate/authserver"
 	"github.com/authgate/authgate/authserver/store"
 )
-
-// testApp is the running test Caddy's authgate app.
-func testApp(t *testing.T) *App {
-	t.Helper()
-	ctx := caddy.ActiveContext()
-	app, err := ctx.App("authgate")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return app.(*App)
-}
 
 // registeredSecretHash and registeredTokenHash stand for a registered
 // client's secret hash and registration access token hash: no answer may
@@ -56,10 +43,10 @@ func registerClient(t *testing.T, app *App, id, name string) {
 // access token hash; an unknown client is a 404 and a failed command.
 func TestClientCommands(t *testing.T) {
 	tc := startCaddy(t, signinClients)
-	registerClient(t, testApp(t), "reg-1", "Registered App")
+	registerClient(t, activeApp(t), "reg-1", "Registered App")
 	// A name that would drive the operator's terminal: an escape
 	// sequence, a right-to-left override.
-	registerClient(t, testApp(t), "reg-2", "Evil\x1b]0;pwned\x07\x1b[2J\u202eApp")
+	registerClient(t, activeApp(t), "reg-2", "Evil\x1b]0;pwned\x07\x1b[2J\u202eApp")
 	addr := "--address=" + tc.admin
 
 	for _, c := range []struct {

@@ -2,13 +2,17 @@ package caddymodule
 
 import (
 	"encoding/json"
+	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/caddyserver/caddy/v2"
+
+	"github.com/authgate/authgate/authserver/store/postgres/pgtest"
 )
 
 // TestDirectStoreCommands: with --config and no Caddy running, the
@@ -122,5 +126,52 @@ func TestDirectStoreCommands(t *testing.T) {
 		if !strings.Contains(stderr, "Error: ") {
 			t.Errorf("stderr %q", stderr)
 		}
+	}
+}
+
+// TestDirectStoreCommandsPostgres: a PostgreSQL store, which instances
+// share, can be changed with --config while Caddy runs on it: its
+// status and sessions show, and ending a user's sessions through
+// --config signs the running Caddy's browser out.
+func TestDirectStoreCommandsPostgres(t *testing.T) {
+	dsn, password := pgtest.WithPassword(pgtest.FreshDB(t))
+	t.Setenv("AUTHGATE_TEST_DSN", dsn)
+	tc := newTestCaddy(t)
+	tc.config = tc.adapt(signinClients)
+	tc.config = []byte(strings.Replace(string(tc.config), `"backend":"sqlite","path":`+strconv.Quote(filepath.Join(tc.dataDir, "authgate.db")),
+		`"backend":"postgres","dsn":"{env.AUTHGATE_TEST_DSN}"`, 1))
+	if !strings.Contains(string(tc.config), "AUTHGATE_TEST_DSN") {
+		t.Fatalf("no postgres storage in %s", tc.config)
+	}
+	file := filepath.Join(t.TempDir(), "caddy.json")
+	if err := os.WriteFile(file, tc.config, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tc.load()
+	t.Cleanup(func() { caddy.Stop() }) //nolint:errcheck
+
+	b := newBrowser(tc)
+	b.signInAs(tc.appConfig("openid"), "alice", alicePassword)
+	if b.get("/account").status != http.StatusOK {
+		t.Fatal("the browser is not signed in")
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"status"}, "postgres"},
+		{[]string{"sessions", "list"}, "alice"},
+		{[]string{"sessions", "revoke", "--subject", "alice"}, "1 ended"},
+	} {
+		out, stderr, err := authgateCmd(t, "", append(c.args, "--config", file)...)
+		if err != nil || !strings.Contains(out, c.want) {
+			t.Fatalf("%s --config: %v, %q; want %q\n%s", strings.Join(c.args, " "), err, out, c.want, stderr)
+		}
+		if password != "" && (strings.Contains(out, password) || strings.Contains(stderr, password)) {
+			t.Errorf("%s --config shows the database password", strings.Join(c.args, " "))
+		}
+	}
+	if b.get("/account").status == http.StatusOK {
+		t.Error("the browser is still signed in after sessions revoke --config")
 	}
 }
