@@ -48,6 +48,9 @@ func directRequest(ctx context.Context, configFile, adapter, method, uri string,
 		}
 		return nil, err
 	}
+	if w.status >= http.StatusBadRequest {
+		return nil, fmt.Errorf("%s (HTTP %d %s)", bytes.TrimSpace(w.body.Bytes()), w.status, http.StatusText(w.status))
+	}
 	return w.body.Bytes(), nil
 }
 
