@@ -4,7 +4,7 @@
 // global option, the authgate_server, authgate, authgate_verify and
 // authgate_mcp HTTP handlers, the storage modules and the admin API.
 //
-// It has no code of its own and imports only caddymodule; the custom
-// Caddy builds of the benchmark (bench/caddy) and of the multi-instance
-// tests (e2e/multiinstance/caddy) import it as xcaddy would.
+// It has no code of its own and imports only caddymodule; cmd/caddy, the
+// Caddy that ./xcaddy.sh, the benchmark and the multi-instance tests
+// build, imports it as xcaddy would.
 package authgate

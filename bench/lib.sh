@@ -51,8 +51,8 @@ mkdir -p "$WORK/bin" "$WORK/data" "$WORK/config"
 if [ -n "${CADDY_BIN:-}" ]; then
 	CADDY="$CADDY_BIN"
 else
-	log "building Caddy with the authgate plugin (go build ./bench/caddy)"
-	(cd "$ROOT" && go build -o "$WORK/bin/caddy" ./bench/caddy)
+	log "building Caddy with the authgate plugin (go build ./cmd/caddy)"
+	(cd "$ROOT" && go build -o "$WORK/bin/caddy" ./cmd/caddy)
 	CADDY="$WORK/bin/caddy"
 fi
 (cd "$ROOT" && go build -o "$WORK/bin/client" ./bench/client)

@@ -33,6 +33,19 @@ func init() {
 //	                                    announcing it on the revocation
 //	                                    feed; {"revoked": n}, 404 for an
 //	                                    unknown jti
+//	GET  /authgate/clients              lists the configured and registered
+//	                                    clients (never a secret, its hash or
+//	                                    a registration access token)
+//	GET  /authgate/clients/{id}         shows one client; 404 if unknown
+//	GET  /authgate/sessions             lists the live sign-in sessions
+//	                                    (?subject=S for one user's): their
+//	                                    IDs (handles, not cookies), subject,
+//	                                    username, times and amr
+//	POST /authgate/sessions/revoke      ends {"session": id} or every
+//	                                    session of {"subject": sub}, with
+//	                                    the gateway sessions signed in
+//	                                    through them; {"ended": n}, 404 for
+//	                                    an unknown session
 //	GET  /authgate/health               200 {"status":"ok","store":"ok",...}
 //	                                    when the store answers, else 503
 //	                                    {"status":"unavailable",...}
@@ -71,6 +84,17 @@ func init() {
 // hash.
 type AdminAPI struct {
 	app *App
+	// direct marks the handler a `caddy authgate --config` command runs
+	// in its own process (see directRequest), for the log.
+	direct bool
+}
+
+// via is the log field that says how an operator's change came.
+func (a *AdminAPI) via() zap.Field {
+	if a.direct {
+		return zap.String("via", "caddy authgate --config")
+	}
+	return zap.String("via", "admin API")
 }
 
 // CaddyModule returns the Caddy module information.
@@ -122,6 +146,9 @@ func (a *AdminAPI) route(w http.ResponseWriter, r *http.Request, e *authserver.E
 	if isUsersPath(r.URL.Path) {
 		return a.serveUsers(w, r, e)
 	}
+	if isClientsPath(r.URL.Path) {
+		return a.serveClients(w, r)
+	}
 	if id, ok := strings.CutPrefix(r.URL.Path, "/authgate/gateway-sessions/"); ok {
 		return a.endGatewaySession(w, r, id)
 	}
@@ -130,6 +157,10 @@ func (a *AdminAPI) route(w http.ResponseWriter, r *http.Request, e *authserver.E
 		return a.status(w, r)
 	case "/authgate/tokens/revoke":
 		return a.revokeTokens(w, r, e)
+	case sessionsPath:
+		return a.listSessions(w, r)
+	case sessionsRevokePath:
+		return a.revokeSessions(w, r)
 	case "/authgate/keys":
 		if r.Method != http.MethodGet {
 			return methodNotAllowed(w, r, http.MethodGet)
@@ -157,7 +188,7 @@ func (a *AdminAPI) route(w http.ResponseWriter, r *http.Request, e *authserver.E
 		if err != nil {
 			return caddy.APIError{HTTPStatus: http.StatusInternalServerError, Err: err}
 		}
-		a.app.logger.Info("initial access token issued through the admin API", zap.Duration("ttl", ttl))
+		a.app.logger.Info("initial access token issued by the operator", a.via(), zap.Duration("ttl", ttl))
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Cache-Control", "no-store")
 		return json.NewEncoder(w).Encode(map[string]any{"initial_access_token": token, "expires_in": int64(ttl.Seconds())})
@@ -185,7 +216,7 @@ func (a *AdminAPI) endGatewaySession(w http.ResponseWriter, r *http.Request, id 
 	if err := a.app.server.EndGatewaySession(r.Context(), id); err != nil {
 		return caddy.APIError{HTTPStatus: http.StatusInternalServerError, Err: err}
 	}
-	a.app.logger.Info("gateway session ended through the admin API", zap.String("session", id))
+	a.app.logger.Info("gateway session ended by the operator", a.via(), zap.String("session", id))
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

@@ -17,6 +17,8 @@ func adminAction(r *http.Request) string {
 	switch {
 	case r.Method == http.MethodPost && p == "/authgate/tokens/revoke":
 		return "tokens.revoke"
+	case r.Method == http.MethodPost && p == sessionsRevokePath:
+		return "sessions.revoke"
 	case r.Method == http.MethodPost && p == "/authgate/keys/rotate":
 		return "keys.rotate"
 	case r.Method == http.MethodPost && p == "/authgate/registration-tokens":

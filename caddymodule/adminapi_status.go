@@ -54,6 +54,8 @@ type keyStatus struct {
 
 type clientCounts struct {
 	Configured int `json:"configured"`
+	// Registered counts the clients that registered themselves.
+	Registered int `json:"registered"`
 }
 
 type userCounts struct {
@@ -81,6 +83,11 @@ func (a *AdminAPI) status(w http.ResponseWriter, r *http.Request) error {
 	app.gateways.mu.Lock()
 	rep.Gateways = len(app.gateways.list)
 	app.gateways.mu.Unlock()
+	registered, err := app.store.ListClients(r.Context())
+	if err != nil {
+		return caddy.APIError{HTTPStatus: http.StatusInternalServerError, Err: err}
+	}
+	rep.Clients.Registered = len(registered)
 	users, err := app.server.ListUsers(r.Context())
 	if err != nil {
 		return caddy.APIError{HTTPStatus: http.StatusInternalServerError, Err: err}

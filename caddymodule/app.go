@@ -309,6 +309,7 @@ func (a *App) Start() error {
 	ctx, cancel := context.WithCancel(a.ctx)
 	a.cancel = cancel
 	a.logStart(ctx)
+	a.logRoutes()
 	go a.keys.Run(ctx, func(err error) { a.logStoreFailure("refreshing signing keys", err) })
 	go every(ctx, time.Duration(a.SweepInterval), a.sweep)
 	go every(ctx, revocationPollInterval, a.pollRevocations)

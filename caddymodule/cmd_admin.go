@@ -28,7 +28,7 @@ func statusCommand() *cobra.Command {
 		Short: "Shows the issuer, store, signing keys and counts of a running authgate",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			body, err := adminUsersRequest(cmd, http.MethodGet, "/authgate/status", nil)
+			body, err := adminRequest(cmd, http.MethodGet, "/authgate/status", nil)
 			if err != nil {
 				return err
 			}
@@ -63,7 +63,7 @@ func printStatus(out io.Writer, rep statusReport) error {
 		where = " (" + where + ")"
 	}
 	fmt.Fprintf(tw, "Store:\t%s%s\n", rep.Store.Backend, where)
-	fmt.Fprintf(tw, "Clients:\t%d configured\n", rep.Clients.Configured)
+	fmt.Fprintf(tw, "Clients:\t%d configured, %d registered\n", rep.Clients.Configured, rep.Clients.Registered)
 	fmt.Fprintf(tw, "Users:\t%d configured, %d stored\n", rep.Users.Configured, rep.Users.Stored)
 	fmt.Fprintf(tw, "Identity providers:\t%d\n", rep.IdentityProviders)
 	fmt.Fprintf(tw, "Gateways:\t%d\n", rep.Gateways)
@@ -128,7 +128,7 @@ func keysCommand() *cobra.Command {
 		Short: "Lists the signing keys (no key material): which signs, until when each verifies",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			body, err := adminUsersRequest(cmd, http.MethodGet, "/authgate/keys", nil)
+			body, err := adminRequest(cmd, http.MethodGet, "/authgate/keys", nil)
 			if err != nil {
 				return err
 			}
@@ -146,7 +146,7 @@ it keeps verifying for the longest token lifetime.
 `,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			body, err := adminUsersRequest(cmd, http.MethodPost, "/authgate/keys/rotate", nil)
+			body, err := adminRequest(cmd, http.MethodPost, "/authgate/keys/rotate", nil)
 			if err != nil {
 				return err
 			}
@@ -193,7 +193,7 @@ instances' within a second (the revocation feed's poll).
 			if n != 1 {
 				return errors.New("give exactly one of --client, --subject and --jti")
 			}
-			body, err := adminUsersRequest(cmd, http.MethodPost, "/authgate/tokens/revoke", req)
+			body, err := adminRequest(cmd, http.MethodPost, "/authgate/tokens/revoke", req)
 			if err != nil {
 				return err
 			}

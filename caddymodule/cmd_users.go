@@ -28,18 +28,22 @@ import (
 func init() {
 	caddycmd.RegisterCommand(caddycmd.Command{
 		Name:  "authgate",
-		Usage: "<user|status|keys|tokens|hash-secret> [args]",
-		Short: "Manages authgate through a running Caddy's admin API",
+		Usage: "<status|keys|clients|sessions|tokens|user|hash-secret> [args]",
+		Short: "Manages authgate through a running Caddy's admin API, or its store directly",
 		Long: `
-Manages the authgate app of a running Caddy, through its admin API
-(/authgate/...): its users, signing keys and tokens, and shows its
-status. Users from the configuration are listed but read-only; users
-added here are kept in authgate's store and can sign in at once, on
-every instance sharing the store.
+Manages the authgate app of a running Caddy through its admin API
+(/authgate/...): its users, clients, sign-in sessions, signing keys and
+tokens, and shows its status. Users from the configuration are listed
+but read-only; users added here are kept in authgate's store and can
+sign in at once, on every instance sharing the store.
 
   caddy authgate status [--json]
   caddy authgate keys list [--json]
   caddy authgate keys rotate
+  caddy authgate clients list [--json]
+  caddy authgate clients show <client-id> [--json]
+  caddy authgate sessions list [--subject <sub>] [--json]
+  caddy authgate sessions revoke <session-id> | --subject <sub>
   caddy authgate tokens revoke --client <id> | --subject <sub> | --jti <jti>
   caddy authgate hash-secret [--stdin]
 
@@ -50,11 +54,15 @@ every instance sharing the store.
   caddy authgate user delete <username>
   caddy authgate user list [--json]
 
-The admin API's address is --address, else the one in the configuration
-given with --config (and --adapter), else $CADDY_ADMIN or localhost:2019.
+The admin API's address is --address, else $CADDY_ADMIN or
+localhost:2019. With --config <file> (and --adapter, as for caddy run)
+the command works on the store of that configuration's authgate app
+instead, with no Caddy running: for a store a running Caddy holds (the
+embedded SQLite store), use its admin API. Run it as the user Caddy
+runs as, so that it finds the same data directory.
 `,
 		CobraFunc: func(cmd *cobra.Command) {
-			cmd.AddCommand(userCommand(), statusCommand(), keysCommand(), tokensCommand(), hashSecretCommand())
+			cmd.AddCommand(userCommand(), statusCommand(), keysCommand(), clientsCommand(), sessionsCommand(), tokensCommand(), hashSecretCommand())
 		},
 	})
 }
@@ -93,7 +101,7 @@ machine in the process list.
 				groups[i] = strings.TrimSpace(g) // --groups "a, b"
 			}
 			body := newUserRequest{Username: args[0], Password: pw, Email: email, Name: name, Groups: groups}
-			if _, err := adminUsersRequest(cmd, http.MethodPost, usersPath, body); err != nil {
+			if _, err := adminRequest(cmd, http.MethodPost, usersPath, body); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "user %q added\n", args[0])
@@ -121,7 +129,7 @@ history.
 			if err != nil {
 				return err
 			}
-			if _, err := adminUsersRequest(cmd, http.MethodPatch, userPath(args[0]), userPatch{Password: &pw}); err != nil {
+			if _, err := adminRequest(cmd, http.MethodPatch, userPath(args[0]), userPatch{Password: &pw}); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "password of user %q changed; their sessions and tokens were ended\n", args[0])
@@ -134,7 +142,7 @@ history.
 		return &cobra.Command{
 			Use: use + " <username>", Short: short, Args: cobra.ExactArgs(1),
 			RunE: func(cmd *cobra.Command, args []string) error {
-				if _, err := adminUsersRequest(cmd, http.MethodPatch, userPath(args[0]), userPatch{Disabled: &disabled}); err != nil {
+				if _, err := adminRequest(cmd, http.MethodPatch, userPath(args[0]), userPatch{Disabled: &disabled}); err != nil {
 					return err
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "user %q %s\n", args[0], done)
@@ -147,7 +155,7 @@ history.
 		Short: "Deletes a stored user, ending their sessions and tokens",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if _, err := adminUsersRequest(cmd, http.MethodDelete, userPath(args[0]), nil); err != nil {
+			if _, err := adminRequest(cmd, http.MethodDelete, userPath(args[0]), nil); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "user %q deleted; their sessions and tokens were ended\n", args[0])
@@ -159,7 +167,7 @@ history.
 		Short: "Lists the users: from the configuration, the store and identity providers",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			body, err := adminUsersRequest(cmd, http.MethodGet, usersPath, nil)
+			body, err := adminRequest(cmd, http.MethodGet, usersPath, nil)
 			if err != nil {
 				return err
 			}
@@ -187,22 +195,15 @@ history.
 // admin API.
 func adminFlags(cmd *cobra.Command) {
 	pf := cmd.PersistentFlags()
-	pf.String("address", "", "Address of Caddy's admin API, if different from the config's")
-	pf.StringP("config", "c", "", "Configuration file to read the admin API's address from")
-	pf.StringP("adapter", "a", "", "Name of the config adapter of --config")
+	pf.String("address", "", "Address of the running Caddy's admin API (default $CADDY_ADMIN or localhost:2019)")
+	pf.StringP("config", "c", "", "Work on the store of this configuration's authgate app directly, with no Caddy running on it")
+	pf.StringP("adapter", "a", "", "Name of the config adapter of --config (caddyfile for a file named Caddyfile)")
 }
 
 // printUsers prints users as a table.
 func printUsers(out io.Writer, users []authserver.UserInfo) error {
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "USERNAME\tNAME\tEMAIL\tGROUPS\tSOURCE\tDISABLED")
-	orDash := func(s string) string {
-		if s == "" {
-			return "-"
-		}
-		// A tab or newline in a field would break the table.
-		return strings.NewReplacer("\t", " ", "\n", " ", "\r", " ").Replace(s)
-	}
 	for _, u := range users {
 		source := u.Source
 		if u.Provider != "" {
@@ -212,8 +213,8 @@ func printUsers(out io.Writer, users []authserver.UserInfo) error {
 		if u.Disabled {
 			disabled = "yes"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", orDash(u.Username), orDash(u.Name), orDash(u.Email),
-			orDash(strings.Join(u.Groups, ",")), source, disabled)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", cell(u.Username), cell(u.Name), cell(u.Email),
+			cell(strings.Join(u.Groups, ",")), cell(source), disabled)
 	}
 	return tw.Flush()
 }
@@ -276,26 +277,40 @@ func readSecret(cmd *cobra.Command, fromStdin bool, what, flag, prompt string) (
 // apiError is how caddycmd.AdminAPIRequest reports an error status.
 var apiError = regexp.MustCompile(`(?s)^caddy responded with error: HTTP (\d+): (.*)$`)
 
-// adminUsersRequest sends a request to the admin API that the command's
+// adminRequest sends a request to the admin API that the command's
 // flags name, with body as JSON if not nil, and returns the answer's
-// body. An error answer becomes an error with the API's message and
-// status.
-func adminUsersRequest(cmd *cobra.Command, method, uri string, body any) ([]byte, error) {
+// body; with --config it answers the request in this process instead,
+// on the configuration's store (see directRequest). An error answer
+// becomes an error with the API's message and status.
+func adminRequest(cmd *cobra.Command, method, uri string, body any) ([]byte, error) {
 	flags := cmd.Flags()
 	address, _ := flags.GetString("address")
 	config, _ := flags.GetString("config")
 	adapter, _ := flags.GetString("adapter")
-	addr, err := caddycmd.DetermineAdminAPIAddress(address, nil, config, adapter)
-	if err != nil {
-		return nil, fmt.Errorf("finding Caddy's admin API: %w", err)
-	}
-	var reader io.Reader
+	var encoded []byte
 	if body != nil {
 		b, err := json.Marshal(body)
 		if err != nil {
 			return nil, err
 		}
-		reader = bytes.NewReader(b)
+		encoded = b
+	}
+	if config != "" {
+		if address != "" {
+			return nil, errors.New("give --address (a running Caddy's admin API) or --config (the store itself, with no Caddy running), not both")
+		}
+		return directRequest(cmd.Context(), config, adapter, method, uri, encoded)
+	}
+	if adapter != "" {
+		return nil, errors.New("--adapter goes with --config")
+	}
+	addr, err := caddycmd.DetermineAdminAPIAddress(address, nil, "", "")
+	if err != nil {
+		return nil, fmt.Errorf("finding Caddy's admin API: %w", err)
+	}
+	var reader io.Reader
+	if encoded != nil {
+		reader = bytes.NewReader(encoded)
 	}
 	resp, err := caddycmd.AdminAPIRequest(addr, method, uri, nil, reader)
 	if err != nil {

@@ -45,7 +45,7 @@ func (a *App) setGatewayHosts() error {
 	for _, gc := range a.gateways.list {
 		hosts := slices.Clone(gc.Hosts)
 		if a.gateways.site[gc] {
-			for _, h := range derived[gc] {
+			for _, h := range derived[gc].hosts {
 				// Host matchers may hold patterns a host list cannot (such
 				// as example.*): those hosts are not derived.
 				if _, err := gateway.NewHostList([]string{h}); err == nil {
@@ -78,10 +78,15 @@ func (a *App) setGatewayHosts() error {
 	return nil
 }
 
+// routeScope is what a gateway's routes are limited to: hosts and paths
+// (nil for no limit, or patterns a list cannot hold).
+type routeScope struct{ hosts, paths []string }
+
 // siteHosts finds, for every authgate handler in the http app's routes,
-// the host names of the host matchers of the routes it sits in.
-func (a *App) siteHosts() map[*GatewayConfig][]string {
-	out := map[*GatewayConfig][]string{}
+// the host names of the host matchers of the routes it sits in, and the
+// paths of their path matchers.
+func (a *App) siteHosts() map[*GatewayConfig]routeScope {
+	out := map[*GatewayConfig]routeScope{}
 	app, err := a.ctx.AppIfConfigured("http")
 	if err != nil || app == nil {
 		return out
@@ -90,27 +95,57 @@ func (a *App) siteHosts() map[*GatewayConfig][]string {
 	if !ok {
 		return out
 	}
-	var walk func(routes caddyhttp.RouteList, hosts []string)
-	walk = func(routes caddyhttp.RouteList, hosts []string) {
+	var walk func(routes caddyhttp.RouteList, scope routeScope)
+	walk = func(routes caddyhttp.RouteList, scope routeScope) {
 		for _, rt := range routes {
-			h := hosts
+			sc := scope
 			if narrowed, ok := routeHosts(rt.MatcherSets); ok {
-				h = narrowed
+				sc.hosts = narrowed
+			}
+			if narrowed, ok := routePaths(rt.MatcherSets); ok {
+				sc.paths = narrowed
 			}
 			for _, handler := range rt.Handlers {
 				switch x := handler.(type) {
 				case *Gateway:
-					out[&x.GatewayConfig] = append(out[&x.GatewayConfig], h...)
+					got := out[&x.GatewayConfig]
+					got.hosts = append(got.hosts, sc.hosts...)
+					got.paths = append(got.paths, sc.paths...)
+					out[&x.GatewayConfig] = got
 				case *caddyhttp.Subroute:
-					walk(x.Routes, h)
+					walk(x.Routes, sc)
 				}
 			}
 		}
 	}
 	for _, srv := range httpApp.Servers {
-		walk(srv.Routes, nil)
+		walk(srv.Routes, routeScope{})
 	}
 	return out
+}
+
+// routePaths returns the paths a route's matchers limit it to, if every
+// one of its matcher sets has a path matcher.
+func routePaths(sets caddyhttp.MatcherSets) ([]string, bool) {
+	if len(sets) == 0 {
+		return nil, false
+	}
+	var paths []string
+	for _, set := range sets {
+		found := false
+		for _, m := range set {
+			switch mp := m.(type) {
+			case caddyhttp.MatchPath:
+				paths, found = append(paths, mp...), true
+			case *caddyhttp.MatchPath:
+				paths, found = append(paths, *mp...), true
+			}
+		}
+		if !found {
+			return nil, false
+		}
+	}
+	return paths, true
 }
 
 // routeHosts returns the hosts a route's matchers limit it to, if every

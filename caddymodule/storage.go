@@ -121,6 +121,22 @@ func openSQLite(ctx context.Context, path string) (store.Store, error) {
 	return &lockedStore{st, release}, nil
 }
 
+// errStoreInUse is what opening a SQLite store that another process holds
+// fails with (see lockDatabase), for errors.Is.
+var errStoreInUse = errors.New("the store is in use by another process")
+
+// storeInUseError is the error of opening a SQLite store another process
+// holds: path is the database, holder " (process N)" or empty.
+type storeInUseError struct{ path, holder string }
+
+func (e *storeInUseError) Error() string {
+	return fmt.Sprintf("the authgate database %s is in use by another process%s, probably another Caddy: "+
+		"the embedded SQLite store serves one Caddy instance; stop the other one, give each its own storage path, "+
+		"or share a PostgreSQL store (storage postgres) between instances", e.path, e.holder)
+}
+
+func (e *storeInUseError) Unwrap() error { return errStoreInUse }
+
 // lockedStore is a store that holds its database's lock until closed.
 type lockedStore struct {
 	store.Store

@@ -34,9 +34,7 @@ func lockDatabase(path string) (release func() error, err error) {
 		}
 		f.Close()
 		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, fmt.Errorf("the authgate database %s is in use by another process%s, probably another Caddy: "+
-				"the embedded SQLite store serves one Caddy instance; stop the other one, give each its own storage path, "+
-				"or share a PostgreSQL store (storage postgres) between instances", path, holder)
+			return nil, &storeInUseError{path: path, holder: holder}
 		}
 		return nil, fmt.Errorf("locking %s: %w", name, err)
 	}

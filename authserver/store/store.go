@@ -245,6 +245,9 @@ type ClientStore interface {
 	UpdateClient(ctx context.Context, id string, update func(RegisteredClient) (RegisteredClient, error)) (RegisteredClient, error)
 	// DeleteClient removes the client; ErrNotFound if there is none.
 	DeleteClient(ctx context.Context, id string) error
+	// ListClients returns every registered client, oldest first (by
+	// CreatedAt, then ID), for operators.
+	ListClients(ctx context.Context) ([]RegisteredClient, error)
 }
 
 // UserRecord is a user kept in the store: one created at runtime (from the

@@ -62,7 +62,7 @@ var (
 	buildOut  []byte
 )
 
-// caddyBinary builds ./caddy (Caddy with the standard modules and
+// caddyBinary builds cmd/caddy (Caddy with the standard modules and
 // authgate) once, with the normal build cache, and returns its path.
 func caddyBinary(t *testing.T) string {
 	t.Helper()
@@ -70,7 +70,7 @@ func caddyBinary(t *testing.T) string {
 	buildOnce.Do(func() {
 		consultSources(t)
 		start := time.Now()
-		cmd := exec.Command("go", "build", "-o", bin, "./caddy")
+		cmd := exec.Command("go", "build", "-o", bin, "../../cmd/caddy")
 		buildOut, buildErr = cmd.CombinedOutput()
 		t.Logf("built Caddy with authgate in %v", time.Since(start).Round(time.Millisecond))
 	})

@@ -1,7 +1,7 @@
 // Package multiinstance tests several Caddy processes acting as one
 // authorization server on one PostgreSQL database, as they would behind a
 // load balancer. Caddy is a process-wide singleton, so every instance is a
-// process of its own, built once from ./caddy.
+// process of its own, built once from cmd/caddy.
 package multiinstance
 
 import (

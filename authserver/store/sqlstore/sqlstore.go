@@ -548,6 +548,27 @@ func (s *Store) DeleteClient(ctx context.Context, id string) (err error) {
 	return nil
 }
 
+// ListClients implements [store.ClientStore].
+func (s *Store) ListClients(ctx context.Context) ([]store.RegisteredClient, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+clientColumns+` FROM clients ORDER BY created_at, id`)
+	if err != nil {
+		return nil, fmt.Errorf("listing clients: %w", err)
+	}
+	defer rows.Close()
+	var out []store.RegisteredClient
+	for rows.Next() {
+		c, err := scanClient(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("listing clients: %w", err)
+	}
+	return out, nil
+}
+
 // ---- maintenance ----
 
 // Sweep implements [store.Store]. It holds the "sweep" lock, so instances

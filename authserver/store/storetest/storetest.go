@@ -309,8 +309,21 @@ func testClients(t *testing.T, s store.Store) {
 	if _, err := s.UpdateClient(c, "none", func(rc store.RegisteredClient) (store.RegisteredClient, error) { return rc, nil }); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("updating an unknown client: %v", err)
 	}
+	older := store.RegisteredClient{ID: "c0", Metadata: []byte(`{}`), CreatedAt: base.Add(-time.Minute), UpdatedAt: base}
+	if err := s.CreateClient(c, older); err != nil {
+		t.Fatalf("CreateClient: %v", err)
+	}
+	if list, err := s.ListClients(c); err != nil || len(list) != 2 || list[0].ID != "c0" || list[1].ID != "c1" || list[1].SecretHash != "ab" {
+		t.Fatalf("ListClients = %+v, %v; want c0 then c1", list, err)
+	}
+	if err := s.DeleteClient(c, "c0"); err != nil {
+		t.Fatalf("DeleteClient: %v", err)
+	}
 	if err := s.DeleteClient(c, "c1"); err != nil {
 		t.Fatalf("DeleteClient: %v", err)
+	}
+	if list, err := s.ListClients(c); err != nil || len(list) != 0 {
+		t.Fatalf("ListClients after deleting all = %+v, %v", list, err)
 	}
 	if err := s.DeleteClient(c, "c1"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("deleting twice: %v; want ErrNotFound", err)
