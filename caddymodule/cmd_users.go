@@ -54,7 +54,7 @@ The admin API's address is --address, else the one in the configuration
 given with --config (and --adapter), else $CADDY_ADMIN or localhost:2019.
 `,
 		CobraFunc: func(cmd *cobra.Command) {
-			cmd.AddCommand(userCommand(), statusCommand(), keysCommand(), tokensCommand(), hashSecretCommand())
+			cmd.AddCommand(userCommand(), statusCommand(), keysCommand(), tokensCommand(), hashSecretCommand(), backupCommand())
 		},
 	})
 }
