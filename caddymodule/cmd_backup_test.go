@@ -122,6 +122,10 @@ func TestBackupOnline(t *testing.T) {
 	if _, err := s.GetToken(ctx, store.AccessToken, backupTestToken(0).ID); err != nil {
 		t.Errorf("the store lost its tokens: %v", err)
 	}
+	// Nothing else is left next to the copies: no temporary directory.
+	if got := listDir(dir); len(got) != 4 {
+		t.Errorf("the output directory holds %q; want data and the three copies", got)
+	}
 }
 
 // listDir names the files in dir, for failure messages.
@@ -197,6 +201,9 @@ func TestBackupRefusals(t *testing.T) {
 			if strings.Contains(err.Error()+stdout+stderr, "hunter2") {
 				t.Errorf("the DSN's password was printed: %v\n%s%s", err, stdout, stderr)
 			}
+			if left, _ := filepath.Glob(filepath.Join(dir, ".authgate-backup-*")); len(left) > 0 {
+				t.Errorf("left behind: %v", left)
+			}
 			for _, p := range []string{out, target} {
 				if _, err := os.Lstat(p); err == nil {
 					t.Errorf("%s was written", p)
@@ -227,7 +234,7 @@ func TestBackupVerify(t *testing.T) {
 	s.Close()
 	backup := func(name string) string {
 		p := filepath.Join(dir, name)
-		if err := sqlite.Backup(ctx, db, p); err != nil {
+		if _, err := sqlite.Backup(ctx, db, p); err != nil {
 			t.Fatal(err)
 		}
 		return p
@@ -279,6 +286,11 @@ func TestBackupVerify(t *testing.T) {
 			}
 			if tt.ok && !regexp.MustCompile(`tokens:\s+1\n`).MatchString(out) {
 				t.Errorf("verify does not count the token:\n%s", out)
+			}
+			for _, suffix := range []string{"-wal", "-shm", "-journal"} {
+				if _, err := os.Stat(tt.path + suffix); err == nil {
+					t.Errorf("verify left %s behind", tt.path+suffix)
+				}
 			}
 		})
 	}

@@ -12,7 +12,7 @@ import (
 )
 
 // Online backups: Backup copies a database that a running server may be
-// writing, Inspect checks and describes a copy. Neither migrates nor
+// writing and checks the copy, Inspect checks and describes a copy. Neither migrates nor
 // writes the database it reads, and neither takes the lock file that
 // package caddymodule keeps next to it: in WAL mode a reader does not
 // block the writer, so the server keeps serving while the copy is read.
@@ -81,50 +81,86 @@ func openReadOnly(ctx context.Context, path string) (*sql.DB, error) {
 // Backup writes a consistent copy of the database at path to output with
 // VACUUM INTO: one snapshot, whatever is written meanwhile. The database
 // is opened read-only and may be in use by a server, which keeps writing.
-// output must not exist: Backup creates it with mode 0600 (the copy holds
-// the private signing keys) and refuses to replace a file, or to follow a
-// symbolic link, there. On failure it removes what it created.
-func Backup(ctx context.Context, path, output string) (err error) {
+//
+// The copy is made in a new private directory next to output, checked
+// with [Inspect], and only then linked as output, which must not exist:
+// Backup never replaces a file there, nor writes through a symbolic link
+// someone put there, and output never names a partial or damaged copy.
+// The copy has mode 0600: it holds the private signing keys. On failure
+// nothing is left behind. It returns the copy's Summary.
+func Backup(ctx context.Context, path, output string) (Summary, error) {
 	if output == "" || strings.ContainsRune(output, 0) {
-		return fmt.Errorf("backup output %q: must be a file name without NUL", output)
+		return Summary{}, fmt.Errorf("backup output %q: must be a file name without NUL", output)
 	}
 	// Absolute, so SQLite never reads it as a URI ("file:...?mode=...").
-	if output, err = filepath.Abs(output); err != nil {
-		return fmt.Errorf("resolving the backup output: %w", err)
+	output, err := filepath.Abs(output)
+	if err != nil {
+		return Summary{}, fmt.Errorf("resolving the backup output: %w", err)
+	}
+	if _, err := os.Lstat(output); err == nil {
+		return Summary{}, fmt.Errorf("backup output %s exists; not replacing it", output)
 	}
 	db, err := openReadOnly(ctx, path)
 	if err != nil {
-		return err
+		return Summary{}, err
 	}
 	defer db.Close()
 	// Is it a database at all? An empty or foreign file would be copied
 	// as an empty database.
 	if _, err := schemaVersion(ctx, db); err != nil {
-		return fmt.Errorf("reading %s: %w", path, err)
+		return Summary{}, fmt.Errorf("reading %s: %w", path, err)
 	}
-	// O_EXCL: an existing file or link is refused, and no one can slip
-	// one in between a check and the copy. VACUUM INTO writes into an
-	// empty file, keeping its mode.
-	f, err := os.OpenFile(output, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	// A directory of our own (mode 0700) on output's file system: no one
+	// else can swap the copy, or its name, for a link while SQLite writes
+	// it.
+	dir, err := os.MkdirTemp(filepath.Dir(output), ".authgate-backup-")
 	if err != nil {
-		if errors.Is(err, os.ErrExist) {
-			return fmt.Errorf("backup output %s exists; not replacing it", output)
-		}
-		return fmt.Errorf("creating the backup output: %w", err)
+		return Summary{}, fmt.Errorf("creating the backup output: %w", err)
+	}
+	defer os.RemoveAll(dir)
+	tmp := filepath.Join(dir, "copy.db")
+	// VACUUM INTO writes into an empty file, keeping its mode.
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return Summary{}, fmt.Errorf("creating the backup output: %w", err)
 	}
 	if err := f.Close(); err != nil {
-		os.Remove(output)
-		return fmt.Errorf("creating the backup output: %w", err)
+		return Summary{}, fmt.Errorf("creating the backup output: %w", err)
 	}
-	defer func() {
-		if err != nil {
-			os.Remove(output)
-			os.Remove(output + "-journal")
-		}
-	}()
 	// The file name is a bound parameter: no quoting to get wrong.
-	if _, err := db.ExecContext(ctx, `VACUUM INTO ?`, output); err != nil {
-		return fmt.Errorf("copying %s to %s: %w", path, output, err)
+	if _, err := db.ExecContext(ctx, `VACUUM INTO ?`, tmp); err != nil {
+		return Summary{}, fmt.Errorf("copying %s: %w", path, err)
+	}
+	sum, err := Inspect(ctx, tmp)
+	if err != nil {
+		return Summary{}, fmt.Errorf("checking the copy: %w", err)
+	}
+	if sum.Integrity != "ok" {
+		return Summary{}, fmt.Errorf("the copy of %s fails its integrity check (%s): the database may be damaged", path, sum.Integrity)
+	}
+	if err := publish(tmp, output); err != nil {
+		return Summary{}, err
+	}
+	return sum, nil
+}
+
+// publish gives the file tmp the name output, which must not exist. A
+// hard link refuses an existing name atomically; where the file system
+// has none, a rename after a check does (a rename replaces a link at
+// output, never writes through it).
+func publish(tmp, output string) error {
+	err := os.Link(tmp, output)
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, os.ErrExist) {
+		return fmt.Errorf("backup output %s exists; not replacing it", output)
+	}
+	if _, serr := os.Lstat(output); serr == nil {
+		return fmt.Errorf("backup output %s exists; not replacing it", output)
+	}
+	if rerr := os.Rename(tmp, output); rerr != nil {
+		return fmt.Errorf("writing the backup output: %w", errors.Join(err, rerr))
 	}
 	return nil
 }
