@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"os/signal"
+	"syscall"
 	"text/tabwriter"
 
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
@@ -87,7 +90,11 @@ its schema is not newer than this authgate's.
 
 // runBackup copies db to output and prints what the copy holds.
 func runBackup(cmd *cobra.Command, db, output string) error {
-	sum, err := sqlite.Backup(cmd.Context(), db, output)
+	// Interrupted (Ctrl-C, systemctl stop), the copy stops and what it
+	// wrote is removed.
+	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	sum, err := sqlite.Backup(ctx, db, output)
 	if err != nil {
 		return fmt.Errorf("backup: %w", err)
 	}

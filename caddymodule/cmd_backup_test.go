@@ -170,6 +170,17 @@ func TestBackupRefusals(t *testing.T) {
 	}
 	out := filepath.Join(dir, "out.db")
 
+	t.Run("cancelled", func(t *testing.T) {
+		cctx, cancel := context.WithCancel(ctx)
+		cancel()
+		if _, err := sqlite.Backup(cctx, db, out); err == nil {
+			t.Fatal("a cancelled backup succeeded")
+		}
+		left, _ := filepath.Glob(filepath.Join(dir, ".authgate-backup-*"))
+		if _, err := os.Lstat(out); err == nil || len(left) > 0 {
+			t.Errorf("left behind: %v %v", out, left)
+		}
+	})
 	for _, tt := range []struct {
 		name    string
 		args    []string
