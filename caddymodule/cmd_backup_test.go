@@ -267,6 +267,8 @@ func TestBackupVerify(t *testing.T) {
 	exec(newer, fmt.Sprintf(`INSERT INTO schema_migrations (version, applied_at) VALUES (%d, 0)`, sqlstore.SchemaVersion+1))
 	foreign := filepath.Join(dir, "foreign.db")
 	exec(foreign, `CREATE TABLE notes (body TEXT)`)
+	view := filepath.Join(dir, "view.db") // a version from a view, not the table
+	exec(view, `CREATE VIEW schema_migrations AS SELECT 1 AS version`)
 	garbage := filepath.Join(dir, "garbage.db")
 	if err := os.WriteFile(garbage, []byte(strings.Repeat("x", 4096)), 0o600); err != nil {
 		t.Fatal(err)
@@ -280,6 +282,7 @@ func TestBackupVerify(t *testing.T) {
 		{"good", good, "can be restored", true},
 		{"newer schema", newer, "newer than this authgate's", false},
 		{"not an authgate store", foreign, "not an authgate store", false},
+		{"schema_migrations a view", view, "not an authgate store", false},
 		{"not a database", garbage, "not a database", false},
 		{"missing", filepath.Join(dir, "missing.db"), "no such file", false},
 	} {

@@ -48,7 +48,11 @@ func readOnlyDSN(path string) (string, error) {
 	}
 	q := url.Values{}
 	q.Set("mode", "ro")
-	q.Add("_pragma", "busy_timeout(10000)")
+	// trusted_schema off: a copy handed to Inspect may come from anyone,
+	// and its views and triggers run no functions with side effects.
+	for _, p := range []string{"busy_timeout(10000)", "trusted_schema(0)"} {
+		q.Add("_pragma", p)
+	}
 	return (&url.URL{Scheme: "file", Opaque: path, RawQuery: q.Encode()}).String(), nil
 }
 
