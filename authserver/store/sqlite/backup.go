@@ -12,10 +12,11 @@ import (
 )
 
 // Online backups: Backup copies a database that a running server may be
-// writing and checks the copy, Inspect checks and describes a copy. Neither migrates nor
-// writes the database it reads, and neither takes the lock file that
-// package caddymodule keeps next to it: in WAL mode a reader does not
-// block the writer, so the server keeps serving while the copy is read.
+// writing and checks the copy, Inspect checks and describes a copy.
+// Neither migrates nor writes the database it reads, and neither takes
+// the lock file that package caddymodule keeps next to it: in WAL mode a
+// reader does not block the writer, so the server keeps serving while
+// the copy is read.
 
 // Summary describes a database file: what [Inspect] found.
 type Summary struct {
@@ -38,10 +39,11 @@ var summaryTables = []string{"signing_keys", "secrets", "tokens", "clients", "us
 func SummaryTables() []string { return append([]string(nil), summaryTables...) }
 
 // readOnlyDSN is the DSN of path opened read-only (mode=ro: SQLite opens
-// the file read-only): no journal nor migration is written, no -wal or
-// -shm created that the server's user could not use afterwards, and
-// statements that would write the database fail. (PRAGMA query_only is
-// not set: it refuses VACUUM INTO too, which writes only its output.)
+// the file read-only): no journal nor migration is written, and
+// statements that would write the database fail. A WAL database's -wal
+// and -shm files may be created if missing; SQLite gives them the
+// database's owner. (PRAGMA query_only is not set: it refuses VACUUM
+// INTO too, which writes only its output.)
 func readOnlyDSN(path string) (string, error) {
 	if path == "" || strings.ContainsAny(path, "?#\x00") {
 		return "", fmt.Errorf("sqlite path %q: must be a file name without '?', '#' or NUL", path)
