@@ -62,7 +62,7 @@ embedded SQLite store), use its admin API. Run it as the user Caddy
 runs as, so that it finds the same data directory.
 `,
 		CobraFunc: func(cmd *cobra.Command) {
-			cmd.AddCommand(userCommand(), statusCommand(), keysCommand(), clientsCommand(), sessionsCommand(), tokensCommand(), hashSecretCommand())
+			cmd.AddCommand(userCommand(), statusCommand(), keysCommand(), clientsCommand(), sessionsCommand(), tokensCommand(), hashSecretCommand(), backupCommand())
 		},
 	})
 }

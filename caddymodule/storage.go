@@ -83,13 +83,9 @@ func (*SQLiteStorage) CaddyModule() caddy.ModuleInfo {
 // OpenStore opens the database, or shares the handle a previous config
 // opened.
 func (s *SQLiteStorage) OpenStore(ctx caddy.Context) (store.Store, error) {
-	path := caddy.NewReplacer().ReplaceAll(s.Path, "")
-	if path == "" {
-		path = filepath.Join(caddy.AppDataDir(), "authgate", "authgate.db")
-	}
-	abs, err := filepath.Abs(path)
+	abs, err := s.databasePath()
 	if err != nil {
-		return nil, fmt.Errorf("resolving %s: %w", path, err)
+		return nil, err
 	}
 	key := "sqlite:" + abs
 	st, err := openShared(key, func() (store.Store, error) { return openSQLite(ctx, abs) })
@@ -98,6 +94,20 @@ func (s *SQLiteStorage) OpenStore(ctx caddy.Context) (store.Store, error) {
 	}
 	s.key, s.path = key, abs
 	return st, nil
+}
+
+// databasePath is the database file's absolute path: Path with its
+// placeholders replaced, else the default in Caddy's data directory.
+func (s *SQLiteStorage) databasePath() (string, error) {
+	path := caddy.NewReplacer().ReplaceAll(s.Path, "")
+	if path == "" {
+		path = filepath.Join(caddy.AppDataDir(), "authgate", "authgate.db")
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return "", fmt.Errorf("resolving %s: %w", path, err)
+	}
+	return abs, nil
 }
 
 // Cleanup releases this config's use of the database.

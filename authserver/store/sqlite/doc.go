@@ -10,4 +10,7 @@
 // default, and the other packages' tests use it as their store; its own
 // tests run package storetest. It suits one instance: several instances
 // need a shared database (package postgres).
+//
+// [Backup] copies a database online, read-only, while a server writes to
+// it, and [Inspect] checks and describes a copy: `caddy authgate backup`.
 package sqlite
