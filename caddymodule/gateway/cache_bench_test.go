@@ -19,9 +19,10 @@ import (
 // cacheFill is how many tokens BenchmarkTokenCacheMemory caches.
 const cacheFill = 100_000
 
-// bundledIdentity is the identity the bundled server's verifier makes of
-// a client credentials token (caddymodule's localVerifier): the claims
-// as decoded from the token's JSON, each entry with its own strings, as
+// bundledIdentity is an identity as a verifier makes it of the bundled
+// server's client credentials token: the claims decoded from the token's
+// JSON (as OIDCVerifier does; caddymodule's localVerifier builds the same
+// map from the claims it decoded), each entry with strings of its own, as
 // after a real verification.
 func bundledIdentity(b *testing.B, i int, now time.Time) *Identity {
 	payload := fmt.Sprintf(`{"iss":"http://127.0.0.1:9000","sub":"bench-service","client_id":"bench-service","scope":"read",`+
