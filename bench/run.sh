@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# Gateway benchmark (DESIGN.md §8, issue 6): one Caddy serves one upstream
-# three ways — unprotected, behind `authgate { accept bearer; require scope
-# read }` with a valid bearer JWT, and behind `authgate { accept session }`
-# with a valid session cookie — and wrk drives each on loopback for a
-# bounded time. Prints req/s, p50 and p99 latency per variant, each
-# protected route over the unprotected one sent the same request bytes
-# against the 0.95 target (issue 16), and over the unprotected one sent
-# nothing against the older 0.90 target. It is a measurement, not a test:
-# it exits 0 whatever the ratios.
+# Gateway benchmark (DESIGN.md §8, issues 6 and 16): one Caddy serves one
+# upstream several ways — unprotected, behind `authgate { accept bearer;
+# require scope read }` with a valid bearer JWT, behind `authgate { accept
+# session }` with a valid session cookie, and (VERIFY=1) behind
+# forward_auth — and wrk drives each on loopback for a bounded time.
+# Prints req/s, p50 and p99 latency per variant, each protected route over
+# the unprotected one sent the same request bytes against the 0.95 target
+# (issue 16), forward_auth over plain reverse_proxy, and each protected
+# route over the unprotected one sent nothing against the older 0.90
+# target. It is a measurement, not a test: it exits 0 whatever the ratios.
 #
 # Columns: req/s, p50 and p99 from wrk; ratio = req/s over unprotected
 # req/s; caddy us/req = Caddy's CPU time per request (front and upstream:
@@ -71,10 +72,10 @@ VERIFIED="http://127.0.0.1:$VERIFY_PORT"
 NOOP="http://127.0.0.1:$NOOP_PORT"
 BODY="hello from the upstream"
 
-# The three front sites are the same but for the authgate handler. Caddy's
-# reverse_proxy keeps 32 idle connections per upstream host by default;
-# with more client connections it would keep reconnecting, so the pool is
-# raised above the wrk connection count. No access logs; Caddy's own log
+# The front sites are the same but for what is in front of reverse_proxy.
+# Caddy's reverse_proxy (and forward_auth) keeps 32 idle connections per
+# upstream host by default; with more client connections it would keep
+# reconnecting, so the pool is raised above the wrk connection count. No access logs; Caddy's own log
 # goes to a file.
 IDLE=$((CONNECTIONS * 2))
 TRANSPORT="transport http {
