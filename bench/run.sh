@@ -35,11 +35,14 @@
 #                (open+cookie) it ignores. Protected over its control (the same
 #                request bytes, so only the gateway's own cost counts) is the
 #                headline figure, against the 0.95 target; 0 leaves them out
-#   VERIFY       1 adds two forward_auth variants, each over open+authz (which
-#                it adds if CONTROLS=0): verify, forward_auth to the
-#                authgate_verify endpoint on the same Caddy, with the bearer
-#                header; and noop-auth, forward_auth to a site that only
-#                answers 200, the floor of any forward_auth set-up
+#   VERIFY       1 adds three forward_auth variants, each over open+authz
+#                (which it adds if CONTROLS=0), all sent the bearer header:
+#                verify, README's recipe: forward_auth to the authgate_verify
+#                endpoint on the same Caddy; noop-auth, forward_auth to a site
+#                that only answers 200, the floor of any forward_auth set-up;
+#                and noop-copy, the same with the recipe's header_up and
+#                copy_headers, so verify/noop-copy is the verify endpoint's
+#                own cost
 #   KEEP         1 keeps the temp dir (Caddyfile, caddy.log, wrk outputs)
 #   PROFILE_DIR  if set, a CPU profile of Caddy (from its admin endpoint's
 #                /debug/pprof) is saved there for each variant's last
@@ -62,14 +65,15 @@ SAME_BYTES_TARGET="0.95"
 
 # ---- configuration ----
 
-PORTS="$("$CLIENT" ports 8)"
-read -r ADMIN ISSUER_PORT UP_PORT OPEN_PORT BEARER_PORT SESSION_PORT VERIFY_PORT NOOP_PORT <<<"$(echo $PORTS)"
+PORTS="$("$CLIENT" ports 9)"
+read -r ADMIN ISSUER_PORT UP_PORT OPEN_PORT BEARER_PORT SESSION_PORT VERIFY_PORT NOOP_PORT NOOP_COPY_PORT <<<"$(echo $PORTS)"
 ISSUER="http://127.0.0.1:$ISSUER_PORT"
 OPEN="http://127.0.0.1:$OPEN_PORT"
 BEARER="http://127.0.0.1:$BEARER_PORT"
 SESSION="http://127.0.0.1:$SESSION_PORT"
 VERIFIED="http://127.0.0.1:$VERIFY_PORT"
 NOOP="http://127.0.0.1:$NOOP_PORT"
+NOOP_COPY="http://127.0.0.1:$NOOP_COPY_PORT"
 BODY="hello from the upstream"
 
 # The front sites are the same but for what is in front of reverse_proxy.
@@ -84,6 +88,9 @@ TRANSPORT="transport http {
 PROXY="reverse_proxy 127.0.0.1:$UP_PORT {
 		$TRANSPORT
 	}"
+# README's forward_auth recipe copies every identity header and Cookie.
+COPY="header_up Host {upstream_hostport}
+			copy_headers X-Auth-Subject X-Auth-Username X-Auth-Email X-Auth-Name X-Auth-Groups X-Auth-Scopes X-Auth-Client-Id Remote-User Remote-Groups Remote-Email Remote-Name Cookie"
 cat >"$WORK/Caddyfile" <<EOF
 {
 	admin 127.0.0.1:$ADMIN
@@ -167,8 +174,7 @@ $VERIFIED {
 	route {
 		forward_auth 127.0.0.1:$ISSUER_PORT {
 			uri /verify
-			header_up Host {upstream_hostport}
-			copy_headers X-Auth-Subject X-Auth-Username X-Auth-Email X-Auth-Name X-Auth-Groups X-Auth-Scopes X-Auth-Client-Id Remote-User Remote-Groups Remote-Email Remote-Name Cookie
+			$COPY
 			$TRANSPORT
 		}
 		$PROXY
@@ -182,6 +188,20 @@ $NOOP {
 	route {
 		forward_auth 127.0.0.1:$UP_PORT {
 			uri /allow
+			$TRANSPORT
+		}
+		$PROXY
+	}
+}
+
+# The same with the recipe's header_up and copy_headers: everything the
+# verify site does but the verify endpoint.
+$NOOP_COPY {
+	bind 127.0.0.1
+	route {
+		forward_auth 127.0.0.1:$UP_PORT {
+			uri /allow
+			$COPY
 			$TRANSPORT
 		}
 		$PROXY
@@ -210,6 +230,7 @@ COOKIE="$("$CLIENT" session -url "$SESSION/" -user bench -password demo-password
 "$CLIENT" check -url "$SESSION/" -header "Cookie: $COOKIE" -want "$BODY"
 "$CLIENT" check -url "$VERIFIED/" -header "Authorization: Bearer $TOKEN" -want "$BODY"
 "$CLIENT" check -url "$NOOP/" -want "$BODY"
+"$CLIENT" check -url "$NOOP_COPY/" -want "$BODY"
 log "bearer token (${#TOKEN} bytes) and session cookie (${#COOKIE} bytes) accepted"
 
 # ---- load ----
@@ -218,7 +239,7 @@ VARIANTS=(unprotected bearer session)
 if [ "$CONTROLS" = 1 ]; then VARIANTS+=(open+authz open+cookie); fi
 if [ "$VERIFY" = 1 ]; then
 	if [ "$CONTROLS" != 1 ]; then VARIANTS+=(open+authz); fi
-	VARIANTS+=(verify noop-auth)
+	VARIANTS+=(verify noop-auth noop-copy)
 fi
 has() { [[ " ${VARIANTS[*]} " == *" $1 "* ]]; }
 url_of() {
@@ -228,12 +249,13 @@ url_of() {
 	session) echo "$SESSION/" ;;
 	verify) echo "$VERIFIED/" ;;
 	noop-auth) echo "$NOOP/" ;;
+	noop-copy) echo "$NOOP_COPY/" ;;
 	esac
 }
 header_of() {
 	case "$1" in
 	unprotected) echo "" ;;
-	bearer | open+authz | verify | noop-auth) echo "Authorization: Bearer $TOKEN" ;;
+	bearer | open+authz | verify | noop-*) echo "Authorization: Bearer $TOKEN" ;;
 	session | open+cookie) echo "Cookie: $COOKIE" ;;
 	esac
 }
@@ -348,7 +370,8 @@ if [ "$VERIFY" = 1 ]; then
 	echo "forward_auth over plain reverse_proxy (open+authz), the same request bytes:"
 	pair verify open+authz "" "(authgate_verify)"
 	pair noop-auth open+authz "" "(a site that answers 200: the floor)"
-	pair verify noop-auth "" "(the verify endpoint's own cost)"
+	pair noop-copy open+authz "" "(the same with the recipe's copy_headers)"
+	pair verify noop-copy "" "(the verify endpoint's own cost)"
 fi
 echo
 echo "protected over unprotected sent nothing (DESIGN.md §8):"
