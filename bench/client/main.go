@@ -18,7 +18,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fail(errors.New("usage: client ports|token|tokens|refresh|hash|session|check ..."))
+		fail(errors.New("usage: client ports|token|tokens|send|refresh|hash|session|check ..."))
 	}
 	var err error
 	switch cmd, args := os.Args[1], os.Args[2:]; cmd {
@@ -32,6 +32,8 @@ func main() {
 		err = check(args)
 	case "tokens":
 		err = tokens(args)
+	case "send":
+		err = send(args)
 	case "refresh":
 		err = refresh(args)
 	case "hash":
