@@ -22,6 +22,7 @@ var Flavor = sqlstore.Flavor{
 	RowLock:              " FOR UPDATE",
 	Lock:                 lock,
 	UniqueViolation:      uniqueViolation,
+	GroupCommit:          true,
 }
 
 // uniqueViolationCode is PostgreSQL's SQLSTATE for a broken unique index or

@@ -193,7 +193,7 @@ func (s *Store) CreateToken(ctx context.Context, t store.Token) error {
 	if t.FamilyID == "" {
 		return s.insertToken(ctx, nil, t)
 	}
-	return s.inTx(ctx, "family:"+t.FamilyID, func(tx *sql.Tx) error { return s.insertInTx(ctx, tx, t) })
+	return s.inTx(ctx, familyLock(t), func(tx *sql.Tx) error { return s.insertInTx(ctx, tx, t) })
 }
 
 // insertTokenQuery stores a token unless one of its kind and ID exists.
