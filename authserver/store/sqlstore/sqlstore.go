@@ -13,9 +13,11 @@ import (
 	"github.com/authgate/authgate/authserver/store"
 )
 
-// Store is a [store.Store] over a database/sql handle.
+// Store is a [store.Store] over a database/sql handle, or two: one for
+// reads and one for writes.
 type Store struct {
-	db     *sql.DB
+	// db reads; w writes (the same handle unless OpenSplit made them).
+	db, w  *sql.DB
 	flavor Flavor
 	// group commits token inserts together where the flavor asks for it.
 	group *groupCommitter
@@ -25,9 +27,24 @@ type Store struct {
 // Open migrates the database behind db to the current schema and returns a
 // Store that owns db: closing the Store closes it.
 func Open(ctx context.Context, db *sql.DB, flavor Flavor) (*Store, error) {
-	s := &Store{db: db, flavor: flavor}
+	return OpenSplit(ctx, db, db, flavor)
+}
+
+// OpenSplit is Open with one handle for reads and another for writes, as
+// an embedded database wants: writes that queue for the writer's one
+// connection in the process wake the moment it is free, where writes
+// racing for the database's lock would sleep in its busy handler. The
+// Store owns both.
+func OpenSplit(ctx context.Context, reads, writes *sql.DB, flavor Flavor) (*Store, error) {
+	s := &Store{db: reads, w: writes, flavor: flavor}
 	if err := s.migrate(ctx); err != nil {
 		return nil, fmt.Errorf("migrating %s store: %w", flavor.Name, err)
+	}
+	// Prepared now, while no transaction holds the writer's connection
+	// (a transaction uses it through tx.StmtContext, on its own
+	// connection).
+	if _, err := s.writeStmt(ctx, insertTokenQuery); err != nil {
+		return nil, err
 	}
 	if flavor.GroupCommit {
 		s.group = newGroupCommitter(s)
@@ -35,13 +52,13 @@ func Open(ctx context.Context, db *sql.DB, flavor Flavor) (*Store, error) {
 	return s, nil
 }
 
-// DB returns the underlying handle, for backends' own maintenance.
-func (s *Store) DB() *sql.DB { return s.db }
+// DB returns the handle that writes, for backends' own maintenance.
+func (s *Store) DB() *sql.DB { return s.w }
 
 // Ping runs a trivial query: the database is reachable and answers.
 func (s *Store) Ping(ctx context.Context) error {
 	var one int
-	return s.db.QueryRowContext(ctx, "SELECT 1").Scan(&one)
+	return s.w.QueryRowContext(ctx, "SELECT 1").Scan(&one)
 }
 
 // Close stops the group committer, if any, and closes the database
@@ -51,14 +68,18 @@ func (s *Store) Close() error {
 		s.group.close()
 	}
 	s.closeStatements()
-	return s.db.Close()
+	err := s.w.Close()
+	if s.db != s.w {
+		err = errors.Join(err, s.db.Close())
+	}
+	return err
 }
 
 // inTx runs fn in a transaction that holds the lock named lock (if the
 // flavor has named locks and lock is not empty), committing if fn returns
 // nil and rolling back otherwise.
 func (s *Store) inTx(ctx context.Context, lock string, fn func(tx *sql.Tx) error) error {
-	tx, err := s.db.BeginTx(ctx, nil)
+	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("beginning transaction: %w", err)
 	}
@@ -202,7 +223,7 @@ const insertTokenQuery = `INSERT INTO tokens (` + tokenColumns + `) VALUES (?, ?
 
 // insertToken stores t, within tx if it is not nil.
 func (s *Store) insertToken(ctx context.Context, tx *sql.Tx, t store.Token) error {
-	st, err := s.stmt(ctx, insertTokenQuery)
+	st, err := s.writeStmt(ctx, insertTokenQuery)
 	if err != nil {
 		return fmt.Errorf("storing %s: %w", t.Kind, err)
 	}
@@ -236,7 +257,7 @@ func (s *Store) GetToken(ctx context.Context, kind store.TokenKind, id string) (
 // ConsumeToken implements [store.TokenStore]. One UPDATE both tests and
 // sets consumed_at, so concurrent callers cannot both succeed.
 func (s *Store) ConsumeToken(ctx context.Context, kind store.TokenKind, id string, now time.Time) (store.Token, error) {
-	row := s.db.QueryRowContext(ctx, s.q(`UPDATE tokens SET consumed_at = ?
+	row := s.w.QueryRowContext(ctx, s.q(`UPDATE tokens SET consumed_at = ?
 		WHERE kind = ? AND id = ? AND consumed_at IS NULL
 		RETURNING `+tokenColumns), micros(now), string(kind), id)
 	t, err := scanToken(row)
@@ -279,7 +300,7 @@ func (s *Store) UpdateToken(ctx context.Context, kind store.TokenKind, id string
 
 // RevokeToken implements [store.TokenStore].
 func (s *Store) RevokeToken(ctx context.Context, kind store.TokenKind, id string, now time.Time) error {
-	res, err := s.db.ExecContext(ctx, s.q(`UPDATE tokens SET revoked_at = COALESCE(revoked_at, ?) WHERE kind = ? AND id = ?`),
+	res, err := s.w.ExecContext(ctx, s.q(`UPDATE tokens SET revoked_at = COALESCE(revoked_at, ?) WHERE kind = ? AND id = ?`),
 		micros(now), string(kind), id)
 	if err != nil {
 		return fmt.Errorf("revoking %s: %w", kind, err)
@@ -318,7 +339,7 @@ func (s *Store) RevokeFamily(ctx context.Context, familyID string, now time.Time
 
 // RevokeClientTokens implements [store.TokenStore].
 func (s *Store) RevokeClientTokens(ctx context.Context, clientID string, now time.Time) (int64, error) {
-	res, err := s.db.ExecContext(ctx, s.q(`UPDATE tokens SET revoked_at = ? WHERE client_id = ? AND revoked_at IS NULL`),
+	res, err := s.w.ExecContext(ctx, s.q(`UPDATE tokens SET revoked_at = ? WHERE client_id = ? AND revoked_at IS NULL`),
 		micros(now), clientID)
 	if err != nil {
 		return 0, fmt.Errorf("revoking client tokens: %w", err)
@@ -412,7 +433,7 @@ func (s *Store) GetOrCreateSecret(ctx context.Context, name string, generate fun
 	if err != nil {
 		return nil, fmt.Errorf("generating secret %q: %w", name, err)
 	}
-	_, err = s.db.ExecContext(ctx, s.q(`INSERT INTO secrets (name, value, created_at) VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING`),
+	_, err = s.w.ExecContext(ctx, s.q(`INSERT INTO secrets (name, value, created_at) VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING`),
 		name, fresh, time.Now().UnixMicro())
 	if err != nil {
 		return nil, fmt.Errorf("storing secret %q: %w", name, err)
@@ -439,7 +460,7 @@ func scanClient(row scanner) (store.RegisteredClient, error) {
 
 // CreateClient implements [store.ClientStore].
 func (s *Store) CreateClient(ctx context.Context, c store.RegisteredClient) error {
-	res, err := s.db.ExecContext(ctx, s.q(`INSERT INTO clients (`+clientColumns+`) VALUES (?, ?, ?, ?, ?, ?)
+	res, err := s.w.ExecContext(ctx, s.q(`INSERT INTO clients (`+clientColumns+`) VALUES (?, ?, ?, ?, ?, ?)
 		ON CONFLICT (id) DO NOTHING`),
 		c.ID, c.Metadata, c.SecretHash, c.RegistrationTokenHash, micros(c.CreatedAt), micros(c.UpdatedAt))
 	if err != nil {
@@ -485,7 +506,7 @@ func (s *Store) UpdateClient(ctx context.Context, id string, update func(store.R
 
 // DeleteClient implements [store.ClientStore].
 func (s *Store) DeleteClient(ctx context.Context, id string) error {
-	res, err := s.db.ExecContext(ctx, s.q(`DELETE FROM clients WHERE id = ?`), id)
+	res, err := s.w.ExecContext(ctx, s.q(`DELETE FROM clients WHERE id = ?`), id)
 	if err != nil {
 		return fmt.Errorf("deleting client: %w", err)
 	}
@@ -525,7 +546,7 @@ func (s *Store) Sweep(ctx context.Context, now time.Time) (store.SweepResult, er
 			break
 		}
 	}
-	r, err := s.db.ExecContext(ctx, s.q(`DELETE FROM signing_keys WHERE verify_until < ?`), micros(now))
+	r, err := s.w.ExecContext(ctx, s.q(`DELETE FROM signing_keys WHERE verify_until < ?`), micros(now))
 	if err != nil {
 		return res, fmt.Errorf("sweeping keys: %w", err)
 	}
