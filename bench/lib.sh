@@ -20,9 +20,15 @@ stop_caddy() {
 	CADDY_PID=""
 }
 
+# on_exit CMD runs CMD (a shell string) when the script ends.
+EXIT_HOOKS=()
+on_exit() { EXIT_HOOKS+=("$1"); }
+
 cleanup() {
 	local rc=$?
 	stop_caddy
+	local h
+	for h in "${EXIT_HOOKS[@]}"; do eval "$h" || true; done
 	if [ "$KEEP" = 1 ]; then
 		echo "kept $WORK" >&2
 	else

@@ -23,6 +23,14 @@
 #   WARMUP       an unmeasured client-credentials run first (default 2s; 0 skips)
 #   VARIANTS     the endpoints to run, space-separated (default all, in the order above)
 #   RAW          0 skips the raw-rate benchmark (default 1)
+#   STORE        sqlite (default) or postgres: a fresh database on PG_ADMIN's
+#                server, dropped at the end
+#   PG_ADMIN     a PostgreSQL DSN that may create databases (default
+#                postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable)
+#   SCALE        if set, the store is filled first with SCALE live access
+#                token records and SCALE expired ones (bench/fill), and an
+#                extra run, cc+sweep, measures client credentials while the
+#                expired ones are swept
 #   CADDY_BIN    use this Caddy binary (with the plugin) instead of building one
 #   KEEP         1 keeps the temp dir (Caddyfile, caddy.log, wrk outputs)
 #   PROFILE_DIR  if set, a CPU profile of Caddy for each endpoint's run is
@@ -35,6 +43,9 @@ CONNECTIONS="${CONNECTIONS:-64}"
 WARMUP="${WARMUP:-2s}"
 VARIANTS=(${VARIANTS:-cc cc-bcrypt refresh introspect unknown revoke})
 RAW="${RAW:-1}"
+STORE="${STORE:-sqlite}"
+PG_ADMIN="${PG_ADMIN:-postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable}"
+SCALE="${SCALE:-}"
 KEEP="${KEEP:-0}"
 TARGET="0.50"
 
@@ -49,7 +60,35 @@ SECRET="bench-service-secret"
 HASH="$("$CLIENT" hash "$SECRET")"
 REDIRECT="http://127.0.0.1:1/callback"
 
-cat >"$WORK/Caddyfile" <<EOF
+case "$STORE" in
+sqlite)
+	STORAGE="sqlite $WORK/data/authgate.db"
+	FILL_ARGS=(-sqlite "$WORK/data/authgate.db")
+	;;
+postgres)
+	PG_DB="authgate_bench_$$_$RANDOM"
+	psql "$PG_ADMIN" -qc "CREATE DATABASE $PG_DB" </dev/null >/dev/null
+	on_exit "psql '$PG_ADMIN' -qc 'DROP DATABASE IF EXISTS $PG_DB WITH (FORCE)' </dev/null >/dev/null 2>&1"
+	PG_DSN="$(printf '%s' "$PG_ADMIN" | sed -E "s#/[^/?]*(\\?|$)#/$PG_DB\\1#")"
+	STORAGE="postgres $PG_DSN"
+	FILL_ARGS=(-postgres "$PG_DSN")
+	;;
+*)
+	echo "STORE=$STORE: want sqlite or postgres" >&2
+	exit 1
+	;;
+esac
+
+SIZE_NOTE=""
+if [ -n "$SCALE" ]; then
+	log "filling the store with $SCALE live and $SCALE expired token records"
+	(cd "$ROOT" && go build -o "$WORK/bin/fill" ./bench/fill)
+	SIZE_NOTE="$("$WORK/bin/fill" "${FILL_ARGS[@]}" -n "$SCALE")"
+fi
+
+# write_caddyfile SWEEP_INTERVAL writes the configuration.
+write_caddyfile() {
+	cat >"$WORK/Caddyfile" <<EOF
 {
 	admin 127.0.0.1:$ADMIN
 	persist_config off
@@ -60,7 +99,8 @@ cat >"$WORK/Caddyfile" <<EOF
 	}
 	authgate {
 		issuer $ISSUER
-		storage sqlite $WORK/data/authgate.db
+		storage $STORAGE
+		sweep_interval $1
 		client bench-service {
 			secret $SECRET
 			grant_types client_credentials
@@ -92,6 +132,8 @@ $ISSUER {
 	authgate_server
 }
 EOF
+}
+write_caddyfile 1h
 
 log "starting Caddy (admin 127.0.0.1:$ADMIN, issuer $ISSUER)"
 start_caddy "$WORK/Caddyfile" "$ISSUER/.well-known/openid-configuration"
@@ -187,7 +229,7 @@ pool_script revoke "$AUTH_SERVICE" "token_type_hint=access_token&token=" "$WORK/
 
 url_of() {
 	case "$1" in
-	cc | cc-bcrypt | refresh) echo "$ISSUER/token" ;;
+	cc | cc-bcrypt | refresh | cc+sweep) echo "$ISSUER/token" ;;
 	introspect | unknown) echo "$ISSUER/introspect" ;;
 	revoke) echo "$ISSUER/revoke" ;;
 	esac
@@ -206,22 +248,36 @@ for v in "${VARIANTS[@]}"; do
 	run_wrk "$WORK/$v.wrk" "$(url_of "$v")" "$DURATION" "$profile" -s "$WORK/$v.lua"
 done
 stop_caddy
+if [ -n "$SCALE" ]; then
+	# The same store, swept 2 s after the start: client credentials
+	# while the expired records go.
+	write_caddyfile 2s
+	log "cc+sweep: restarting Caddy with sweep_interval 2s"
+	start_caddy "$WORK/Caddyfile" "$ISSUER/.well-known/openid-configuration"
+	VARIANTS+=(cc+sweep)
+	cp "$WORK/cc.lua" "$WORK/cc+sweep.lua"
+	run_wrk "$WORK/cc+sweep.wrk" "$(url_of cc)" "$DURATION" "" -s "$WORK/cc+sweep.lua"
+	stop_caddy
+fi
 
 # ---- the raw rate ----
 
 RAW_RATE=""
 if [ "$RAW" = 1 ]; then
-	log "raw rate: ES256 sign + one SQLite insert (go test -bench SignInsertSQLite ./bench/raw)"
-	(cd "$ROOT" && go test -run '^$' -bench 'SignInsertSQLite$' -benchtime "$DURATION" ./bench/raw/) >"$WORK/raw.txt" 2>&1 || { cat "$WORK/raw.txt" >&2; exit 1; }
-	RAW_RATE="$(awk '/^BenchmarkSignInsertSQLite/ {printf "%.0f", 1e9 / $3}' "$WORK/raw.txt")"
+	bench_name=SignInsertSQLite
+	if [ "$STORE" = postgres ]; then bench_name=SignInsertPostgres; fi
+	log "raw rate: ES256 sign + one insert (go test -bench $bench_name ./bench/raw)"
+	(cd "$ROOT" && AUTHGATE_TEST_POSTGRES="$PG_ADMIN" go test -run '^$' -bench "$bench_name\$" -benchtime "$DURATION" ./bench/raw/) >"$WORK/raw.txt" 2>&1 || { cat "$WORK/raw.txt" >&2; exit 1; }
+	RAW_RATE="$(awk -v b="Benchmark$bench_name" 'index($1, b) == 1 {printf "%.0f", 1e9 / $3}' "$WORK/raw.txt")"
 fi
 
 # ---- results ----
 
 echo
-echo "authgate token benchmark: wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency, loopback, SQLite store"
+echo "authgate token benchmark: wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency, loopback, $STORE store${SCALE:+, $SCALE live + $SCALE expired records before the run}"
 echo "$(nproc) CPUs, $(uname -sr), $(go version 2>/dev/null | awk '{print $3}'), load average $(cut -d' ' -f1-3 /proc/loadavg)"
-if [ -n "$RAW_RATE" ]; then echo "raw rate (ES256 sign + one insert, every CPU): $RAW_RATE/s"; fi
+if [ -n "$RAW_RATE" ]; then echo "raw rate (ES256 sign + one insert, 64 goroutines): $RAW_RATE/s"; fi
+if [ -n "$SIZE_NOTE" ]; then echo "store after the fill: $SIZE_NOTE"; fi
 echo
 printf '%-11s %8s %7s %7s %7s %13s %8s %7s\n' endpoint "req/s" "p50 ms" "p99 ms" "÷ raw" "caddy us/req" "others%" errors
 for v in "${VARIANTS[@]}"; do
@@ -232,7 +288,7 @@ for v in "${VARIANTS[@]}"; do
 		exit 1
 	fi
 	ratio="-"
-	case "$v" in cc | cc-bcrypt | refresh)
+	case "$v" in cc | cc-bcrypt | refresh | cc+sweep)
 		if [ -n "$RAW_RATE" ]; then ratio="$(awk -v a="$(rps_of "$f")" -v b="$RAW_RATE" 'BEGIN {printf "%.2f", a / b}')"; fi ;;
 	esac
 	printf '%-11s %8.0f %7s %7s %7s %13s %8s %7s\n' "$v" "$(rps_of "$f")" "$(to_ms "$(pct_of "$f" 50%)")" \
@@ -245,5 +301,8 @@ if [ -n "$RAW_RATE" ] && has cc; then
 	if awk -v r="$r" -v t="$TARGET" 'BEGIN {exit !(r >= t)}'; then verdict=PASS; else verdict="BELOW TARGET"; fi
 	echo
 	echo "client credentials ÷ raw rate: $r (target >= $TARGET)  $verdict"
+fi
+if [ -n "$SCALE" ] && has cc; then
+	echo "p99 during the sweep / without: $(awk -v a="$(to_ms "$(pct_of "$WORK/cc+sweep.wrk" 99%)")" -v b="$(to_ms "$(pct_of "$WORK/cc.wrk" 99%)")" 'BEGIN {printf "%.2f", a / b}') (target <= 2)"
 fi
 exit 0

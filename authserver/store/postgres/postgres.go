@@ -25,6 +25,7 @@ var Flavor = sqlstore.Flavor{
 	UniqueViolation:      uniqueViolation,
 	Unavailable:          unavailable,
 	NotSent:              pgconn.SafeToRetry,
+	GroupCommit:          true,
 }
 
 // uniqueViolationCode is PostgreSQL's SQLSTATE for a broken unique index or

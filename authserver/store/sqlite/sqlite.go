@@ -35,8 +35,24 @@ func uniqueViolation(err error) bool {
 	return e.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || e.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
 }
 
-// maxOpenConns bounds the connections to the database file.
+// openPool opens a pool of up to n connections to dsn, kept open.
+func openPool(ctx context.Context, dsn string, n int) (*sql.DB, error) {
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, err
+	}
+	db.SetMaxOpenConns(n)
+	db.SetMaxIdleConns(n)
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+// maxOpenConns bounds the reading connections to the database file.
 const maxOpenConns = 8
+
 // busy reports whether err is SQLite's SQLITE_BUSY or SQLITE_LOCKED (or
 // one of their extended codes): another connection or process held the
 // database past the busy timeout, so the store cannot serve now.
@@ -65,27 +81,30 @@ func Open(ctx context.Context, path string) (*sqlstore.Store, error) {
 	}
 	q.Set("_txlock", "immediate")
 	dsn := (&url.URL{Scheme: "file", Opaque: path, RawQuery: q.Encode()}).String()
-	db, err := sql.Open("sqlite", dsn)
+	// Two pools on the file. Readers run side by side in WAL mode; every
+	// connection opened costs its pragmas and a read of the schema, so as
+	// many stay idle as may be open, and a busy server never opens one
+	// per request. Writers take turns on one connection: they queue in
+	// the process and each starts the moment the last is done, instead of
+	// racing for the file's lock and sleeping in SQLite's busy handler.
+	reads, err := openPool(ctx, dsn, maxOpenConns)
 	if err != nil {
 		return nil, fmt.Errorf("opening %s: %w", path, err)
 	}
-	// Every connection opened costs its pragmas and a read of the
-	// schema: keep as many idle as may be open, so a busy server never
-	// opens one per request. Reads run side by side in WAL mode; writes
-	// take turns whatever the count.
-	db.SetMaxOpenConns(maxOpenConns)
-	db.SetMaxIdleConns(maxOpenConns)
-	if err := db.PingContext(ctx); err != nil {
-		db.Close()
+	writes, err := openPool(ctx, dsn, 1)
+	if err != nil {
+		reads.Close()
 		return nil, fmt.Errorf("opening %s: %w", path, err)
 	}
 	if err := os.Chmod(path, 0o600); err != nil {
-		db.Close()
+		reads.Close()
+		writes.Close()
 		return nil, fmt.Errorf("restricting %s: %w", path, err)
 	}
-	s, err := sqlstore.Open(ctx, db, Flavor)
+	s, err := sqlstore.OpenSplit(ctx, reads, writes, Flavor)
 	if err != nil {
-		db.Close()
+		reads.Close()
+		writes.Close()
 		return nil, err
 	}
 	return s, nil

@@ -54,7 +54,7 @@ func scanFactors(rows *sql.Rows) ([]store.Factor, error) {
 func (s *Store) CreateFactor(ctx context.Context, f store.Factor) (err error) {
 	ctx, end := s.op(ctx, &err)
 	defer end()
-	res, err := s.db.ExecContext(ctx, s.q(`INSERT INTO factors (`+factorColumns+`)
+	res, err := s.w.ExecContext(ctx, s.q(`INSERT INTO factors (`+factorColumns+`)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (user_id, kind, id) DO NOTHING`),
 		f.UserID, string(f.Kind), f.ID, f.Name, f.Data, f.Confirmed, micros(f.CreatedAt), nullMicros(f.LastUsed))
@@ -150,7 +150,7 @@ func (s *Store) UpdateFactor(ctx context.Context, userID string, kind store.Fact
 func (s *Store) DeleteFactor(ctx context.Context, userID string, kind store.FactorKind, id string) (err error) {
 	ctx, end := s.op(ctx, &err)
 	defer end()
-	res, err := s.db.ExecContext(ctx, s.q(`DELETE FROM factors WHERE user_id = ? AND kind = ? AND id = ?`), userID, string(kind), id)
+	res, err := s.w.ExecContext(ctx, s.q(`DELETE FROM factors WHERE user_id = ? AND kind = ? AND id = ?`), userID, string(kind), id)
 	if err != nil {
 		return fmt.Errorf("deleting %s factor of user %q: %w", kind, userID, err)
 	}
@@ -166,7 +166,7 @@ func (s *Store) DeleteFactor(ctx context.Context, userID string, kind store.Fact
 func (s *Store) DeleteUserFactors(ctx context.Context, userID string) (_ int64, err error) {
 	ctx, end := s.op(ctx, &err)
 	defer end()
-	res, err := s.db.ExecContext(ctx, s.q(`DELETE FROM factors WHERE user_id = ?`), userID)
+	res, err := s.w.ExecContext(ctx, s.q(`DELETE FROM factors WHERE user_id = ?`), userID)
 	if err != nil {
 		return 0, fmt.Errorf("deleting the factors of user %q: %w", userID, err)
 	}

@@ -33,8 +33,9 @@ type Flavor struct {
 	// they are.
 	UniqueViolation func(err error) bool
 	// GroupCommit commits concurrent token inserts in one transaction
-	// (see groupCommitter): right where write transactions are exclusive
-	// and a commit costs more than an insert, as with SQLite.
+	// (see groupCommitter): right where a commit costs more than an
+	// insert, as with SQLite (a write transaction is exclusive) and
+	// PostgreSQL (a commit waits for its WAL flush).
 	GroupCommit bool
 	// Unavailable, if set, reports whether err is the driver's way of
 	// saying that the database cannot be reached or cannot serve now,

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/authgate/authgate/authserver/store"
@@ -142,6 +143,9 @@ func (g *groupCommitter) commit(group []*pendingInsert) {
 		defer cancel()
 	}
 	err := g.s.inTx(ctx, "", func(tx *sql.Tx) error {
+		if err := g.s.lockFamilies(tx, live); err != nil {
+			return err
+		}
 		for i, p := range live {
 			results[i] = g.s.insertInTx(p.ctx, tx, p.token)
 			if results[i] != nil && !errors.Is(results[i], store.ErrAlreadyExists) {
@@ -157,8 +161,40 @@ func (g *groupCommitter) commit(group []*pendingInsert) {
 		return
 	}
 	for _, p := range live {
-		p.result <- g.s.inTx(p.ctx, "", func(tx *sql.Tx) error { return g.s.insertInTx(p.ctx, tx, p.token) })
+		p.result <- g.s.inTx(p.ctx, familyLock(p.token), func(tx *sql.Tx) error { return g.s.insertInTx(p.ctx, tx, p.token) })
 	}
+}
+
+// lockFamilies takes, within tx, the lock of each token family the group
+// inserts into, in order (so that two instances' groups cannot deadlock),
+// as CreateToken does for one token: a family is not revoked between its
+// check and a new member's insert.
+func (s *Store) lockFamilies(tx *sql.Tx, group []*pendingInsert) error {
+	if s.flavor.Lock == nil {
+		return nil
+	}
+	var locks []string
+	for _, p := range group {
+		if l := familyLock(p.token); l != "" {
+			locks = append(locks, l)
+		}
+	}
+	slices.Sort(locks)
+	for _, l := range slices.Compact(locks) {
+		if err := s.flavor.Lock(context.Background(), tx, l); err != nil {
+			return fmt.Errorf("taking lock %q: %w", l, err)
+		}
+	}
+	return nil
+}
+
+// familyLock names the lock of t's family, or is empty for a token
+// without one.
+func familyLock(t store.Token) string {
+	if t.FamilyID == "" {
+		return ""
+	}
+	return "family:" + t.FamilyID
 }
 
 // insertInTx inserts t within tx: a token of a revoked family is stored

@@ -13,9 +13,11 @@ import (
 	"github.com/authgate/authgate/authserver/store"
 )
 
-// Store is a [store.Store] over a database/sql handle.
+// Store is a [store.Store] over a database/sql handle, or two: one for
+// reads and one for writes.
 type Store struct {
-	db     *sql.DB
+	// db reads; w writes (the same handle unless OpenSplit made them).
+	db, w  *sql.DB
 	flavor Flavor
 	// group commits token inserts together where the flavor asks for it.
 	group *groupCommitter
@@ -25,9 +27,24 @@ type Store struct {
 // Open migrates the database behind db to the current schema and returns a
 // Store that owns db: closing the Store closes it.
 func Open(ctx context.Context, db *sql.DB, flavor Flavor) (*Store, error) {
-	s := &Store{db: db, flavor: flavor}
+	return OpenSplit(ctx, db, db, flavor)
+}
+
+// OpenSplit is Open with one handle for reads and another for writes, as
+// an embedded database wants: writes that queue for the writer's one
+// connection in the process wake the moment it is free, where writes
+// racing for the database's lock would sleep in its busy handler. The
+// Store owns both.
+func OpenSplit(ctx context.Context, reads, writes *sql.DB, flavor Flavor) (*Store, error) {
+	s := &Store{db: reads, w: writes, flavor: flavor}
 	if err := s.migrate(ctx); err != nil {
 		return nil, fmt.Errorf("migrating %s store: %w", flavor.Name, err)
+	}
+	// Prepared now, while no transaction holds the writer's connection
+	// (a transaction uses it through tx.StmtContext, on its own
+	// connection).
+	if _, err := s.writeStmt(ctx, insertTokenQuery); err != nil {
+		return nil, err
 	}
 	if flavor.GroupCommit {
 		s.group = newGroupCommitter(s)
@@ -35,15 +52,15 @@ func Open(ctx context.Context, db *sql.DB, flavor Flavor) (*Store, error) {
 	return s, nil
 }
 
-// DB returns the underlying handle, for backends' own maintenance.
-func (s *Store) DB() *sql.DB { return s.db }
+// DB returns the handle that writes, for backends' own maintenance.
+func (s *Store) DB() *sql.DB { return s.w }
 
 // Ping runs a trivial query: the database is reachable and answers.
 func (s *Store) Ping(ctx context.Context) (err error) {
 	ctx, end := s.op(ctx, &err)
 	defer end()
 	var one int
-	return s.db.QueryRowContext(ctx, "SELECT 1").Scan(&one)
+	return s.w.QueryRowContext(ctx, "SELECT 1").Scan(&one)
 }
 
 // Close stops the group committer, if any, and closes the database
@@ -53,7 +70,11 @@ func (s *Store) Close() error {
 		s.group.close()
 	}
 	s.closeStatements()
-	return s.db.Close()
+	err := s.w.Close()
+	if s.db != s.w {
+		err = errors.Join(err, s.db.Close())
+	}
+	return err
 }
 
 // inTx runs fn in a transaction that holds the lock named lock (if the
@@ -77,7 +98,7 @@ func (s *Store) inTx(ctx context.Context, lock string, fn func(tx *sql.Tx) error
 // tryTx is one attempt of inTx; committing says that the error came from
 // the COMMIT.
 func (s *Store) tryTx(ctx context.Context, lock string, fn func(tx *sql.Tx) error) (committing bool, err error) {
-	tx, err := s.db.BeginTx(ctx, nil)
+	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return false, fmt.Errorf("beginning transaction: %w", err)
 	}
@@ -218,7 +239,7 @@ func (s *Store) CreateToken(ctx context.Context, t store.Token) (err error) {
 	if t.FamilyID == "" {
 		return s.insertToken(ctx, nil, t)
 	}
-	return s.inTx(ctx, "family:"+t.FamilyID, func(tx *sql.Tx) error { return s.insertInTx(ctx, tx, t) })
+	return s.inTx(ctx, familyLock(t), func(tx *sql.Tx) error { return s.insertInTx(ctx, tx, t) })
 }
 
 // insertTokenQuery stores a token unless one of its kind and ID exists.
@@ -227,7 +248,7 @@ const insertTokenQuery = `INSERT INTO tokens (` + tokenColumns + `) VALUES (?, ?
 
 // insertToken stores t, within tx if it is not nil.
 func (s *Store) insertToken(ctx context.Context, tx *sql.Tx, t store.Token) error {
-	st, err := s.stmt(ctx, insertTokenQuery)
+	st, err := s.writeStmt(ctx, insertTokenQuery)
 	if err != nil {
 		return fmt.Errorf("storing %s: %w", t.Kind, err)
 	}
@@ -265,7 +286,7 @@ func (s *Store) GetToken(ctx context.Context, kind store.TokenKind, id string) (
 func (s *Store) ConsumeToken(ctx context.Context, kind store.TokenKind, id string, now time.Time) (_ store.Token, err error) {
 	ctx, end := s.op(ctx, &err)
 	defer end()
-	row := s.db.QueryRowContext(ctx, s.q(`UPDATE tokens SET consumed_at = ?
+	row := s.w.QueryRowContext(ctx, s.q(`UPDATE tokens SET consumed_at = ?
 		WHERE kind = ? AND id = ? AND consumed_at IS NULL
 		RETURNING `+tokenColumns), micros(now), string(kind), id)
 	t, err := scanToken(row)
@@ -312,7 +333,7 @@ func (s *Store) UpdateToken(ctx context.Context, kind store.TokenKind, id string
 func (s *Store) RevokeToken(ctx context.Context, kind store.TokenKind, id string, now time.Time) (err error) {
 	ctx, end := s.op(ctx, &err)
 	defer end()
-	res, err := s.db.ExecContext(ctx, s.q(`UPDATE tokens SET revoked_at = COALESCE(revoked_at, ?) WHERE kind = ? AND id = ?`),
+	res, err := s.w.ExecContext(ctx, s.q(`UPDATE tokens SET revoked_at = COALESCE(revoked_at, ?) WHERE kind = ? AND id = ?`),
 		micros(now), string(kind), id)
 	if err != nil {
 		return fmt.Errorf("revoking %s: %w", kind, err)
@@ -355,7 +376,7 @@ func (s *Store) RevokeFamily(ctx context.Context, familyID string, now time.Time
 func (s *Store) RevokeClientTokens(ctx context.Context, clientID string, now time.Time) (_ int64, err error) {
 	ctx, end := s.op(ctx, &err)
 	defer end()
-	res, err := s.db.ExecContext(ctx, s.q(`UPDATE tokens SET revoked_at = ? WHERE client_id = ? AND revoked_at IS NULL`),
+	res, err := s.w.ExecContext(ctx, s.q(`UPDATE tokens SET revoked_at = ? WHERE client_id = ? AND revoked_at IS NULL`),
 		micros(now), clientID)
 	if err != nil {
 		return 0, fmt.Errorf("revoking client tokens: %w", err)
@@ -455,7 +476,7 @@ func (s *Store) GetOrCreateSecret(ctx context.Context, name string, generate fun
 	if err != nil {
 		return nil, fmt.Errorf("generating secret %q: %w", name, err)
 	}
-	_, err = s.db.ExecContext(ctx, s.q(`INSERT INTO secrets (name, value, created_at) VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING`),
+	_, err = s.w.ExecContext(ctx, s.q(`INSERT INTO secrets (name, value, created_at) VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING`),
 		name, fresh, time.Now().UnixMicro())
 	if err != nil {
 		return nil, fmt.Errorf("storing secret %q: %w", name, err)
@@ -484,7 +505,7 @@ func scanClient(row scanner) (store.RegisteredClient, error) {
 func (s *Store) CreateClient(ctx context.Context, c store.RegisteredClient) (err error) {
 	ctx, end := s.op(ctx, &err)
 	defer end()
-	res, err := s.db.ExecContext(ctx, s.q(`INSERT INTO clients (`+clientColumns+`) VALUES (?, ?, ?, ?, ?, ?)
+	res, err := s.w.ExecContext(ctx, s.q(`INSERT INTO clients (`+clientColumns+`) VALUES (?, ?, ?, ?, ?, ?)
 		ON CONFLICT (id) DO NOTHING`),
 		c.ID, c.Metadata, c.SecretHash, c.RegistrationTokenHash, micros(c.CreatedAt), micros(c.UpdatedAt))
 	if err != nil {
@@ -536,7 +557,7 @@ func (s *Store) UpdateClient(ctx context.Context, id string, update func(store.R
 func (s *Store) DeleteClient(ctx context.Context, id string) (err error) {
 	ctx, end := s.op(ctx, &err)
 	defer end()
-	res, err := s.db.ExecContext(ctx, s.q(`DELETE FROM clients WHERE id = ?`), id)
+	res, err := s.w.ExecContext(ctx, s.q(`DELETE FROM clients WHERE id = ?`), id)
 	if err != nil {
 		return fmt.Errorf("deleting client: %w", err)
 	}
@@ -598,7 +619,7 @@ func (s *Store) Sweep(ctx context.Context, now time.Time) (_ store.SweepResult, 
 			break
 		}
 	}
-	r, err := s.db.ExecContext(ctx, s.q(`DELETE FROM signing_keys WHERE verify_until < ?`), micros(now))
+	r, err := s.w.ExecContext(ctx, s.q(`DELETE FROM signing_keys WHERE verify_until < ?`), micros(now))
 	if err != nil {
 		return res, fmt.Errorf("sweeping keys: %w", err)
 	}

@@ -12,26 +12,43 @@ import (
 // database would otherwise parse each one every time.
 type statements struct {
 	mu       sync.Mutex
-	prepared map[string]*sql.Stmt
+	prepared map[preparedKey]*sql.Stmt
 }
 
-// stmt returns the prepared form of the generic query q, preparing it on
-// first use. Within a transaction, use tx.StmtContext on it.
+// stmt returns the prepared form of the generic query q on the handle
+// that reads, preparing it on first use.
 func (s *Store) stmt(ctx context.Context, q string) (*sql.Stmt, error) {
+	return s.prepare(ctx, s.db, q)
+}
+
+// writeStmt is stmt on the handle that writes. Within a transaction, use
+// tx.StmtContext on it.
+func (s *Store) writeStmt(ctx context.Context, q string) (*sql.Stmt, error) {
+	return s.prepare(ctx, s.w, q)
+}
+
+func (s *Store) prepare(ctx context.Context, db *sql.DB, q string) (*sql.Stmt, error) {
 	s.stmts.mu.Lock()
 	defer s.stmts.mu.Unlock()
-	if st, ok := s.stmts.prepared[q]; ok {
+	key := preparedKey{db, q}
+	if st, ok := s.stmts.prepared[key]; ok {
 		return st, nil
 	}
-	st, err := s.db.PrepareContext(ctx, s.q(q))
+	st, err := db.PrepareContext(ctx, s.q(q))
 	if err != nil {
 		return nil, fmt.Errorf("preparing a query: %w", err)
 	}
 	if s.stmts.prepared == nil {
-		s.stmts.prepared = map[string]*sql.Stmt{}
+		s.stmts.prepared = map[preparedKey]*sql.Stmt{}
 	}
-	s.stmts.prepared[q] = st
+	s.stmts.prepared[key] = st
 	return st, nil
+}
+
+// preparedKey names a prepared statement: its handle and generic query.
+type preparedKey struct {
+	db *sql.DB
+	q  string
 }
 
 // closeStatements releases the prepared statements.

@@ -64,7 +64,7 @@ func (s *Store) CreateUser(ctx context.Context, u store.UserRecord) (err error) 
 	if err != nil {
 		return fmt.Errorf("storing user %q: %w", u.ID, err)
 	}
-	res, err := s.db.ExecContext(ctx, s.q(`INSERT INTO users (`+userColumns+`)
+	res, err := s.w.ExecContext(ctx, s.q(`INSERT INTO users (`+userColumns+`)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT DO NOTHING`),
 		u.ID, u.Username, u.Provider, u.ProviderSubject, u.PasswordHash, u.Email, u.EmailVerified,
@@ -152,7 +152,7 @@ func (s *Store) UpdateUser(ctx context.Context, id string, update func(store.Use
 func (s *Store) DeleteUser(ctx context.Context, id string) (err error) {
 	ctx, end := s.op(ctx, &err)
 	defer end()
-	res, err := s.db.ExecContext(ctx, s.q(`DELETE FROM users WHERE id = ?`), id)
+	res, err := s.w.ExecContext(ctx, s.q(`DELETE FROM users WHERE id = ?`), id)
 	if err != nil {
 		return fmt.Errorf("deleting user %q: %w", id, err)
 	}
@@ -200,7 +200,7 @@ func (s *Store) RevokeSubjectTokens(ctx context.Context, subject string, now tim
 	if subject == "" {
 		return 0, nil
 	}
-	res, err := s.db.ExecContext(ctx, s.q(`UPDATE tokens SET revoked_at = ? WHERE subject = ? AND revoked_at IS NULL`),
+	res, err := s.w.ExecContext(ctx, s.q(`UPDATE tokens SET revoked_at = ? WHERE subject = ? AND revoked_at IS NULL`),
 		micros(now), subject)
 	if err != nil {
 		return 0, fmt.Errorf("revoking the tokens of subject %q: %w", subject, err)
