@@ -53,12 +53,21 @@ func (s *Server) ObserveRevocationLag(fn func(lag time.Duration)) {
 
 // PollRevocations reads the store for revocations not yet announced and
 // sends them to the subscribers. The app calls it every second; this
-// instance's own revocations call it at once.
+// instance's own revocations are announced at once (see revoked).
 func (s *Server) PollRevocations(ctx context.Context) error {
+	return s.pollRevocations(ctx, time.Time{})
+}
+
+// pollRevocations is PollRevocations reading the revocations stamped from
+// from on, or, if from is zero, from a margin before the newest one seen.
+func (s *Server) pollRevocations(ctx context.Context, from time.Time) error {
 	f := s.revocations
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	cursor := store.RevocationCursor{At: f.watermark.Add(-revocationMargin)}
+	if from.IsZero() {
+		from = f.watermark.Add(-revocationMargin)
+	}
+	cursor := store.RevocationCursor{At: from}
 	for {
 		revs, err := f.store.RevokedAfter(ctx, cursor, revocationPage)
 		if err != nil {
@@ -107,8 +116,27 @@ func (s *Server) PollRevocations(ctx context.Context) error {
 
 // revoked is called after this instance revoked something. It announces
 // the revocation even if the client that asked for it has gone away.
+//
+// Within a request, whatever it revoked is stamped after the request
+// started, so only revocations stamped from then on (less a second, for a
+// wall clock stepped back) are read: a few rows, where a read from the
+// margin before the newest revocation seen would read every revocation of
+// the last half minute, on every revocation. Outside a request the whole
+// margin is read.
 func (s *Server) revoked(ctx context.Context) {
-	if err := s.PollRevocations(context.WithoutCancel(ctx)); err != nil {
+	var from time.Time
+	if start, ok := ctx.Value(requestStartKey{}).(time.Time); ok {
+		from = start.Add(-time.Second)
+	}
+	if err := s.pollRevocations(context.WithoutCancel(ctx), from); err != nil {
 		s.logger.Warn("announcing revocations", zapErr(err))
 	}
+}
+
+// requestStartKey marks a request's context with the time it started.
+type requestStartKey struct{}
+
+// withRequestStart marks ctx as that of a request started at start.
+func withRequestStart(ctx context.Context, start time.Time) context.Context {
+	return context.WithValue(ctx, requestStartKey{}, start)
 }

@@ -3,6 +3,8 @@ package authserver
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"net/url"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -77,5 +79,50 @@ func TestRevocationFeed(t *testing.T) {
 		if got[fmt.Sprint("bulk", i)] != 1 {
 			t.Fatalf("bulk%d announced %d times; want once", i, got[fmt.Sprint("bulk", i)])
 		}
+	}
+}
+
+// TestOwnRevocationAnnouncedAtOnce: a token revoked at this instance's
+// /revoke reaches the subscribers before the answer, even when another
+// instance's clock, far ahead, put the newest revocation seen minutes
+// after this one's stamp (the announcement reads from the request's
+// start, not from the newest revocation seen).
+func TestOwnRevocationAnnouncedAtOnce(t *testing.T) {
+	e := newEnv(t, nil)
+	var mu sync.Mutex
+	got := map[string]bool{}
+	e.srv.SubscribeRevocations(func(jtis, _ []string) {
+		mu.Lock()
+		for _, j := range jtis {
+			got[j] = true
+		}
+		mu.Unlock()
+	})
+	ctx := context.Background()
+	ahead := e.clock.Now().Add(10 * time.Minute)
+	if err := e.store.CreateToken(ctx, store.Token{Kind: store.AccessToken, ID: "elsewhere", ClientID: "svc", Subject: "svc",
+		IssuedAt: ahead, ExpiresAt: ahead.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.store.RevokeToken(ctx, store.AccessToken, "elsewhere", ahead); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.srv.PollRevocations(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		tok := e.svcToken("svc", "svc-secret", nil)
+		_, claims := e.svcVerifyJWT(tok)
+		jti := claims.ID
+		if r := e.postForm("/revoke", url.Values{"token": {tok}}, "svc", "svc-secret"); r.status != http.StatusOK {
+			t.Fatalf("revoke %d: %d %s", i, r.status, r.body)
+		}
+		mu.Lock()
+		announced := got[jti]
+		mu.Unlock()
+		if !announced {
+			t.Fatalf("revocation %d was not announced by the time /revoke answered", i)
+		}
+		e.clock.Advance(time.Second)
 	}
 }

@@ -201,7 +201,7 @@ func (ep endpoint) checked(s *Server) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		for _, m := range ep.methods {
 			if r.Method == m {
-				ep.handler(w, r)
+				ep.handler(w, r.WithContext(withRequestStart(r.Context(), s.now())))
 				return
 			}
 		}
