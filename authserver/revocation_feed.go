@@ -133,6 +133,34 @@ func (s *Server) revoked(ctx context.Context) {
 	}
 }
 
+// announceRevoked tells the subscribers of access tokens (jtis) and
+// gateway sessions this instance just revoked and knows by ID, without
+// reading the store; the next poll does not announce them again.
+func (s *Server) announceRevoked(jtis, gatewaySessions []string) {
+	f := s.revocations
+	now := s.now()
+	f.mu.Lock()
+	for _, set := range []struct {
+		kind store.TokenKind
+		ids  []string
+	}{{store.AccessToken, jtis}, {store.GatewaySession, gatewaySessions}} {
+		for _, id := range set.ids {
+			f.seen[string(set.kind)+"\x00"+id] = now
+		}
+	}
+	f.mu.Unlock()
+	if f.lag != nil {
+		for range len(jtis) + len(gatewaySessions) {
+			f.lag(0)
+		}
+	}
+	f.subsMu.RLock()
+	for _, fn := range f.subs {
+		fn(jtis, gatewaySessions)
+	}
+	f.subsMu.RUnlock()
+}
+
 // requestStartKey marks a request's context with the time it started.
 type requestStartKey struct{}
 

@@ -125,4 +125,16 @@ func TestOwnRevocationAnnouncedAtOnce(t *testing.T) {
 		}
 		e.clock.Advance(time.Second)
 	}
+	// A refresh token's revocation ends its family, whose access tokens
+	// are read from the store: those stamped since the request began.
+	user := e.signedIn("openid", "offline_access")
+	_, claims := e.svcVerifyJWT(user.AccessToken)
+	if r := e.postForm("/revoke", url.Values{"token": {user.RefreshToken}, "client_id": {"app"}}, "", ""); r.status != http.StatusOK {
+		t.Fatalf("revoking the refresh token: %d %s", r.status, r.body)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if !got[claims.ID] {
+		t.Fatal("the access token of a revoked family was not announced by the time /revoke answered")
+	}
 }

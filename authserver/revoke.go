@@ -50,7 +50,12 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 			e.JTI = pt.claims.ID
 		}
 		s.emitFrom(r, e)
-		s.revoked(ctx)
+		if pt.record.Kind == store.AccessToken && pt.record.FamilyID == "" {
+			// It revoked this one token: no need to read what.
+			s.announceRevoked([]string{pt.record.ID}, nil)
+		} else {
+			s.revoked(ctx)
+		}
 	}
 	noStore(w)
 	w.WriteHeader(http.StatusOK)
