@@ -59,6 +59,7 @@ var laterObjects = map[int][]string{
 	2: {`DROP INDEX tokens_by_client`, `DROP TABLE clients`},
 	3: {`DROP INDEX tokens_by_subject`, `DROP TABLE users`},
 	4: {`DROP INDEX factors_by_id`, `DROP TABLE factors`},
+	5: {`CREATE INDEX tokens_by_family ON tokens (family_id) WHERE family_id <> ''`, `DROP INDEX tokens_by_family_revocation`},
 }
 
 // TestUpgradeFromOlderSchema opens databases left at each older schema
