@@ -62,11 +62,15 @@ func (s *Server) PollRevocations(ctx context.Context) error {
 // from on, or, if from is zero, from a margin before the newest one seen.
 func (s *Server) pollRevocations(ctx context.Context, from time.Time) error {
 	f := s.revocations
-	f.mu.Lock()
-	defer f.mu.Unlock()
 	if from.IsZero() {
+		f.mu.Lock()
 		from = f.watermark.Add(-revocationMargin)
+		f.mu.Unlock()
 	}
+	// The lock is held to sort what was read, never while reading: an
+	// announcement of this instance's own revocation, or another poll,
+	// never waits for a long read. Concurrent polls may read the same
+	// rows; the seen set announces each once.
 	cursor := store.RevocationCursor{At: from}
 	for {
 		revs, err := f.store.RevokedAfter(ctx, cursor, revocationPage)
@@ -75,6 +79,7 @@ func (s *Server) pollRevocations(ctx context.Context, from time.Time) error {
 		}
 		var jtis, sessions []string
 		now := s.now()
+		f.mu.Lock()
 		for _, r := range revs {
 			cursor = store.RevocationCursor{At: r.RevokedAt, Kind: r.Kind, ID: r.ID}
 			key := string(r.Kind) + "\x00" + r.ID
@@ -95,6 +100,7 @@ func (s *Server) pollRevocations(ctx context.Context, from time.Time) error {
 				sessions = append(sessions, r.ID)
 			}
 		}
+		f.mu.Unlock()
 		if len(jtis) > 0 || len(sessions) > 0 {
 			f.subsMu.RLock()
 			for _, fn := range f.subs {
@@ -106,6 +112,8 @@ func (s *Server) pollRevocations(ctx context.Context, from time.Time) error {
 			break
 		}
 	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	for k, at := range f.seen {
 		if at.Before(f.watermark.Add(-2 * revocationMargin)) {
 			delete(f.seen, k)
