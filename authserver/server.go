@@ -500,11 +500,17 @@ func (s *Server) logFailure(msg string, err error, fields ...zap.Field) {
 }
 
 func (s *Server) logError(r *http.Request, e *Error) {
-	if storeUnavailable(e.cause) {
-		s.logger.Warn("request failed: the store is unavailable", zap.String("path", r.URL.Path), zap.String("error", e.Code), zap.Error(e.cause))
-		return
+	fields := []zap.Field{zap.String("path", r.URL.Path), zap.String("code", e.Code), zap.Error(e.cause)}
+	switch {
+	case r.Context().Err() != nil && errors.Is(e.cause, r.Context().Err()):
+		// The client went away mid-request: nothing failed that an
+		// operator should look at.
+		s.logger.Debug("request abandoned by the client", fields...)
+	case storeUnavailable(e.cause):
+		s.logger.Warn("request failed: the store is unavailable", fields...)
+	default:
+		s.logger.Error("request failed", fields...)
 	}
-	s.logger.Error("request failed", zap.String("path", r.URL.Path), zap.String("error", e.Code), zap.Error(e.cause))
 }
 
 func zapClient(id string) zap.Field { return zap.String("client_id", id) }
