@@ -597,11 +597,13 @@ func (s *Store) ListClients(ctx context.Context) ([]store.RegisteredClient, erro
 func (s *Store) Sweep(ctx context.Context, now time.Time) (_ store.SweepResult, err error) {
 	defer s.classify(&err)
 	var res store.SweepResult
-	// Expired tokens go a chunk per transaction: a million of them never
-	// hold the write lock for more than a moment, so token requests go
-	// on between the chunks.
+	// Expired tokens go a chunk per transaction, and after each chunk the
+	// sweep rests as long as the chunk took: a million of them never hold
+	// the write lock for more than a moment, nor more than half the time,
+	// so token requests go on between the chunks.
 	for {
 		var n int64
+		start := time.Now()
 		err := s.inTx(ctx, "sweep", func(tx *sql.Tx) error {
 			r, err := tx.ExecContext(ctx, s.q(`DELETE FROM tokens WHERE (kind, id) IN
 				(SELECT kind, id FROM tokens WHERE expires_at < ? LIMIT `+strconv.Itoa(sweepChunk)+`)`), micros(now))
@@ -618,6 +620,11 @@ func (s *Store) Sweep(ctx context.Context, now time.Time) (_ store.SweepResult, 
 		if n < sweepChunk {
 			break
 		}
+		select {
+		case <-ctx.Done():
+			return res, ctx.Err()
+		case <-time.After(time.Since(start)):
+		}
 	}
 	r, err := s.w.ExecContext(ctx, s.q(`DELETE FROM signing_keys WHERE verify_until < ?`), micros(now))
 	if err != nil {
@@ -628,6 +635,6 @@ func (s *Store) Sweep(ctx context.Context, now time.Time) (_ store.SweepResult, 
 }
 
 // sweepChunk is how many expired tokens one transaction of Sweep deletes.
-const sweepChunk = 1000
+const sweepChunk = 200
 
 var _ store.Store = (*Store)(nil)
