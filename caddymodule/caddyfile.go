@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -11,6 +12,11 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/dustin/go-humanize"
+	jose "github.com/go-jose/go-jose/v4"
+
+	"github.com/authgate/authgate/authserver"
+	"github.com/authgate/authgate/authserver/keys"
+	"github.com/authgate/authgate/authserver/ui"
 )
 
 func init() {
@@ -146,6 +152,12 @@ func parseGlobalOption(d *caddyfile.Dispenser, _ any) (any, error) {
 			if err := oneArg(d, &app.Issuer); err != nil {
 				return nil, err
 			}
+			// Checked again at provision, after placeholders.
+			if !strings.Contains(app.Issuer, "{") {
+				if err := authserver.ValidateIssuer(app.Issuer); err != nil {
+					return nil, d.Errf("%v", err)
+				}
+			}
 		case "storage":
 			raw, err := parseStorage(d)
 			if err != nil {
@@ -155,6 +167,9 @@ func parseGlobalOption(d *caddyfile.Dispenser, _ any) (any, error) {
 		case "signing_algorithm":
 			if err := oneArg(d, &app.SigningAlgorithm); err != nil {
 				return nil, err
+			}
+			if !slices.Contains(keys.SignatureAlgorithms(), jose.SignatureAlgorithm(app.SigningAlgorithm)) {
+				return nil, d.Errf("signing_algorithm: unsupported signing algorithm %q (want one of %v)", app.SigningAlgorithm, keys.SignatureAlgorithms())
 			}
 		case "key_rotation":
 			if err := durationArg(d, &app.KeyRotation); err != nil {
@@ -234,6 +249,9 @@ func parseGlobalOption(d *caddyfile.Dispenser, _ any) (any, error) {
 			app.AccentColor = d.Val()
 			if len(app.AccentColor) == 6 && !strings.HasPrefix(app.AccentColor, "#") {
 				app.AccentColor = "#" + app.AccentColor
+			}
+			if !ui.ValidColor(app.AccentColor) {
+				return nil, d.Errf("accent_color %q: want a color as \"#rrggbb\"", d.Val())
 			}
 		case "login_limit":
 			args := d.RemainingArgs()

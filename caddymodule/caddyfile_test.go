@@ -130,6 +130,29 @@ func TestCaddyfileErrors(t *testing.T) {
 		max_body_size lots
 	}
 }`, "max_body_size"},
+		// Values checked while adapting, so the error names the line.
+		{"bad issuer names its line", `{
+	authgate {
+		issuer http://auth.example.com
+	}
+}`, "must use https (http is only for loopback hosts), at Caddyfile:3"},
+		{"issuer with a query names its line", `{
+	authgate {
+		issuer https://auth.example.com/?x=1
+	}
+}`, "must not have a query or fragment, at Caddyfile:3"},
+		{"bad algorithm names its line", `{
+	authgate {
+		issuer https://a.example
+		signing_algorithm HS256
+	}
+}`, "unsupported signing algorithm \"HS256\" (want one of [ES256 EdDSA RS256]), at Caddyfile:4"},
+		{"bad accent color names its line", `{
+	authgate {
+		issuer https://a.example
+		accent_color red
+	}
+}`, "accent_color \"red\""},
 		{"directive with options", `a.example {
 	authgate_server {
 		issuer x
@@ -150,10 +173,6 @@ func TestCaddyfileErrors(t *testing.T) {
 func TestConfigErrors(t *testing.T) {
 	for _, tt := range []struct{ name, options, want string }{
 		{"no issuer", ``, "issuer is required"},
-		{"http issuer on a public host", `issuer http://auth.example.com`, "must use https"},
-		{"issuer with query", `issuer https://auth.example.com/?x=1`, "query or fragment"},
-		{"algorithm", `issuer https://a.example
-		signing_algorithm HS256`, "unsupported signing algorithm"},
 		{"client without secret", `issuer https://a.example
 		client c {
 			scopes read
