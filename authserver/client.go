@@ -169,6 +169,61 @@ const (
 	secretCacheSize = 4096
 )
 
+// slowCheck is the outcome of one slow secret check: refused by the
+// limit, or checked with err nil for a right secret.
+type slowCheck struct {
+	blocked bool
+	wait    time.Duration
+	err     *Error
+}
+
+// slowCheckFlights runs one slow secret check at a time per client,
+// address and presented secret: callers that present the same while it
+// runs share its outcome (each its own copy of the error).
+type slowCheckFlights struct {
+	mu      sync.Mutex
+	running map[[sha256.Size]byte]*slowCheckFlight
+}
+
+type slowCheckFlight struct {
+	done chan struct{}
+	res  slowCheck
+}
+
+func (f *slowCheckFlights) do(key [sha256.Size]byte, check func() slowCheck) slowCheck {
+	f.mu.Lock()
+	if fl, ok := f.running[key]; ok {
+		f.mu.Unlock()
+		<-fl.done
+		return fl.res.copy()
+	}
+	if f.running == nil {
+		f.running = map[[sha256.Size]byte]*slowCheckFlight{}
+	}
+	fl := &slowCheckFlight{done: make(chan struct{})}
+	f.running[key] = fl
+	f.mu.Unlock()
+	defer func() {
+		f.mu.Lock()
+		delete(f.running, key)
+		f.mu.Unlock()
+		close(fl.done)
+	}()
+	fl.res = check()
+	return fl.res.copy()
+}
+
+// copy returns res with its own copy of the error, which its caller may
+// change (its headers) while others read the shared one.
+func (res slowCheck) copy() slowCheck {
+	if res.err != nil {
+		e := *res.err
+		e.Header = res.err.Header.Clone()
+		res.err = &e
+	}
+	return res
+}
+
 // quickSecretCheck reports whether checking presented for c takes no
 // time: there is no such client, it is public, its secret is kept as a
 // digest, or presented already passed its hash.
@@ -298,8 +353,10 @@ func (s *Server) authenticateClient(r *http.Request, f form) (*Client, *Error) {
 	// the limit: refused while blocked, and counted if it fails. A slow
 	// one (a hash not yet passed) is counted before it starts and
 	// forgiven if right, so that concurrent guesses cannot all slip in
-	// while the hash runs; concurrent requests of a client with a right
-	// secret are quick, so they never count against it.
+	// while the hash runs; requests that present the same secret from the
+	// same address while its hash runs wait for that one check, so a
+	// client's burst at start-up (before its secret is remembered) counts
+	// once, not once per request.
 	strong := c != nil && !c.Public && c.Secret.strong
 	var e *Error
 	if strong {
@@ -330,13 +387,21 @@ func (s *Server) authenticateClient(r *http.Request, f form) (*Client, *Error) {
 			s.clientAuth.forget(pair)
 		}
 	default:
-		wait, ok := s.clientAuth.attempt(pair, ip, now)
-		if !ok {
-			return nil, tooMany(wait)
+		res := s.slowChecks.do(sha256.Sum256([]byte(pair+"\x00"+ip+"\x00"+secret)), func() slowCheck {
+			wait, ok := s.clientAuth.attempt(pair, ip, now)
+			if !ok {
+				return slowCheck{blocked: true, wait: wait}
+			}
+			e := check()
+			if e == nil {
+				s.clientAuth.succeed(pair, ip, now)
+			}
+			return slowCheck{err: e}
+		})
+		if res.blocked {
+			return nil, tooMany(res.wait)
 		}
-		if e = check(); e == nil {
-			s.clientAuth.succeed(pair, ip, now)
-		}
+		e = res.err
 	}
 	if e != nil {
 		s.emitFrom(r, Event{Name: EventClientAuthFailure, Method: method, Client: known, Error: e.Code})

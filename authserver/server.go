@@ -161,6 +161,8 @@ type Server struct {
 	logger      *zap.Logger
 	now         func() time.Time
 	secretCache secretCache
+	// slowChecks runs concurrent identical slow secret checks once.
+	slowChecks slowCheckFlights
 	// signatures remembers verified access token signatures.
 	signatures  signatureCache
 	cookies     *cookies
