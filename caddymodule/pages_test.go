@@ -74,8 +74,8 @@ grafana.example.com {
 // safe logo URL, and a gateway name that is not plain text, fail
 // `caddy validate` and say why.
 func TestPagesConfigErrors(t *testing.T) {
+	// A bad accent_color fails earlier, while adapting (TestCaddyfileErrors).
 	for _, tt := range []struct{ name, options, site, want string }{
-		{"accent color", `accent_color red`, "", "accent color"},
 		{"http logo", `logo_url http://cdn.example.com/logo.png`, "", "logo URL"},
 		{"long product name", `product_name "` + strings.Repeat("x", 61) + `"`, "", "product name"},
 		{"long gateway name", ``, `authgate {
