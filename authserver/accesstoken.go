@@ -55,6 +55,25 @@ func randomID(n int) string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
+// newJTI returns an access token ID: 6 bytes of the issue time in
+// milliseconds, then 10 random bytes, base64url (22 characters). With
+// the time first, the IDs a busy server issues close together share
+// their first characters and land together in the tokens' primary key,
+// instead of on random pages of it: writes stay as fast with a million
+// stored tokens as with a thousand. The 80 random bits keep IDs
+// unguessable and unique. (The time is no secret: the token's iat says
+// it.)
+func newJTI(now time.Time) string {
+	var b [16]byte
+	ms := uint64(now.UnixMilli())
+	for i := 5; i >= 0; i-- {
+		b[i] = byte(ms)
+		ms >>= 8
+	}
+	rand.Read(b[6:]) //nolint:errcheck // crypto/rand.Read never fails
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
 // issuedToken is what a grant decided to issue.
 type issuedToken struct {
 	client   *Client
@@ -84,7 +103,7 @@ func (s *Server) issueAccessToken(ctx context.Context, it issuedToken) (raw, jti
 		Scope:    strings.Join(it.scope, " "),
 		IssuedAt: now.Unix(),
 		Expiry:   now.Add(lifetime).Unix(),
-		ID:       randomID(16),
+		ID:       newJTI(now),
 		AuthTime: it.authTime,
 		ACR:      acrOf(it.amr),
 		AMR:      it.amr,

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/authgate/authgate/authserver/store"
 )
@@ -82,4 +83,33 @@ func flipChar(c byte) string {
 		return "g"
 	}
 	return "A"
+}
+
+// TestNewJTI: access token IDs are 22 base64url characters and distinct,
+// and those issued close together share their first characters (the
+// time's high bits), so a busy server's inserts land together in the
+// primary key.
+func TestNewJTI(t *testing.T) {
+	t0 := time.UnixMilli(1_795_000_000_000 &^ (1<<18 - 1)) // a 2^18 ms window starts here
+	seen := map[string]bool{}
+	first := newJTI(t0)
+	for i := range 1000 {
+		id := newJTI(t0.Add(time.Duration(i) * time.Millisecond))
+		if len(id) != 22 || strings.Trim(id, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") != "" {
+			t.Fatalf("jti %q: want 22 base64url characters", id)
+		}
+		if seen[id] {
+			t.Fatalf("jti %q repeated", id)
+		}
+		seen[id] = true
+		if id[:5] != first[:5] {
+			t.Fatalf("jti %q, issued within a second of %q, does not share its first 5 characters", id, first)
+		}
+	}
+	if later := newJTI(t0.Add(time.Hour)); later[:5] == first[:5] {
+		t.Fatalf("jti %q, issued an hour later, shares the prefix of %q", later, first)
+	}
+	if a, b := newJTI(t0), newJTI(t0); a == b {
+		t.Fatal("two IDs of one millisecond are equal")
+	}
 }
