@@ -231,11 +231,7 @@ func (s *Server) quickSecretCheck(c *Client, presented string, now time.Time) bo
 	if c == nil || c.Public || c.Secret.digest != nil || c.Secret.hash.IsZero() {
 		return true
 	}
-	key := sha256.Sum256([]byte(c.ID + "\x00" + presented))
-	s.secretCache.mu.Lock()
-	exp, ok := s.secretCache.entries[key]
-	s.secretCache.mu.Unlock()
-	return ok && now.Before(exp)
+	return s.secretCache.passed(c.ID, presented, now)
 }
 
 func (s *Server) verifySecret(c *Client, presented string, now time.Time) bool {
@@ -246,24 +242,38 @@ func (s *Server) verifySecret(c *Client, presented string, now time.Time) bool {
 	if c.Secret.hash.IsZero() {
 		return false
 	}
-	key := sha256.Sum256([]byte(c.ID + "\x00" + presented))
-	cache := &s.secretCache
-	cache.mu.Lock()
-	exp, ok := cache.entries[key]
-	cache.mu.Unlock()
-	if ok && now.Before(exp) {
+	if s.secretCache.passed(c.ID, presented, now) {
 		return true
 	}
 	if !c.Secret.hash.Verify(presented) {
 		return false
 	}
-	cache.mu.Lock()
-	if cache.entries == nil || len(cache.entries) >= secretCacheSize {
-		cache.entries = make(map[[32]byte]time.Time)
-	}
-	cache.entries[key] = now.Add(secretCacheTTL)
-	cache.mu.Unlock()
+	s.secretCache.remember(c.ID, presented, now)
 	return true
+}
+
+// secretCacheKey is the cache key of a secret presented for a client.
+func secretCacheKey(clientID, presented string) [32]byte {
+	return sha256.Sum256([]byte(clientID + "\x00" + presented))
+}
+
+// passed reports whether presented passed clientID's hash check within
+// secretCacheTTL.
+func (c *secretCache) passed(clientID, presented string, now time.Time) bool {
+	c.mu.Lock()
+	exp, ok := c.entries[secretCacheKey(clientID, presented)]
+	c.mu.Unlock()
+	return ok && now.Before(exp)
+}
+
+// remember records that presented passed clientID's hash check.
+func (c *secretCache) remember(clientID, presented string, now time.Time) {
+	c.mu.Lock()
+	if c.entries == nil || len(c.entries) >= secretCacheSize {
+		c.entries = make(map[[32]byte]time.Time)
+	}
+	c.entries[secretCacheKey(clientID, presented)] = now.Add(secretCacheTTL)
+	c.mu.Unlock()
 }
 
 // inProcessKey marks the context of a request made inside this process.
