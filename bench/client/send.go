@@ -33,25 +33,33 @@ func send(args []string) error {
 	}
 	c := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: *workers},
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	return parallel(len(tokens), *workers, func(i int) error {
+		req, _ := http.NewRequest(http.MethodGet, *target, nil)
+		req.Header.Set("Authorization", "Bearer "+tokens[i])
+		resp, body, err := do(c, req)
+		if err == nil && (resp.StatusCode != http.StatusOK || !strings.Contains(string(body), *want)) {
+			// The token itself is never printed: its line number is.
+			err = fmt.Errorf("token on line %d: %d %.300s (want 200 with %q)", i+1, resp.StatusCode, body, *want)
+		}
+		return err
+	})
+}
+
+// parallel runs fn for 0..n-1 on that many workers and returns the first
+// error any returned.
+func parallel(n, workers int, fn func(i int) error) error {
 	var (
 		wg    sync.WaitGroup
 		mu    sync.Mutex
 		first error
 	)
 	next := make(chan int)
-	for range *workers {
+	for range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				req, _ := http.NewRequest(http.MethodGet, *target, nil)
-				req.Header.Set("Authorization", "Bearer "+tokens[i])
-				resp, body, err := do(c, req)
-				if err == nil && (resp.StatusCode != http.StatusOK || !strings.Contains(string(body), *want)) {
-					// The token itself is never printed: its line number is.
-					err = fmt.Errorf("token on line %d: %d %.300s (want 200 with %q)", i+1, resp.StatusCode, body, *want)
-				}
-				if err != nil {
+				if err := fn(i); err != nil {
 					mu.Lock()
 					if first == nil {
 						first = err
@@ -61,7 +69,7 @@ func send(args []string) error {
 			}
 		}()
 	}
-	for i := range tokens {
+	for i := range n {
 		next <- i
 	}
 	close(next)

@@ -13,7 +13,6 @@ import (
 	"net/http/cookiejar"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
@@ -32,34 +31,13 @@ func tokens(args []string) error {
 	}
 	c := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 8}}
 	out := make([]string, *n)
-	var (
-		wg    sync.WaitGroup
-		mu    sync.Mutex
-		first error
-	)
-	next := make(chan int)
-	for range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				t, err := tokenRequest(c, *issuer, *id, *secret, url.Values{"grant_type": {"client_credentials"}})
-				mu.Lock()
-				if err != nil && first == nil {
-					first = err
-				}
-				out[i] = t.AccessToken
-				mu.Unlock()
-			}
-		}()
-	}
-	for i := range *n {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
-	if first != nil {
-		return first
+	err := parallel(*n, 8, func(i int) error {
+		t, err := tokenRequest(c, *issuer, *id, *secret, url.Values{"grant_type": {"client_credentials"}})
+		out[i] = t.AccessToken
+		return err
+	})
+	if err != nil {
+		return err
 	}
 	fmt.Println(strings.Join(out, "\n"))
 	return nil
