@@ -218,8 +218,17 @@ func TestSessionCommands(t *testing.T) {
 	if signedIn(first) || signedIn(second) {
 		t.Error("a browser is still signed in after revoke --subject")
 	}
-	if r := tc.adminRaw(http.MethodPost, "/authgate/sessions/revoke", `{"session":"a","subject":"b"}`); r.status != http.StatusBadRequest {
-		t.Errorf("revoke with both = %d %s", r.status, r.body)
+	for _, body := range []string{
+		`{"session":"a","subject":"b"}`,  // both
+		`{}`,                             // neither
+		`{"session":`,                    // malformed
+		`{"session":"a"}{"session":"b"}`, // repeated
+		`{"session":"a","admin":true}`,   // unknown field
+		`{"session":"` + strings.Repeat("x", 1<<20) + `"}`, // oversized
+	} {
+		if r := tc.adminRaw(http.MethodPost, "/authgate/sessions/revoke", body); r.status != http.StatusBadRequest {
+			t.Errorf("revoke with %.40q = %d %.200s; want 400", body, r.status, r.body)
+		}
 	}
 	if r := tc.adminRaw(http.MethodGet, "/authgate/sessions/revoke", ""); r.status != http.StatusMethodNotAllowed {
 		t.Errorf("GET revoke = %d", r.status)
