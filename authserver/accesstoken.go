@@ -87,11 +87,33 @@ type issuedToken struct {
 	amr      []string
 }
 
+// mintedAccessToken is a signed JWT access token and the record that
+// must be stored before it is handed out.
+type mintedAccessToken struct {
+	raw, jti string
+	lifetime time.Duration
+	record   store.Token
+}
+
 // issueAccessToken signs a JWT access token and records its jti, so that
 // introspection and revocation work.
-func (s *Server) issueAccessToken(ctx context.Context, it issuedToken) (raw, jti string, lifetime time.Duration, err error) {
+func (s *Server) issueAccessToken(ctx context.Context, it issuedToken) (mintedAccessToken, error) {
+	m, err := s.mintAccessToken(ctx, it)
+	if err != nil {
+		return m, err
+	}
+	if err := s.cfg.Store.CreateToken(ctx, m.record); err != nil {
+		return m, fmt.Errorf("recording access token: %w", err)
+	}
+	return m, nil
+}
+
+// mintAccessToken signs a JWT access token and builds its record, without
+// storing it: the caller stores the record, with whatever else it issues,
+// before the token leaves the server.
+func (s *Server) mintAccessToken(ctx context.Context, it issuedToken) (mintedAccessToken, error) {
 	now := s.now()
-	lifetime = s.cfg.AccessTokenLifetime
+	lifetime := s.cfg.AccessTokenLifetime
 	if it.client.AccessTokenLifetime > 0 {
 		lifetime = it.client.AccessTokenLifetime
 	}
@@ -110,24 +132,20 @@ func (s *Server) issueAccessToken(ctx context.Context, it issuedToken) (raw, jti
 	}
 	payload, err := json.Marshal(claims)
 	if err != nil {
-		return "", "", 0, fmt.Errorf("encoding access token: %w", err)
+		return mintedAccessToken{}, fmt.Errorf("encoding access token: %w", err)
 	}
 	data, err := json.Marshal(accessTokenData{Scope: claims.Scope, Audience: it.audience, AuthTime: it.authTime, AMR: it.amr})
 	if err != nil {
-		return "", "", 0, fmt.Errorf("encoding access token record: %w", err)
+		return mintedAccessToken{}, fmt.Errorf("encoding access token record: %w", err)
 	}
-	err = s.cfg.Store.CreateToken(ctx, store.Token{
+	raw, err := s.cfg.Keys.Sign(ctx, payload, accessTokenType)
+	if err != nil {
+		return mintedAccessToken{}, fmt.Errorf("signing access token: %w", err)
+	}
+	return mintedAccessToken{raw: raw, jti: claims.ID, lifetime: lifetime, record: store.Token{
 		Kind: store.AccessToken, ID: claims.ID, FamilyID: it.familyID, ClientID: it.client.ID,
 		Subject: it.subject, Data: data, IssuedAt: now, ExpiresAt: time.Unix(claims.Expiry, 0),
-	})
-	if err != nil {
-		return "", "", 0, fmt.Errorf("recording access token: %w", err)
-	}
-	raw, err = s.cfg.Keys.Sign(ctx, payload, accessTokenType)
-	if err != nil {
-		return "", "", 0, fmt.Errorf("signing access token: %w", err)
-	}
-	return raw, claims.ID, lifetime, nil
+	}}, nil
 }
 
 // verifyAccessTokenSignature checks that raw is a JWT access token this

@@ -19,12 +19,12 @@ func (s *Server) clientCredentialsGrant(ctx context.Context, f form, c *Client) 
 	if e != nil {
 		return nil, e
 	}
-	raw, jti, lifetime, err := s.issueAccessToken(ctx, issuedToken{client: c, subject: c.ID, scope: scope, audience: aud})
+	at, err := s.issueAccessToken(ctx, issuedToken{client: c, subject: c.ID, scope: scope, audience: aud})
 	if err != nil {
 		return nil, serverError(err)
 	}
 	return &tokenResponse{
-		AccessToken: raw, TokenType: "Bearer", ExpiresIn: int64(lifetime.Seconds()),
-		Scope: strings.Join(scope, " "), subject: c.ID, jti: jti,
+		AccessToken: at.raw, TokenType: "Bearer", ExpiresIn: int64(at.lifetime.Seconds()),
+		Scope: strings.Join(scope, " "), subject: c.ID, jti: at.jti,
 	}, nil
 }

@@ -76,21 +76,21 @@ func (s *Server) refreshTokenGrant(ctx context.Context, f form, c *Client) (*tok
 		// since the grant: the user signs in again, with one.
 		return nil, oauthError(codeInvalidGrant, "a second factor is required: the user must sign in again")
 	}
-	// Checks passed: spend the token. Of two concurrent uses one wins; the
-	// other is a reuse.
-	if rec, err = s.cfg.Store.ConsumeToken(ctx, store.RefreshToken, id, now); errors.Is(err, store.ErrConsumed) {
-		return nil, s.refreshReused(ctx, rec, now)
-	} else if err != nil {
-		return nil, serverError(err)
-	}
-	resp, e := s.respond(ctx, userGrant{
+	// Checks passed: the token is spent in the same write that stores the
+	// new ones. Of two concurrent uses one wins; the other is a reuse. A
+	// token revoked since it was read (a replay elsewhere, a password
+	// change) buys nothing.
+	return s.respond(ctx, userGrant{
 		client: c, user: u, familyID: rec.FamilyID, scope: scope, grantScope: d.Scope, audience: d.Audience,
 		authTime: d.AuthTime, amr: d.AMR, refreshExpiry: rec.ExpiresAt, sid: d.SID,
+		spend: &store.Spend{Kind: store.RefreshToken, ID: id, At: now},
+		spendFailed: func(rec store.Token, err error) *Error {
+			if errors.Is(err, store.ErrConsumed) {
+				return s.refreshReused(ctx, rec, now)
+			}
+			return oauthError(codeInvalidGrant, "the refresh token has expired or was revoked")
+		},
 	})
-	if e != nil {
-		return nil, e
-	}
-	return s.unlessReplayed(ctx, store.RefreshToken, rec, resp)
 }
 
 // refreshReused answers the use of a spent refresh token by revoking its

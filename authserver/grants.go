@@ -3,6 +3,8 @@ package authserver
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -30,20 +32,30 @@ type userGrant struct {
 	sid string
 	// refreshExpiry is the family's absolute end; zero to start a family.
 	refreshExpiry time.Time
+	// spend, if set, names the single-use record the grant spends in the
+	// same write that stores the new tokens; spendFailed answers if it
+	// could not be spent (store.ErrConsumed, ErrInactive or ErrNotFound,
+	// with the record).
+	spend       *store.Spend
+	spendFailed func(rec store.Token, err error) *Error
 }
 
 // respond issues the access token, a refresh token when the client may
-// have one, and an ID token for openid.
+// have one, and an ID token for openid. The new tokens' records are stored
+// in one write, together with the spending of g.spend's record if the
+// grant names one (see store.TokenStore.IssueTokens); if the record could
+// not be spent, nothing is stored and g.spendFailed answers.
 func (s *Server) respond(ctx context.Context, g userGrant) (*tokenResponse, *Error) {
-	raw, jti, lifetime, err := s.issueAccessToken(ctx, issuedToken{
+	at, err := s.mintAccessToken(ctx, issuedToken{
 		client: g.client, subject: g.user.ID, scope: g.scope, audience: g.audience, familyID: g.familyID,
 		authTime: g.authTime, amr: g.amr,
 	})
 	if err != nil {
 		return nil, serverError(err)
 	}
-	resp := &tokenResponse{AccessToken: raw, TokenType: "Bearer", ExpiresIn: int64(lifetime.Seconds()), Scope: strings.Join(g.scope, " "),
-		subject: g.user.ID, jti: jti}
+	records := []store.Token{at.record}
+	resp := &tokenResponse{AccessToken: at.raw, TokenType: "Bearer", ExpiresIn: int64(at.lifetime.Seconds()), Scope: strings.Join(g.scope, " "),
+		subject: g.user.ID, jti: at.jti}
 	if g.grantScope == nil {
 		g.grantScope = g.scope
 	}
@@ -55,24 +67,28 @@ func (s *Server) respond(ctx context.Context, g userGrant) (*tokenResponse, *Err
 		}
 		rt := refreshTokenPrefix + randomID(32)
 		data, _ := json.Marshal(refreshData{Scope: g.grantScope, Audience: g.audience, AuthTime: g.authTime, AMR: g.amr, SID: g.sid})
-		err := s.cfg.Store.CreateToken(ctx, store.Token{
+		records = append(records, store.Token{
 			Kind: store.RefreshToken, ID: hashID(rt), FamilyID: g.familyID, ClientID: g.client.ID,
 			Subject: g.user.ID, Data: data, IssuedAt: now, ExpiresAt: expiry,
 		})
-		if err != nil {
-			return nil, serverError(err)
-		}
 		resp.RefreshToken = rt
 	}
 	if slices.Contains(g.scope, "openid") {
 		id, err := s.issueIDToken(ctx, idTokenInput{
 			client: g.client, user: g.user, scope: g.scope, nonce: g.nonce,
-			authTime: g.authTime, amr: g.amr, accessToken: raw, sid: g.sid,
+			authTime: g.authTime, amr: g.amr, accessToken: at.raw, sid: g.sid,
 		})
 		if err != nil {
 			return nil, serverError(err)
 		}
 		resp.IDToken = id
+	}
+	spent, err := s.cfg.Store.IssueTokens(ctx, g.spend, records)
+	switch {
+	case g.spend != nil && (errors.Is(err, store.ErrConsumed) || errors.Is(err, store.ErrInactive) || errors.Is(err, store.ErrNotFound)):
+		return nil, g.spendFailed(spent, err)
+	case err != nil:
+		return nil, serverError(fmt.Errorf("recording tokens: %w", err))
 	}
 	return resp, nil
 }

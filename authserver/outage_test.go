@@ -64,6 +64,10 @@ func (o *outageStore) CreateToken(ctx context.Context, t store.Token) error {
 	return o.Store.CreateToken(ctx, t)
 }
 
+func (o *outageStore) IssueTokens(ctx context.Context, spend *store.Spend, tokens []store.Token) (store.Token, error) {
+	return whileUp(o, func() (store.Token, error) { return o.Store.IssueTokens(ctx, spend, tokens) })
+}
+
 func (o *outageStore) GetToken(ctx context.Context, kind store.TokenKind, id string) (store.Token, error) {
 	return whileUp(o, func() (store.Token, error) { return o.Store.GetToken(ctx, kind, id) })
 }

@@ -63,8 +63,20 @@ func (s *review13Store) hold(kind store.TokenKind) {
 }
 
 func (s *review13Store) CreateToken(ctx context.Context, t store.Token) error {
+	s.wait(t)
+	return s.Store.CreateToken(ctx, t)
+}
+
+func (s *review13Store) IssueTokens(ctx context.Context, spend *store.Spend, tokens []store.Token) (store.Token, error) {
+	s.wait(tokens...)
+	return s.Store.IssueTokens(ctx, spend, tokens)
+}
+
+// wait holds the caller, if one of tokens is of the kind held, until
+// release.
+func (s *review13Store) wait(tokens ...store.Token) {
 	s.mu.Lock()
-	held := s.kind != "" && t.Kind == s.kind
+	held := s.kind != "" && slices.ContainsFunc(tokens, func(t store.Token) bool { return t.Kind == s.kind })
 	if held {
 		s.kind = ""
 	}
@@ -74,7 +86,6 @@ func (s *review13Store) CreateToken(ctx context.Context, t store.Token) error {
 		close(arrived)
 		<-release
 	}
-	return s.Store.CreateToken(ctx, t)
 }
 
 // during runs act while the request request makes is held at storing a

@@ -15,6 +15,9 @@ var (
 	ErrAlreadyExists = errors.New("store: already exists")
 	// ErrConsumed means a single-use record was used before.
 	ErrConsumed = errors.New("store: already consumed")
+	// ErrInactive means a single-use record could not be spent because it
+	// was revoked or has expired.
+	ErrInactive = errors.New("store: revoked or expired")
 	// ErrUnavailable means the backend could not be reached or answered
 	// that it cannot serve now (a refused or lost connection, a server
 	// shutting down or starting up, a database locked past its timeout):
@@ -168,12 +171,29 @@ type RevocationCursor struct {
 	ID   string
 }
 
+// Spend names the single-use record an IssueTokens call consumes, and
+// when.
+type Spend struct {
+	Kind TokenKind
+	ID   string
+	At   time.Time
+}
+
 // TokenStore keeps issued tokens and single-use artefacts.
 type TokenStore interface {
 	// CreateToken stores t; ErrAlreadyExists if its kind and ID are taken.
 	// A token whose family was revoked is stored revoked, atomically with
 	// respect to RevokeFamily.
 	CreateToken(ctx context.Context, t Token) error
+	// IssueTokens stores tokens as CreateToken does, all in one
+	// transaction: either every one is stored or none is. With spend, the
+	// record it names is consumed in that same transaction, and only if it
+	// is unconsumed, unrevoked and unexpired at spend.At; otherwise nothing
+	// changes and the error is ErrConsumed or ErrInactive (with the
+	// record, so the caller can apply its replay rule) or ErrNotFound. Of
+	// concurrent calls spending one record, at most one succeeds. It
+	// returns the spent record, as consumed.
+	IssueTokens(ctx context.Context, spend *Spend, tokens []Token) (Token, error)
 	// GetToken returns the record; ErrNotFound if there is none.
 	GetToken(ctx context.Context, kind TokenKind, id string) (Token, error)
 	// ConsumeToken marks the record used at now, atomically: of any

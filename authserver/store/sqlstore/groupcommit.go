@@ -11,24 +11,26 @@ import (
 	"github.com/authgate/authgate/authserver/store"
 )
 
-// maxGroup bounds how many token inserts one transaction commits.
+// maxGroup bounds how many writes one transaction commits.
 const maxGroup = 256
 
-// errStoreClosed answers inserts made after Close.
+// errStoreClosed answers writes made after Close.
 var errStoreClosed = errors.New("the store is closed")
 
-// groupCommitter commits token inserts in groups: one writer goroutine
-// takes every insert waiting when it is free, runs them in one
+// groupCommitter commits token writes in groups: one writer goroutine
+// takes every write waiting when it is free, runs them in one
 // transaction, commits once, and only then answers each caller. Where
 // every write transaction is exclusive anyway (SQLite), this turns N
-// commits into one without making anyone wait for a timer: a lone insert
-// is committed at once, and inserts group up only while a commit is
-// under way. Each insert still gets its own answer (stored, already
-// exists, or the error), and none is answered before it is durable.
+// commits into one without making anyone wait for a timer: a lone write
+// is committed at once, and writes group up only while a commit is under
+// way. Each write still gets its own answer (stored, already exists,
+// spent already, or the error), and none is answered before it is
+// durable.
 type groupCommitter struct {
-	s       *Store
-	inserts chan *pendingInsert
-	stop    chan struct{}
+	s      *Store
+	writes chan *pendingWrite
+	stop   chan struct{}
+	// stopped guards the closing of stop.
 	stopped sync.Once
 	done    sync.WaitGroup
 	// exited is closed once the writer has stopped and the queue is
@@ -36,49 +38,58 @@ type groupCommitter struct {
 	exited chan struct{}
 }
 
-// pendingInsert is one CreateToken waiting for its group's commit.
-type pendingInsert struct {
+// pendingWrite is one IssueTokens (or CreateToken) waiting for its
+// group's commit: the tokens to store, and the record to spend first, if
+// any.
+type pendingWrite struct {
 	ctx    context.Context
-	token  store.Token
-	result chan error
+	spend  *store.Spend
+	tokens []store.Token
+	result chan writeResult
+}
+
+// writeResult answers a pendingWrite: the spent record and the error.
+type writeResult struct {
+	spent store.Token
+	err   error
 }
 
 func newGroupCommitter(s *Store) *groupCommitter {
-	g := &groupCommitter{s: s, inserts: make(chan *pendingInsert, maxGroup),
+	g := &groupCommitter{s: s, writes: make(chan *pendingWrite, maxGroup),
 		stop: make(chan struct{}), exited: make(chan struct{})}
 	g.done.Add(1)
 	go g.run()
 	return g
 }
 
-// insert hands t to the writer and waits for its commit, or for ctx.
-// After ctx ends the token may still be stored; its caller never saw it
-// issued, so nothing depends on it.
-func (g *groupCommitter) insert(ctx context.Context, t store.Token) error {
-	p := &pendingInsert{ctx: ctx, token: t, result: make(chan error, 1)}
+// write hands a write to the writer and waits for its commit, or for ctx.
+// After ctx ends the write may still be committed; its caller never saw
+// the tokens issued, so nothing depends on them.
+func (g *groupCommitter) write(ctx context.Context, spend *store.Spend, tokens []store.Token) (store.Token, error) {
+	p := &pendingWrite{ctx: ctx, spend: spend, tokens: tokens, result: make(chan writeResult, 1)}
 	select {
-	case g.inserts <- p:
+	case g.writes <- p:
 	case <-g.stop:
-		return errStoreClosed
+		return store.Token{}, errStoreClosed
 	case <-ctx.Done():
-		return ctx.Err()
+		return store.Token{}, ctx.Err()
 	}
 	select {
-	case err := <-p.result:
-		return err
+	case r := <-p.result:
+		return r.spent, r.err
 	case <-ctx.Done():
-		return ctx.Err()
+		return store.Token{}, ctx.Err()
 	case <-g.exited:
 		select {
-		case err := <-p.result:
-			return err
+		case r := <-p.result:
+			return r.spent, r.err
 		default:
-			return errStoreClosed
+			return store.Token{}, errStoreClosed
 		}
 	}
 }
 
-// close stops the writer after it answered what it took; later inserts
+// close stops the writer after it answered what it took; later writes
 // get errStoreClosed. Closing again does nothing.
 func (g *groupCommitter) close() {
 	g.stopped.Do(func() {
@@ -86,8 +97,8 @@ func (g *groupCommitter) close() {
 		g.done.Wait()
 		for drained := false; !drained; {
 			select {
-			case p := <-g.inserts:
-				p.result <- errStoreClosed
+			case p := <-g.writes:
+				p.result <- writeResult{err: errStoreClosed}
 			default:
 				drained = true
 			}
@@ -98,10 +109,10 @@ func (g *groupCommitter) close() {
 
 func (g *groupCommitter) run() {
 	defer g.done.Done()
-	group := make([]*pendingInsert, 0, maxGroup)
+	group := make([]*pendingWrite, 0, maxGroup)
 	for {
 		select {
-		case p := <-g.inserts:
+		case p := <-g.writes:
 			group = append(group[:0], p)
 		case <-g.stop:
 			return
@@ -109,7 +120,7 @@ func (g *groupCommitter) run() {
 	more:
 		for len(group) < maxGroup {
 			select {
-			case p := <-g.inserts:
+			case p := <-g.writes:
 				group = append(group, p)
 			default:
 				break more
@@ -120,14 +131,18 @@ func (g *groupCommitter) run() {
 	}
 }
 
-// commit stores a group in one transaction. If the transaction fails as a
-// whole, nothing of it was committed, and each insert is tried again on
-// its own so that each caller gets its own answer.
-func (g *groupCommitter) commit(group []*pendingInsert) {
+// commit runs a group in one transaction. A write whose answer is that
+// it changed nothing (its record was spent already, a token of a lone
+// insert exists already) leaves the others to commit. A write that would
+// have to be undone halfway (the second token of a write exists already),
+// or any other error, fails the transaction as a whole: nothing of it was
+// committed, and each write is run again in its own transaction, so that
+// each caller gets its own answer and a write is all or nothing.
+func (g *groupCommitter) commit(group []*pendingWrite) {
 	live := group[:0:0]
 	for _, p := range group {
 		if err := p.ctx.Err(); err != nil {
-			p.result <- err
+			p.result <- writeResult{err: err}
 			continue
 		}
 		live = append(live, p)
@@ -135,7 +150,7 @@ func (g *groupCommitter) commit(group []*pendingInsert) {
 	if len(live) == 0 {
 		return
 	}
-	results := make([]error, len(live))
+	results := make([]writeResult, len(live))
 	ctx := context.Background()
 	if g.s.flavor.Timeout > 0 {
 		var cancel context.CancelFunc
@@ -143,14 +158,19 @@ func (g *groupCommitter) commit(group []*pendingInsert) {
 		defer cancel()
 	}
 	err := g.s.inTx(ctx, "", func(tx *sql.Tx) error {
-		if err := g.s.lockFamilies(tx, live); err != nil {
+		var all []store.Token
+		for _, p := range live {
+			all = append(all, p.tokens...)
+		}
+		if err := g.s.lockFamilies(tx, all); err != nil {
 			return err
 		}
 		for i, p := range live {
-			results[i] = g.s.insertInTx(p.ctx, tx, p.token)
-			if results[i] != nil && !errors.Is(results[i], store.ErrAlreadyExists) {
-				return results[i]
+			spent, wrote, err := g.s.writeInTx(p.ctx, tx, p.spend, p.tokens)
+			if err != nil && (wrote || !isAnswer(err)) {
+				return err
 			}
+			results[i] = writeResult{spent: spent, err: err}
 		}
 		return nil
 	})
@@ -161,21 +181,95 @@ func (g *groupCommitter) commit(group []*pendingInsert) {
 		return
 	}
 	for _, p := range live {
-		p.result <- g.s.inTx(p.ctx, familyLock(p.token), func(tx *sql.Tx) error { return g.s.insertInTx(p.ctx, tx, p.token) })
+		spent, err := g.s.writeAlone(p.ctx, p.spend, p.tokens)
+		p.result <- writeResult{spent: spent, err: err}
 	}
 }
 
-// lockFamilies takes, within tx, the lock of each token family the group
-// inserts into, in order (so that two instances' groups cannot deadlock),
-// as CreateToken does for one token: a family is not revoked between its
-// check and a new member's insert.
-func (s *Store) lockFamilies(tx *sql.Tx, group []*pendingInsert) error {
+// isAnswer reports whether err is a write's own answer (its record was
+// spent, revoked or missing, or a token exists already) rather than a
+// failure of the transaction.
+func isAnswer(err error) bool {
+	return errors.Is(err, store.ErrAlreadyExists) || errors.Is(err, store.ErrConsumed) ||
+		errors.Is(err, store.ErrInactive) || errors.Is(err, store.ErrNotFound)
+}
+
+// writeAlone runs one write in its own transaction, rolled back on any
+// error, so that it is all or nothing.
+func (s *Store) writeAlone(ctx context.Context, spend *store.Spend, tokens []store.Token) (store.Token, error) {
+	var spent store.Token
+	err := s.inTx(ctx, "", func(tx *sql.Tx) error {
+		if err := s.lockFamilies(tx, tokens); err != nil {
+			return err
+		}
+		var err error
+		spent, _, err = s.writeInTx(ctx, tx, spend, tokens)
+		return err
+	})
+	return spent, err
+}
+
+// writeInTx spends spend's record, if any, then stores tokens, within tx.
+// wrote tells whether it changed anything before it failed: a failed
+// write that wrote must be undone with its transaction.
+func (s *Store) writeInTx(ctx context.Context, tx *sql.Tx, spend *store.Spend, tokens []store.Token) (spent store.Token, wrote bool, err error) {
+	if spend != nil {
+		spent, err = s.spendInTx(ctx, tx, *spend)
+		if err != nil {
+			return spent, false, err
+		}
+		wrote = true
+	}
+	for _, t := range tokens {
+		if err := s.insertInTx(ctx, tx, t); err != nil {
+			return spent, wrote, err
+		}
+		wrote = true
+	}
+	return spent, wrote, nil
+}
+
+// spendTokenQuery consumes a record that is still unconsumed, unrevoked
+// and unexpired.
+const spendTokenQuery = `UPDATE tokens SET consumed_at = ?
+		WHERE kind = ? AND id = ? AND consumed_at IS NULL AND revoked_at IS NULL AND expires_at > ?
+		RETURNING ` + tokenColumns
+
+// spendInTx consumes spend's record within tx, as IssueTokens promises.
+func (s *Store) spendInTx(ctx context.Context, tx *sql.Tx, spend store.Spend) (store.Token, error) {
+	st, err := s.writeStmt(ctx, spendTokenQuery)
+	if err != nil {
+		return store.Token{}, fmt.Errorf("spending %s: %w", spend.Kind, err)
+	}
+	st = tx.StmtContext(ctx, st)
+	defer st.Close()
+	at := micros(spend.At)
+	t, err := scanToken(st.QueryRowContext(ctx, at, string(spend.Kind), spend.ID, at))
+	if !errors.Is(err, store.ErrNotFound) {
+		return t, err
+	}
+	t, err = scanToken(tx.QueryRowContext(ctx, s.q(`SELECT `+tokenColumns+` FROM tokens WHERE kind = ? AND id = ?`), string(spend.Kind), spend.ID))
+	switch {
+	case err != nil:
+		return t, err
+	case !t.ConsumedAt.IsZero():
+		return t, store.ErrConsumed
+	default:
+		return t, store.ErrInactive
+	}
+}
+
+// lockFamilies takes, within tx, the lock of each family the tokens are
+// inserted into, in order (so that two instances' groups cannot
+// deadlock), as CreateToken does for one token: a family is not revoked
+// between its check and a new member's insert.
+func (s *Store) lockFamilies(tx *sql.Tx, tokens []store.Token) error {
 	if s.flavor.Lock == nil {
 		return nil
 	}
 	var locks []string
-	for _, p := range group {
-		if l := familyLock(p.token); l != "" {
+	for _, t := range tokens {
+		if l := familyLock(t); l != "" {
 			locks = append(locks, l)
 		}
 	}
@@ -211,12 +305,19 @@ func (s *Store) insertInTx(ctx context.Context, tx *sql.Tx, t store.Token) error
 	return nil
 }
 
+// familyRevokedQuery finds when a family was first revoked, if it was.
+const familyRevokedQuery = `SELECT MIN(revoked_at) FROM tokens WHERE family_id = ? AND family_id <> '' AND revoked_at IS NOT NULL`
+
 // inheritFamilyRevocation marks t revoked if its family was.
 func (s *Store) inheritFamilyRevocation(ctx context.Context, tx *sql.Tx, t *store.Token) error {
-	var revoked sql.NullInt64
-	err := tx.QueryRowContext(ctx, s.q(`SELECT MIN(revoked_at) FROM tokens WHERE family_id = ? AND family_id <> '' AND revoked_at IS NOT NULL`),
-		t.FamilyID).Scan(&revoked)
+	st, err := s.writeStmt(ctx, familyRevokedQuery)
 	if err != nil {
+		return fmt.Errorf("checking family: %w", err)
+	}
+	st = tx.StmtContext(ctx, st)
+	defer st.Close()
+	var revoked sql.NullInt64
+	if err := st.QueryRowContext(ctx, t.FamilyID).Scan(&revoked); err != nil {
 		return fmt.Errorf("checking family: %w", err)
 	}
 	if revoked.Valid && t.RevokedAt.IsZero() {

@@ -43,8 +43,10 @@ func OpenSplit(ctx context.Context, reads, writes *sql.DB, flavor Flavor) (*Stor
 	// Prepared now, while no transaction holds the writer's connection
 	// (a transaction uses it through tx.StmtContext, on its own
 	// connection).
-	if _, err := s.writeStmt(ctx, insertTokenQuery); err != nil {
-		return nil, err
+	for _, q := range []string{insertTokenQuery, spendTokenQuery, familyRevokedQuery} {
+		if _, err := s.writeStmt(ctx, q); err != nil {
+			return nil, err
+		}
 	}
 	if flavor.GroupCommit {
 		s.group = newGroupCommitter(s)
@@ -234,12 +236,23 @@ func (s *Store) CreateToken(ctx context.Context, t store.Token) (err error) {
 	ctx, end := s.op(ctx, &err)
 	defer end()
 	if s.group != nil {
-		return s.group.insert(ctx, t)
+		_, err = s.group.write(ctx, nil, []store.Token{t})
+		return err
 	}
 	if t.FamilyID == "" {
 		return s.insertToken(ctx, nil, t)
 	}
 	return s.inTx(ctx, familyLock(t), func(tx *sql.Tx) error { return s.insertInTx(ctx, tx, t) })
+}
+
+// IssueTokens implements [store.TokenStore].
+func (s *Store) IssueTokens(ctx context.Context, spend *store.Spend, tokens []store.Token) (_ store.Token, err error) {
+	ctx, end := s.op(ctx, &err)
+	defer end()
+	if s.group != nil {
+		return s.group.write(ctx, spend, tokens)
+	}
+	return s.writeAlone(ctx, spend, tokens)
 }
 
 // insertTokenQuery stores a token unless one of its kind and ID exists.

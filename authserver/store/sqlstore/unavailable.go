@@ -44,11 +44,11 @@ func Unreachable(err error) bool {
 // IsUnavailable reports whether err means the database cannot serve
 // now, so that the store wraps it with store.ErrUnavailable: it is
 // [Unreachable], or the flavor's Unavailable recognizes it. The store's
-// own sentinels (not found, already exists, consumed) and a canceled
+// own sentinels (not found, already exists, consumed, inactive) and a canceled
 // context never are.
 func (f Flavor) IsUnavailable(err error) bool {
 	if err == nil || errors.Is(err, context.Canceled) ||
-		errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrAlreadyExists) || errors.Is(err, store.ErrConsumed) {
+		errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrAlreadyExists) || errors.Is(err, store.ErrConsumed) || errors.Is(err, store.ErrInactive) {
 		return false
 	}
 	return Unreachable(err) || f.Unavailable != nil && f.Unavailable(err)
