@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -22,6 +23,7 @@ var Flavor = sqlstore.Flavor{
 	NumberedPlaceholders: true,
 	RowLock:              " FOR UPDATE",
 	Lock:                 lock,
+	TxOptions:            &sql.TxOptions{Isolation: sql.LevelReadCommitted},
 	UniqueViolation:      uniqueViolation,
 	Unavailable:          unavailable,
 	NotSent:              pgconn.SafeToRetry,
@@ -63,18 +65,25 @@ func unavailable(err error) bool {
 	return strings.HasPrefix(e.Code, "08")
 }
 
-// lock takes the advisory lock named name until tx ends. It must be the
-// transaction's first statement: it first pins the transaction to READ
-// COMMITTED, whatever the database's default_transaction_isolation, because
-// the locked transactions read after taking the lock and must see what the
-// previous holder committed. Under REPEATABLE READ the snapshot would date
-// from before the wait, and a second instance would neither see the first
+// lock takes the advisory locks named names until tx ends, in the order
+// of their keys, so that two transactions taking some of the same locks
+// never wait for each other in a cycle; one statement takes them all.
+// The transaction is READ COMMITTED (Flavor.TxOptions), whatever the
+// database's default_transaction_isolation, because the locked
+// transactions read after taking the lock and must see what the previous
+// holder committed. Under REPEATABLE READ the snapshot would date from
+// before the wait, and a second instance would neither see the first
 // one's migration nor its rotated keys.
-func lock(ctx context.Context, tx *sql.Tx, name string) error {
-	if _, err := tx.ExecContext(ctx, `SET TRANSACTION ISOLATION LEVEL READ COMMITTED`); err != nil {
-		return fmt.Errorf("setting isolation level: %w", err)
+func lock(ctx context.Context, tx *sql.Tx, names ...string) error {
+	ids := make([]int64, len(names))
+	for i, name := range names {
+		ids[i] = sqlstore.LockID(name)
 	}
-	_, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, sqlstore.LockID(name))
+	slices.Sort(ids)
+	ids = slices.Compact(ids)
+	// unnest yields the keys in the array's order, and the locks are
+	// taken row by row in that order.
+	_, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(id) FROM unnest($1::bigint[]) AS id`, ids)
 	return err
 }
 

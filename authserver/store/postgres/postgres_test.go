@@ -42,9 +42,17 @@ func open(t *testing.T, dsn string) *sqlstore.Store {
 
 func TestConformance(t *testing.T) {
 	pgtest.AdminDSN(t)
-	storetest.Run(t, func(t *testing.T) store.Store {
-		return open(t, freshDB(t, ""))
-	})
+	for _, isolation := range []string{"", "repeatable read"} {
+		name := "server_default"
+		if isolation != "" {
+			name = strings.ReplaceAll(isolation, " ", "_")
+		}
+		t.Run(name, func(t *testing.T) {
+			storetest.Run(t, func(t *testing.T) store.Store {
+				return open(t, freshDB(t, isolation))
+			})
+		})
+	}
 }
 
 // TestConcurrentOpen starts two instances on one empty database at the

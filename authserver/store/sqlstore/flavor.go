@@ -22,10 +22,13 @@ type Flavor struct {
 	// a transaction (" FOR UPDATE"), or empty where the transaction itself
 	// holds the write lock, as with SQLite's immediate transactions.
 	RowLock string
-	// Lock, if set, takes an exclusive lock named name that lasts until the
-	// transaction ends. Where it is nil, every write transaction is
-	// already exclusive.
-	Lock func(ctx context.Context, tx *sql.Tx, name string) error
+	// Lock, if set, takes the exclusive locks named names, lasting until
+	// the transaction ends, in an order of its own that is the same for
+	// every caller. Where it is nil, every write transaction is already
+	// exclusive.
+	Lock func(ctx context.Context, tx *sql.Tx, names ...string) error
+	// TxOptions, if set, begins every transaction of the store.
+	TxOptions *sql.TxOptions
 	// UniqueViolation reports whether err is the driver's error for a
 	// statement that broke a primary key or unique index, which the store
 	// returns as store.ErrAlreadyExists where no ON CONFLICT clause can

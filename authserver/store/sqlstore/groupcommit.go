@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"slices"
 	"sync"
 
 	"github.com/authgate/authgate/authserver/store"
@@ -220,13 +219,8 @@ func (s *Store) writeInTx(ctx context.Context, tx *sql.Tx, spend *store.Spend, t
 		}
 		wrote = true
 	}
-	for _, t := range tokens {
-		if err := s.insertInTx(ctx, tx, t); err != nil {
-			return spent, wrote, err
-		}
-		wrote = true
-	}
-	return spent, wrote, nil
+	n, err := s.insertTokens(ctx, tx, tokens)
+	return spent, wrote || n > 0, err
 }
 
 // spendTokenQuery consumes a record that is still unconsumed, unrevoked
@@ -260,9 +254,9 @@ func (s *Store) spendInTx(ctx context.Context, tx *sql.Tx, spend store.Spend) (s
 }
 
 // lockFamilies takes, within tx, the lock of each family the tokens are
-// inserted into, in order (so that two instances' groups cannot
-// deadlock), as CreateToken does for one token: a family is not revoked
-// between its check and a new member's insert.
+// inserted into, as CreateToken does for one token: a family is not
+// revoked between its check and a new member's insert. The flavor takes
+// them in its own order, so that two instances' groups cannot deadlock.
 func (s *Store) lockFamilies(tx *sql.Tx, tokens []store.Token) error {
 	if s.flavor.Lock == nil {
 		return nil
@@ -273,11 +267,11 @@ func (s *Store) lockFamilies(tx *sql.Tx, tokens []store.Token) error {
 			locks = append(locks, l)
 		}
 	}
-	slices.Sort(locks)
-	for _, l := range slices.Compact(locks) {
-		if err := s.flavor.Lock(context.Background(), tx, l); err != nil {
-			return fmt.Errorf("taking lock %q: %w", l, err)
-		}
+	if len(locks) == 0 {
+		return nil
+	}
+	if err := s.flavor.Lock(context.Background(), tx, locks...); err != nil {
+		return fmt.Errorf("taking the locks of %d token families: %w", len(locks), err)
 	}
 	return nil
 }
@@ -289,39 +283,4 @@ func familyLock(t store.Token) string {
 		return ""
 	}
 	return "family:" + t.FamilyID
-}
-
-// insertInTx inserts t within tx: a token of a revoked family is stored
-// revoked, as CreateToken promises.
-func (s *Store) insertInTx(ctx context.Context, tx *sql.Tx, t store.Token) error {
-	if t.FamilyID != "" {
-		if err := s.inheritFamilyRevocation(ctx, tx, &t); err != nil {
-			return err
-		}
-	}
-	if err := s.insertToken(ctx, tx, t); err != nil {
-		return err
-	}
-	return nil
-}
-
-// familyRevokedQuery finds when a family was first revoked, if it was.
-const familyRevokedQuery = `SELECT MIN(revoked_at) FROM tokens WHERE family_id = ? AND family_id <> '' AND revoked_at IS NOT NULL`
-
-// inheritFamilyRevocation marks t revoked if its family was.
-func (s *Store) inheritFamilyRevocation(ctx context.Context, tx *sql.Tx, t *store.Token) error {
-	st, err := s.writeStmt(ctx, familyRevokedQuery)
-	if err != nil {
-		return fmt.Errorf("checking family: %w", err)
-	}
-	st = tx.StmtContext(ctx, st)
-	defer st.Close()
-	var revoked sql.NullInt64
-	if err := st.QueryRowContext(ctx, t.FamilyID).Scan(&revoked); err != nil {
-		return fmt.Errorf("checking family: %w", err)
-	}
-	if revoked.Valid && t.RevokedAt.IsZero() {
-		t.RevokedAt = fromMicros(revoked.Int64)
-	}
-	return nil
 }

@@ -43,7 +43,7 @@ func OpenSplit(ctx context.Context, reads, writes *sql.DB, flavor Flavor) (*Stor
 	// Prepared now, while no transaction holds the writer's connection
 	// (a transaction uses it through tx.StmtContext, on its own
 	// connection).
-	for _, q := range []string{insertTokenQuery, spendTokenQuery, familyRevokedQuery} {
+	for _, q := range append(insertQueries[1:], spendTokenQuery) {
 		if _, err := s.writeStmt(ctx, q); err != nil {
 			return nil, err
 		}
@@ -100,7 +100,7 @@ func (s *Store) inTx(ctx context.Context, lock string, fn func(tx *sql.Tx) error
 // tryTx is one attempt of inTx; committing says that the error came from
 // the COMMIT.
 func (s *Store) tryTx(ctx context.Context, lock string, fn func(tx *sql.Tx) error) (committing bool, err error) {
-	tx, err := s.w.BeginTx(ctx, nil)
+	tx, err := s.w.BeginTx(ctx, s.flavor.TxOptions)
 	if err != nil {
 		return false, fmt.Errorf("beginning transaction: %w", err)
 	}
@@ -240,9 +240,11 @@ func (s *Store) CreateToken(ctx context.Context, t store.Token) (err error) {
 		return err
 	}
 	if t.FamilyID == "" {
-		return s.insertToken(ctx, nil, t)
+		_, err = s.insertTokens(ctx, nil, []store.Token{t})
+		return err
 	}
-	return s.inTx(ctx, familyLock(t), func(tx *sql.Tx) error { return s.insertInTx(ctx, tx, t) })
+	_, err = s.writeAlone(ctx, nil, []store.Token{t})
+	return err
 }
 
 // IssueTokens implements [store.TokenStore].
@@ -255,32 +257,58 @@ func (s *Store) IssueTokens(ctx context.Context, spend *store.Spend, tokens []st
 	return s.writeAlone(ctx, spend, tokens)
 }
 
-// insertTokenQuery stores a token unless one of its kind and ID exists.
-const insertTokenQuery = `INSERT INTO tokens (` + tokenColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (kind, id) DO NOTHING`
+// insertTokensQuery stores n tokens, each unless one of its kind and ID
+// exists. A token of a revoked family is stored revoked, at the family's
+// first revocation: the scalar subquery, one seek in the index
+// tokens_by_family_revocation (family_id <> ” repeats that partial
+// index's condition), reads it in the same statement as the insert.
+func insertTokensQuery(n int) string {
+	const row = `(?, ?, ?, ?, ?, ?, ?, ?, ?, COALESCE(?, (SELECT MIN(revoked_at) FROM tokens
+		WHERE family_id = ? AND family_id <> '' AND revoked_at IS NOT NULL)))`
+	return `INSERT INTO tokens (` + tokenColumns + `) VALUES ` + strings.TrimSuffix(strings.Repeat(row+", ", n), ", ") +
+		` ON CONFLICT (kind, id) DO NOTHING`
+}
 
-// insertToken stores t, within tx if it is not nil.
-func (s *Store) insertToken(ctx context.Context, tx *sql.Tx, t store.Token) error {
-	st, err := s.writeStmt(ctx, insertTokenQuery)
-	if err != nil {
-		return fmt.Errorf("storing %s: %w", t.Kind, err)
+// insertQueries are the prepared inserts of one token and of two (an
+// access token and its refresh token): prepared when the store opens,
+// since a transaction cannot prepare on the writer's one connection while
+// it holds it.
+var insertQueries = [...]string{1: insertTokensQuery(1), 2: insertTokensQuery(2)}
+
+// insertTokens stores tokens, within tx if it is not nil, at most two to a
+// statement. It returns how many it stored before it stopped; a token
+// whose kind and ID exist is store.ErrAlreadyExists.
+func (s *Store) insertTokens(ctx context.Context, tx *sql.Tx, tokens []store.Token) (stored int, err error) {
+	for len(tokens) > 0 {
+		chunk := tokens[:min(len(tokens), len(insertQueries)-1)]
+		tokens = tokens[len(chunk):]
+		st, err := s.writeStmt(ctx, insertQueries[len(chunk)])
+		if err != nil {
+			return stored, fmt.Errorf("storing %s: %w", chunk[0].Kind, err)
+		}
+		if tx != nil {
+			st = tx.StmtContext(ctx, st)
+			defer st.Close()
+		}
+		args := make([]any, 0, 11*len(chunk))
+		for _, t := range chunk {
+			args = append(args, string(t.Kind), t.ID, t.FamilyID, t.ClientID, t.Subject, t.Data,
+				micros(t.IssuedAt), micros(t.ExpiresAt), nullMicros(t.ConsumedAt), nullMicros(t.RevokedAt), t.FamilyID)
+		}
+		res, err := st.ExecContext(ctx, args...)
+		if err != nil {
+			return stored, fmt.Errorf("storing %s: %w", chunk[0].Kind, err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return stored, fmt.Errorf("storing %s: %w", chunk[0].Kind, err)
+		}
+		stored += int(n)
+		if int(n) < len(chunk) {
+			return stored, fmt.Errorf("storing %s: %w", chunk[0].Kind, store.ErrAlreadyExists)
+		}
 	}
-	if tx != nil {
-		st = tx.StmtContext(ctx, st)
-		defer st.Close()
-	}
-	res, err := st.ExecContext(ctx,
-		string(t.Kind), t.ID, t.FamilyID, t.ClientID, t.Subject, t.Data,
-		micros(t.IssuedAt), micros(t.ExpiresAt), nullMicros(t.ConsumedAt), nullMicros(t.RevokedAt))
-	if err != nil {
-		return fmt.Errorf("storing %s: %w", t.Kind, err)
-	}
-	if n, err := res.RowsAffected(); err != nil {
-		return fmt.Errorf("storing %s: %w", t.Kind, err)
-	} else if n == 0 {
-		return fmt.Errorf("storing %s: %w", t.Kind, store.ErrAlreadyExists)
-	}
-	return nil
+	return stored, nil
 }
 
 // GetToken implements [store.TokenStore].
