@@ -11,24 +11,45 @@ import (
 
 // revocationFeed tells subscribers which access tokens were revoked: at
 // once for revocations made by this instance, and by polling the store
-// for those made by others. Each poll reads again from a margin before the
-// newest revocation seen, so a revocation stamped a little earlier (the
-// revoking instance's clock is behind, or its transaction committed late)
-// is still found; a set of those already sent keeps them from repeating.
+// for those made by others. Each poll reads the revocations stamped from a
+// margin before this instance's clock on, so a revocation stamped a little
+// earlier (the revoking instance's clock is behind, or its transaction
+// committed late) is still found; a set of those already sent keeps them
+// from repeating. The margin is short (revocationRecent) but on every
+// revocationFullEvery-th poll, which reads the whole revocationMargin
+// again: a poll costs what was revoked in the last seconds, not in the
+// last half minute, and a mass revocation is read a few times, not every
+// second for as long as nothing newer is revoked.
+//
+// The window follows this instance's clock, not the newest stamp seen:
+// another instance whose clock runs ahead cannot push it past the
+// revocations of the others.
 type revocationFeed struct {
-	store     store.TokenStore
-	mu        sync.Mutex
-	watermark time.Time
-	seen      map[string]time.Time
-	subs      []func(jtis, gatewaySessions []string)
-	subsMu    sync.RWMutex
+	store store.TokenStore
+	mu    sync.Mutex
+	// polls counts the periodic polls, to make every
+	// revocationFullEvery-th a full one.
+	polls  int
+	seen   map[string]time.Time
+	subs   []func(jtis, gatewaySessions []string)
+	subsMu sync.RWMutex
 	// lag, if set, is told how long after its revoked_at each revocation
 	// was announced here (see ObserveRevocationLag).
 	lag func(time.Duration)
 }
 
-// revocationMargin is how far back each poll reads again.
-const revocationMargin = 30 * time.Second
+// A periodic poll reads the revocations stamped from revocationRecent
+// before this instance's clock on, and every revocationFullEvery-th poll
+// (the first included) from revocationMargin before it. A revocation
+// committed elsewhere reaches this instance's subscribers within a poll
+// (a second) if it was stamped at most revocationRecent before it was
+// committed, as this instance's clock tells, and within
+// revocationFullEvery polls if at most revocationMargin before.
+const (
+	revocationRecent    = 2 * time.Second
+	revocationMargin    = 30 * time.Second
+	revocationFullEvery = 15
+)
 
 // revocationPage is how many revocations one query reads.
 const revocationPage = 1000
@@ -59,13 +80,19 @@ func (s *Server) PollRevocations(ctx context.Context) error {
 }
 
 // pollRevocations is PollRevocations reading the revocations stamped from
-// from on, or, if from is zero, from a margin before the newest one seen.
+// from on, or, if from is zero, from a margin before now (see
+// revocationRecent).
 func (s *Server) pollRevocations(ctx context.Context, from time.Time) error {
 	f := s.revocations
 	if from.IsZero() {
 		f.mu.Lock()
-		from = f.watermark.Add(-revocationMargin)
+		margin := revocationRecent
+		if f.polls%revocationFullEvery == 0 {
+			margin = revocationMargin
+		}
+		f.polls++
 		f.mu.Unlock()
+		from = s.now().Add(-margin)
 	}
 	// The lock is held to sort what was read, never while reading: an
 	// announcement of this instance's own revocation, or another poll,
@@ -87,9 +114,6 @@ func (s *Server) pollRevocations(ctx context.Context, from time.Time) error {
 				continue
 			}
 			f.seen[key] = r.RevokedAt
-			if r.RevokedAt.After(f.watermark) {
-				f.watermark = r.RevokedAt
-			}
 			if f.lag != nil {
 				f.lag(max(now.Sub(r.RevokedAt), 0))
 			}
@@ -112,10 +136,12 @@ func (s *Server) pollRevocations(ctx context.Context, from time.Time) error {
 			break
 		}
 	}
+	// What no read window reaches any more is forgotten.
+	forget := s.now().Add(-2 * revocationMargin)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for k, at := range f.seen {
-		if at.Before(f.watermark.Add(-2 * revocationMargin)) {
+		if at.Before(forget) {
 			delete(f.seen, k)
 		}
 	}
@@ -128,8 +154,8 @@ func (s *Server) pollRevocations(ctx context.Context, from time.Time) error {
 // Within a request, whatever it revoked is stamped after the request
 // started, so only revocations stamped from then on (less a second, for a
 // wall clock stepped back) are read: a few rows, where a read from the
-// margin before the newest revocation seen would read every revocation of
-// the last half minute, on every revocation. Outside a request the whole
+// margin before now would read every revocation of the last seconds, on
+// every revocation. Outside a request the whole
 // margin is read.
 func (s *Server) revoked(ctx context.Context) {
 	var from time.Time

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -16,8 +17,8 @@ import (
 )
 
 // TestRevocationFeed: revocations reach subscribers even when stamped a
-// little before the newest one seen (clock skew, late commits), and
-// thousands stamped at one instant all arrive.
+// little before they were committed (clock skew, late commits), and
+// thousands stamped at one instant all arrive, each once.
 func TestRevocationFeed(t *testing.T) {
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "feed.db"))
@@ -64,11 +65,22 @@ func TestRevocationFeed(t *testing.T) {
 	if _, err := st.RevokeFamily(ctx, "bulk", now.Add(2*time.Second)); err != nil {
 		t.Fatal(err)
 	}
+	// The next poll reads the last seconds: the bulk revocation, not the
+	// one stamped 4 s early; a full poll, within revocationFullEvery,
+	// finds that one too.
 	if err := s.PollRevocations(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.PollRevocations(ctx); err != nil {
-		t.Fatal(err)
+	mu.Lock()
+	bulk := got["bulk0"]
+	mu.Unlock()
+	if bulk != 1 {
+		t.Fatalf("the poll after a family revocation announced bulk0 %d times; want once", bulk)
+	}
+	for range revocationFullEvery {
+		if err := s.PollRevocations(ctx); err != nil {
+			t.Fatal(err)
+		}
 	}
 	mu.Lock()
 	defer mu.Unlock()
@@ -136,5 +148,95 @@ func TestOwnRevocationAnnouncedAtOnce(t *testing.T) {
 	defer mu.Unlock()
 	if !got[claims.ID] {
 		t.Fatal("the access token of a revoked family was not announced by the time /revoke answered")
+	}
+}
+
+// countingStore counts the revocations RevokedAfter returns.
+type countingStore struct {
+	store.Store
+	read atomic.Int64
+}
+
+func (c *countingStore) RevokedAfter(ctx context.Context, after store.RevocationCursor, limit int) ([]store.Revocation, error) {
+	revs, err := c.Store.RevokedAfter(ctx, after, limit)
+	c.read.Add(int64(len(revs)))
+	return revs, err
+}
+
+// TestRevocationFeedWindow: the periodic poll's window follows this
+// instance's clock. A mass revocation is read a few times, then no more,
+// however long nothing newer is revoked (it used to be read every second
+// until something was); and a revocation stamped far ahead by another
+// instance's clock does not hide those stamped by the others.
+func TestRevocationFeedWindow(t *testing.T) {
+	var st *countingStore
+	e := newEnv(t, func(c *Config) {
+		st = &countingStore{Store: c.Store}
+		c.Store = st
+	})
+	var mu sync.Mutex
+	got := map[string]int{}
+	e.srv.SubscribeRevocations(func(jtis, _ []string) {
+		mu.Lock()
+		for _, j := range jtis {
+			got[j]++
+		}
+		mu.Unlock()
+	})
+	ctx := context.Background()
+	add := func(id, family string, at time.Time) {
+		t.Helper()
+		if err := st.CreateToken(ctx, store.Token{Kind: store.AccessToken, ID: id, FamilyID: family, ClientID: "svc", Subject: "svc",
+			IssuedAt: at, ExpiresAt: at.Add(time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	poll := func(n int) {
+		t.Helper()
+		for range n {
+			if err := e.srv.PollRevocations(ctx); err != nil {
+				t.Fatal(err)
+			}
+			e.clock.Advance(time.Second)
+		}
+	}
+	poll(1)
+	const mass = 2000
+	now := e.clock.Now()
+	for i := range mass {
+		add(fmt.Sprint("mass", i), "mass", now)
+	}
+	if _, err := st.RevokeFamily(ctx, "mass", now); err != nil {
+		t.Fatal(err)
+	}
+	st.read.Store(0)
+	// Two minutes of polls, a revocation a second's worth of them.
+	poll(120)
+	if n := st.read.Load(); n > 5*mass {
+		t.Errorf("two minutes of polls after one revocation of %d tokens read %d revocations; want at most %d", mass, n, 5*mass)
+	}
+	for i := range mass {
+		if got[fmt.Sprint("mass", i)] != 1 {
+			t.Fatalf("mass%d announced %d times; want once", i, got[fmt.Sprint("mass", i)])
+		}
+	}
+
+	// Another instance's clock is ten minutes ahead; this one's and a
+	// third's are right.
+	now = e.clock.Now()
+	add("ahead", "", now)
+	add("right", "", now)
+	if err := st.RevokeToken(ctx, store.AccessToken, "ahead", now.Add(10*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	poll(1)
+	if err := st.RevokeToken(ctx, store.AccessToken, "right", e.clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	poll(1)
+	mu.Lock()
+	defer mu.Unlock()
+	if got["ahead"] != 1 || got["right"] != 1 {
+		t.Errorf("ahead %d, right %d; want each announced once, at the next poll", got["ahead"], got["right"])
 	}
 }

@@ -321,7 +321,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if s.webauthn, err = newRelyingParty(u, s.cfg.ProductName); err != nil {
 		return nil, err
 	}
-	s.revocations = &revocationFeed{store: cfg.Store, watermark: s.now(), seen: map[string]time.Time{}}
+	s.revocations = &revocationFeed{store: cfg.Store, seen: map[string]time.Time{}}
 	secret, err := cfg.Store.GetOrCreateSecret(ctx, secretGatewayClient, func() ([]byte, error) { return []byte(randomID(32)), nil })
 	if err != nil {
 		return nil, fmt.Errorf("loading the gateway client secret: %w", err)

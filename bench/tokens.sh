@@ -256,7 +256,9 @@ if [ -n "$SCALE" ]; then
 	start_caddy "$WORK/Caddyfile" "$ISSUER/.well-known/openid-configuration"
 	VARIANTS+=(cc+sweep)
 	cp "$WORK/cc.lua" "$WORK/cc+sweep.lua"
-	run_wrk "$WORK/cc+sweep.wrk" "$(url_of cc)" "$DURATION" "" -s "$WORK/cc+sweep.lua"
+	profile=""
+	if [ -n "${PROFILE_DIR:-}" ]; then profile="$PROFILE_DIR/cc+sweep.pprof"; fi
+	run_wrk "$WORK/cc+sweep.wrk" "$(url_of cc)" "$DURATION" "$profile" -s "$WORK/cc+sweep.lua"
 	stop_caddy
 fi
 

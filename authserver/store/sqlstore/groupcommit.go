@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/authgate/authgate/authserver/store"
 )
@@ -37,14 +38,27 @@ type groupCommitter struct {
 	exited chan struct{}
 }
 
-// pendingWrite is one IssueTokens (or CreateToken) waiting for its
-// group's commit: the tokens to store, and the record to spend first, if
-// any.
+// pendingWrite is one IssueTokens, CreateToken or RevokeToken waiting
+// for its group's commit.
 type pendingWrite struct {
 	ctx    context.Context
+	w      tokenWrite
+	result chan writeResult
+}
+
+// tokenWrite is one caller's write: a record to revoke, or a record to
+// spend (if any) and the tokens to store.
+type tokenWrite struct {
+	revoke *revocation
 	spend  *store.Spend
 	tokens []store.Token
-	result chan writeResult
+}
+
+// revocation names a record to mark revoked, and when.
+type revocation struct {
+	kind store.TokenKind
+	id   string
+	at   time.Time
 }
 
 // writeResult answers a pendingWrite: the spent record and the error.
@@ -64,8 +78,8 @@ func newGroupCommitter(s *Store) *groupCommitter {
 // write hands a write to the writer and waits for its commit, or for ctx.
 // After ctx ends the write may still be committed; its caller never saw
 // the tokens issued, so nothing depends on them.
-func (g *groupCommitter) write(ctx context.Context, spend *store.Spend, tokens []store.Token) (store.Token, error) {
-	p := &pendingWrite{ctx: ctx, spend: spend, tokens: tokens, result: make(chan writeResult, 1)}
+func (g *groupCommitter) write(ctx context.Context, w tokenWrite) (store.Token, error) {
+	p := &pendingWrite{ctx: ctx, w: w, result: make(chan writeResult, 1)}
 	select {
 	case g.writes <- p:
 	case <-g.stop:
@@ -159,13 +173,13 @@ func (g *groupCommitter) commit(group []*pendingWrite) {
 	err := g.s.inTx(ctx, "", func(tx *sql.Tx) error {
 		var all []store.Token
 		for _, p := range live {
-			all = append(all, p.tokens...)
+			all = append(all, p.w.tokens...)
 		}
 		if err := g.s.lockFamilies(tx, all); err != nil {
 			return err
 		}
 		for i, p := range live {
-			spent, wrote, err := g.s.writeInTx(p.ctx, tx, p.spend, p.tokens)
+			spent, wrote, err := g.s.writeInTx(p.ctx, tx, p.w)
 			if err != nil && (wrote || !isAnswer(err)) {
 				return err
 			}
@@ -180,7 +194,7 @@ func (g *groupCommitter) commit(group []*pendingWrite) {
 		return
 	}
 	for _, p := range live {
-		spent, err := g.s.writeAlone(p.ctx, p.spend, p.tokens)
+		spent, err := g.s.writeAlone(p.ctx, p.w)
 		p.result <- writeResult{spent: spent, err: err}
 	}
 }
@@ -195,32 +209,63 @@ func isAnswer(err error) bool {
 
 // writeAlone runs one write in its own transaction, rolled back on any
 // error, so that it is all or nothing.
-func (s *Store) writeAlone(ctx context.Context, spend *store.Spend, tokens []store.Token) (store.Token, error) {
+func (s *Store) writeAlone(ctx context.Context, w tokenWrite) (store.Token, error) {
 	var spent store.Token
 	err := s.inTx(ctx, "", func(tx *sql.Tx) error {
-		if err := s.lockFamilies(tx, tokens); err != nil {
+		if err := s.lockFamilies(tx, w.tokens); err != nil {
 			return err
 		}
 		var err error
-		spent, _, err = s.writeInTx(ctx, tx, spend, tokens)
+		spent, _, err = s.writeInTx(ctx, tx, w)
 		return err
 	})
 	return spent, err
 }
 
-// writeInTx spends spend's record, if any, then stores tokens, within tx.
-// wrote tells whether it changed anything before it failed: a failed
-// write that wrote must be undone with its transaction.
-func (s *Store) writeInTx(ctx context.Context, tx *sql.Tx, spend *store.Spend, tokens []store.Token) (spent store.Token, wrote bool, err error) {
-	if spend != nil {
-		spent, err = s.spendInTx(ctx, tx, *spend)
+// writeInTx runs w within tx: it revokes w.revoke's record, or spends
+// w.spend's record, if any, then stores w.tokens. wrote tells whether it
+// changed anything before it failed: a failed write that wrote must be
+// undone with its transaction.
+func (s *Store) writeInTx(ctx context.Context, tx *sql.Tx, w tokenWrite) (spent store.Token, wrote bool, err error) {
+	if w.revoke != nil {
+		return store.Token{}, false, s.revokeInTx(ctx, tx, *w.revoke)
+	}
+	if w.spend != nil {
+		spent, err = s.spendInTx(ctx, tx, *w.spend)
 		if err != nil {
 			return spent, false, err
 		}
 		wrote = true
 	}
-	n, err := s.insertTokens(ctx, tx, tokens)
+	n, err := s.insertTokens(ctx, tx, w.tokens)
 	return spent, wrote || n > 0, err
+}
+
+// revokeTokenQuery marks a record revoked, keeping an earlier revocation
+// time.
+const revokeTokenQuery = `UPDATE tokens SET revoked_at = COALESCE(revoked_at, ?) WHERE kind = ? AND id = ?`
+
+// revokeInTx marks r's record revoked within tx, as RevokeToken promises;
+// store.ErrNotFound if there is none.
+func (s *Store) revokeInTx(ctx context.Context, tx *sql.Tx, r revocation) error {
+	st, err := s.writeStmt(ctx, revokeTokenQuery)
+	if err != nil {
+		return fmt.Errorf("revoking %s: %w", r.kind, err)
+	}
+	if tx != nil {
+		st = tx.StmtContext(ctx, st)
+		defer st.Close()
+	}
+	res, err := st.ExecContext(ctx, micros(r.at), string(r.kind), r.id)
+	if err != nil {
+		return fmt.Errorf("revoking %s: %w", r.kind, err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("revoking %s: %w", r.kind, err)
+	} else if n == 0 {
+		return store.ErrNotFound
+	}
+	return nil
 }
 
 // spendTokenQuery consumes a record that is still unconsumed, unrevoked

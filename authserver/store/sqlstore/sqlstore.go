@@ -43,7 +43,7 @@ func OpenSplit(ctx context.Context, reads, writes *sql.DB, flavor Flavor) (*Stor
 	// Prepared now, while no transaction holds the writer's connection
 	// (a transaction uses it through tx.StmtContext, on its own
 	// connection).
-	for _, q := range append(insertQueries[1:], spendTokenQuery) {
+	for _, q := range append(insertQueries[1:], spendTokenQuery, revokeTokenQuery) {
 		if _, err := s.writeStmt(ctx, q); err != nil {
 			return nil, err
 		}
@@ -236,14 +236,14 @@ func (s *Store) CreateToken(ctx context.Context, t store.Token) (err error) {
 	ctx, end := s.op(ctx, &err)
 	defer end()
 	if s.group != nil {
-		_, err = s.group.write(ctx, nil, []store.Token{t})
+		_, err = s.group.write(ctx, tokenWrite{tokens: []store.Token{t}})
 		return err
 	}
 	if t.FamilyID == "" {
 		_, err = s.insertTokens(ctx, nil, []store.Token{t})
 		return err
 	}
-	_, err = s.writeAlone(ctx, nil, []store.Token{t})
+	_, err = s.writeAlone(ctx, tokenWrite{tokens: []store.Token{t}})
 	return err
 }
 
@@ -252,9 +252,9 @@ func (s *Store) IssueTokens(ctx context.Context, spend *store.Spend, tokens []st
 	ctx, end := s.op(ctx, &err)
 	defer end()
 	if s.group != nil {
-		return s.group.write(ctx, spend, tokens)
+		return s.group.write(ctx, tokenWrite{spend: spend, tokens: tokens})
 	}
-	return s.writeAlone(ctx, spend, tokens)
+	return s.writeAlone(ctx, tokenWrite{spend: spend, tokens: tokens})
 }
 
 // insertTokensQuery stores n tokens, each unless one of its kind and ID
@@ -374,17 +374,12 @@ func (s *Store) UpdateToken(ctx context.Context, kind store.TokenKind, id string
 func (s *Store) RevokeToken(ctx context.Context, kind store.TokenKind, id string, now time.Time) (err error) {
 	ctx, end := s.op(ctx, &err)
 	defer end()
-	res, err := s.w.ExecContext(ctx, s.q(`UPDATE tokens SET revoked_at = COALESCE(revoked_at, ?) WHERE kind = ? AND id = ?`),
-		micros(now), string(kind), id)
-	if err != nil {
-		return fmt.Errorf("revoking %s: %w", kind, err)
+	r := revocation{kind: kind, id: id, at: now}
+	if s.group != nil {
+		_, err = s.group.write(ctx, tokenWrite{revoke: &r})
+		return err
 	}
-	if n, err := res.RowsAffected(); err != nil {
-		return fmt.Errorf("revoking %s: %w", kind, err)
-	} else if n == 0 {
-		return store.ErrNotFound
-	}
-	return nil
+	return s.revokeInTx(ctx, nil, r)
 }
 
 // RevokeFamily implements [store.TokenStore].
@@ -639,9 +634,9 @@ func (s *Store) Sweep(ctx context.Context, now time.Time) (_ store.SweepResult, 
 	defer s.classify(&err)
 	var res store.SweepResult
 	// Expired tokens go a chunk per transaction, and after each chunk the
-	// sweep rests as long as the chunk took: a million of them never hold
-	// the write lock for more than a moment, nor more than half the time,
-	// so token requests go on between the chunks.
+	// sweep rests sweepRest times as long as the chunk took: a million of
+	// them never hold the write lock for more than a moment, nor more than
+	// a quarter of the time, so token requests go on between the chunks.
 	for {
 		var n int64
 		start := time.Now()
@@ -664,7 +659,7 @@ func (s *Store) Sweep(ctx context.Context, now time.Time) (_ store.SweepResult, 
 		select {
 		case <-ctx.Done():
 			return res, ctx.Err()
-		case <-time.After(time.Since(start)):
+		case <-time.After(sweepRest * time.Since(start)):
 		}
 	}
 	r, err := s.w.ExecContext(ctx, s.q(`DELETE FROM signing_keys WHERE verify_until < ?`), micros(now))
@@ -675,7 +670,11 @@ func (s *Store) Sweep(ctx context.Context, now time.Time) (_ store.SweepResult, 
 	return res, err
 }
 
-// sweepChunk is how many expired tokens one transaction of Sweep deletes.
-const sweepChunk = 200
+// sweepChunk is how many expired tokens one transaction of Sweep deletes,
+// and sweepRest how many times a chunk's duration it rests after it.
+const (
+	sweepChunk = 100
+	sweepRest  = 3
+)
 
 var _ store.Store = (*Store)(nil)
