@@ -277,3 +277,91 @@ func TestUpgradeFromOlderSchema(t *testing.T) {
 		})
 	}
 }
+
+// TestRevocationWaitsForARefresh: a refresh spends its token and stores
+// the new ones in one transaction. A revocation of all the subject's (or
+// client's) tokens that starts while that transaction is open waits for
+// the spent token's row; its snapshot, taken before the wait, cannot see
+// the new tokens, so without another look they would stay live after a
+// password change or a client's deletion.
+func TestRevocationWaitsForARefresh(t *testing.T) {
+	pgtest.AdminDSN(t)
+	for _, tc := range []struct {
+		name   string
+		revoke func(ctx context.Context, s *sqlstore.Store, now time.Time) (int64, error)
+	}{
+		{"subject", func(ctx context.Context, s *sqlstore.Store, now time.Time) (int64, error) {
+			return s.RevokeSubjectTokens(ctx, "alice", now)
+		}},
+		{"client", func(ctx context.Context, s *sqlstore.Store, now time.Time) (int64, error) {
+			return s.RevokeClientTokens(ctx, "app", now)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := testCtx(t)
+			s := open(t, freshDB(t, ""))
+			t.Cleanup(func() { s.Close() })
+			now := time.Now().UTC().Truncate(time.Microsecond)
+			rec := func(kind store.TokenKind, id string) store.Token {
+				return store.Token{Kind: kind, ID: id, FamilyID: "fam", ClientID: "app", Subject: "alice",
+					IssuedAt: now, ExpiresAt: now.Add(time.Hour)}
+			}
+			if err := s.CreateToken(ctx, rec(store.RefreshToken, "old")); err != nil {
+				t.Fatal(err)
+			}
+			// The refresh's transaction, held open after its writes.
+			tx, err := s.DB().BeginTx(ctx, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tx.Rollback() //nolint:errcheck
+			if _, err := tx.ExecContext(ctx, `UPDATE tokens SET consumed_at = $1 WHERE kind = 'refresh_token' AND id = 'old'`, now.UnixMicro()); err != nil {
+				t.Fatal(err)
+			}
+			for _, id := range []string{"new-access", "new-refresh"} {
+				kind := store.AccessToken
+				if id == "new-refresh" {
+					kind = store.RefreshToken
+				}
+				if _, err := tx.ExecContext(ctx, `INSERT INTO tokens (kind, id, family_id, client_id, subject, data, issued_at, expires_at)
+					VALUES ($1, $2, 'fam', 'app', 'alice', ''::bytea, $3, $4)`, string(kind), id, now.UnixMicro(), now.Add(time.Hour).UnixMicro()); err != nil {
+					t.Fatal(err)
+				}
+			}
+			done := make(chan error, 1)
+			go func() {
+				_, err := tc.revoke(ctx, s, now)
+				done <- err
+			}()
+			// Wait until the revocation waits for the refresh's row.
+			for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+				var waiting int
+				if err := s.DB().QueryRowContext(ctx, `SELECT count(*) FROM pg_stat_activity
+					WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE 'UPDATE tokens SET revoked_at%'`).Scan(&waiting); err != nil {
+					t.Fatal(err)
+				}
+				if waiting > 0 {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatal("the revocation never waited for the refresh's transaction")
+				}
+			}
+			if err := tx.Commit(); err != nil {
+				t.Fatal(err)
+			}
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+			for _, tok := range []store.Token{rec(store.RefreshToken, "old"), rec(store.AccessToken, "new-access"), rec(store.RefreshToken, "new-refresh")} {
+				got, err := s.GetToken(ctx, tok.Kind, tok.ID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got.RevokedAt.IsZero() {
+					t.Errorf("%s %s is live after the revocation of every token of the %s", tok.Kind, tok.ID, tc.name)
+				}
+			}
+		})
+	}
+}

@@ -412,16 +412,40 @@ func (s *Store) RevokeFamily(ctx context.Context, familyID string, now time.Time
 func (s *Store) RevokeClientTokens(ctx context.Context, clientID string, now time.Time) (_ int64, err error) {
 	ctx, end := s.op(ctx, &err)
 	defer end()
-	res, err := s.w.ExecContext(ctx, s.q(`UPDATE tokens SET revoked_at = ? WHERE client_id = ? AND revoked_at IS NULL`),
-		micros(now), clientID)
+	n, err := s.revokeWhere(ctx, `client_id = ?`, clientID, now)
 	if err != nil {
-		return 0, fmt.Errorf("revoking client tokens: %w", err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return 0, fmt.Errorf("revoking client tokens: %w", err)
+		return n, fmt.Errorf("revoking client tokens: %w", err)
 	}
 	return n, nil
+}
+
+// revokeRounds bounds how many times revokeWhere runs its UPDATE.
+const revokeRounds = 3
+
+// revokeWhere marks every record matching cond (with its one argument)
+// revoked at now and returns how many were not revoked before. The UPDATE
+// runs again until it changes nothing (at most revokeRounds times): where
+// writes run concurrently (PostgreSQL), a transaction it waited for (a
+// refresh spending one of the records) may have committed new records
+// that its snapshot, taken before the wait, could not see; the next
+// statement's snapshot does.
+func (s *Store) revokeWhere(ctx context.Context, cond string, arg any, now time.Time) (int64, error) {
+	var total int64
+	for range revokeRounds {
+		res, err := s.w.ExecContext(ctx, s.q(`UPDATE tokens SET revoked_at = ? WHERE `+cond+` AND revoked_at IS NULL`), micros(now), arg)
+		if err != nil {
+			return total, err
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return total, err
+		}
+		total += n
+		if n == 0 {
+			break
+		}
+	}
+	return total, nil
 }
 
 // ListSubjectTokens implements [store.TokenStore]. The index

@@ -200,14 +200,9 @@ func (s *Store) RevokeSubjectTokens(ctx context.Context, subject string, now tim
 	if subject == "" {
 		return 0, nil
 	}
-	res, err := s.w.ExecContext(ctx, s.q(`UPDATE tokens SET revoked_at = ? WHERE subject = ? AND revoked_at IS NULL`),
-		micros(now), subject)
+	n, err := s.revokeWhere(ctx, `subject = ?`, subject, now)
 	if err != nil {
-		return 0, fmt.Errorf("revoking the tokens of subject %q: %w", subject, err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return 0, fmt.Errorf("revoking the tokens of subject %q: %w", subject, err)
+		return n, fmt.Errorf("revoking the tokens of subject %q: %w", subject, err)
 	}
 	return n, nil
 }
