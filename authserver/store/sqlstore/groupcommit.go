@@ -75,9 +75,13 @@ func newGroupCommitter(s *Store) *groupCommitter {
 	return g
 }
 
-// write hands a write to the writer and waits for its commit, or for ctx.
-// After ctx ends the write may still be committed; its caller never saw
-// the tokens issued, so nothing depends on them.
+// write hands a write to the writer and waits for its answer. A write
+// whose ctx ended before its group began is not run (its answer is ctx's
+// error); once its group began, the answer says what was committed,
+// however long that takes (the writer's transactions are bounded by the
+// flavor's Timeout): an answer of ctx's error while the write went on to
+// commit would leave, say, a refresh token spent and its successor never
+// handed out.
 func (g *groupCommitter) write(ctx context.Context, w tokenWrite) (store.Token, error) {
 	p := &pendingWrite{ctx: ctx, w: w, result: make(chan writeResult, 1)}
 	select {
@@ -90,8 +94,6 @@ func (g *groupCommitter) write(ctx context.Context, w tokenWrite) (store.Token, 
 	select {
 	case r := <-p.result:
 		return r.spent, r.err
-	case <-ctx.Done():
-		return store.Token{}, ctx.Err()
 	case <-g.exited:
 		select {
 		case r := <-p.result:
@@ -148,9 +150,15 @@ func (g *groupCommitter) run() {
 // it changed nothing (its record was spent already, a token of a lone
 // insert exists already) leaves the others to commit. A write that would
 // have to be undone halfway (the second token of a write exists already),
-// or any other error, fails the transaction as a whole: nothing of it was
-// committed, and each write is run again in its own transaction, so that
-// each caller gets its own answer and a write is all or nothing.
+// or any other error before the COMMIT, fails the transaction as a whole:
+// nothing of it was committed, and each write is run again in its own
+// transaction, so that each caller gets its own answer and a write is all
+// or nothing. A failed COMMIT may have been applied nonetheless, so its
+// error answers every write of the group: running them again would find
+// their records spent and take a client's refresh for a replay.
+//
+// The statements run with the group's context, not their callers': one
+// caller going away must not fail everyone's transaction.
 func (g *groupCommitter) commit(group []*pendingWrite) {
 	live := group[:0:0]
 	for _, p := range group {
@@ -164,12 +172,8 @@ func (g *groupCommitter) commit(group []*pendingWrite) {
 		return
 	}
 	results := make([]writeResult, len(live))
-	ctx := context.Background()
-	if g.s.flavor.Timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, g.s.flavor.Timeout)
-		defer cancel()
-	}
+	ctx, cancel := g.s.writerContext()
+	defer cancel()
 	err := g.s.inTx(ctx, "", func(tx *sql.Tx) error {
 		var all []store.Token
 		for _, p := range live {
@@ -179,7 +183,7 @@ func (g *groupCommitter) commit(group []*pendingWrite) {
 			return err
 		}
 		for i, p := range live {
-			spent, wrote, err := g.s.writeInTx(p.ctx, tx, p.w)
+			spent, wrote, err := g.s.writeInTx(ctx, tx, p.w)
 			if err != nil && (wrote || !isAnswer(err)) {
 				return err
 			}
@@ -193,10 +197,27 @@ func (g *groupCommitter) commit(group []*pendingWrite) {
 		}
 		return
 	}
+	if errors.As(err, new(*commitError)) {
+		for _, p := range live {
+			p.result <- writeResult{err: err}
+		}
+		return
+	}
 	for _, p := range live {
-		spent, err := g.s.writeAlone(p.ctx, p.w)
+		ctx, cancel := g.s.writerContext()
+		spent, err := g.s.writeAlone(ctx, p.w)
+		cancel()
 		p.result <- writeResult{spent: spent, err: err}
 	}
+}
+
+// writerContext bounds one transaction of the group committer by the
+// flavor's Timeout, if it has one.
+func (s *Store) writerContext() (context.Context, context.CancelFunc) {
+	if s.flavor.Timeout > 0 {
+		return context.WithTimeout(context.Background(), s.flavor.Timeout)
+	}
+	return context.WithCancel(context.Background())
 }
 
 // isAnswer reports whether err is a write's own answer (its record was

@@ -114,10 +114,17 @@ func (s *Store) tryTx(ctx context.Context, lock string, fn func(tx *sql.Tx) erro
 		return false, err
 	}
 	if err := tx.Commit(); err != nil {
-		return true, fmt.Errorf("committing: %w", err)
+		return true, fmt.Errorf("committing: %w", &commitError{err})
 	}
 	return false, nil
 }
+
+// commitError is a failed COMMIT: whether the transaction was applied is
+// not known.
+type commitError struct{ err error }
+
+func (e *commitError) Error() string { return e.err.Error() }
+func (e *commitError) Unwrap() error { return e.err }
 
 func (s *Store) q(query string) string { return s.flavor.rebind(query) }
 

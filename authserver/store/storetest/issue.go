@@ -4,6 +4,7 @@ package storetest
 // as one, and a single-use record spent in the same transaction.
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sync"
@@ -184,5 +185,52 @@ func testIssueTokensRevokedFamily(t *testing.T, s store.Store) {
 	}
 	if got, err := s.GetToken(c, next.Kind, next.ID); err != nil || !got.RevokedAt.Equal(base) {
 		t.Fatalf("a token issued into a revoked family: %+v, %v; want it revoked at %v", got, err, base)
+	}
+}
+
+// testIssueTokensCanceled: callers whose requests end while their writes
+// wait or run are told the truth. A call that returned nil stored its
+// tokens and spent its record; one that returned an error stored nothing
+// and left its record unspent. One caller going away does not fail the
+// others.
+func testIssueTokensCanceled(t *testing.T, s store.Store) {
+	c := ctx(t)
+	const callers = 64
+	errs := make([]error, callers)
+	var wg sync.WaitGroup
+	for i := range callers {
+		rec := token(store.RefreshToken, fmt.Sprintf("cancel-old-%d", i))
+		if err := s.CreateToken(c, rec); err != nil {
+			t.Fatal(err)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			callCtx := c
+			if i%2 == 1 {
+				var cancel context.CancelFunc
+				callCtx, cancel = context.WithCancel(c)
+				time.AfterFunc(time.Duration(i%8)*100*time.Microsecond, cancel)
+				defer cancel()
+			}
+			next := token(store.AccessToken, fmt.Sprintf("cancel-new-%d", i))
+			next.FamilyID = rec.FamilyID
+			_, errs[i] = s.IssueTokens(callCtx, &store.Spend{Kind: rec.Kind, ID: rec.ID, At: base.Add(time.Second)}, []store.Token{next})
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if i%2 == 0 && err != nil {
+			t.Errorf("caller %d, never canceled, failed: %v", i, err)
+		}
+		_, getErr := s.GetToken(c, store.AccessToken, fmt.Sprintf("cancel-new-%d", i))
+		old, oldErr := s.GetToken(c, store.RefreshToken, fmt.Sprintf("cancel-old-%d", i))
+		if oldErr != nil {
+			t.Fatal(oldErr)
+		}
+		stored, spent := getErr == nil, !old.ConsumedAt.IsZero()
+		if err == nil && (!stored || !spent) || err != nil && (stored || spent) {
+			t.Errorf("caller %d was answered %v, but its token stored: %v, its record spent: %v", i, err, stored, spent)
+		}
 	}
 }

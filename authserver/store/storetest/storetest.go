@@ -31,6 +31,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"IssueTokens", testIssueTokens},
 		{"IssueTokensConcurrentSpend", testIssueTokensConcurrentSpend},
 		{"IssueTokensRevokedFamily", testIssueTokensRevokedFamily},
+		{"IssueTokensCanceled", testIssueTokensCanceled},
 		{"TokenUpdate", testTokenUpdate},
 		{"TokenConcurrentUpdate", testTokenConcurrentUpdate},
 		{"TokenRevoke", testTokenRevoke},
