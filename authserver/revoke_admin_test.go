@@ -56,3 +56,26 @@ func TestRevokeTokensByOperator(t *testing.T) {
 		t.Error("an unknown way was accepted")
 	}
 }
+
+// TestRevokeOneAccessTokenOfAFamily: revoking one access token by its
+// jti revokes that token only. The refresh tokens of its family, and the
+// tokens they are exchanged for later, stay good (it used to make every
+// later token of the family be stored revoked, while the refresh still
+// answered 200).
+func TestRevokeOneAccessTokenOfAFamily(t *testing.T) {
+	e := newEnv(t, nil)
+	tok := e.signedIn("openid", "offline_access")
+	if n, err := e.srv.RevokeTokens(context.Background(), RevokeByJTI, jti(t, tok.AccessToken)); err != nil || n != 1 {
+		t.Fatalf("by jti: %d, %v; want 1", n, err)
+	}
+	if e.svcActive(tok.AccessToken) {
+		t.Fatal("the revoked access token is active")
+	}
+	next := e.signinRefreshOK("app", tok.RefreshToken, "")
+	at, _ := next["access_token"].(string)
+	rt, _ := next["refresh_token"].(string)
+	if !e.svcActive(at) || !e.svcActive(rt) {
+		t.Errorf("after one access token of the family was revoked, a refresh gave tokens active: access %v, refresh %v; want both",
+			e.svcActive(at), e.svcActive(rt))
+	}
+}

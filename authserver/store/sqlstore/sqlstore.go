@@ -267,11 +267,15 @@ func (s *Store) IssueTokens(ctx context.Context, spend *store.Spend, tokens []st
 // insertTokensQuery stores n tokens, each unless one of its kind and ID
 // exists. A token of a revoked family is stored revoked, at the family's
 // first revocation: the scalar subquery, one seek in the index
-// tokens_by_family_revocation (family_id <> ” repeats that partial
-// index's condition), reads it in the same statement as the insert.
+// tokens_by_family_revocation (whose partial-index condition, a family_id
+// that is not empty, it repeats), reads it in the same statement as the
+// insert. A family is revoked when one of its grants is (its code, device
+// code or refresh tokens, gateway sessions): every way of revoking a
+// family revokes those. One access token revoked alone (by its jti)
+// leaves the family as it was.
 func insertTokensQuery(n int) string {
 	const row = `(?, ?, ?, ?, ?, ?, ?, ?, ?, COALESCE(?, (SELECT MIN(revoked_at) FROM tokens
-		WHERE family_id = ? AND family_id <> '' AND revoked_at IS NOT NULL)))`
+		WHERE family_id = ? AND family_id <> '' AND revoked_at IS NOT NULL AND kind <> 'access_token')))`
 	return `INSERT INTO tokens (` + tokenColumns + `) VALUES ` + strings.TrimSuffix(strings.Repeat(row+", ", n), ", ") +
 		` ON CONFLICT (kind, id) DO NOTHING`
 }

@@ -234,3 +234,25 @@ func testIssueTokensCanceled(t *testing.T, s store.Store) {
 		}
 	}
 }
+
+// testIssueTokensAfterOneAccessToken: an access token revoked alone (by
+// its jti) does not revoke its family: tokens issued into it later are
+// stored as given.
+func testIssueTokensAfterOneAccessToken(t *testing.T, s store.Store) {
+	c := ctx(t)
+	member := token(store.AccessToken, "alone")
+	if err := s.CreateToken(c, member); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RevokeToken(c, member.Kind, member.ID, base); err != nil {
+		t.Fatal(err)
+	}
+	next := token(store.RefreshToken, "after-alone")
+	next.FamilyID = member.FamilyID
+	if _, err := s.IssueTokens(c, nil, []store.Token{next}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.GetToken(c, next.Kind, next.ID); err != nil || !got.RevokedAt.IsZero() {
+		t.Fatalf("a token issued into a family one access token of which was revoked: %+v, %v; want it not revoked", got, err)
+	}
+}

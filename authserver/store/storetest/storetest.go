@@ -32,6 +32,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"IssueTokensConcurrentSpend", testIssueTokensConcurrentSpend},
 		{"IssueTokensRevokedFamily", testIssueTokensRevokedFamily},
 		{"IssueTokensCanceled", testIssueTokensCanceled},
+		{"IssueTokensAfterOneAccessToken", testIssueTokensAfterOneAccessToken},
 		{"TokenUpdate", testTokenUpdate},
 		{"TokenConcurrentUpdate", testTokenConcurrentUpdate},
 		{"TokenRevoke", testTokenRevoke},
