@@ -29,7 +29,7 @@ func (s *Server) authorizationCodeGrant(ctx context.Context, f form, c *Client) 
 	case errors.Is(err, store.ErrNotFound):
 		return nil, oauthError(codeInvalidGrant, "the code is invalid")
 	case errors.Is(err, store.ErrConsumed):
-		if _, err := s.cfg.Store.RevokeFamily(ctx, rec.FamilyID, now); err != nil {
+		if _, err := s.cfg.Store.RevokeFamily(context.WithoutCancel(ctx), rec.FamilyID, now); err != nil {
 			return nil, serverError(err)
 		}
 		s.revoked(ctx)

@@ -65,7 +65,7 @@ func (s *Server) refreshTokenGrant(ctx context.Context, f form, c *Client) (*tok
 		return nil, serverError(err)
 	}
 	if !ok {
-		if _, err := s.cfg.Store.RevokeFamily(ctx, rec.FamilyID, now); err != nil {
+		if _, err := s.cfg.Store.RevokeFamily(context.WithoutCancel(ctx), rec.FamilyID, now); err != nil {
 			return nil, serverError(err)
 		}
 		s.revoked(ctx)
@@ -96,7 +96,7 @@ func (s *Server) refreshTokenGrant(ctx context.Context, f form, c *Client) (*tok
 // refreshReused answers the use of a spent refresh token by revoking its
 // whole family (RFC 9700 §4.14.2).
 func (s *Server) refreshReused(ctx context.Context, rec store.Token, now time.Time) *Error {
-	if _, err := s.cfg.Store.RevokeFamily(ctx, rec.FamilyID, now); err != nil {
+	if _, err := s.cfg.Store.RevokeFamily(context.WithoutCancel(ctx), rec.FamilyID, now); err != nil {
 		return serverError(err)
 	}
 	s.revoked(ctx)

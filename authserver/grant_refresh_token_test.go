@@ -1,12 +1,15 @@
 package authserver
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/authgate/authgate/authserver/store"
 	"golang.org/x/oauth2"
 )
 
@@ -183,5 +186,56 @@ func TestRefreshTokenRevoked(t *testing.T) {
 	if r := e.signinRefresh("app", tok.RefreshToken, ""); r.status != http.StatusBadRequest || r.errorCode(t) != codeInvalidGrant ||
 		!strings.Contains(r.json(t)["error_description"].(string), "revoked") {
 		t.Errorf("refresh with a revoked token: %d %s", r.status, r.body)
+	}
+}
+
+// replayCancelStore lets a test's client go away at the moment the
+// server learns that a refresh token was used before.
+type replayCancelStore struct {
+	store.Store
+	cancel atomic.Pointer[context.CancelFunc]
+}
+
+func (s *replayCancelStore) GetToken(ctx context.Context, kind store.TokenKind, id string) (store.Token, error) {
+	rec, err := s.Store.GetToken(ctx, kind, id)
+	if cancel := s.cancel.Load(); cancel != nil && err == nil && kind == store.RefreshToken && !rec.ConsumedAt.IsZero() {
+		(*cancel)()
+		select {
+		case <-ctx.Done():
+		case <-time.After(5 * time.Second):
+		}
+	}
+	return rec, err
+}
+
+// TestRefreshReuseRevokesEvenIfTheClientLeaves: an attacker replaying a
+// stolen refresh token cannot keep the family alive by hanging up as soon
+// as it sent the request: the revocation does not depend on the request
+// still being there.
+func TestRefreshReuseRevokesEvenIfTheClientLeaves(t *testing.T) {
+	var st *replayCancelStore
+	e := signinEnv(t, func(c *Config) {
+		st = &replayCancelStore{Store: c.Store}
+		c.Store = st
+	})
+	tok := e.signedIn("openid", "offline_access")
+	next := e.signinRefreshOK("app", tok.RefreshToken, "")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	st.cancel.Store(&cancel)
+	f := url.Values{"grant_type": {GrantRefreshToken}, "refresh_token": {tok.RefreshToken}, "client_id": {"app"}}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, e.url("/token"), strings.NewReader(f.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if resp, err := http.DefaultClient.Do(req); err == nil {
+		resp.Body.Close()
+	}
+	st.cancel.Store(nil)
+	// The server finishes the request after the client left.
+	deadline := time.Now().Add(5 * time.Second)
+	for e.signinActive(next["refresh_token"].(string)) && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if e.signinActive(next["access_token"].(string)) || e.signinActive(next["refresh_token"].(string)) {
+		t.Fatal("a replayed refresh token whose sender hung up left its family's tokens active")
 	}
 }

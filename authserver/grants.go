@@ -104,7 +104,7 @@ func (s *Server) unlessReplayed(ctx context.Context, kind store.TokenKind, spent
 	if now.RevokedAt.IsZero() {
 		return resp, nil
 	}
-	if _, err := s.cfg.Store.RevokeFamily(ctx, spent.FamilyID, s.now()); err != nil {
+	if _, err := s.cfg.Store.RevokeFamily(context.WithoutCancel(ctx), spent.FamilyID, s.now()); err != nil {
 		return nil, serverError(err)
 	}
 	s.revoked(ctx)
