@@ -35,6 +35,11 @@
 #                (open+cookie) it ignores. Protected over its control (the same
 #                request bytes, so only the gateway's own cost counts) is the
 #                headline figure, against the 0.95 target; 0 leaves them out
+#   IDS          1 makes the unprotected site send its upstream the identity
+#                headers the gateway sets for a client credentials token
+#                (X-Auth-Subject, X-Auth-Scopes, X-Auth-Client-Id), so that
+#                both routes proxy the same bytes and only the gateway's
+#                decision differs
 #   VERIFY       1 adds three forward_auth variants, each over open+authz
 #                (which it adds if CONTROLS=0), all sent the bearer header:
 #                verify, README's recipe: forward_auth to the authgate_verify
@@ -57,6 +62,13 @@ ROUNDS="${ROUNDS:-1}"
 KEEP="${KEEP:-0}"
 CONTROLS="${CONTROLS:-1}"
 VERIFY="${VERIFY:-0}"
+IDS="${IDS:-0}"
+OPEN_IDS=""
+if [ "$IDS" = 1 ]; then
+	OPEN_IDS="request_header X-Auth-Subject bench-service
+		request_header X-Auth-Scopes read
+		request_header X-Auth-Client-Id bench-service"
+fi
 TARGET="0.90"
 SAME_BYTES_TARGET="0.95"
 
@@ -135,10 +147,12 @@ $ISSUER {
 	}
 }
 
-# Unprotected.
+# Unprotected (with IDS=1, sending the upstream the identity headers the
+# bearer route sets).
 $OPEN {
 	bind 127.0.0.1
 	route {
+		$OPEN_IDS
 		$PROXY
 	}
 }
@@ -333,6 +347,7 @@ done
 
 echo
 echo "authgate gateway benchmark: wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency, $ROUNDS round(s), loopback"
+if [ "$IDS" = 1 ]; then echo "IDS=1: the unprotected site sends its upstream the bearer route's identity headers"; fi
 echo "$(nproc) CPUs, $(uname -sr), $(go version 2>/dev/null | awk '{print $3}'), load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
 printf '%-12s %8s %7s %7s %6s %13s %10s %8s %7s\n' variant "req/s" "p50 ms" "p99 ms" ratio "caddy us/req" "cpu ratio" "others%" errors
