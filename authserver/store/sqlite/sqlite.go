@@ -76,7 +76,11 @@ func Open(ctx context.Context, path string) (*sqlstore.Store, error) {
 		return nil, fmt.Errorf("creating directory for %s: %w", path, err)
 	}
 	q := url.Values{}
-	for _, p := range []string{"busy_timeout(10000)", "journal_mode(WAL)", "synchronous(NORMAL)", "foreign_keys(1)"} {
+	// synchronous(FULL): a commit is on the disk before it returns, so a
+	// token handed out survives a power cut or an operating system crash,
+	// not only the process's death (NORMAL in WAL mode). Group commit
+	// makes that one sync for many tokens, which measured no slower here.
+	for _, p := range []string{"busy_timeout(10000)", "journal_mode(WAL)", "synchronous(FULL)", "foreign_keys(1)"} {
 		q.Add("_pragma", p)
 	}
 	q.Set("_txlock", "immediate")

@@ -126,3 +126,21 @@ func TestUpgradeFromOlderSchema(t *testing.T) {
 		})
 	}
 }
+
+// TestCommitsReachTheDisk: the writer's connection syncs every commit
+// (synchronous FULL), so a token handed out survives a power cut, not
+// only a killed process.
+func TestCommitsReachTheDisk(t *testing.T) {
+	s, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "authgate.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var level int
+	if err := s.DB().QueryRow(`PRAGMA synchronous`).Scan(&level); err != nil {
+		t.Fatal(err)
+	}
+	if level != 2 {
+		t.Fatalf("PRAGMA synchronous = %d on the writer; want 2 (FULL)", level)
+	}
+}
