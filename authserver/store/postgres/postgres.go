@@ -125,6 +125,11 @@ func Open(ctx context.Context, dsn string) (*sqlstore.Store, error) {
 	if _, ok := config.RuntimeParams["application_name"]; !ok {
 		config.RuntimeParams["application_name"] = "authgate"
 	}
+	// Every statement of the store, in a transaction or on its own, is
+	// READ COMMITTED, whatever the database's or the role's default: an
+	// INSERT … ON CONFLICT racing another would fail with a serialization
+	// error under REPEATABLE READ, where it should find the other's row.
+	config.RuntimeParams["default_transaction_isolation"] = "read committed"
 	db := stdlib.OpenDB(*config, stdlib.OptionShouldPing(shouldPing))
 	db.SetMaxOpenConns(maxOpenConns)
 	db.SetMaxIdleConns(maxIdleConns)

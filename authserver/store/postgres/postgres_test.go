@@ -365,3 +365,21 @@ func TestRevocationWaitsForARefresh(t *testing.T) {
 		})
 	}
 }
+
+// TestStatementsReadCommitted: on a database whose default isolation is
+// REPEATABLE READ, the store's statements outside a transaction run READ
+// COMMITTED too (an INSERT … ON CONFLICT racing another, as two
+// instances creating the same secret do, would otherwise fail with a
+// serialization error).
+func TestStatementsReadCommitted(t *testing.T) {
+	pgtest.AdminDSN(t)
+	s := open(t, freshDB(t, "repeatable read"))
+	t.Cleanup(func() { s.Close() })
+	var level string
+	if err := s.DB().QueryRowContext(testCtx(t), `SHOW transaction_isolation`).Scan(&level); err != nil {
+		t.Fatal(err)
+	}
+	if level != "read committed" {
+		t.Fatalf("a statement of the store runs %s; want read committed", level)
+	}
+}
