@@ -87,6 +87,19 @@ func lock(ctx context.Context, tx *sql.Tx, names ...string) error {
 	return err
 }
 
+// readCommitted makes every statement of a new connection, in a
+// transaction or on its own, READ COMMITTED, whatever the database's or
+// the role's default: an INSERT … ON CONFLICT racing another would fail
+// with a serialization error under REPEATABLE READ, where it should find
+// the other's row. (A statement rather than a startup parameter, which
+// connection poolers may refuse.)
+func readCommitted(ctx context.Context, conn *pgx.Conn) error {
+	if _, err := conn.Exec(ctx, `SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL READ COMMITTED`); err != nil {
+		return fmt.Errorf("setting the isolation level: %w", err)
+	}
+	return nil
+}
+
 // Pool settings. Each instance keeps a few connections ready and stays
 // well below PostgreSQL's default max_connections (100) even when several
 // instances share the database.
@@ -125,12 +138,7 @@ func Open(ctx context.Context, dsn string) (*sqlstore.Store, error) {
 	if _, ok := config.RuntimeParams["application_name"]; !ok {
 		config.RuntimeParams["application_name"] = "authgate"
 	}
-	// Every statement of the store, in a transaction or on its own, is
-	// READ COMMITTED, whatever the database's or the role's default: an
-	// INSERT … ON CONFLICT racing another would fail with a serialization
-	// error under REPEATABLE READ, where it should find the other's row.
-	config.RuntimeParams["default_transaction_isolation"] = "read committed"
-	db := stdlib.OpenDB(*config, stdlib.OptionShouldPing(shouldPing))
+	db := stdlib.OpenDB(*config, stdlib.OptionShouldPing(shouldPing), stdlib.OptionAfterConnect(readCommitted))
 	db.SetMaxOpenConns(maxOpenConns)
 	db.SetMaxIdleConns(maxIdleConns)
 	db.SetConnMaxLifetime(connMaxLifetime)
