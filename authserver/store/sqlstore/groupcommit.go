@@ -179,7 +179,7 @@ func (g *groupCommitter) commit(group []*pendingWrite) {
 		for _, p := range live {
 			all = append(all, p.w.tokens...)
 		}
-		if err := g.s.lockFamilies(tx, all); err != nil {
+		if err := g.s.lockFamilies(ctx, tx, all); err != nil {
 			return err
 		}
 		for i, p := range live {
@@ -233,7 +233,7 @@ func isAnswer(err error) bool {
 func (s *Store) writeAlone(ctx context.Context, w tokenWrite) (store.Token, error) {
 	var spent store.Token
 	err := s.inTx(ctx, "", func(tx *sql.Tx) error {
-		if err := s.lockFamilies(tx, w.tokens); err != nil {
+		if err := s.lockFamilies(ctx, tx, w.tokens); err != nil {
 			return err
 		}
 		var err error
@@ -269,14 +269,11 @@ const revokeTokenQuery = `UPDATE tokens SET revoked_at = COALESCE(revoked_at, ?)
 // revokeInTx marks r's record revoked within tx, as RevokeToken promises;
 // store.ErrNotFound if there is none.
 func (s *Store) revokeInTx(ctx context.Context, tx *sql.Tx, r revocation) error {
-	st, err := s.writeStmt(ctx, revokeTokenQuery)
+	st, done, err := s.writeStmtIn(ctx, tx, revokeTokenQuery)
 	if err != nil {
 		return fmt.Errorf("revoking %s: %w", r.kind, err)
 	}
-	if tx != nil {
-		st = tx.StmtContext(ctx, st)
-		defer st.Close()
-	}
+	defer done()
 	res, err := st.ExecContext(ctx, micros(r.at), string(r.kind), r.id)
 	if err != nil {
 		return fmt.Errorf("revoking %s: %w", r.kind, err)
@@ -297,12 +294,11 @@ const spendTokenQuery = `UPDATE tokens SET consumed_at = ?
 
 // spendInTx consumes spend's record within tx, as IssueTokens promises.
 func (s *Store) spendInTx(ctx context.Context, tx *sql.Tx, spend store.Spend) (store.Token, error) {
-	st, err := s.writeStmt(ctx, spendTokenQuery)
+	st, done, err := s.writeStmtIn(ctx, tx, spendTokenQuery)
 	if err != nil {
 		return store.Token{}, fmt.Errorf("spending %s: %w", spend.Kind, err)
 	}
-	st = tx.StmtContext(ctx, st)
-	defer st.Close()
+	defer done()
 	at := micros(spend.At)
 	t, err := scanToken(st.QueryRowContext(ctx, at, string(spend.Kind), spend.ID, at))
 	if !errors.Is(err, store.ErrNotFound) {
@@ -323,7 +319,7 @@ func (s *Store) spendInTx(ctx context.Context, tx *sql.Tx, spend store.Spend) (s
 // inserted into, as CreateToken does for one token: a family is not
 // revoked between its check and a new member's insert. The flavor takes
 // them in its own order, so that two instances' groups cannot deadlock.
-func (s *Store) lockFamilies(tx *sql.Tx, tokens []store.Token) error {
+func (s *Store) lockFamilies(ctx context.Context, tx *sql.Tx, tokens []store.Token) error {
 	if s.flavor.Lock == nil {
 		return nil
 	}
@@ -336,7 +332,7 @@ func (s *Store) lockFamilies(tx *sql.Tx, tokens []store.Token) error {
 	if len(locks) == 0 {
 		return nil
 	}
-	if err := s.flavor.Lock(context.Background(), tx, locks...); err != nil {
+	if err := s.flavor.Lock(ctx, tx, locks...); err != nil {
 		return fmt.Errorf("taking the locks of %d token families: %w", len(locks), err)
 	}
 	return nil

@@ -293,33 +293,39 @@ func (s *Store) insertTokens(ctx context.Context, tx *sql.Tx, tokens []store.Tok
 	for len(tokens) > 0 {
 		chunk := tokens[:min(len(tokens), len(insertQueries)-1)]
 		tokens = tokens[len(chunk):]
-		st, err := s.writeStmt(ctx, insertQueries[len(chunk)])
+		n, err := s.insertChunk(ctx, tx, chunk)
+		stored += n
 		if err != nil {
 			return stored, fmt.Errorf("storing %s: %w", chunk[0].Kind, err)
-		}
-		if tx != nil {
-			st = tx.StmtContext(ctx, st)
-			defer st.Close()
-		}
-		args := make([]any, 0, 11*len(chunk))
-		for _, t := range chunk {
-			args = append(args, string(t.Kind), t.ID, t.FamilyID, t.ClientID, t.Subject, t.Data,
-				micros(t.IssuedAt), micros(t.ExpiresAt), nullMicros(t.ConsumedAt), nullMicros(t.RevokedAt), t.FamilyID)
-		}
-		res, err := st.ExecContext(ctx, args...)
-		if err != nil {
-			return stored, fmt.Errorf("storing %s: %w", chunk[0].Kind, err)
-		}
-		n, err := res.RowsAffected()
-		if err != nil {
-			return stored, fmt.Errorf("storing %s: %w", chunk[0].Kind, err)
-		}
-		stored += int(n)
-		if int(n) < len(chunk) {
-			return stored, fmt.Errorf("storing %s: %w", chunk[0].Kind, store.ErrAlreadyExists)
 		}
 	}
 	return stored, nil
+}
+
+// insertChunk stores one statement's tokens (see insertQueries).
+func (s *Store) insertChunk(ctx context.Context, tx *sql.Tx, chunk []store.Token) (int, error) {
+	st, done, err := s.writeStmtIn(ctx, tx, insertQueries[len(chunk)])
+	if err != nil {
+		return 0, err
+	}
+	defer done()
+	args := make([]any, 0, 11*len(chunk))
+	for _, t := range chunk {
+		args = append(args, string(t.Kind), t.ID, t.FamilyID, t.ClientID, t.Subject, t.Data,
+			micros(t.IssuedAt), micros(t.ExpiresAt), nullMicros(t.ConsumedAt), nullMicros(t.RevokedAt), t.FamilyID)
+	}
+	res, err := st.ExecContext(ctx, args...)
+	if err != nil {
+		return 0, err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, err
+	}
+	if int(n) < len(chunk) {
+		return int(n), store.ErrAlreadyExists
+	}
+	return int(n), nil
 }
 
 // GetToken implements [store.TokenStore].

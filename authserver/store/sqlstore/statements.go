@@ -27,6 +27,22 @@ func (s *Store) writeStmt(ctx context.Context, q string) (*sql.Stmt, error) {
 	return s.prepare(ctx, s.w, q)
 }
 
+// writeStmtIn is writeStmt within tx, if tx is not nil; the caller calls
+// done when finished with the statement. The query must have been
+// prepared when the store opened: a transaction holds the writer's one
+// connection, on which nothing else can prepare meanwhile.
+func (s *Store) writeStmtIn(ctx context.Context, tx *sql.Tx, q string) (st *sql.Stmt, done func(), err error) {
+	st, err = s.writeStmt(ctx, q)
+	if err != nil {
+		return nil, nil, err
+	}
+	if tx == nil {
+		return st, func() {}, nil
+	}
+	st = tx.StmtContext(ctx, st)
+	return st, func() { st.Close() }, nil
+}
+
 func (s *Store) prepare(ctx context.Context, db *sql.DB, q string) (*sql.Stmt, error) {
 	s.stmts.mu.Lock()
 	defer s.stmts.mu.Unlock()
