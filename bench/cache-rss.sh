@@ -47,13 +47,7 @@ CACHE_SIZE=$((TOKENS * 2))
 
 cat >"$WORK/Caddyfile" <<CADDYFILE
 {
-	admin 127.0.0.1:$ADMIN
-	persist_config off
-	storage file_system $WORK/data/caddy
-	log {
-		output file $WORK/caddy-runtime.log
-		level WARN
-	}
+$(caddy_globals)
 	authgate {
 		issuer $ISSUER
 		storage sqlite $WORK/data/authgate.db

@@ -42,6 +42,21 @@ trap 'echo "$BENCH_NAME: failed at line $LINENO" >&2' ERR
 
 log() { echo "== $*" >&2; }
 
+# caddy_globals prints the global options every benchmark's Caddyfile
+# starts with: the admin endpoint, and Caddy's own storage and log in
+# $WORK.
+caddy_globals() {
+	cat <<EOF
+	admin 127.0.0.1:$ADMIN
+	persist_config off
+	storage file_system $WORK/data/caddy
+	log {
+		output file $WORK/caddy-runtime.log
+		level WARN
+	}
+EOF
+}
+
 # ---- tools ----
 
 if ! command -v wrk >/dev/null 2>&1; then

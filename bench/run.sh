@@ -105,13 +105,7 @@ COPY="header_up Host {upstream_hostport}
 			copy_headers X-Auth-Subject X-Auth-Username X-Auth-Email X-Auth-Name X-Auth-Groups X-Auth-Scopes X-Auth-Client-Id Remote-User Remote-Groups Remote-Email Remote-Name Cookie"
 cat >"$WORK/Caddyfile" <<EOF
 {
-	admin 127.0.0.1:$ADMIN
-	persist_config off
-	storage file_system $WORK/data/caddy
-	log {
-		output file $WORK/caddy-runtime.log
-		level WARN
-	}
+$(caddy_globals)
 	authgate {
 		issuer $ISSUER
 		storage sqlite $WORK/data/authgate.db

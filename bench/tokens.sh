@@ -90,13 +90,7 @@ fi
 write_caddyfile() {
 	cat >"$WORK/Caddyfile" <<EOF
 {
-	admin 127.0.0.1:$ADMIN
-	persist_config off
-	storage file_system $WORK/data/caddy
-	log {
-		output file $WORK/caddy-runtime.log
-		level WARN
-	}
+$(caddy_globals)
 	authgate {
 		issuer $ISSUER
 		storage $STORAGE

@@ -15,6 +15,16 @@ import (
 	"github.com/authgate/authgate/authserver/store/postgres/pgtest"
 )
 
+// durableStores are the stores the kill tests run on: each gives a
+// storage line for a fresh store.
+var durableStores = []struct {
+	name    string
+	storage func(t *testing.T) string
+}{
+	{"sqlite", func(t *testing.T) string { return "sqlite " + filepath.Join(t.TempDir(), "authgate.db") }},
+	{"postgres", func(t *testing.T) string { return "postgres " + pgtest.FreshDB(t) }},
+}
+
 // TestKillDuringTokenLoad kills an instance with SIGKILL while eight
 // clients request tokens as fast as it answers, starts it again on the
 // same store, and checks that every token a client received is still
@@ -22,13 +32,7 @@ import (
 // durable, however the store commits (SQLite groups concurrent inserts
 // into one transaction).
 func TestKillDuringTokenLoad(t *testing.T) {
-	for _, tc := range []struct {
-		name    string
-		storage func(t *testing.T) string
-	}{
-		{"sqlite", func(t *testing.T) string { return "sqlite " + filepath.Join(t.TempDir(), "authgate.db") }},
-		{"postgres", func(t *testing.T) string { return "postgres " + pgtest.FreshDB(t) }},
-	} {
+	for _, tc := range durableStores {
 		t.Run(tc.name, func(t *testing.T) {
 			storage := tc.storage(t)
 			caddyBinary(t)
@@ -80,13 +84,7 @@ func TestKillDuringTokenLoad(t *testing.T) {
 // last refresh token a client received is active, unless the rotation
 // it had in flight when the process died was committed unanswered.
 func TestKillDuringRefreshLoad(t *testing.T) {
-	for _, tc := range []struct {
-		name    string
-		storage func(t *testing.T) string
-	}{
-		{"sqlite", func(t *testing.T) string { return "sqlite " + filepath.Join(t.TempDir(), "authgate.db") }},
-		{"postgres", func(t *testing.T) string { return "postgres " + pgtest.FreshDB(t) }},
-	} {
+	for _, tc := range durableStores {
 		t.Run(tc.name, func(t *testing.T) {
 			storage := tc.storage(t)
 			caddyBinary(t)
